@@ -1,0 +1,1 @@
+"""fabfleet-instance: the print server for one printer."""

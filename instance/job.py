@@ -1,0 +1,153 @@
+"""One file being printed: feeding its lines, and where it stands."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+from instance.gcode_file import GcodeFile, GcodeLine, ProgressClock, SlicerEstimate, parse_m73
+from instance.job_records import JobRecords
+from instance.machine_state import MachineState
+from instance.temperature_history import JobTemperatureSeries
+
+# Lines handed to the link beyond those in flight: enough to refill the window
+# at once, few enough that a pause takes back what was not sent yet.
+FEED_AHEAD = 8
+
+
+@dataclass(frozen=True, slots=True)
+class JobProgress:
+    """What a user sees of a running job."""
+
+    file_name: str
+    bytes_done: int
+    bytes_total: int
+    lines_done: int
+    lines_total: int
+    elapsed: float
+    remaining: float | None
+    last_line: int | None
+
+    @property
+    def fraction(self) -> float:
+        return self.bytes_done / self.bytes_total if self.bytes_total else 1.0
+
+
+class PrintJob:
+    """Streams a G-code file's commands into a sender and follows their acknowledgements."""
+
+    def __init__(
+        self,
+        job_id: int,
+        file: GcodeFile,
+        records: JobRecords,
+        estimate: SlicerEstimate,
+        *,
+        start_offset: int = 0,
+        machine: MachineState | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.id = job_id
+        self.file = file
+        self.file_name = file.path.name
+        self._records = records
+        self.estimate = estimate
+        self._clock = clock
+        self.machine = machine or MachineState()
+        self.start_offset = start_offset
+        self.lines_total = file.command_count()
+        self._lines: Iterator[GcodeLine] = file.iter_commands(start_offset)
+        self._exhausted = False
+        self.outstanding = 0
+        self.last_acked: GcodeLine | None = None
+        self._lines_done = 0
+        self._next_offset = start_offset
+        self.feeding = True
+        self.progress_clock = ProgressClock()
+        self.progress_clock.start(clock(), fraction_done=start_offset / max(1, file.size))
+        self.temperatures = JobTemperatureSeries(time.time())
+        if start_offset:
+            self._lines_done = self._count_commands_before(start_offset)
+
+    # ------------------------------------------------------------ streaming
+
+    def feed(self, send: Callable[[str, object], None], queued: int) -> None:
+        """Top the sender's queue up to ``FEED_AHEAD`` unsent lines."""
+        if not self.feeding:
+            return
+        lines = self._lines
+        while queued < FEED_AHEAD:
+            line = next(lines, None)
+            if line is None:
+                self._exhausted = True
+                return
+            send(line.command, line)
+            self.outstanding += 1
+            self._next_offset = line.end_offset
+            queued += 1
+
+    def acknowledged(self, line: GcodeLine) -> None:
+        """The printer processed ``line``."""
+        self.outstanding -= 1
+        self.last_acked = line
+        self._lines_done += 1
+        self.machine.apply(line.command)
+        self._records.mark_progress(self.id, line.number, line.end_offset)
+        if line.command[:3] == "M73":
+            percent, remaining = parse_m73(line.command)
+            self.progress_clock.note_m73(self._clock(), percent, remaining)
+
+    def take_back(self, withdrawn: list[tuple[str, object]]) -> list[tuple[str, object]]:
+        """Lines the sender had not written yet go back to the file; others are returned."""
+        others: list[tuple[str, object]] = []
+        first: GcodeLine | None = None
+        for command, tag in withdrawn:
+            if isinstance(tag, GcodeLine):
+                if first is None:
+                    first = tag
+                self.outstanding -= 1
+            else:
+                others.append((command, tag))
+        if first is not None:
+            self._next_offset = first.offset
+            self._lines = self.file.iter_commands(first.offset)
+            self._exhausted = False
+        return others
+
+    @property
+    def complete(self) -> bool:
+        """Every line of the file was sent and acknowledged."""
+        return self._exhausted and self.outstanding == 0
+
+    @property
+    def resume_offset(self) -> int:
+        """The file offset of the first line not yet handed to the sender."""
+        return self._next_offset
+
+    # ------------------------------------------------------------- progress
+
+    def progress(self) -> JobProgress:
+        now = self._clock()
+        last = self.last_acked
+        done = last.end_offset if last is not None else self.start_offset
+        fraction = done / self.file.size if self.file.size else 1.0
+        remaining = self.progress_clock.eta(now, fraction, None, self.estimate.print_time)
+        return JobProgress(
+            file_name=self.file_name,
+            bytes_done=done,
+            bytes_total=self.file.size,
+            lines_done=self._lines_done,
+            lines_total=self.lines_total,
+            elapsed=self.progress_clock.elapsed(now),
+            remaining=remaining,
+            last_line=last.number if last is not None else None,
+        )
+
+    def _count_commands_before(self, offset: int) -> int:
+        count = 0
+        for line in self.file.iter_commands(0):
+            if line.offset >= offset:
+                break
+            count += 1
+        return count

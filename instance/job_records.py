@@ -1,0 +1,525 @@
+"""The durable record of every print job, from start to outcome, crash- and unplug-proof."""
+
+from __future__ import annotations
+
+import builtins
+import contextlib
+import fcntl
+import os
+import sqlite3
+import struct
+import threading
+import time
+import zlib
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from instance.temperature_history import TemperatureSamples
+
+DB_NAME = "jobs.sqlite3"
+LOCK_NAME = "instance.lock"
+SCHEMA_VERSION = 1
+
+REASON_SERVER_STOPPED = "print server stopped unexpectedly"
+REASON_PRINTER_RESET = "printer reset"
+
+
+def reason_disconnected(why: str) -> str:
+    """The ``reason`` for a job interrupted because the printer went away."""
+    return f"printer disconnected: {why}"
+
+
+class JobOutcome(StrEnum):
+    COMPLETED = "completed"
+    CANCELLED = "cancelled"
+    FAILED = "failed"
+    INTERRUPTED = "interrupted"
+
+
+@dataclass(frozen=True, slots=True)
+class JobRecord:
+    """One job as recorded. ``ended_at``/``outcome`` are None while it runs.
+
+    ``last_line``/``last_offset`` are the last line the printer acknowledged:
+    its 1-based number in the file and the byte offset to resume from (the
+    caller passes ``GcodeLine.end_offset``). ``resumed_from`` is the id of the
+    interrupted job this one continues; ``start_offset`` where in the file it
+    began.
+    """
+
+    id: int
+    file_name: str
+    file_size: int
+    started_at: float
+    ended_at: float | None
+    outcome: JobOutcome | None
+    reason: str | None
+    last_line: int | None
+    last_offset: int | None
+    resumed_from: int | None
+    start_offset: int = 0
+
+    @property
+    def running(self) -> bool:
+        return self.ended_at is None
+
+
+class JobRecordsError(Exception):
+    """The job record store cannot be used; the message says why and what to do."""
+
+
+class DataDirInUse(JobRecordsError):
+    pass
+
+
+class JobDatabaseUnreadable(JobRecordsError):
+    pass
+
+
+# The progress mark: magic, job id, line, offset, then a CRC-32 of those bytes
+# so a half-written record (power loss) reads as torn rather than as progress.
+_MARK_MAGIC = b"FFJM"
+_MARK_HEAD = struct.Struct("<4sqqq")
+_MARK_SIZE = _MARK_HEAD.size + 4
+_NO_VALUE = -1
+
+_COLUMNS = (
+    "id, file_name, file_size, started_at, ended_at, outcome, reason,"
+    " last_line, last_offset, resumed_from, start_offset"
+)
+
+
+def _pack_mark(job_id: int, line: int, offset: int) -> bytes:
+    head = _MARK_HEAD.pack(_MARK_MAGIC, job_id, line, offset)
+    return head + zlib.crc32(head).to_bytes(4, "little")
+
+
+def _read_mark(path: Path, job_id: int) -> tuple[int | None, int | None, float] | None:
+    """(line, offset, time of last write) from a mark file, or None if missing or torn."""
+    try:
+        with path.open("rb") as f:
+            data = f.read(_MARK_SIZE)
+            mtime = os.fstat(f.fileno()).st_mtime
+    except FileNotFoundError:
+        return None
+    if len(data) != _MARK_SIZE:
+        return None
+    head = data[: _MARK_HEAD.size]
+    if zlib.crc32(head).to_bytes(4, "little") != data[_MARK_HEAD.size :]:
+        return None
+    magic, mark_job, line, offset = _MARK_HEAD.unpack(head)
+    if magic != _MARK_MAGIC or mark_job != job_id:
+        return None
+    return (
+        None if line == _NO_VALUE else line,
+        None if offset == _NO_VALUE else offset,
+        mtime,
+    )
+
+
+def _lock_data_dir(data_dir: Path) -> int:
+    """An exclusive flock on the data dir's lock file, held by the returned fd.
+
+    The kernel drops the lock when the process dies, however it dies, so it
+    can never go stale; the pid written inside is only for the message.
+    """
+    path = data_dir / LOCK_NAME
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        owner = os.pread(fd, 32, 0).decode("ascii", "replace").strip() or "unknown"
+        os.close(fd)
+        raise DataDirInUse(
+            f"data dir {data_dir} is in use by another fabfleet-instance (pid {owner});"
+            " stop it first, or give this instance its own data dir"
+        ) from None
+    except BaseException:
+        os.close(fd)
+        raise
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+    return fd
+
+
+class JobRecords:
+    """Every job's record in ``data_dir/jobs.sqlite3``, plus a progress mark per running job.
+
+    Start and finish are committed with fsync. Per-line progress goes to a
+    32-byte mark file with one ``pwrite`` and no fsync: the page cache outlives
+    a killed process, and a SQLite commit per line would cost far more than
+    the host's budget. The mark is also saved to SQLite every
+    ``save_interval`` seconds as a fallback for a torn mark.
+
+    Not safe for use from several threads at once without the caller's own
+    serialisation of ``mark_progress`` for one job.
+    """
+
+    def __init__(self, data_dir: Path | str, *, save_interval: float = 5.0) -> None:
+        self.data_dir = Path(data_dir)
+        self.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        # Job history names files and times: nobody else on the host needs it.
+        os.chmod(self.data_dir, 0o700)
+        self.db_path = self.data_dir / DB_NAME
+        self.save_interval = save_interval
+        self._lock_fd: int | None = _lock_data_dir(self.data_dir)
+        self._db_lock = threading.Lock()
+        self._marks: dict[int, int] = {}
+        self._progress: dict[int, tuple[int, int]] = {}
+        self._last_save = time.monotonic()
+        try:
+            self._db = self._open_db()
+        except BaseException:
+            self._release_lock()
+            raise
+
+    # -- set-up ------------------------------------------------------------
+
+    def _unreadable(self, exc: BaseException) -> JobDatabaseUnreadable:
+        return JobDatabaseUnreadable(
+            f"job database {self.db_path} cannot be read ({exc}); it has been left as it is."
+            " Move it aside to start a new, empty job history, or restore it from a backup."
+        )
+
+    def _open_db(self) -> sqlite3.Connection:
+        # Created here, not by SQLite, so that it is never world-readable even
+        # for a moment; SQLite gives its -wal and -shm files the same mode.
+        fd = os.open(self.db_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        try:
+            os.fchmod(fd, 0o600)
+        finally:
+            os.close(fd)
+        try:
+            db = sqlite3.connect(self.db_path, isolation_level=None, check_same_thread=False)
+        except sqlite3.Error as exc:
+            raise self._unreadable(exc) from exc
+        try:
+            self._prepare(db)
+        except sqlite3.DatabaseError as exc:
+            db.close()
+            raise self._unreadable(exc) from exc
+        except BaseException:
+            db.close()
+            raise
+        return db
+
+    def _prepare(self, db: sqlite3.Connection) -> None:
+        # Reading the header first fails on a file that is not a database,
+        # before anything (journal mode included) could write to it.
+        version = db.execute("PRAGMA user_version").fetchone()[0]
+        if version > SCHEMA_VERSION:
+            raise JobRecordsError(
+                f"job database {self.db_path} was written by a newer fabfleet"
+                f" (schema {version}, this one knows {SCHEMA_VERSION}); upgrade fabfleet"
+            )
+        db.execute("PRAGMA journal_mode=WAL").fetchone()
+        db.execute("PRAGMA synchronous=NORMAL")
+        if version < SCHEMA_VERSION:
+            db.execute("BEGIN IMMEDIATE")
+            db.execute(
+                "CREATE TABLE IF NOT EXISTS jobs ("
+                " id INTEGER PRIMARY KEY AUTOINCREMENT,"
+                " file_name TEXT NOT NULL,"
+                " file_size INTEGER NOT NULL,"
+                " started_at REAL NOT NULL,"
+                " ended_at REAL,"
+                " outcome TEXT,"
+                " reason TEXT,"
+                " last_line INTEGER,"
+                " last_offset INTEGER,"
+                " resumed_from INTEGER,"
+                " start_offset INTEGER NOT NULL DEFAULT 0,"
+                " progress_saved_at REAL,"
+                " temperatures BLOB)"
+            )
+            db.execute("CREATE INDEX IF NOT EXISTS jobs_running ON jobs (ended_at)")
+            db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+            db.execute("COMMIT")
+        # A damaged table shows up here rather than in the middle of a print.
+        db.execute("SELECT count(*) FROM jobs").fetchone()
+
+    def _release_lock(self) -> None:
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)
+            self._lock_fd = None
+
+    def close(self) -> None:
+        """Release the data dir; running jobs stay open for the next owner's ``recover``."""
+        for fd in self._marks.values():
+            os.close(fd)
+        self._marks.clear()
+        with self._db_lock:
+            self._db.close()
+        self._release_lock()
+
+    def __enter__(self) -> JobRecords:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    # -- writing -------------------------------------------------------------
+
+    def _mark_path(self, job_id: int) -> Path:
+        return self.data_dir / f"job-{job_id}.mark"
+
+    def _commit(self, statements: list[tuple[str, tuple[object, ...]]], *, durable: bool) -> int:
+        """Run ``statements`` in one transaction; the last statement's rowcount."""
+        with self._db_lock:
+            db = self._db
+            try:
+                if durable:
+                    db.execute("PRAGMA synchronous=FULL")
+                db.execute("BEGIN IMMEDIATE")
+                try:
+                    rowcount = 0
+                    for sql, params in statements:
+                        rowcount = db.execute(sql, params).rowcount
+                    db.execute("COMMIT")
+                except BaseException:
+                    db.execute("ROLLBACK")
+                    raise
+                finally:
+                    if durable:
+                        db.execute("PRAGMA synchronous=NORMAL")
+            except sqlite3.DatabaseError as exc:
+                raise self._unreadable(exc) from exc
+            return rowcount
+
+    def _query(self, sql: str, params: tuple[object, ...] = ()) -> builtins.list[Any]:
+        with self._db_lock:
+            try:
+                return self._db.execute(sql, params).fetchall()
+            except sqlite3.DatabaseError as exc:
+                raise self._unreadable(exc) from exc
+
+    def start(
+        self,
+        file_name: str,
+        file_size: int,
+        now: float,
+        *,
+        resumed_from: int | None = None,
+        start_offset: int = 0,
+    ) -> int:
+        """Record a job's start (durably) and open its progress mark; the job's id."""
+        if resumed_from is not None and self.get(resumed_from) is None:
+            raise ValueError(f"resumed_from={resumed_from} is not a recorded job id")
+        with self._db_lock:
+            db = self._db
+            try:
+                db.execute("PRAGMA synchronous=FULL")
+                try:
+                    cursor = db.execute(
+                        "INSERT INTO jobs (file_name, file_size, started_at, resumed_from,"
+                        " start_offset) VALUES (?, ?, ?, ?, ?)",
+                        (file_name, file_size, now, resumed_from, start_offset),
+                    )
+                finally:
+                    db.execute("PRAGMA synchronous=NORMAL")
+            except sqlite3.DatabaseError as exc:
+                raise self._unreadable(exc) from exc
+            job_id = cursor.lastrowid
+        assert job_id is not None
+        fd = os.open(
+            self._mark_path(job_id), os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600
+        )
+        os.pwrite(fd, _pack_mark(job_id, _NO_VALUE, _NO_VALUE), 0)
+        self._marks[job_id] = fd
+        return job_id
+
+    def mark_progress(self, job_id: int, line: int, offset: int) -> None:
+        """Note the last acknowledged line: one ``pwrite``, no fsync, no SQLite (mostly)."""
+        try:
+            fd = self._marks[job_id]
+        except KeyError:
+            raise ValueError(f"job {job_id} is not running here") from None
+        head = _MARK_HEAD.pack(_MARK_MAGIC, job_id, line, offset)
+        os.pwrite(fd, head + zlib.crc32(head).to_bytes(4, "little"), 0)
+        self._progress[job_id] = (line, offset)
+        if time.monotonic() - self._last_save >= self.save_interval:
+            self.save_progress()
+
+    def save_progress(self) -> None:
+        """Copy every running job's latest mark into SQLite (not fsynced)."""
+        self._last_save = time.monotonic()
+        if not self._progress:
+            return
+        now = time.time()
+        self._commit(
+            [
+                (
+                    "UPDATE jobs SET last_line = ?, last_offset = ?, progress_saved_at = ?"
+                    " WHERE id = ? AND ended_at IS NULL",
+                    (line, offset, now, job_id),
+                )
+                for job_id, (line, offset) in self._progress.items()
+            ],
+            durable=False,
+        )
+
+    def _drop_mark(self, job_id: int) -> None:
+        fd = self._marks.pop(job_id, None)
+        if fd is not None:
+            os.close(fd)
+        self._progress.pop(job_id, None)
+        with contextlib.suppress(FileNotFoundError):
+            self._mark_path(job_id).unlink()
+
+    def finish(
+        self,
+        job_id: int,
+        outcome: JobOutcome | str,
+        reason: str | None,
+        now: float,
+        last_line: int | None = None,
+        last_offset: int | None = None,
+    ) -> JobRecord:
+        """Record how a job ended (durably). A job already ended keeps its first outcome.
+
+        Without ``last_line``/``last_offset`` the latest progress mark is used.
+        """
+        outcome = JobOutcome(outcome)
+        if last_line is None and last_offset is None and job_id in self._progress:
+            last_line, last_offset = self._progress[job_id]
+        changed = self._commit(
+            [
+                (
+                    "UPDATE jobs SET ended_at = ?, outcome = ?, reason = ?,"
+                    " last_line = coalesce(?, last_line), last_offset = coalesce(?, last_offset)"
+                    " WHERE id = ? AND ended_at IS NULL",
+                    (now, outcome.value, reason, last_line, last_offset, job_id),
+                )
+            ],
+            durable=True,
+        )
+        record = self.get(job_id)
+        if record is None:
+            raise ValueError(f"no job {job_id} is recorded")
+        if changed or record.ended_at is not None:
+            self._drop_mark(job_id)
+        return record
+
+    def recover(self, now: float) -> builtins.list[JobRecord]:
+        """Close every job left running by a previous process as interrupted; those records.
+
+        Each gets the last acknowledged line from its mark (or the last SQLite
+        save when the mark is missing or torn) and, as ``ended_at``, the last
+        sign of life: the mark's last write, not the time of this recovery.
+        Jobs started by this JobRecords are left alone.
+        """
+        rows = self._query(
+            "SELECT id, started_at, last_line, last_offset FROM jobs WHERE ended_at IS NULL"
+        )
+        statements: builtins.list[tuple[str, tuple[object, ...]]] = []
+        recovered: builtins.list[int] = []
+        for job_id, started_at, saved_line, saved_offset in rows:
+            if job_id in self._marks:
+                continue
+            ended_at = now
+            line, offset = saved_line, saved_offset
+            mark = _read_mark(self._mark_path(job_id), job_id)
+            if mark is not None:
+                line, offset, written_at = mark
+                ended_at = min(now, max(float(started_at), written_at))
+            statements.append(
+                (
+                    "UPDATE jobs SET ended_at = ?, outcome = ?, reason = ?, last_line = ?,"
+                    " last_offset = ? WHERE id = ? AND ended_at IS NULL",
+                    (
+                        ended_at,
+                        JobOutcome.INTERRUPTED.value,
+                        REASON_SERVER_STOPPED,
+                        line,
+                        offset,
+                        job_id,
+                    ),
+                )
+            )
+            recovered.append(job_id)
+        if statements:
+            self._commit(statements, durable=True)
+        for job_id in recovered:
+            self._drop_mark(job_id)
+        self._remove_stray_marks()
+        records = [self.get(job_id) for job_id in recovered]
+        return [record for record in records if record is not None]
+
+    def _remove_stray_marks(self) -> None:
+        for path in self.data_dir.glob("job-*.mark"):
+            try:
+                job_id = int(path.stem.removeprefix("job-"))
+            except ValueError:
+                continue
+            if job_id in self._marks:
+                continue
+            record = self.get(job_id)
+            if record is None or not record.running:
+                with contextlib.suppress(FileNotFoundError):
+                    path.unlink()
+
+    def attach_temperatures(self, job_id: int, samples: TemperatureSamples) -> None:
+        """Store the job's own temperature series (packed float32, compressed)."""
+        changed = self._commit(
+            [("UPDATE jobs SET temperatures = ? WHERE id = ?", (samples.to_blob(), job_id))],
+            durable=False,
+        )
+        if not changed:
+            raise ValueError(f"no job {job_id} is recorded")
+
+    # -- reading -------------------------------------------------------------
+
+    @staticmethod
+    def _record(row: Any) -> JobRecord:
+        (
+            job_id,
+            file_name,
+            file_size,
+            started_at,
+            ended_at,
+            outcome,
+            reason,
+            last_line,
+            last_offset,
+            resumed_from,
+            start_offset,
+        ) = row
+        return JobRecord(
+            id=int(job_id),
+            file_name=str(file_name),
+            file_size=int(file_size),
+            started_at=float(started_at),
+            ended_at=None if ended_at is None else float(ended_at),
+            outcome=None if outcome is None else JobOutcome(outcome),
+            reason=None if reason is None else str(reason),
+            last_line=None if last_line is None else int(last_line),
+            last_offset=None if last_offset is None else int(last_offset),
+            resumed_from=None if resumed_from is None else int(resumed_from),
+            start_offset=int(start_offset),
+        )
+
+    def get(self, job_id: int) -> JobRecord | None:
+        rows = self._query(f"SELECT {_COLUMNS} FROM jobs WHERE id = ?", (job_id,))
+        return self._record(rows[0]) if rows else None
+
+    def list(self, limit: int = 50) -> builtins.list[JobRecord]:
+        """The newest ``limit`` jobs, newest first."""
+        rows = self._query(f"SELECT {_COLUMNS} FROM jobs ORDER BY id DESC LIMIT ?", (limit,))
+        return [self._record(row) for row in rows]
+
+    def temperatures(self, job_id: int) -> TemperatureSamples | None:
+        """The job's temperature series, if one was attached."""
+        rows = self._query("SELECT temperatures FROM jobs WHERE id = ?", (job_id,))
+        if not rows or rows[0][0] is None:
+            return None
+        blob = rows[0][0]
+        assert isinstance(blob, bytes)
+        return TemperatureSamples.from_blob(blob)

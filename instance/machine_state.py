@@ -1,0 +1,120 @@
+"""What the printer is set to after the commands it executed: modes, feed rate, tool, heat."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from instance.protocol.framing import command_code
+
+_AXES = "XYZE"
+
+
+def _words(command: str) -> dict[str, float]:
+    """Parameter letters of a command with numeric values (``G1 X10 F600`` → X, F)."""
+    words: dict[str, float] = {}
+    for token in command.split()[1:]:
+        letter = token[0].upper()
+        if not letter.isalpha():
+            continue
+        try:
+            words[letter] = float(token[1:])
+        except ValueError:
+            continue
+    return words
+
+
+@dataclass(slots=True)
+class MachineState:
+    """Tracks the state a pause must restore and a crash-resume must rebuild.
+
+    Positions are logical (after ``G92``), as the file sees them; ``None``
+    means not known yet.
+    """
+
+    absolute_xyz: bool = True
+    absolute_e: bool = True
+    feed_rate: float | None = None
+    tool: int = 0
+    hotend_targets: dict[int, float] = field(default_factory=dict)
+    bed_target: float | None = None
+    chamber_target: float | None = None
+    fan_speed: float | None = None
+    position: dict[str, float | None] = field(default_factory=lambda: dict.fromkeys(_AXES, None))
+    layer_z: float | None = None
+
+    def apply(self, command: str) -> None:
+        """Update from one executed command (comments already stripped)."""
+        code = command_code(command)
+        if code in ("G0", "G1", "G2", "G3"):
+            self._move(command)
+        elif code == "G90":
+            self.absolute_xyz = True
+            self.absolute_e = True
+        elif code == "G91":
+            self.absolute_xyz = False
+            self.absolute_e = False
+        elif code == "M82":
+            self.absolute_e = True
+        elif code == "M83":
+            self.absolute_e = False
+        elif code == "G92":
+            words = _words(command)
+            if not words:
+                self.position = dict.fromkeys(_AXES, 0.0)
+            for axis in _AXES:
+                if axis in words:
+                    self.position[axis] = words[axis]
+        elif code == "G28":
+            named = command.upper()[3:]
+            homed = [axis for axis in "XYZ" if axis in named] or list("XYZ")
+            for axis in homed:
+                self.position[axis] = 0.0
+        elif code in ("M104", "M109"):
+            words = _words(command)
+            target = words.get("S", words.get("R"))
+            if target is not None:
+                tool = int(words.get("T", self.tool))
+                self.hotend_targets[tool] = target
+        elif code in ("M140", "M190"):
+            words = _words(command)
+            target = words.get("S", words.get("R"))
+            if target is not None:
+                self.bed_target = target
+        elif code in ("M141", "M191"):
+            target = _words(command).get("S")
+            if target is not None:
+                self.chamber_target = target
+        elif code == "M106":
+            self.fan_speed = _words(command).get("S", 255.0)
+        elif code == "M107":
+            self.fan_speed = 0.0
+        elif len(code) >= 2 and code[0] == "T" and code[1:].isdigit():
+            self.tool = int(code[1:])
+
+    def _move(self, command: str) -> None:
+        words = _words(command)
+        feed = words.get("F")
+        if feed is not None:
+            self.feed_rate = feed
+        position = self.position
+        for axis in _AXES:
+            value = words.get(axis)
+            if value is None:
+                continue
+            absolute = self.absolute_e if axis == "E" else self.absolute_xyz
+            if absolute:
+                position[axis] = value
+            else:
+                current = position[axis]
+                position[axis] = None if current is None else current + value
+        if "Z" in words:
+            self.layer_z = position["Z"]
+
+    def restore_modes(self) -> list[str]:
+        """Commands that put modes, tool and feed rate back as they are now."""
+        commands = [f"T{self.tool}"] if self.tool or len(self.hotend_targets) > 1 else []
+        commands.append("G90" if self.absolute_xyz else "G91")
+        commands.append("M82" if self.absolute_e else "M83")
+        if self.feed_rate is not None:
+            commands.append(f"G1 F{self.feed_rate:g}")
+        return commands

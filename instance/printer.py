@@ -1,0 +1,531 @@
+"""One printer as its users see it: state, the job, temperatures, manual control."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import enum
+import json
+import logging
+import os
+import time
+from collections import deque
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from instance.gcode_file import GcodeFile, GcodeLine, read_slicer_estimate
+from instance.job import PrintJob
+from instance.job_records import (
+    REASON_PRINTER_RESET,
+    JobOutcome,
+    JobRecord,
+    JobRecords,
+    reason_disconnected,
+)
+from instance.link import CommandFailed, LinkSettings, PrinterLink
+from instance.machine_state import MachineState
+from instance.protocol.connection import Event
+from instance.protocol.events import Acknowledged, Halted, LinkLost, PrinterReset, Ready
+from instance.protocol.replies import (
+    ActionCommand,
+    FirmwareInfo,
+    PositionReport,
+    TemperatureReport,
+)
+from instance.resume import ResumePlan, plan_resume
+from instance.scripts import JobScripts
+from instance.temperature_history import TemperatureHistory
+
+log = logging.getLogger(__name__)
+
+TERMINAL_LINES = 1000
+
+
+class PrinterState(enum.StrEnum):
+    OFFLINE = "offline"
+    CONNECTING = "connecting"
+    READY = "ready"
+    PRINTING = "printing"
+    PAUSING = "pausing"
+    PAUSED = "paused"
+    CANCELLING = "cancelling"
+    FINISHED = "finished"
+    FAILED = "failed"
+    BED_NOT_CLEARED = "bed not cleared"
+
+
+_BUSY = {
+    PrinterState.PRINTING,
+    PrinterState.PAUSING,
+    PrinterState.PAUSED,
+    PrinterState.CANCELLING,
+}
+
+
+class PrinterError(RuntimeError):
+    """A request the printer cannot honour now; the message says why."""
+
+
+@dataclass(frozen=True, slots=True)
+class PrinterSettings:
+    """Everything one print server needs to know about its printer."""
+
+    link: LinkSettings
+    data_dir: Path
+    scripts: JobScripts = field(default_factory=JobScripts)
+    temperature_interval: float = 1.0
+    ready_timeout: float = 30.0
+
+
+@dataclass(slots=True)
+class Prompt:
+    """A question the firmware asked (``//action:prompt_*``), answered with M876."""
+
+    text: str
+    choices: list[str] = field(default_factory=list)
+
+
+class Printer:
+    """The printer service: owns the link, the job and the records."""
+
+    def __init__(self, settings: PrinterSettings) -> None:
+        self.settings = settings
+        self.data_dir = Path(settings.data_dir)
+        self.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self.records = JobRecords(self.data_dir)
+        self.link = PrinterLink(settings.link, self._on_event, line_log=self._log_line)
+        self.terminal: deque[tuple[float, str, str]] = deque(maxlen=TERMINAL_LINES)
+        self.temperatures = TemperatureHistory()
+        self.heaters: dict[str, tuple[float, float | None]] = {}
+        self.position: dict[str, float] | None = None
+        self.firmware: FirmwareInfo | None = None
+        self.capabilities: dict[str, bool] = {}
+        self.job: PrintJob | None = None
+        self.last_job: JobRecord | None = None
+        self.prompt: Prompt | None = None
+        self.machine = MachineState()
+        self.paused_with = MachineState()
+        self.error: str | None = None
+        self._bed_file = self.data_dir / "bed.json"
+        self.bed_clear = self._load_bed_clear()
+        self._state = PrinterState.CONNECTING
+        self._listeners: list[Callable[[], None]] = []
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._poll_pending = False
+        self._job_done: asyncio.Event = asyncio.Event()
+        self._state_before_print = PrinterState.READY
+        self.interrupted_jobs: list[JobRecord] = self.records.recover(time.time())
+        if self.interrupted_jobs:
+            self.bed_clear = False
+            self._save_bed_clear()
+
+    # ------------------------------------------------------------ lifecycle
+
+    async def start(self) -> None:
+        self._spawn(self.link.run(), "printer link")
+        self._spawn(self._poll_temperatures(), "temperature poll")
+
+    async def stop(self) -> None:
+        if self.job is not None:
+            self._end_job(JobOutcome.INTERRUPTED, "print server stopped")
+        await self.link.stop()
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self.records.close()
+
+    def subscribe(self, listener: Callable[[], None]) -> None:
+        """Call ``listener`` after every change a user could see."""
+        self._listeners.append(listener)
+
+    # ---------------------------------------------------------------- state
+
+    @property
+    def state(self) -> PrinterState:
+        return self._state
+
+    def _set_state(self, state: PrinterState) -> None:
+        if state is not self._state:
+            log.info("printer state: %s -> %s", self._state, state)
+            self._state = state
+        self._changed()
+
+    def _changed(self) -> None:
+        for listener in self._listeners:
+            listener()
+
+    # ---------------------------------------------------------------- jobs
+
+    async def start_print(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        start_offset: int = 0,
+        resumed_from: int | None = None,
+        preamble: list[str] | None = None,
+    ) -> int:
+        """Start printing a file; the job's id. Refused unless ready with a clear bed."""
+        if self._state is not PrinterState.READY:
+            if self._state in (
+                PrinterState.FINISHED,
+                PrinterState.FAILED,
+                PrinterState.BED_NOT_CLEARED,
+            ):
+                raise PrinterError("the bed was not confirmed clear after the last job")
+            raise PrinterError(f"the printer is {self._state.value}, not ready")
+        if not self.bed_clear:
+            raise PrinterError("the bed was not confirmed clear after the last job")
+        file = GcodeFile(path)
+        if start_offset:
+            file.line_number_at(start_offset)  # refuses an offset that is not a line start
+        estimate = read_slicer_estimate(path)
+        job_id = self.records.start(
+            file.path.name,
+            file.size,
+            time.time(),
+            resumed_from=resumed_from,
+            start_offset=start_offset,
+        )
+        self.job = PrintJob(job_id, file, self.records, estimate, start_offset=start_offset)
+        self.bed_clear = False
+        self._save_bed_clear()
+        self._job_done.clear()
+        self._set_state(PrinterState.PRINTING)
+        for command in preamble or []:
+            self.link.send(command, _ScriptTag())
+        self._feed()
+        return job_id
+
+    def plan_crash_resume(self, job_id: int, *, from_layer: bool = False) -> ResumePlan:
+        """How to continue an interrupted job (see docs/crash-resume.md for the caveats)."""
+        record = self.records.get(job_id)
+        if record is None:
+            raise PrinterError(f"no job {job_id} is recorded")
+        if record.outcome is not JobOutcome.INTERRUPTED and record.outcome is not None:
+            raise PrinterError(f"job {job_id} ended {record.outcome}, it cannot be resumed")
+        if record.last_offset is None:
+            raise PrinterError(f"job {job_id} has no acknowledged line to resume from")
+        return plan_resume(record, self.data_dir, from_layer=from_layer)
+
+    async def pause(self) -> None:
+        job = self._require_job(PrinterState.PRINTING, "pause")
+        self._set_state(PrinterState.PAUSING)
+        job.feeding = False
+        self._requeue(job.take_back(self.link.withdraw_queued()))
+        try:
+            await self.link.execute("M400")
+            await self.link.execute("M114")
+            position = dict(self.position or {})
+            self.paused_with = replace_machine(job.machine, position)
+            for command in self.settings.scripts.pause_commands(self.paused_with):
+                await self.link.execute(command)
+        except CommandFailed as error:
+            log.warning("pause did not complete: %s", error)
+            return
+        if self.job is job and self._state is PrinterState.PAUSING:
+            job.progress_clock.pause(time.monotonic())
+            self._set_state(PrinterState.PAUSED)
+
+    async def resume(self) -> None:
+        job = self._require_job(PrinterState.PAUSED, "resume")
+        self._set_state(PrinterState.PRINTING)
+        try:
+            for command in self.settings.scripts.resume_commands(self.paused_with):
+                await self.link.execute(command)
+        except CommandFailed as error:
+            log.warning("resume did not complete: %s", error)
+            return
+        job.progress_clock.resume(time.monotonic())
+        job.feeding = True
+        self._feed()
+
+    async def cancel(self) -> None:
+        job = self.job
+        if job is None or self._state not in _BUSY:
+            raise PrinterError(f"nothing to cancel: the printer is {self._state.value}")
+        if self._state is PrinterState.CANCELLING:
+            return
+        self._set_state(PrinterState.CANCELLING)
+        job.feeding = False
+        self._requeue(job.take_back(self.link.withdraw_queued()))
+        # Break a heat-up (or user) wait so the queue can drain.
+        self.link.emergency("M108")
+        try:
+            await self.link.execute("M400")
+            for command in self.settings.scripts.cancel_commands():
+                await self.link.execute(command)
+        except CommandFailed as error:
+            log.warning("cancel script did not complete: %s", error)
+        if self.job is job:
+            self._end_job(JobOutcome.CANCELLED, "cancelled by the user")
+
+    async def wait_for_job(self) -> JobRecord | None:
+        """Wait until the current job ends; its record."""
+        await self._job_done.wait()
+        return self.last_job
+
+    def confirm_bed_clear(self) -> None:
+        if self._state in _BUSY:
+            raise PrinterError("a job is running: the bed cannot be clear")
+        self.bed_clear = True
+        self._save_bed_clear()
+        self.interrupted_jobs = []
+        if self.link.ready:
+            self._set_state(PrinterState.READY)
+        else:
+            self._changed()
+
+    def answer_prompt(self, choice: int) -> None:
+        if self.prompt is None:
+            raise PrinterError("the printer asked nothing")
+        if not 0 <= choice < max(1, len(self.prompt.choices)):
+            raise PrinterError(f"choice {choice} is not offered")
+        self.link.send(f"M876 S{choice}", _ScriptTag())
+        self.prompt = None
+        self._changed()
+
+    # ------------------------------------------------------------- manual
+
+    def send_gcode(self, command: str) -> None:
+        """Send a command from the terminal."""
+        if not self.link.ready and not command.strip().upper().startswith("M112"):
+            raise PrinterError(f"the printer is {self._state.value}")
+        self.link.send(command, _ScriptTag())
+
+    def home(self, axes: str = "XYZ") -> None:
+        self._manual(f"G28 {' '.join(axis for axis in axes.upper() if axis in 'XYZ')}".strip())
+
+    def jog(self, x: float = 0.0, y: float = 0.0, z: float = 0.0, feed: float = 3000.0) -> None:
+        moves = " ".join(
+            f"{axis}{value:g}" for axis, value in zip("XYZ", (x, y, z), strict=True) if value
+        )
+        if moves:
+            self._manual("G91", f"G1 {moves} F{feed:g}", "G90")
+
+    def extrude(self, length: float, feed: float = 300.0) -> None:
+        self._manual("M83", f"G1 E{length:g} F{feed:g}", "M82")
+
+    def set_fan(self, percent: float) -> None:
+        speed = round(max(0.0, min(100.0, percent)) * 2.55)
+        self._control(f"M106 S{speed}" if speed else "M107")
+
+    def preheat(self, hotend: float, bed: float | None = None) -> None:
+        self._control(f"M104 S{hotend:g}")
+        if bed is not None:
+            self._control(f"M140 S{bed:g}")
+
+    def cool_down(self) -> None:
+        self._control("M104 S0")
+        self._control("M140 S0")
+
+    def motors_off(self) -> None:
+        self._manual("M84")
+
+    def emergency_stop(self) -> None:
+        self.link.emergency("M112")
+
+    def _manual(self, *commands: str) -> None:
+        if self._state in _BUSY:
+            raise PrinterError(f"the printer is {self._state.value}: manual moves are refused")
+        for command in commands:
+            self._control(command)
+
+    def _control(self, command: str) -> None:
+        if not self.link.ready:
+            raise PrinterError(f"the printer is {self._state.value}")
+        self.link.send(command, _ScriptTag())
+
+    # ------------------------------------------------------------- events
+
+    def _on_event(self, event: Event) -> None:
+        if isinstance(event, Acknowledged):
+            tag = event.tag
+            if isinstance(tag, GcodeLine):
+                job = self.job
+                if job is not None:
+                    job.acknowledged(tag)
+                    self._feed()
+            elif isinstance(tag, _PollTag):
+                self._poll_pending = False
+            return
+        if isinstance(event, TemperatureReport):
+            self._note_temperatures(event)
+        elif isinstance(event, PositionReport):
+            self.position = event.axes
+        elif isinstance(event, Ready):
+            self._connected(event)
+        elif isinstance(event, Halted):
+            self._lost(JobOutcome.FAILED, event.message, PrinterState.FAILED)
+        elif isinstance(event, PrinterReset):
+            self._lost(JobOutcome.INTERRUPTED, REASON_PRINTER_RESET, PrinterState.CONNECTING)
+        elif isinstance(event, LinkLost):
+            self._poll_pending = False
+            self._lost(
+                JobOutcome.INTERRUPTED, reason_disconnected(event.reason), PrinterState.OFFLINE
+            )
+        elif isinstance(event, ActionCommand):
+            self._action(event)
+        self._changed()
+
+    def _connected(self, ready: Ready) -> None:
+        self.error = None
+        self.firmware = ready.firmware
+        self.capabilities = dict(ready.capabilities)
+        self._poll_pending = False
+        if ready.has("AUTOREPORT_TEMP"):
+            self.link.send(f"M155 S{max(1, round(self.settings.temperature_interval))}")
+        if self.job is None:
+            self._set_state(PrinterState.READY if self.bed_clear else self._after_job_state())
+
+    def _after_job_state(self) -> PrinterState:
+        outcome = self.last_job.outcome if self.last_job is not None else None
+        if outcome is JobOutcome.COMPLETED:
+            return PrinterState.FINISHED
+        if outcome in (JobOutcome.FAILED, JobOutcome.INTERRUPTED):
+            return PrinterState.FAILED
+        return PrinterState.BED_NOT_CLEARED
+
+    def _lost(self, outcome: JobOutcome, reason: str, state: PrinterState) -> None:
+        self.error = reason
+        if self.job is not None:
+            self._end_job(outcome, reason)
+        self._set_state(state)
+
+    def _action(self, action: ActionCommand) -> None:
+        name = action.action
+        if name == "pause" and self._state is PrinterState.PRINTING:
+            self._spawn(self.pause(), "pause requested by the printer")
+        elif name == "resume" and self._state is PrinterState.PAUSED:
+            self._spawn(self.resume(), "resume requested by the printer")
+        elif name == "cancel" and self._state in _BUSY:
+            self._spawn(self.cancel(), "cancel requested by the printer")
+        elif name == "paused" and self.job is not None and self._state is PrinterState.PRINTING:
+            self.job.feeding = False
+            self.paused_with = replace_machine(self.job.machine, dict(self.position or {}))
+            self.job.progress_clock.pause(time.monotonic())
+            self._set_state(PrinterState.PAUSED)
+        elif name == "resumed" and self.job is not None and self._state is PrinterState.PAUSED:
+            self.job.progress_clock.resume(time.monotonic())
+            self.job.feeding = True
+            self._set_state(PrinterState.PRINTING)
+            self._feed()
+        elif name == "prompt_begin":
+            self.prompt = Prompt(action.argument)
+        elif name in ("prompt_button", "prompt_choice") and self.prompt is not None:
+            self.prompt.choices.append(action.argument)
+        elif name == "prompt_end":
+            self.prompt = None
+
+    # ------------------------------------------------------------- helpers
+
+    def _feed(self) -> None:
+        job = self.job
+        if job is None:
+            return
+        link = self.link
+        job.feed(link.send, link.core.queued)
+        if job.complete and self._state is PrinterState.PRINTING:
+            self._end_job(JobOutcome.COMPLETED, None)
+
+    def _requeue(self, commands: list[tuple[str, object]]) -> None:
+        for command, tag in commands:
+            self.link.send(command, tag)
+
+    def _end_job(self, outcome: JobOutcome, reason: str | None) -> None:
+        job = self.job
+        if job is None:
+            return
+        self.job = None
+        last = job.last_acked
+        record = self.records.finish(
+            job.id,
+            outcome,
+            reason,
+            time.time(),
+            last.number if last is not None else None,
+            last.end_offset if last is not None else None,
+        )
+        with contextlib.suppress(Exception):
+            self.records.attach_temperatures(job.id, job.temperatures.samples())
+        self.last_job = record
+        self.machine = job.machine
+        self.prompt = None
+        self._job_done.set()
+        if outcome is JobOutcome.COMPLETED:
+            self._set_state(PrinterState.FINISHED)
+        elif outcome is JobOutcome.CANCELLED:
+            self._set_state(PrinterState.BED_NOT_CLEARED)
+        elif outcome is JobOutcome.FAILED:
+            self._set_state(PrinterState.FAILED)
+        else:
+            self._set_state(PrinterState.FAILED if self.link.ready else PrinterState.OFFLINE)
+
+    def _require_job(self, state: PrinterState, verb: str) -> PrintJob:
+        if self.job is None or self._state is not state:
+            raise PrinterError(f"cannot {verb}: the printer is {self._state.value}")
+        return self.job
+
+    def _note_temperatures(self, report: TemperatureReport) -> None:
+        values: dict[str, float | None] = {}
+        for name, heater in report.heaters.items():
+            self.heaters[name] = (heater.actual, heater.target)
+            values[f"{name}.actual"] = heater.actual
+            values[f"{name}.target"] = heater.target
+        now = time.time()
+        self.temperatures.add(now, values)
+        if self.job is not None:
+            self.job.temperatures.add(now, values)
+
+    async def _poll_temperatures(self) -> None:
+        interval = self.settings.temperature_interval
+        while True:
+            await asyncio.sleep(interval)
+            if (
+                self.link.ready
+                and not self.capabilities.get("AUTOREPORT_TEMP", False)
+                and not self._poll_pending
+            ):
+                self._poll_pending = True
+                self.link.send("M105", _PollTag())
+
+    def _log_line(self, direction: str, text: str) -> None:
+        self.terminal.append((time.time(), direction, text))
+
+    def _spawn(self, coroutine: Coroutine[object, object, None], name: str) -> None:
+        task = asyncio.create_task(coroutine, name=name)
+        self._tasks.add(task)
+        task.add_done_callback(self._task_done)
+
+    def _task_done(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("%s failed", task.get_name(), exc_info=task.exception())
+
+    def _load_bed_clear(self) -> bool:
+        try:
+            return bool(json.loads(self._bed_file.read_text())["clear"])
+        except (OSError, ValueError, KeyError, TypeError):
+            return True
+
+    def _save_bed_clear(self) -> None:
+        temporary = self._bed_file.with_suffix(".tmp")
+        temporary.write_text(json.dumps({"clear": self.bed_clear}))
+        os.replace(temporary, self._bed_file)
+
+
+def replace_machine(machine: MachineState, position: dict[str, float]) -> MachineState:
+    """A copy of ``machine`` with the position the printer reported."""
+    copy = replace(machine, hotend_targets=dict(machine.hotend_targets))
+    copy.position = {axis: position.get(axis, value) for axis, value in machine.position.items()}
+    return copy
+
+
+class _ScriptTag:
+    """Marks commands that are not lines of the job's file."""
+
+    __slots__ = ()
+
+
+class _PollTag(_ScriptTag):
+    __slots__ = ()

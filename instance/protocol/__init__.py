@@ -1,0 +1,1 @@
+"""The Marlin serial protocol, with no I/O: bytes in, events out, bytes to write out."""

@@ -1,0 +1,60 @@
+"""What the protocol core tells its owner: the printer link's events."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from instance.protocol.replies import FirmwareInfo
+
+
+@dataclass(frozen=True, slots=True)
+class Ready:
+    """The handshake is done: line numbering is in step and M115 has answered."""
+
+    firmware: FirmwareInfo | None
+    capabilities: dict[str, bool] = field(default_factory=dict)
+
+    def has(self, capability: str) -> bool:
+        return self.capabilities.get(capability, False)
+
+
+@dataclass(frozen=True, slots=True)
+class Acknowledged:
+    """The firmware processed one of our commands (its ``ok`` arrived).
+
+    ``tag`` is whatever the sender attached to the command (a job uses the
+    file position); ``assumed`` is True when the ok itself was lost and the
+    acknowledgement was inferred from a later answer.
+    """
+
+    command: str
+    tag: object
+    number: int | None
+    assumed: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Halted:
+    """The firmware stopped itself (thermal runaway, kill(), M112 ...)."""
+
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class PrinterReset:
+    """The board reset under us (a new ``start`` banner): anything running is lost."""
+
+
+@dataclass(frozen=True, slots=True)
+class LinkLost:
+    """The printer no longer answers, or the link broke beyond recovery."""
+
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class ResendDone:
+    """We resent lines from ``line`` on at the firmware's request (for the log and stats)."""
+
+    line: int
+    count: int

@@ -1,0 +1,1 @@
+"""fabfleet-sim: a Marlin-like printer for the demo and the tests."""

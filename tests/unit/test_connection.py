@@ -1,0 +1,506 @@
+"""The protocol core against real firmware lines, with a hand-driven clock."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from instance.protocol.connection import LinkState, PrinterConnection
+from instance.protocol.events import (
+    Acknowledged,
+    Halted,
+    LinkLost,
+    PrinterReset,
+    Ready,
+    ResendDone,
+)
+from instance.protocol.framing import checksum, frame
+from instance.protocol.replies import ActionCommand, Busy, TemperatureReport
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+LINE = re.compile(rb"^N(\d+) (.*)\*(\d+)$")
+
+
+def decode(data: bytes) -> list[tuple[int | None, str]]:
+    """Split written bytes into (number, command), checking every checksum."""
+    lines = []
+    for raw in data.split(b"\n")[:-1]:
+        match = LINE.match(raw)
+        if match is None:
+            lines.append((None, raw.decode()))
+            continue
+        payload = raw[: raw.rindex(b"*")]
+        assert int(match.group(3)) == checksum(payload), raw
+        lines.append((int(match.group(1)), match.group(2).decode()))
+    return lines
+
+
+def events(conn: PrinterConnection) -> list[object]:
+    out = []
+    while (event := conn.next_event()) is not None:
+        out.append(event)
+    return out
+
+
+M115_MARLIN = (
+    b"FIRMWARE_NAME:Marlin 2.1.2.1 (Github) SOURCE_CODE_URL:github.com/MarlinFirmware/Marlin "
+    b"PROTOCOL_VERSION:1.0 MACHINE_TYPE:Ender-3 EXTRUDER_COUNT:1 "
+    b"UUID:cede2a2f-41a2-4748-9b12-c55c62f367ff\n"
+    b"Cap:SERIAL_XON_XOFF:0\nCap:AUTOREPORT_TEMP:1\nCap:EMERGENCY_PARSER:1\nok\n"
+)
+
+
+def connected(clock: Clock | None = None, **options: object) -> PrinterConnection:
+    conn = PrinterConnection(clock or Clock(), **options)  # type: ignore[arg-type]
+    conn.connect()
+    assert decode(conn.data_to_send()) == [(0, "M110 N0")]
+    conn.receive_data(b"ok\n")
+    assert decode(conn.data_to_send()) == [(1, "M115")]
+    conn.receive_data(M115_MARLIN)
+    assert conn.state is LinkState.READY
+    events(conn)
+    return conn
+
+
+def test_handshake_reads_identity_and_capabilities() -> None:
+    conn = PrinterConnection(Clock())
+    conn.connect()
+    assert conn.data_to_send() == b"N0 M110 N0*125\n"
+    conn.receive_data(b"ok\n")
+    conn.data_to_send()
+    conn.receive_data(M115_MARLIN)
+    ready = [event for event in events(conn) if isinstance(event, Ready)]
+    assert len(ready) == 1
+    assert ready[0].firmware is not None
+    assert ready[0].firmware.name.startswith("Marlin 2.1.2.1")
+    assert ready[0].has("AUTOREPORT_TEMP")
+    assert ready[0].has("EMERGENCY_PARSER")
+    assert not ready[0].has("SERIAL_XON_XOFF")
+
+
+def test_reset_on_open_swallows_first_command_and_handshake_restarts() -> None:
+    conn = PrinterConnection(Clock())
+    conn.connect()
+    conn.data_to_send()
+    conn.receive_data(b"start\necho:Marlin 2.1.2.1\necho: Last Updated: 2023-07-13\n")
+    assert decode(conn.data_to_send()) == [(0, "M110 N0")]
+    conn.receive_data(b"ok\n")
+    assert decode(conn.data_to_send()) == [(1, "M115")]
+
+
+def test_silent_printer_fails_handshake_after_retries() -> None:
+    clock = Clock()
+    conn = PrinterConnection(clock)
+    conn.connect()
+    sent = conn.data_to_send()
+    for _ in range(10):
+        deadline = conn.next_deadline()
+        if deadline is None:
+            break
+        clock.now = deadline
+        conn.check_timeouts()
+        sent += conn.data_to_send()
+    assert sent.count(b"M110 N0") == 5
+    lost = [event for event in events(conn) if isinstance(event, LinkLost)]
+    assert lost and "handshake" in lost[0].reason
+    assert conn.state is LinkState.LOST
+
+
+def test_commands_are_numbered_from_two_after_handshake_and_comments_dropped() -> None:
+    conn = connected()
+    conn.send("G28 ; home all")
+    conn.send("   ; only a comment")
+    conn.send("M104 S200")
+    assert decode(conn.data_to_send()) == [(2, "G28"), (3, "M104 S200")]
+    assert conn.data_to_send() == b""
+
+
+def test_frame_matches_marlin_checksum() -> None:
+    # Known-good line from Marlin's own documentation of the protocol.
+    assert frame(0, "M110 N0") == b"N0 M110 N0*125\n"
+
+
+# ---------------------------------------------------------------- flow control
+
+
+def short_moves(conn: PrinterConnection, count: int) -> None:
+    for index in range(count):
+        conn.send(f"G1 X{index % 10}.5 Y{index % 7}.25 E0.02", tag=index)
+
+
+def test_without_advanced_ok_window_is_bounded_by_receive_buffer() -> None:
+    conn = connected(rx_buffer=128, command_slots=4)
+    short_moves(conn, 20)
+    sent = decode(conn.data_to_send())
+    # The first line may block; the rest must fit in 128 bytes.
+    sizes = [len(frame(number or 0, command)) for number, command in sent]
+    assert sum(sizes[1:]) <= 128
+    assert 2 <= len(sent) <= 6
+    assert conn.in_flight == len(sent)
+
+
+def test_advanced_ok_with_free_planner_keeps_more_in_flight() -> None:
+    conn = connected(rx_buffer=128, command_slots=4)
+    short_moves(conn, 40)
+    first = decode(conn.data_to_send())
+    conn.receive_data(f"ok N{first[0][0]} P15 B3\n".encode())
+    more = decode(conn.data_to_send())
+    in_flight = conn.in_flight
+    # Queue (4) + receive buffer (128 bytes of ~30-byte lines) is the printer's capacity.
+    assert in_flight >= 6
+    assert [number for number, _ in first + more] == list(range(2, 2 + len(first) + len(more)))
+
+
+def test_advanced_ok_with_full_planner_falls_back_to_receive_buffer_bound() -> None:
+    conn = connected(rx_buffer=128, command_slots=4)
+    short_moves(conn, 40)
+    first = decode(conn.data_to_send())
+    conn.receive_data(f"ok N{first[0][0]} P0 B3\n".encode())
+    conn.data_to_send()
+    assert conn.in_flight <= 5
+
+
+def test_blocking_command_limits_what_follows_it() -> None:
+    conn = connected(rx_buffer=128, command_slots=4)
+    conn.send("G1 X1")
+    first = decode(conn.data_to_send())
+    conn.receive_data(f"ok N{first[0][0]} P15 B3\n".encode())
+    conn.send("M109 S210")
+    short_moves(conn, 30)
+    conn.data_to_send()
+    after_heatup = 0
+    seen_heatup = False
+    for line in list(conn._in_flight):  # noqa: SLF001 - the window is the behaviour under test
+        if seen_heatup:
+            after_heatup += line.size
+        if line.command == "M109 S210":
+            seen_heatup = True
+    assert seen_heatup
+    assert after_heatup <= 128
+
+
+def test_every_line_acknowledged_once_in_order() -> None:
+    conn = connected()
+    short_moves(conn, 50)
+    acked: list[object] = []
+    for _ in range(200):
+        sent = decode(conn.data_to_send())
+        if not sent and conn.idle:
+            break
+        conn.receive_data(b"ok\n" * len(sent))
+        acked += [event.tag for event in events(conn) if isinstance(event, Acknowledged)]
+    assert acked == list(range(50))
+
+
+# ---------------------------------------------------------------- resends
+
+RESEND_FORMS = [
+    "Resend: {n}",
+    "Resend:{n}",
+    "resend: {n}",
+    "rs {n}",
+    "rs N{n} Expected checksum 67",
+]
+
+
+@pytest.mark.parametrize("form", RESEND_FORMS)
+def test_resend_forms_rewind_to_the_requested_line(form: str) -> None:
+    conn = connected()
+    short_moves(conn, 3)
+    sent = decode(conn.data_to_send())
+    assert [n for n, _ in sent] == [2, 3, 4]
+    conn.receive_data(b"ok\n")  # line 2 processed
+    error = b"Error:checksum mismatch, Last Line: 2\n"
+    conn.receive_data(error + form.format(n=3).encode() + b"\nok\n")
+    resent = decode(conn.data_to_send())
+    assert resent[0] == sent[1]
+    # Falls back to one line in flight after a fault.
+    assert len(resent) == 1
+    got = events(conn)
+    assert ResendDone(3, 2) in got
+
+
+def test_double_request_for_one_fault_resends_once() -> None:
+    conn = connected()
+    short_moves(conn, 3)
+    decode(conn.data_to_send())  # 2, 3, 4
+    conn.receive_data(b"ok\n")
+    # Line 3 corrupted; line 4 then arrives out of sequence and is refused as well.
+    conn.receive_data(
+        b"Error:checksum mismatch, Last Line: 2\nResend: 3\nok\n"
+        b"Error:Line Number is not Last Line Number+1, Last Line: 2\nResend: 3\nok\n"
+    )
+    resent = decode(conn.data_to_send())
+    assert [n for n, _ in resent] == [3]
+    conn.receive_data(b"ok\n")
+    resent += decode(conn.data_to_send())
+    conn.receive_data(b"ok\n")
+    resent += decode(conn.data_to_send())
+    assert [n for n, _ in resent] == [3, 4]
+    acked = [e.tag for e in events(conn) if isinstance(e, Acknowledged)]
+    assert acked == [0, 1, 2]
+
+
+def test_resend_without_following_ok_still_recovers() -> None:
+    conn = connected()
+    short_moves(conn, 2)
+    decode(conn.data_to_send())
+    conn.receive_data(b"rs 2\n")
+    assert [n for n, _ in decode(conn.data_to_send())] == [2]
+
+
+def test_resend_of_a_line_not_sent_yet_is_ignored() -> None:
+    conn = connected()
+    conn.send("G28")
+    decode(conn.data_to_send())  # line 2
+    conn.receive_data(b"ok\nResend: 3\nok\n")
+    assert conn.data_to_send() == b""
+    assert [e for e in events(conn) if isinstance(e, LinkLost)] == []
+    assert conn.idle
+
+
+def test_resend_older_than_history_is_a_stated_failure() -> None:
+    conn = connected(history_size=16)
+    for index in range(40):
+        conn.send(f"G1 X{index}")
+        for _number, _ in decode(conn.data_to_send()):
+            conn.receive_data(b"ok\n")
+    conn.receive_data(b"Resend: 3\nok\n")
+    lost = [e for e in events(conn) if isinstance(e, LinkLost)]
+    assert lost and "older than the kept history" in lost[0].reason
+
+
+def test_endless_resend_of_one_line_means_the_link_is_stuck() -> None:
+    conn = connected()
+    conn.send("G1 X1")
+    decode(conn.data_to_send())
+    for _ in range(12):
+        conn.receive_data(b"Error:checksum mismatch, Last Line: 1\nResend: 2\nok\n")
+        conn.data_to_send()
+    lost = [e for e in events(conn) if isinstance(e, LinkLost)]
+    assert lost and "keeps asking for line 2" in lost[0].reason
+
+
+def test_window_widens_again_after_clean_lines() -> None:
+    conn = connected()
+    short_moves(conn, 400)
+    conn.data_to_send()
+    conn.receive_data(b"ok\nResend: 3\nok\n")
+    for _ in range(260):
+        sent = decode(conn.data_to_send())
+        conn.receive_data(b"ok\n" * max(1, len(sent)))
+    short_moves(conn, 20)
+    assert len(decode(conn.data_to_send())) > 1
+
+
+# ---------------------------------------------------------------- emergencies
+
+
+def test_m112_skips_the_queue_and_halts() -> None:
+    conn = connected()
+    short_moves(conn, 30)
+    conn.send("M112")
+    data = conn.data_to_send()
+    assert data.startswith(b"M112\n")
+    assert conn.state is LinkState.HALTED
+    assert any(isinstance(e, Halted) for e in events(conn))
+
+
+def test_m108_goes_out_ahead_of_queued_lines() -> None:
+    conn = connected()
+    conn.send("M109 S210")
+    conn.data_to_send()
+    short_moves(conn, 5)
+    conn.send_emergency("M108")
+    assert conn.data_to_send().startswith(b"M108\n")
+
+
+# ---------------------------------------------------------------- fatal errors
+
+FATALS = [
+    (
+        b"Error:Thermal Runaway, system stopped! Heater_ID: 0\n"
+        b"Error:Printer halted. kill() called!\n",
+        ["Thermal Runaway", "kill() called"],
+    ),
+    (
+        b"Error:MAXTEMP triggered, system stopped! Heater_ID: bed\n"
+        b"Error:Printer halted. kill() called!\n",
+        ["MAXTEMP", "kill() called"],
+    ),
+    (b"Error:Printer halted. kill() called!\n", ["kill() called"]),
+    (b"fatal: Heater decoupled\n", ["Heater decoupled"]),
+]
+
+
+@pytest.mark.parametrize(("lines", "words"), FATALS)
+def test_fatal_errors_stop_everything_with_the_firmware_words(
+    lines: bytes, words: list[str]
+) -> None:
+    conn = connected()
+    short_moves(conn, 10)
+    conn.data_to_send()
+    conn.receive_data(lines)
+    halted = [e for e in events(conn) if isinstance(e, Halted)]
+    assert len(halted) == 1
+    for word in words:
+        assert word in halted[0].message
+    assert conn.state is LinkState.HALTED
+    assert conn.data_to_send() == b""
+
+
+def test_first_half_of_a_fatal_error_is_reported_after_a_grace_period() -> None:
+    clock = Clock()
+    conn = connected(clock)
+    conn.receive_data(b"Error:Heating failed, system stopped! Heater_ID: 0\n")
+    assert not [e for e in events(conn) if isinstance(e, Halted)]
+    deadline = conn.next_deadline()
+    assert deadline is not None
+    clock.now = deadline
+    conn.check_timeouts()
+    assert [e for e in events(conn) if isinstance(e, Halted)]
+
+
+# ---------------------------------------------------------------- reset, liveness
+
+
+def test_start_banner_mid_print_is_a_reset() -> None:
+    conn = connected()
+    short_moves(conn, 10)
+    conn.data_to_send()
+    conn.receive_data(b"start\n")
+    got = events(conn)
+    assert any(isinstance(e, PrinterReset) for e in got)
+    assert decode(conn.data_to_send()) == [(0, "M110 N0")]
+    assert conn.state is LinkState.HANDSHAKE
+
+
+def test_silence_prompts_with_m105_then_gives_up() -> None:
+    clock = Clock()
+    conn = connected(clock, response_timeout=5.0, max_silent_prompts=3)
+    conn.send("G1 X1")
+    conn.data_to_send()
+    prompts = 0
+    for _ in range(5):
+        deadline = conn.next_deadline()
+        if deadline is None:
+            break
+        clock.now = deadline
+        conn.check_timeouts()
+        prompts += sum(1 for _, c in decode(conn.data_to_send()) if c == "M105")
+    assert prompts == 3
+    lost = [e for e in events(conn) if isinstance(e, LinkLost)]
+    assert lost and "stopped answering" in lost[0].reason
+
+
+def test_lost_ok_is_recovered_by_the_prompt() -> None:
+    clock = Clock()
+    conn = connected(clock, response_timeout=5.0)
+    conn.send("G1 X1", tag="a")
+    conn.send("G1 X2", tag="b")
+    conn.data_to_send()
+    conn.receive_data(b"ok\n")  # the second ok is lost
+    clock.now += 5.0
+    conn.check_timeouts()
+    assert [c for _, c in decode(conn.data_to_send())] == ["M105"]
+    conn.receive_data(b"ok T:210.0 /210.0 B:60.0 /60.0 @:64 B@:32\n")
+    acked = [e for e in events(conn) if isinstance(e, Acknowledged)]
+    assert [e.tag for e in acked] == ["a", "b", None]
+    assert acked[1].assumed
+    assert conn.idle
+
+
+def test_busy_keepalive_extends_the_allowance() -> None:
+    clock = Clock()
+    conn = connected(clock, response_timeout=5.0)
+    conn.send("G1 X1")
+    conn.data_to_send()
+    for _ in range(10):
+        clock.now += 4.0
+        conn.receive_data(b"echo:busy: processing\n")
+        conn.check_timeouts()
+        assert conn.data_to_send() == b""
+    assert any(isinstance(e, Busy) for e in events(conn))
+
+
+def test_heatup_gets_a_long_allowance() -> None:
+    clock = Clock()
+    conn = connected(clock, response_timeout=5.0)
+    conn.send("M190 S60")
+    conn.data_to_send()
+    deadline = conn.next_deadline()
+    assert deadline is not None and deadline - clock.now >= 600
+
+
+def test_wait_while_lines_are_in_flight_prompts_at_once() -> None:
+    conn = connected()
+    conn.send("G1 X1")
+    conn.data_to_send()
+    conn.receive_data(b"wait\n")
+    assert [c for _, c in decode(conn.data_to_send())] == ["M105"]
+
+
+def test_extra_ok_is_ignored() -> None:
+    conn = connected()
+    conn.receive_data(b"ok\nok\n")
+    conn.send("G1 X1", tag="x")
+    conn.data_to_send()
+    conn.receive_data(b"ok\n")
+    assert [e.tag for e in events(conn) if isinstance(e, Acknowledged)] == ["x"]
+
+
+def test_advanced_ok_line_number_recovers_lost_oks() -> None:
+    conn = connected()
+    conn.send("G1 X1", tag="a")
+    conn.send("G1 X2", tag="b")
+    conn.send("G1 X3", tag="c")
+    sent = decode(conn.data_to_send())
+    conn.receive_data(f"ok N{sent[1][0]} P15 B3\n".encode())
+    assert [e.tag for e in events(conn) if isinstance(e, Acknowledged)] == ["a", "b"]
+
+
+# ---------------------------------------------------------------- reports, garbage
+
+
+def test_reports_and_action_commands_pass_through() -> None:
+    conn = connected()
+    conn.receive_data(
+        b"T:210.0 /210.0 B:60.0 /60.0 @:64 B@:32\n//action:pause\n// action:prompt_begin Hi\n"
+    )
+    got = events(conn)
+    assert any(isinstance(e, TemperatureReport) for e in got)
+    assert ActionCommand("pause") in got
+    assert ActionCommand("prompt_begin", "Hi") in got
+
+
+def test_garbage_nul_and_non_utf8_bytes_do_not_break_the_link() -> None:
+    conn = connected()
+    conn.send("G1 X1", tag="x")
+    conn.data_to_send()
+    conn.receive_data(b"\x00\xff\xfe garbage \x81\r\n\x00ok\r\n")
+    assert [e.tag for e in events(conn) if isinstance(e, Acknowledged)] == ["x"]
+
+
+def test_partial_lines_are_joined() -> None:
+    conn = connected()
+    conn.send("G1 X1", tag="x")
+    conn.data_to_send()
+    conn.receive_data(b"o")
+    conn.receive_data(b"k\n")
+    assert [e.tag for e in events(conn) if isinstance(e, Acknowledged)] == ["x"]
+
+
+def test_end_of_stream_loses_the_link() -> None:
+    conn = connected()
+    conn.receive_data(b"")
+    assert conn.state is LinkState.LOST
+    assert any(isinstance(e, LinkLost) for e in events(conn))
