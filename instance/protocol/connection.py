@@ -282,8 +282,6 @@ class PrinterConnection:
         line = raw.decode("utf-8", "replace").strip().replace("\x00", "")
         if not line:
             return
-        self._last_heard = self._clock()
-        self._silent_prompts = 0
         if self._line_log is not None:
             self._line_log("<", line)
         for reply in parse_reply(line):
@@ -296,6 +294,10 @@ class PrinterConnection:
                 self._emit_fatal()
                 return
             self._emit_fatal()
+        if isinstance(reply, Ok | ResendRequest | Busy | Wait | Start):
+            # Progress on our commands; autoreports and echoes say nothing about them.
+            self._last_heard = self._clock()
+            self._silent_prompts = 0
         if isinstance(reply, Ok):
             self._handle_ok(reply)
         elif isinstance(reply, ResendRequest):
@@ -383,6 +385,7 @@ class PrinterConnection:
         if self.state is not LinkState.READY:
             return
         self._swallow_oks += 1
+        self._probe_pending = False
         self.resend_count += 1
         self._narrow()
         last_sent = self._next_number - 1

@@ -102,8 +102,8 @@ FAULTS: dict[str, FaultSpec] = {
     ),
     "action": FaultSpec(
         "event",
-        "a host action command, //action:NAME (spaced: // action:NAME)",
-        {"name": Param(str, "pause", ACTIONS), "spaced": Param(bool, False)},
+        "a host action command, //action:ACTION (spaced: // action:ACTION)",
+        {"action": Param(str, "pause", ACTIONS), "spaced": Param(bool, False)},
     ),
     "garbage": FaultSpec(
         "event",

@@ -214,6 +214,7 @@ class SimulatedFirmware:
             heater.since = now
         self._chamber_used = False
         boot = self._mode("reset_on_open")
+        self._banner_due = boot is not None
         if boot is not None:
             self._booting_until = now + float(boot.params["boot_seconds"])
         else:
@@ -345,6 +346,10 @@ class SimulatedFirmware:
         now = self._clock
         for fault in self._faults.fire_due(now):
             self._apply_event(fault)
+        if self._banner_due and now >= self._booting_until:
+            # The bootloader has given up waiting for a new firmware image; Marlin starts.
+            self._banner_due = False
+            self._emit_lines(self.identity.banner)
         if not self._running():
             return
         block = self._block
@@ -982,6 +987,8 @@ class SimulatedFirmware:
             self._stall_until = self._clock + float(params["seconds"])
             self.link_requests.append(LinkRequest("stall", float(params["seconds"]), self._clock))
         elif name == "unplug":
+            # The board loses its link (and, USB-powered, its power) until the runner plugs it in.
+            self._silent_until = math.inf
             self.link_requests.append(LinkRequest("unplug", float(params["seconds"]), self._clock))
         elif name == "fatal_error":
             self._emit_lines(_FATAL_LINES[str(params["kind"])])
@@ -998,7 +1005,7 @@ class SimulatedFirmware:
                 self._emit("//action:notification Printing...")
         elif name == "action":
             separator = "// action:" if params["spaced"] else "//action:"
-            action = str(params["name"])
+            action = str(params["action"])
             if action == "prompt":
                 self._emit_lines(
                     [
