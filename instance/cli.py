@@ -10,6 +10,7 @@ import logging
 import os
 import signal
 import sys
+import time
 from dataclasses import asdict
 from pathlib import Path
 
@@ -52,6 +53,12 @@ def _parser() -> argparse.ArgumentParser:
     print_.add_argument("--rx-buffer", type=int, default=128, help="firmware receive buffer")
     print_.add_argument("--connect-timeout", type=float, default=30.0)
     print_.add_argument(
+        "--response-timeout",
+        type=float,
+        default=10.0,
+        help="seconds of silence before the printer is prompted with M105",
+    )
+    print_.add_argument(
         "--resume", type=int, metavar="JOB", help="continue an interrupted job (crash, unplug)"
     )
     print_.add_argument(
@@ -81,6 +88,9 @@ def main(argv: list[str] | None = None) -> int:
 def _jobs(data_dir: Path, as_json: bool, limit: int) -> int:
     try:
         with JobRecords(data_dir) as records:
+            # Holding the data dir means no print server is running: any job
+            # still open was cut short, and is closed as interrupted here.
+            records.recover(time.time())
             listed = records.list(limit)
     except JobRecordsError as error:
         print(f"fabfleet-instance: {error}", file=sys.stderr)
@@ -121,6 +131,7 @@ async def _print_async(arguments: argparse.Namespace, data_dir: Path) -> int:
         baudrate=arguments.baudrate,
         command_slots=arguments.command_buffer,
         rx_buffer=arguments.rx_buffer,
+        response_timeout=arguments.response_timeout,
     )
     try:
         printer = Printer(PrinterSettings(link=link, data_dir=data_dir))

@@ -243,7 +243,7 @@ class PrinterLink:
                 self._ready.clear()
                 reason = event.reason if isinstance(event, LinkLost) else type(event).__name__
                 if isinstance(event, LinkLost) and override_reason:
-                    event = LinkLost(override_reason)
+                    event = LinkLost(override_reason, protocol=False)
                     reason = override_reason
                 self._fail_waiters(reason)
             self._listener(event)

@@ -23,7 +23,7 @@ from instance.job_records import (
     JobRecords,
     reason_disconnected,
 )
-from instance.link import CommandFailed, LinkSettings, PrinterLink
+from instance.link import CommandFailed, LinkSettings, PrinterLink, TransportOpener
 from instance.machine_state import MachineState
 from instance.protocol.connection import Event
 from instance.protocol.events import Acknowledged, Halted, LinkLost, PrinterReset, Ready
@@ -33,7 +33,7 @@ from instance.protocol.replies import (
     PositionReport,
     TemperatureReport,
 )
-from instance.resume import ResumePlan, plan_resume
+from instance.resume import ResumeError, ResumePlan, plan_resume
 from instance.scripts import JobScripts
 from instance.temperature_history import TemperatureHistory
 
@@ -76,6 +76,8 @@ class PrinterSettings:
     scripts: JobScripts = field(default_factory=JobScripts)
     temperature_interval: float = 1.0
     ready_timeout: float = 30.0
+    # How to open the port; None: from ``link.port`` (tests pass the simulator here).
+    opener: TransportOpener | None = None
 
 
 @dataclass(slots=True)
@@ -94,7 +96,9 @@ class Printer:
         self.data_dir = Path(settings.data_dir)
         self.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         self.records = JobRecords(self.data_dir)
-        self.link = PrinterLink(settings.link, self._on_event, line_log=self._log_line)
+        self.link = PrinterLink(
+            settings.link, self._on_event, opener=settings.opener, line_log=self._log_line
+        )
         self.terminal: deque[tuple[float, str, str]] = deque(maxlen=TERMINAL_LINES)
         self.temperatures = TemperatureHistory()
         self.heaters: dict[str, tuple[float, float | None]] = {}
@@ -113,6 +117,8 @@ class Printer:
         self._listeners: list[Callable[[], None]] = []
         self._tasks: set[asyncio.Task[None]] = set()
         self._poll_pending = False
+        # Paused by the firmware itself (M600, //action:paused): it resumes on its own.
+        self._paused_by_printer = False
         self._job_done: asyncio.Event = asyncio.Event()
         self._state_before_print = PrinterState.READY
         self.interrupted_jobs: list[JobRecord] = self.records.recover(time.time())
@@ -197,8 +203,10 @@ class Printer:
         self._feed()
         return job_id
 
-    def plan_crash_resume(self, job_id: int, *, from_layer: bool = False) -> ResumePlan:
-        """How to continue an interrupted job (see docs/crash-resume.md for the caveats)."""
+    def plan_crash_resume(
+        self, job_id: int, path: str | os.PathLike[str], *, from_layer: bool = False
+    ) -> ResumePlan:
+        """How to continue an interrupted job printing ``path`` (docs/crash-resume.md)."""
         record = self.records.get(job_id)
         if record is None:
             raise PrinterError(f"no job {job_id} is recorded")
@@ -206,7 +214,28 @@ class Printer:
             raise PrinterError(f"job {job_id} ended {record.outcome}, it cannot be resumed")
         if record.last_offset is None:
             raise PrinterError(f"job {job_id} has no acknowledged line to resume from")
-        return plan_resume(record, self.data_dir, from_layer=from_layer)
+        try:
+            return plan_resume(record, path, from_layer=from_layer)
+        except ResumeError as error:
+            raise PrinterError(str(error)) from error
+
+    async def resume_interrupted(
+        self, job_id: int, path: str | os.PathLike[str], *, from_layer: bool = False
+    ) -> int:
+        """Continue an interrupted job on the part still on the bed; the new job's id."""
+        plan = self.plan_crash_resume(job_id, path, from_layer=from_layer)
+        before = self._state
+        if before in (PrinterState.FAILED, PrinterState.BED_NOT_CLEARED) and self.link.ready:
+            # The bed holds the very part this job continues.
+            self.bed_clear, self._state = True, PrinterState.READY
+        try:
+            return await self.start_print(
+                path, start_offset=plan.offset, resumed_from=job_id, preamble=plan.preamble
+            )
+        except Exception:
+            if self.job is None and before is not PrinterState.READY:
+                self.bed_clear, self._state = False, before
+            raise
 
     async def pause(self) -> None:
         job = self._require_job(PrinterState.PRINTING, "pause")
@@ -229,6 +258,14 @@ class Printer:
 
     async def resume(self) -> None:
         job = self._require_job(PrinterState.PAUSED, "resume")
+        if self._paused_by_printer:
+            # The firmware waits for the user (M600, M0): our script would queue behind it.
+            if self.prompt is not None:
+                self.answer_prompt(0)
+            else:
+                self.link.emergency("M108")
+            self._printer_resumed(job)
+            return
         self._set_state(PrinterState.PRINTING)
         try:
             for command in self.settings.scripts.resume_commands(self.paused_with):
@@ -281,7 +318,11 @@ class Printer:
             raise PrinterError("the printer asked nothing")
         if not 0 <= choice < max(1, len(self.prompt.choices)):
             raise PrinterError(f"choice {choice} is not offered")
-        self.link.send(f"M876 S{choice}", _ScriptTag())
+        if self.capabilities.get("EMERGENCY_PARSER", False):
+            # The firmware is blocked waiting for this answer: it must skip the queue.
+            self.link.emergency(f"M876 S{choice}")
+        else:
+            self.link.send(f"M876 S{choice}", _ScriptTag())
         self.prompt = None
         self._changed()
 
@@ -307,7 +348,7 @@ class Printer:
         self._manual("M83", f"G1 E{length:g} F{feed:g}", "M82")
 
     def set_fan(self, percent: float) -> None:
-        speed = round(max(0.0, min(100.0, percent)) * 2.55)
+        speed = round(max(0.0, min(100.0, percent)) * 255 / 100)
         self._control(f"M106 S{speed}" if speed else "M107")
 
     def preheat(self, hotend: float, bed: float | None = None) -> None:
@@ -345,9 +386,11 @@ class Printer:
                 job = self.job
                 if job is not None:
                     job.acknowledged(tag)
-                    self._feed()
             elif isinstance(tag, _PollTag):
                 self._poll_pending = False
+            # Any ok frees room: a job waiting behind script commands goes on.
+            if self.job is not None:
+                self._feed()
             return
         if isinstance(event, TemperatureReport):
             self._note_temperatures(event)
@@ -401,15 +444,15 @@ class Printer:
         elif name == "cancel" and self._state in _BUSY:
             self._spawn(self.cancel(), "cancel requested by the printer")
         elif name == "paused" and self.job is not None and self._state is PrinterState.PRINTING:
-            self.job.feeding = False
-            self.paused_with = replace_machine(self.job.machine, dict(self.position or {}))
-            self.job.progress_clock.pause(time.monotonic())
+            job = self.job
+            job.feeding = False
+            self._requeue(job.take_back(self.link.withdraw_queued()))
+            self.paused_with = replace_machine(job.machine, dict(self.position or {}))
+            job.progress_clock.pause(time.monotonic())
+            self._paused_by_printer = True
             self._set_state(PrinterState.PAUSED)
         elif name == "resumed" and self.job is not None and self._state is PrinterState.PAUSED:
-            self.job.progress_clock.resume(time.monotonic())
-            self.job.feeding = True
-            self._set_state(PrinterState.PRINTING)
-            self._feed()
+            self._printer_resumed(self.job)
         elif name == "prompt_begin":
             self.prompt = Prompt(action.argument)
         elif name in ("prompt_button", "prompt_choice") and self.prompt is not None:
@@ -419,11 +462,20 @@ class Printer:
 
     # ------------------------------------------------------------- helpers
 
+    def _printer_resumed(self, job: PrintJob) -> None:
+        self._paused_by_printer = False
+        job.progress_clock.resume(time.monotonic())
+        job.feeding = True
+        self._set_state(PrinterState.PRINTING)
+        self._feed()
+
     def _feed(self) -> None:
         job = self.job
-        if job is None:
-            return
         link = self.link
+        if job is None or not link.ready:
+            # Acks read just before a reset banner are handed over after the core reset:
+            # lines fed now would go to the new session, to a printer that lost the job.
+            return
         job.feed(link.send, link.core.queued)
         if job.complete and self._state is PrinterState.PRINTING:
             self._end_job(JobOutcome.COMPLETED, None)
@@ -437,6 +489,9 @@ class Printer:
         if job is None:
             return
         self.job = None
+        job.feeding = False
+        # Lines of this job not written yet must never reach the printer.
+        self._requeue(job.take_back(self.link.withdraw_queued()))
         last = job.last_acked
         record = self.records.finish(
             job.id,
@@ -451,6 +506,7 @@ class Printer:
         self.last_job = record
         self.machine = job.machine
         self.prompt = None
+        self._paused_by_printer = False
         self._job_done.set()
         if outcome is JobOutcome.COMPLETED:
             self._set_state(PrinterState.FINISHED)
@@ -515,10 +571,25 @@ class Printer:
 
 
 def replace_machine(machine: MachineState, position: dict[str, float]) -> MachineState:
-    """A copy of ``machine`` with the position the printer reported."""
+    """A copy of ``machine`` with the position the printer reported.
+
+    M114 rounds to 0.01 mm: where the file's own position agrees with the
+    report, the file's exact figure is kept; where it does not (homing to a
+    non-zero position, a command we do not follow), the printer is right.
+    """
     copy = replace(machine, hotend_targets=dict(machine.hotend_targets))
-    copy.position = {axis: position.get(axis, value) for axis, value in machine.position.items()}
+    copy.position = {
+        axis: _closest(value, position.get(axis)) for axis, value in machine.position.items()
+    }
     return copy
+
+
+def _closest(tracked: float | None, reported: float | None) -> float | None:
+    if reported is None:
+        return tracked
+    if tracked is not None and abs(tracked - reported) <= 0.0051:
+        return tracked
+    return reported
 
 
 class _ScriptTag:

@@ -111,6 +111,7 @@ class PrinterConnection:
         self._capabilities: dict[str, bool] = {}
         self.resend_count = 0
         self.lines_sent = 0
+        self._advanced_ok = False
 
     # ------------------------------------------------------------------ owner API
 
@@ -158,7 +159,7 @@ class PrinterConnection:
     def receive_data(self, data: bytes) -> None:
         """Feed bytes read from the printer; b"" means the link closed."""
         if not data:
-            self._lose("printer disconnected (end of stream)")
+            self._lose("printer disconnected (end of stream)", protocol=False)
             return
         buffer = self._received
         buffer += data
@@ -333,17 +334,27 @@ class PrinterConnection:
             return
         if self.state is not LinkState.READY:
             return
+        advanced = ok.planner_free is not None or ok.buffer_free is not None
         if self._swallow_oks:
-            # The ok that follows a resend request answers the rejected line;
-            # its N (if any) names a queued line, not a processed one.
-            self._swallow_oks -= 1
-            return
+            # The ok that follows a resend request answers the rejected line.
+            # ADVANCED_OK firmware sends that one plain, so with it we can tell
+            # (a firmware that sends no such ok would otherwise cost us a real one).
+            if not (self._advanced_ok and advanced):
+                self._swallow_oks -= 1
+                return
+            self._swallow_oks = 0
+        if advanced:
+            self._advanced_ok = True
         self.window.learn(ok.planner_free, ok.buffer_free)
         in_flight = self._in_flight
         if not in_flight:
             self._log("!", "ok with nothing in flight (ignored)")
             return
         named = self._in_flight_line(ok.line) if ok.line is not None else None
+        if named is None and ok.line is not None and ok.line in self._history:
+            # ADVANCED_OK names a line already acknowledged: a duplicate ok.
+            self._log("!", f"second ok for line {ok.line} (ignored)")
+            return
         if self._probe_pending:
             # After a silence the first answer covers the prompt and all before it
             # (or, with ADVANCED_OK, exactly the line it names).
@@ -384,8 +395,20 @@ class PrinterConnection:
     def _handle_resend(self, number: int) -> None:
         if self.state is not LinkState.READY:
             return
-        self._swallow_oks += 1
+        answers_prompt = self._probe_pending
         self._probe_pending = False
+        if answers_prompt:
+            # After a silence, the printer has finished every line before the
+            # one it asks for; their oks were lost (or taken for rejections).
+            self._swallow_oks = 1
+            self._rewind_target = None
+            self._stale_requests = 0
+            while self._in_flight and (
+                self._in_flight[0].number is None or self._in_flight[0].number < number
+            ):
+                self._acknowledge(self._in_flight.popleft(), assumed=True)
+        else:
+            self._swallow_oks += 1
         self.resend_count += 1
         self._narrow()
         last_sent = self._next_number - 1
@@ -524,14 +547,14 @@ class PrinterConnection:
         self._in_flight.clear()
         self._events.append(Halted(message))
 
-    def _lose(self, reason: str) -> None:
+    def _lose(self, reason: str, *, protocol: bool = True) -> None:
         if self.state is LinkState.LOST:
             return
         self.state = LinkState.LOST
         self._queue.clear()
         self._resend_queue.clear()
         self._in_flight.clear()
-        self._events.append(LinkLost(reason))
+        self._events.append(LinkLost(reason, protocol))
 
     def _forget_everything(self) -> None:
         self._received.clear()
@@ -548,6 +571,7 @@ class PrinterConnection:
         self._pending_fatal = None
         self._firmware = None
         self._capabilities = {}
+        self._advanced_ok = False
         self.window.single = False
         self.window.learn(None, None)
 

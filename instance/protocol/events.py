@@ -47,9 +47,15 @@ class PrinterReset:
 
 @dataclass(frozen=True, slots=True)
 class LinkLost:
-    """The printer no longer answers, or the link broke beyond recovery."""
+    """The printer no longer answers, or the link broke beyond recovery.
+
+    ``protocol`` is True when the port is fine but the conversation is not
+    (the printer asks for lines we no longer have, keeps asking for one line,
+    or stopped answering); False when the port itself went away.
+    """
 
     reason: str
+    protocol: bool = False
 
 
 @dataclass(frozen=True, slots=True)

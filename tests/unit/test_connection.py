@@ -179,7 +179,7 @@ def test_blocking_command_limits_what_follows_it() -> None:
     conn.data_to_send()
     after_heatup = 0
     seen_heatup = False
-    for line in list(conn._in_flight):  # noqa: SLF001 - the window is the behaviour under test
+    for line in list(conn._in_flight):
         if seen_heatup:
             after_heatup += line.size
         if line.command == "M109 S210":

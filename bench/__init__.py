@@ -1,0 +1,1 @@
+"""Benchmarks of fabfleet's host against reference senders on the simulated printer."""
