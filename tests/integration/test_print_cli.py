@@ -40,7 +40,7 @@ def test_clean_link_prints_every_line_exactly_once(
 ) -> None:
     with simulator(tmp_path, tcp=transport == "tcp") as sim:
         result = print_file(sim.port, path, tmp_path / "data")
-        executed, resets = sim.executed()
+        executed, _ = sim.executed()
     assert result.returncode == 0, result.stderr
     assert "completed" in result.stdout
     assert_printed_exactly(executed, path)
