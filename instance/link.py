@@ -186,7 +186,11 @@ class PrinterLink:
             self._pump_events()
             if core.state is LinkState.LOST:
                 return
-            self._flush(transport)
+            try:
+                self._flush(transport)
+            except TransportError as error:
+                self._note_error(f"printer disconnected: {error}")
+                return
 
     async def _write_loop(self, transport: Transport) -> None:
         while True:

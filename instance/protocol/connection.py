@@ -273,6 +273,9 @@ class PrinterConnection:
             if ok.line == 0:
                 return  # a late ok for a repeated M110
             self._in_flight.clear()
+            # Whatever was queued before the handshake belongs to the session
+            # that ended (a reset): the new one starts empty.
+            self._queue.clear()
             self.state = LinkState.READY
             self._last_heard = self._clock()
             self._events.append(Ready(self._firmware, dict(self._capabilities)))
@@ -347,13 +350,16 @@ class PrinterConnection:
             self._advanced_ok = True
         self.window.learn(ok.planner_free, ok.buffer_free)
         in_flight = self._in_flight
+        named = self._in_flight_line(ok.line) if ok.line is not None else None
+        if named is None and ok.line is not None:
+            if self._drop_from_resend(ok.line):
+                return
+            if ok.line in self._history:
+                # ADVANCED_OK names a line already acknowledged: a duplicate ok.
+                self._log("!", f"second ok for line {ok.line} (ignored)")
+                return
         if not in_flight:
             self._log("!", "ok with nothing in flight (ignored)")
-            return
-        named = self._in_flight_line(ok.line) if ok.line is not None else None
-        if named is None and ok.line is not None and ok.line in self._history:
-            # ADVANCED_OK names a line already acknowledged: a duplicate ok.
-            self._log("!", f"second ok for line {ok.line} (ignored)")
             return
         if self._probe_pending:
             # After a silence the first answer covers the prompt and all before it
@@ -366,6 +372,20 @@ class PrinterConnection:
             self._acknowledge_through(named, assumed=True)
             return
         self._acknowledge(in_flight.popleft(), assumed=False)
+
+    def _drop_from_resend(self, number: int) -> bool:
+        """The printer acknowledged a line we meant to resend: it had it after all."""
+        queue = self._resend_queue
+        if not any(line.number == number for line in queue):
+            return False
+        while self._in_flight:
+            self._acknowledge(self._in_flight.popleft(), assumed=True)
+        while queue:
+            line = queue.popleft()
+            self._acknowledge(line, assumed=line.number != number)
+            if line.number == number:
+                break
+        return True
 
     def _in_flight_line(self, number: int) -> SentLine | None:
         for line in self._in_flight:
@@ -425,8 +445,13 @@ class PrinterConnection:
             self._same_request_count = 1
         if number > last_sent:
             if number == last_sent + 1:
-                # It has everything we sent; the complaint concerns a line not yet written.
-                self._log("!", f"resend of line {number}, not sent yet (ignored)")
+                # It has everything we sent: nothing needs resending after all.
+                self._log("!", f"resend of line {number}, not sent yet: nothing to resend")
+                self._resend_queue.clear()
+                self._rewind_target = None
+                self._stale_requests = 0
+                while self._in_flight:
+                    self._acknowledge(self._in_flight.popleft(), assumed=True)
                 return
             self._resynchronise(f"printer asked for line {number}, beyond the last sent")
             return

@@ -405,7 +405,10 @@ class InProcessLink(_Board):
 
     async def open(self) -> None:
         if self._unplugged_until is not None:
-            raise ConnectionError("printer unplugged")
+            if self.now() < self._unplugged_until:
+                raise ConnectionError("printer unplugged")
+            # Nobody was serving the board while the cable was out: plug it back in here.
+            self._unplugged_until = None
         if self._opened_before:
             self._firmware.reset(self.now())
         self._opened_before = True

@@ -57,6 +57,11 @@ CASES: dict[str, Case] = {
     "long_command": Case(("long_command:seconds=3,at_line=300",), response_timeout=1.0),
     "drop_line": Case(("drop_line:at_line=300", "drop_line:at_line=2500"), response_timeout=1.0),
     "resend_unsent once": Case(("resend_unsent:at_line=500",)),
+    "resend_unsent repeated": Case(("resend_unsent:every=500",), lines=2500),
+    "resend_without_ok": Case(("resend_without_ok:every=300",)),
+    "resend_without_ok plain": Case(
+        ("resend_without_ok:every=700",), options={"advanced_ok": False}, response_timeout=1.0
+    ),
     "resend_old": Case(("resend_old:at_line=500",), fails="older than the kept history"),
     "endless_resend": Case(("endless_resend:at_line=500",), fails="link is stuck"),
     "marlin1": Case(options={"identity": "marlin1"}),
@@ -65,11 +70,6 @@ CASES: dict[str, Case] = {
     "repetier": Case(options={"identity": "repetier"}),
     "no advanced ok": Case(options={"advanced_ok": False}),
     "reset_on_open": Case(("reset_on_open",)),
-}
-
-# Protocol-core bugs (instance/protocol/connection.py), reported to its owner: these hang.
-KNOWN_HANGS: dict[str, Case] = {
-    "resend_unsent repeated": Case(("resend_unsent:every=500",), lines=2500, wait=6.0),
 }
 
 
@@ -107,9 +107,3 @@ async def print_with(case: Case, tmp_path: Path) -> None:
 @pytest.mark.parametrize("name", CASES)
 def test_a_print_survives_or_fails_plainly(name: str, tmp_path: Path):
     run(print_with(CASES[name], tmp_path))
-
-
-@pytest.mark.parametrize("name", KNOWN_HANGS)
-@pytest.mark.xfail(strict=True, raises=TimeoutError, reason="protocol core livelock")
-def test_known_protocol_hangs(name: str, tmp_path: Path):
-    run(print_with(KNOWN_HANGS[name], tmp_path))
