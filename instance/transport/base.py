@@ -37,11 +37,18 @@ class StreamTransport(Transport):
     """A transport over an asyncio stream pair (sockets, tty file descriptors)."""
 
     def __init__(
-        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, description: str
+        self,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        description: str,
+        *,
+        read_transport: asyncio.BaseTransport | None = None,
     ) -> None:
         self._reader = reader
         self._writer = writer
         self.description = description
+        # A tty is watched through two pipe transports; sockets need only the writer's.
+        self._read_transport = read_transport
 
     async def read(self) -> bytes:
         try:
@@ -61,6 +68,8 @@ class StreamTransport(Transport):
             raise TransportError(f"{self.description}: {error.strerror or error}") from error
 
     async def close(self) -> None:
+        if self._read_transport is not None:
+            self._read_transport.close()
         self._writer.close()
         # An unplugged device cannot be flushed: it is going away anyway.
         with contextlib.suppress(OSError):

@@ -52,7 +52,9 @@ async def open_serial_device(
     reader = asyncio.StreamReader(limit=1 << 20)
     read_protocol = asyncio.StreamReaderProtocol(reader)
     try:
-        await loop.connect_read_pipe(lambda: read_protocol, os.fdopen(read_fd, "rb", 0))
+        read_transport, _ = await loop.connect_read_pipe(
+            lambda: read_protocol, os.fdopen(read_fd, "rb", 0)
+        )
         write_transport, write_protocol = await loop.connect_write_pipe(
             lambda: asyncio.StreamReaderProtocol(asyncio.StreamReader()),
             os.fdopen(write_fd, "wb", 0),
@@ -60,4 +62,4 @@ async def open_serial_device(
     except OSError as error:
         raise TransportError(f"cannot watch {path}: {error}") from error
     writer = asyncio.StreamWriter(write_transport, write_protocol, None, loop)
-    return StreamTransport(reader, writer, path)
+    return StreamTransport(reader, writer, path, read_transport=read_transport)

@@ -32,7 +32,7 @@ LINE = re.compile(rb"^N(\d+) (.*)\*(\d+)$")
 
 def decode(data: bytes) -> list[tuple[int | None, str]]:
     """Split written bytes into (number, command), checking every checksum."""
-    lines = []
+    lines: list[tuple[int | None, str]] = []
     for raw in data.split(b"\n")[:-1]:
         match = LINE.match(raw)
         if match is None:
@@ -45,7 +45,7 @@ def decode(data: bytes) -> list[tuple[int | None, str]]:
 
 
 def events(conn: PrinterConnection) -> list[object]:
-    out = []
+    out: list[object] = []
     while (event := conn.next_event()) is not None:
         out.append(event)
     return out
