@@ -1,4 +1,10 @@
-"""The live link to one printer: a transport, the protocol core, one reader, one writer."""
+"""The live link to one printer: a transport, the protocol core, one reader, one writer.
+
+Reading is the transport's callback; writing happens in exactly one place
+(``_flush``), on the event loop, so bytes leave in the order the core made
+them.  Per line this costs one callback, not a task wake-up: the host's CPU
+per printed line is part of what we promise.
+"""
 
 from __future__ import annotations
 
@@ -33,13 +39,13 @@ class LinkSettings:
     hupcl: bool = False
 
 
-@dataclass(slots=True)
-class _Waiter:
-    future: asyncio.Future[None]
-
-
 class CommandFailed(RuntimeError):
     """A command could not be carried out (link lost, printer halted or reset)."""
+
+
+@dataclass(frozen=True, slots=True)
+class _WaiterTag:
+    key: int
 
 
 class PrinterLink:
@@ -71,12 +77,18 @@ class PrinterLink:
             line_log=line_log,
         )
         self._transport: Transport | None = None
-        self._wake_writer = asyncio.Event()
-        self._wake_timer = asyncio.Event()
+        self._lost: asyncio.Future[str] | None = None
         self._ready = asyncio.Event()
-        self._waiters: dict[int, _Waiter] = {}
+        self._stopped = asyncio.Event()
+        self._waiters: dict[int, asyncio.Future[None]] = {}
         self._next_waiter = 0
         self._stopping = False
+        self._running = False
+        self._finished = asyncio.Event()
+        self._receiving = False
+        self._flush_scheduled = False
+        self._timer: asyncio.TimerHandle | None = None
+        self._timer_at: float | None = None
         self.last_error: str | None = None
         self.connected_once = asyncio.Event()
 
@@ -91,12 +103,12 @@ class PrinterLink:
 
     def send(self, command: str, tag: object = None) -> None:
         self.core.send(command, tag)
-        self._wake_writer.set()
+        self._schedule_flush()
 
     def emergency(self, command: str) -> None:
         self.core.send_emergency(command)
         self._pump_events()
-        self._wake_writer.set()
+        self._flush()
 
     async def execute(self, command: str) -> None:
         """Send ``command`` and wait until the printer acknowledged it."""
@@ -105,7 +117,7 @@ class PrinterLink:
         key = self._next_waiter
         self._next_waiter += 1
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._waiters[key] = _Waiter(future)
+        self._waiters[key] = future
         self.send(command, _WaiterTag(key))
         try:
             await future
@@ -117,6 +129,15 @@ class PrinterLink:
 
     async def run(self) -> None:
         """Connect, serve, and reconnect after every loss until ``stop``."""
+        self._running = True
+        self._finished.clear()
+        try:
+            await self._run()
+        finally:
+            self._running = False
+            self._finished.set()
+
+    async def _run(self) -> None:
         while not self._stopping:
             try:
                 transport = await self._opener()
@@ -124,13 +145,13 @@ class PrinterLink:
                 self._note_error(str(error))
                 await self._pause_before_retry()
                 continue
-            self._transport = transport
             self.last_error = None
             try:
                 await self._serve(transport)
             finally:
                 self._transport = None
                 self._ready.clear()
+                self._cancel_timer()
                 with contextlib.suppress(Exception):
                     await transport.close()
             if not self._stopping:
@@ -138,136 +159,146 @@ class PrinterLink:
 
     async def stop(self) -> None:
         self._stopping = True
-        self._wake_writer.set()
-        self._wake_timer.set()
-        transport = self._transport
-        if transport is not None:
-            with contextlib.suppress(Exception):
-                await transport.close()
+        self._stopped.set()
+        lost = self._lost
+        if lost is not None and not lost.done():
+            lost.set_result("stopped")
+        if self._running:
+            # Let the serving loop close the port itself.
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._finished.wait(), 5.0)
 
     # ---------------------------------------------------------------- serving
 
     async def _serve(self, transport: Transport) -> None:
+        loop = asyncio.get_running_loop()
+        self._lost = lost = loop.create_future()
+        self._transport = transport
         core = self.core
         core.connect()
-        self._wake_writer.set()
-        reader = asyncio.create_task(self._read_loop(transport), name="printer reader")
-        writer = asyncio.create_task(self._write_loop(transport), name="printer writer")
-        timer = asyncio.create_task(self._timer_loop(), name="printer timer")
-        tasks = {reader, writer, timer}
-        try:
-            done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
-            for task in done:
-                if not task.cancelled() and task.exception() is not None:
-                    error = task.exception()
-                    self._note_error(f"link failed: {error}")
-                    log.error("printer link task failed", exc_info=error)
-        finally:
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
+        transport.start(self._data_received, self._connection_lost)
+        self._flush()
+        reason = await lost
         if core.state is not LinkState.LOST:
-            reason = self.last_error or "port closed"
-            core.receive_data(b"")  # marks the core lost with an end-of-stream reason
+            core.receive_data(b"")  # marks the core lost
             self._pump_events(override_reason=None if self._stopping else reason)
 
-    async def _read_loop(self, transport: Transport) -> None:
+    def _data_received(self, data: bytes) -> None:
         core = self.core
-        while True:
-            try:
-                data = await transport.read()
-            except TransportError as error:
-                self._note_error(f"printer disconnected: {error}")
-                return
-            if not data:
-                self._note_error("printer disconnected: the port closed")
-                return
+        self._receiving = True
+        try:
             core.receive_data(data)
             self._pump_events()
-            if core.state is LinkState.LOST:
-                return
-            try:
-                self._flush(transport)
-            except TransportError as error:
-                self._note_error(f"printer disconnected: {error}")
-                return
+        finally:
+            self._receiving = False
+        if core.state is LinkState.LOST:
+            self._end(self.last_error or "the printer link failed")
+            return
+        self._flush()
 
-    async def _write_loop(self, transport: Transport) -> None:
-        while True:
-            await self._wake_writer.wait()
-            self._wake_writer.clear()
-            if self._stopping:
-                return
-            try:
-                self._flush(transport)
-                await transport.drain()
-            except TransportError as error:
-                self._note_error(f"printer disconnected: {error}")
-                return
+    def _connection_lost(self, reason: str) -> None:
+        if not self._stopping:
+            self._note_error(f"printer disconnected: {reason}")
+        self._end(self.last_error or reason)
 
-    def _flush(self, transport: Transport) -> None:
+    def _end(self, reason: str) -> None:
+        lost = self._lost
+        if lost is not None and not lost.done():
+            lost.set_result(reason)
+
+    def _schedule_flush(self) -> None:
+        # While an answer is being handled the flush that follows it sends
+        # everything queued meanwhile; otherwise flush once, soon.
+        if self._receiving or self._flush_scheduled:
+            return
+        self._flush_scheduled = True
+        asyncio.get_running_loop().call_soon(self._scheduled_flush)
+
+    def _scheduled_flush(self) -> None:
+        self._flush_scheduled = False
+        self._flush()
+
+    def _flush(self) -> None:
+        transport = self._transport
+        if transport is None:
+            return
         data = self.core.data_to_send()
         if data:
-            transport.write(data)
-        self._wake_timer.set()
-
-    async def _timer_loop(self) -> None:
-        core = self.core
-        while not self._stopping:
-            deadline = core.next_deadline()
-            self._wake_timer.clear()
-            if deadline is None:
-                await self._wake_timer.wait()
-                continue
-            delay = deadline - time.monotonic()
-            if delay > 0:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake_timer.wait(), delay)
-                continue
-            core.check_timeouts()
-            self._pump_events()
-            if core.state is LinkState.LOST:
+            try:
+                transport.write(data)
+            except TransportError as error:
+                self._connection_lost(str(error))
                 return
-            self._wake_writer.set()
+        self._arm_timer()
+
+    def _arm_timer(self) -> None:
+        deadline = self.core.next_deadline()
+        if deadline is None:
+            return
+        armed = self._timer_at
+        if armed is not None and armed <= deadline:
+            # An earlier wake-up is already set; it re-arms for the rest.
+            return
+        self._cancel_timer()
+        self._timer_at = deadline
+        # asyncio's clock is time.monotonic, the core's clock.
+        self._timer = asyncio.get_running_loop().call_at(deadline, self._on_timer)
+
+    def _cancel_timer(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+        self._timer = None
+        self._timer_at = None
+
+    def _on_timer(self) -> None:
+        self._timer = None
+        self._timer_at = None
+        core = self.core
+        core.check_timeouts()
+        self._pump_events()
+        if core.state is LinkState.LOST:
+            self._end(self.last_error or "the printer link failed")
+            return
+        self._flush()
 
     # ---------------------------------------------------------------- events
 
     def _pump_events(self, override_reason: str | None = None) -> None:
         core = self.core
+        listener = self._listener
         while (event := core.next_event()) is not None:
-            if isinstance(event, Acknowledged) and isinstance(event.tag, _WaiterTag):
-                waiter = self._waiters.get(event.tag.key)
-                if waiter is not None and not waiter.future.done():
-                    waiter.future.set_result(None)
-                continue
-            if isinstance(event, Ready):
+            if isinstance(event, Acknowledged):
+                tag = event.tag
+                if isinstance(tag, _WaiterTag):
+                    future = self._waiters.get(tag.key)
+                    if future is not None and not future.done():
+                        future.set_result(None)
+                    continue
+            elif isinstance(event, Ready):
                 self._ready.set()
                 self.connected_once.set()
             elif isinstance(event, LinkLost | Halted | PrinterReset):
                 self._ready.clear()
-                reason = event.reason if isinstance(event, LinkLost) else type(event).__name__
-                if isinstance(event, LinkLost) and override_reason:
-                    event = LinkLost(override_reason, protocol=False)
-                    reason = override_reason
+                if isinstance(event, LinkLost):
+                    if override_reason:
+                        event = LinkLost(override_reason, protocol=False)
+                    elif event.protocol:
+                        self.last_error = event.reason
+                    reason = event.reason
+                else:
+                    reason = "printer halted" if isinstance(event, Halted) else "printer reset"
                 self._fail_waiters(reason)
-            self._listener(event)
+            listener(event)
 
     def _fail_waiters(self, reason: str) -> None:
-        for waiter in self._waiters.values():
-            if not waiter.future.done():
-                waiter.future.set_exception(CommandFailed(reason))
+        for future in self._waiters.values():
+            if not future.done():
+                future.set_exception(CommandFailed(reason))
 
     def _note_error(self, message: str) -> None:
-        if self.last_error is None or not self._stopping:
-            self.last_error = message
+        self.last_error = message
         log.warning("%s: %s", self.settings.port, message)
 
     async def _pause_before_retry(self) -> None:
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._wake_timer.wait(), self.settings.reconnect_delay)
-        self._wake_timer.clear()
-
-
-@dataclass(frozen=True, slots=True)
-class _WaiterTag:
-    key: int
+            await asyncio.wait_for(self._stopped.wait(), self.settings.reconnect_delay)

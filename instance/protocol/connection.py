@@ -112,6 +112,7 @@ class PrinterConnection:
         self.resend_count = 0
         self.lines_sent = 0
         self._advanced_ok = False
+        self._framed_head: tuple[str, int, bytes] | None = None
 
     # ------------------------------------------------------------------ owner API
 
@@ -507,8 +508,14 @@ class PrinterConnection:
                 return
             command, tag = self._queue[0]
             number = self._next_number
-            data = frame(number, command)
+            cached = self._framed_head
+            if cached is not None and cached[0] is command and cached[1] == number:
+                data = cached[2]
+            else:
+                data = frame(number, command)
             if not window.allows(in_flight, len(data)):
+                # Waiting for room: keep the framed line rather than framing it again.
+                self._framed_head = (command, number, data)
                 return
             self._queue.popleft()
             self._write_numbered(command, tag, data)

@@ -1,10 +1,13 @@
-"""The byte pipe every transport gives the printer link: a stream reader and writer."""
+"""The byte pipe every transport gives the printer link: bytes in by callback, bytes out."""
 
 from __future__ import annotations
 
 import abc
 import asyncio
-import contextlib
+from collections.abc import Callable
+
+DataReceived = Callable[[bytes], None]
+ConnectionLost = Callable[[str], None]
 
 
 class TransportError(ConnectionError):
@@ -14,63 +17,95 @@ class TransportError(ConnectionError):
 class Transport(abc.ABC):
     """An open byte pipe to a printer.
 
-    ``read`` returns at least one byte, or b"" when the other end went away;
-    ``write`` queues bytes in order; ``drain`` waits until the OS took them.
+    ``start`` hands every chunk read to ``data_received`` (called from the
+    event loop, in order) and reports the end of the pipe once through
+    ``connection_lost``.  ``write`` never blocks: the OS or the transport
+    buffers what the printer has not taken yet.
     """
 
     description: str
 
     @abc.abstractmethod
-    async def read(self) -> bytes: ...
+    def start(self, data_received: DataReceived, connection_lost: ConnectionLost) -> None: ...
 
     @abc.abstractmethod
     def write(self, data: bytes) -> None: ...
 
     @abc.abstractmethod
-    async def drain(self) -> None: ...
-
-    @abc.abstractmethod
     async def close(self) -> None: ...
 
 
-class StreamTransport(Transport):
-    """A transport over an asyncio stream pair (sockets, tty file descriptors)."""
+class PipeProtocol(asyncio.Protocol):
+    """Forwards an asyncio transport's bytes and its end to the link's callbacks."""
+
+    def __init__(self, description: str) -> None:
+        self.description = description
+        self._data_received: DataReceived | None = None
+        self._connection_lost: ConnectionLost | None = None
+        self._early: list[bytes] = []
+        self._lost: str | None = None
+
+    def bind(self, data_received: DataReceived, connection_lost: ConnectionLost) -> None:
+        self._data_received = data_received
+        self._connection_lost = connection_lost
+        for chunk in self._early:
+            data_received(chunk)
+        self._early.clear()
+        if self._lost is not None:
+            connection_lost(self._lost)
+
+    def data_received(self, data: bytes) -> None:
+        if self._data_received is None:
+            self._early.append(data)
+        else:
+            self._data_received(data)
+
+    def eof_received(self) -> bool | None:
+        self._report("the port closed")
+        return None
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if exc is None:
+            self._report("the port closed")
+        else:
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+            self._report(reason)
+
+    def _report(self, reason: str) -> None:
+        if self._lost is not None:
+            return
+        self._lost = reason
+        if self._connection_lost is not None:
+            self._connection_lost(reason)
+
+
+class AsyncioTransport(Transport):
+    """A transport over asyncio transports (sockets; a tty's read and write pipes)."""
 
     def __init__(
         self,
-        reader: asyncio.StreamReader,
-        writer: asyncio.StreamWriter,
+        protocol: PipeProtocol,
+        writer: asyncio.WriteTransport,
         description: str,
         *,
-        read_transport: asyncio.BaseTransport | None = None,
+        reader: asyncio.BaseTransport | None = None,
     ) -> None:
-        self._reader = reader
+        self._protocol = protocol
         self._writer = writer
+        self._reader = reader
         self.description = description
-        # A tty is watched through two pipe transports; sockets need only the writer's.
-        self._read_transport = read_transport
 
-    async def read(self) -> bytes:
-        try:
-            return await self._reader.read(65536)
-        except OSError as error:
-            raise TransportError(f"{self.description}: {error.strerror or error}") from error
+    def start(self, data_received: DataReceived, connection_lost: ConnectionLost) -> None:
+        self._protocol.bind(data_received, connection_lost)
 
     def write(self, data: bytes) -> None:
         if self._writer.is_closing():
             raise TransportError(f"{self.description}: port is closed")
         self._writer.write(data)
 
-    async def drain(self) -> None:
-        try:
-            await self._writer.drain()
-        except OSError as error:
-            raise TransportError(f"{self.description}: {error.strerror or error}") from error
-
     async def close(self) -> None:
-        if self._read_transport is not None:
-            self._read_transport.close()
+        if self._reader is not None:
+            self._reader.close()
         self._writer.close()
-        # An unplugged device cannot be flushed: it is going away anyway.
-        with contextlib.suppress(OSError):
-            await self._writer.wait_closed()
+        # Let the transports release their file descriptors.
+        await asyncio.sleep(0)

@@ -9,7 +9,14 @@ from urllib.parse import urlsplit
 
 import serial
 
-from instance.transport.base import StreamTransport, Transport, TransportError
+from instance.transport.base import (
+    AsyncioTransport,
+    ConnectionLost,
+    DataReceived,
+    PipeProtocol,
+    Transport,
+    TransportError,
+)
 
 
 def split_host_port(url: str) -> tuple[str, int]:
@@ -24,15 +31,17 @@ def split_host_port(url: str) -> tuple[str, int]:
     return parts.hostname, port
 
 
-async def open_socket(url: str, *, connect_timeout: float = 5.0) -> StreamTransport:
+async def open_socket(url: str, *, connect_timeout: float = 5.0) -> AsyncioTransport:
     host, port = split_host_port(url)
+    loop = asyncio.get_running_loop()
+    protocol = PipeProtocol(url)
     try:
-        reader, writer = await asyncio.wait_for(
-            asyncio.open_connection(host, port, limit=1 << 20), connect_timeout
+        transport, _ = await asyncio.wait_for(
+            loop.create_connection(lambda: protocol, host, port), connect_timeout
         )
     except (OSError, TimeoutError) as error:
         raise TransportError(f"cannot connect to {host}:{port}: {error}") from error
-    return StreamTransport(reader, writer, url)
+    return AsyncioTransport(protocol, transport, url)
 
 
 class Rfc2217Transport(Transport):
@@ -42,26 +51,27 @@ class Rfc2217Transport(Transport):
         self._port = port
         self.description = url
         self._loop = asyncio.get_running_loop()
-        self._incoming: asyncio.Queue[bytes] = asyncio.Queue()
         self._closed = threading.Event()
-        self._thread = threading.Thread(target=self._pump, name=f"rfc2217 {url}", daemon=True)
+        self._thread: threading.Thread | None = None
+
+    def start(self, data_received: DataReceived, connection_lost: ConnectionLost) -> None:
+        def pump() -> None:
+            while not self._closed.is_set():
+                try:
+                    data = self._port.read(4096)
+                except (serial.SerialException, OSError) as error:
+                    if not self._closed.is_set():
+                        self._closed.set()
+                        with contextlib.suppress(RuntimeError):
+                            self._loop.call_soon_threadsafe(connection_lost, str(error))
+                    return
+                if data:
+                    with contextlib.suppress(RuntimeError):
+                        self._loop.call_soon_threadsafe(data_received, data)
+
+        self._thread = threading.Thread(target=pump, name=f"rfc2217 {self.description}")
+        self._thread.daemon = True
         self._thread.start()
-
-    def _pump(self) -> None:
-        while not self._closed.is_set():
-            try:
-                data = self._port.read(4096)
-            except (serial.SerialException, OSError):
-                data = b""
-                self._closed.set()
-            if data or self._closed.is_set():
-                with contextlib.suppress(RuntimeError):
-                    self._loop.call_soon_threadsafe(self._incoming.put_nowait, data)
-            if not data and self._closed.is_set():
-                return
-
-    async def read(self) -> bytes:
-        return await self._incoming.get()
 
     def write(self, data: bytes) -> None:
         try:
@@ -69,12 +79,11 @@ class Rfc2217Transport(Transport):
         except (serial.SerialException, OSError) as error:
             raise TransportError(f"{self.description}: {error}") from error
 
-    async def drain(self) -> None:
-        return None
-
     async def close(self) -> None:
         self._closed.set()
         await asyncio.to_thread(self._port.close)
+        if self._thread is not None:
+            await asyncio.to_thread(self._thread.join, 2.0)
 
 
 async def open_rfc2217(url: str, baudrate: int) -> Rfc2217Transport:

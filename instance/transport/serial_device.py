@@ -8,12 +8,12 @@ import termios
 
 import serial
 
-from instance.transport.base import StreamTransport, TransportError
+from instance.transport.base import AsyncioTransport, PipeProtocol, TransportError
 
 
 async def open_serial_device(
     path: str, baudrate: int, *, hupcl: bool = False, dtr: bool | None = None
-) -> StreamTransport:
+) -> AsyncioTransport:
     """Open ``path`` for this process alone.
 
     ``hupcl=False`` (the default) keeps DTR raised when the port closes, so
@@ -49,17 +49,15 @@ async def open_serial_device(
     # handle is no longer needed.
     port.close()
     loop = asyncio.get_running_loop()
-    reader = asyncio.StreamReader(limit=1 << 20)
-    read_protocol = asyncio.StreamReaderProtocol(reader)
+    protocol = PipeProtocol(path)
+    reader = writer = None
     try:
-        read_transport, _ = await loop.connect_read_pipe(
-            lambda: read_protocol, os.fdopen(read_fd, "rb", 0)
-        )
-        write_transport, write_protocol = await loop.connect_write_pipe(
-            lambda: asyncio.StreamReaderProtocol(asyncio.StreamReader()),
-            os.fdopen(write_fd, "wb", 0),
+        reader, _ = await loop.connect_read_pipe(lambda: protocol, os.fdopen(read_fd, "rb", 0))
+        writer, _ = await loop.connect_write_pipe(
+            lambda: PipeProtocol(path), os.fdopen(write_fd, "wb", 0)
         )
     except OSError as error:
+        if reader is not None:
+            reader.close()
         raise TransportError(f"cannot watch {path}: {error}") from error
-    writer = asyncio.StreamWriter(write_transport, write_protocol, None, loop)
-    return StreamTransport(reader, writer, path, read_transport=read_transport)
+    return AsyncioTransport(protocol, writer, path, reader=reader)

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import dataclasses
 from urllib.parse import parse_qsl, urlsplit
 
 from instance.sim.options import SimOptions
 from instance.sim.runner import InProcessLink
-from instance.transport.base import Transport, TransportError
+from instance.transport.base import ConnectionLost, DataReceived, Transport, TransportError
 
 
 class SimulatedTransport(Transport):
@@ -16,6 +18,7 @@ class SimulatedTransport(Transport):
     def __init__(self, link: InProcessLink, description: str = "sim://") -> None:
         self.link = link
         self.description = description
+        self._pump: asyncio.Task[None] | None = None
 
     @classmethod
     async def open(cls, link: InProcessLink, description: str = "sim://") -> SimulatedTransport:
@@ -25,11 +28,17 @@ class SimulatedTransport(Transport):
             raise TransportError(f"{description}: {error}") from error
         return cls(link, description)
 
-    async def read(self) -> bytes:
-        try:
-            return await self.link.read()
-        except ConnectionError as error:
-            raise TransportError(f"{self.description}: {error}") from error
+    def start(self, data_received: DataReceived, connection_lost: ConnectionLost) -> None:
+        async def pump() -> None:
+            while True:
+                try:
+                    data = await self.link.read()
+                except ConnectionError as error:
+                    connection_lost(str(error))
+                    return
+                data_received(data)
+
+        self._pump = asyncio.create_task(pump(), name=f"{self.description} reader")
 
     def write(self, data: bytes) -> None:
         try:
@@ -37,10 +46,11 @@ class SimulatedTransport(Transport):
         except ConnectionError as error:
             raise TransportError(f"{self.description}: {error}") from error
 
-    async def drain(self) -> None:
-        return None
-
     async def close(self) -> None:
+        if self._pump is not None:
+            self._pump.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._pump
         await self.link.close()
 
 

@@ -44,7 +44,7 @@ class Rfc2217Bridge:
 
     def _serve(self, client: socket.socket) -> None:
         device = _PtyPort(self._device, 250000, timeout=0.05)
-        manager = serial.rfc2217.PortManager(device, _Writer(client))
+        manager = serial.rfc2217.PortManager(device, _Writer(client))  # type: ignore[arg-type]
         done = threading.Event()
 
         def device_to_client() -> None:

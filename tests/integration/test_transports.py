@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import termios
 from pathlib import Path
 
@@ -28,11 +29,12 @@ def test_serial_device_is_exclusive_and_does_not_hang_up_on_close(tmp_path: Path
         try:
             with pytest.raises(TransportError, match="cannot open"):
                 await open_transport(device, 250000)
+            replies: asyncio.Queue[bytes] = asyncio.Queue()
+            first.start(replies.put_nowait, lambda reason: None)
             first.write(b"N0 M110 N0*125\n")
-            await first.drain()
             reply = b""
             while b"ok" not in reply:
-                reply += await asyncio.wait_for(first.read(), 5)
+                reply += await asyncio.wait_for(replies.get(), 5)
         finally:
             await first.close()
         # Closed, it can be opened again.
@@ -49,8 +51,12 @@ def test_serial_device_clears_hupcl_so_reopening_does_not_reset_the_board(
     async def scenario(device: str) -> int:
         transport = await open_transport(device, 250000)
         try:
-            with open(device, "rb", buffering=0) as handle:
-                return termios.tcgetattr(handle.fileno())[2]
+            descriptor = os.open(device, os.O_RDONLY | os.O_NOCTTY)
+            try:
+                flags: int = termios.tcgetattr(descriptor)[2]
+                return flags
+            finally:
+                os.close(descriptor)
         finally:
             await transport.close()
 
