@@ -37,6 +37,9 @@ class LinkSettings:
     response_timeout: float = 10.0
     reconnect_delay: float = 1.0
     hupcl: bool = False
+    # Answers are read in batches this far apart while enough is in flight to
+    # keep the wire busy meanwhile: fewer wake-ups, less CPU per line.
+    read_batching: float = 0.005
 
 
 class CommandFailed(RuntimeError):
@@ -86,6 +89,7 @@ class PrinterLink:
         self._running = False
         self._finished = asyncio.Event()
         self._receiving = False
+        self._reading_paused = False
         self._flush_scheduled = False
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at: float | None = None
@@ -195,6 +199,25 @@ class PrinterLink:
             self._end(self.last_error or "the printer link failed")
             return
         self._flush()
+        self._maybe_batch_reads()
+
+    def _maybe_batch_reads(self) -> None:
+        hold = self.settings.read_batching
+        transport = self._transport
+        if hold <= 0 or transport is None or self._reading_paused:
+            return
+        # Seconds of wire time the lines in flight stand for (10 bits a byte).
+        busy = self.core.bytes_in_flight * 10 / self.settings.baudrate
+        if busy < 2 * hold:
+            return
+        self._reading_paused = True
+        transport.pause_reading()
+        asyncio.get_running_loop().call_later(hold, self._resume_reading, transport)
+
+    def _resume_reading(self, transport: Transport) -> None:
+        self._reading_paused = False
+        if transport is self._transport:
+            transport.resume_reading()
 
     def _connection_lost(self, reason: str) -> None:
         if not self._stopping:

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import re
+
 from dataclasses import dataclass, field
 
 from instance.protocol.framing import command_code
 
 _AXES = "XYZE"
+_MOVE_WORDS = re.compile(r"(?<![A-Za-z])([XYZEFxyzef])\s*(-?[\d.]+)")
 
 
 def _words(command: str) -> dict[str, float]:
@@ -41,6 +44,7 @@ class MachineState:
     fan_speed: float | None = None
     position: dict[str, float | None] = field(default_factory=lambda: dict.fromkeys(_AXES, None))
     layer_z: float | None = None
+    _z_moved: bool = False
 
     def apply(self, command: str) -> None:
         """Update from one executed command (comments already stripped)."""
@@ -92,22 +96,27 @@ class MachineState:
             self.tool = int(code[1:])
 
     def _move(self, command: str) -> None:
-        words = _words(command)
-        feed = words.get("F")
-        if feed is not None:
-            self.feed_rate = feed
+        # Runs for every acknowledged move: one regex pass, no dictionary of all words.
         position = self.position
-        for axis in _AXES:
-            value = words.get(axis)
-            if value is None:
+        for axis, text in _MOVE_WORDS.findall(command):
+            try:
+                value = float(text)
+            except ValueError:
                 continue
+            axis = axis.upper()
+            if axis == "F":
+                self.feed_rate = value
+                continue
+            if axis == "Z":
+                self._z_moved = True
             absolute = self.absolute_e if axis == "E" else self.absolute_xyz
             if absolute:
                 position[axis] = value
             else:
                 current = position[axis]
                 position[axis] = None if current is None else current + value
-        if "Z" in words:
+        if self._z_moved:
+            self._z_moved = False
             self.layer_z = position["Z"]
 
     def restore_modes(self) -> list[str]:

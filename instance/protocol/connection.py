@@ -128,7 +128,7 @@ class PrinterConnection:
         command = strip_comment(command)
         if not command:
             return
-        if is_emergency(command):
+        if command[0] in "Mm" and is_emergency(command):
             self.send_emergency(command)
             return
         self._queue.append((command, tag))
@@ -248,6 +248,11 @@ class PrinterConnection:
     def in_flight(self) -> int:
         """Commands written and not yet acknowledged."""
         return len(self._in_flight)
+
+    @property
+    def bytes_in_flight(self) -> int:
+        """Bytes written and not yet acknowledged."""
+        return sum(line.size for line in self._in_flight)
 
     @property
     def idle(self) -> bool:

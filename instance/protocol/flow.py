@@ -57,8 +57,12 @@ class SentLine:
         return self.code not in _NON_BLOCKING and self.code not in _MOVES
 
 
-def make_sent_line(command: str, data: bytes, number: int | None, tag: object) -> SentLine:
-    return SentLine(command, data, number, tag, command_code(command), len(data))
+def make_sent_line(
+    command: str, data: bytes, number: int | None, tag: object, code: str | None = None
+) -> SentLine:
+    if code is None:
+        code = command_code(command)
+    return SentLine(command, data, number, tag, code, len(data))
 
 
 class FlowWindow:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 EMERGENCY_COMMANDS = frozenset({"M112", "M108", "M410"})
 
 
@@ -31,17 +33,15 @@ def strip_comment(line: str) -> str:
     return line.strip()
 
 
+_CODE = re.compile(r"\s*([A-Za-z])(\d*(?:\.\d+)?)")
+
+
 def command_code(command: str) -> str:
-    """The command's code in upper case: ``G1``, ``M104``, ``T0``; "" for an empty line."""
-    end = 0
-    length = len(command)
-    while end < length and not command[end].isspace():
-        end += 1
-        if end < length and command[end].isalpha() and end > 1:
-            break
-    code = command[:end].upper()
-    # G1.1 style sub-codes stay part of the code; a trailing parameter does not.
-    return code
+    """The command's code in upper case: ``G1``, ``M104``, ``T0``, ``G29.1``; "" for none."""
+    match = _CODE.match(command)
+    if match is None:
+        return ""
+    return match.group(1).upper() + match.group(2)
 
 
 def is_emergency(command: str) -> bool:

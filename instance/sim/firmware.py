@@ -71,6 +71,8 @@ _FATAL_LINES = {
 }
 KILLED = "Error:Printer halted. kill() called!"
 _EPSILON = 1e-9
+# An FTDI chip sends its buffer without waiting once a USB packet (64 bytes, 2 of status) fills.
+_USB_PACKET = 62
 
 
 def _strtol(text: str) -> int:
@@ -163,6 +165,8 @@ class SimulatedFirmware:
         self._outbound: deque[tuple[float, bytes]] = deque()
         self._out_wire_free = now
         self._out_last = now
+        self._usb_tick = -1.0
+        self._usb_pending = 0
         self._stall_until = -math.inf
         self._cursed: dict[int, int] = {}
         self._power_on(now)
@@ -1057,12 +1061,38 @@ class SimulatedFirmware:
         start = max(self._clock, self._out_wire_free)
         done = start + len(data) * self._byte_time
         self._out_wire_free = done
-        deliver = max(done + self.options.latency + extra_delay, self._out_last)
+        latency = self.options.latency
+        if self.options.latency_timer and latency > 0:
+            deliver = self._timer_release(done, len(data)) + extra_delay
+        else:
+            deliver = done + latency + extra_delay
+        deliver = max(deliver, self._out_last)
         self._out_last = deliver
         if self._outbound and self._outbound[-1][0] == deliver:
             self._outbound[-1] = (deliver, self._outbound[-1][1] + data)
         else:
             self._outbound.append((deliver, data))
+
+    def _timer_release(self, done: float, size: int) -> float:
+        """When an FTDI-style adapter hands bytes complete at ``done`` to the host."""
+        latency = self.options.latency
+        tick = math.ceil(done / latency) * latency
+        if tick != self._usb_tick:
+            self._usb_tick = tick
+            self._usb_pending = 0
+        self._usb_pending += size
+        if self._usb_pending >= _USB_PACKET:
+            # A full packet leaves without waiting for the timer, with what waited before it.
+            self._usb_pending = 0
+            outbound = self._outbound
+            for index in range(len(outbound) - 1, -1, -1):
+                if outbound[index][0] != tick:
+                    break
+                outbound[index] = (done, outbound[index][1])
+            if self._out_last == tick:
+                self._out_last = done
+            return done
+        return tick
 
     def _readings(self) -> list[HeaterReading]:
         readings = [self._reading(h) for h in self._hotends]

@@ -16,7 +16,10 @@ class SimOptions:
     """Everything that shapes the simulated printer; validated on construction.
 
     Times are seconds. ``latency`` delays every byte the printer emits (a USB
-    serial adapter's latency timer); ``baud`` paces bytes in both directions
+    serial adapter's latency); with ``latency_timer`` it works as an FTDI
+    chip's latency timer instead: output waits for the next tick of a
+    ``latency``-long timer, or goes at once when a 62-byte USB packet fills,
+    so answers reach the host in bursts; ``baud`` paces bytes in both directions
     (``None``: no pacing). Durations of moves, homing, probing, dwells and
     heat-ups follow ``move_timing``: "real", "accelerated" (divided by
     ``time_factor``) or "instant" (zero). Keep-alives, temperature reports and
@@ -30,6 +33,7 @@ class SimOptions:
     planner_size: int = 16
     advanced_ok: bool = True
     latency: float = 0.0
+    latency_timer: bool = False
     baud: int | None = None
     move_timing: str = "instant"
     time_factor: float = 10.0

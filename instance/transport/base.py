@@ -34,6 +34,12 @@ class Transport(abc.ABC):
     @abc.abstractmethod
     async def close(self) -> None: ...
 
+    def pause_reading(self) -> None:
+        """Stop reading for a moment (bytes wait in the OS); the default cannot."""
+
+    def resume_reading(self) -> None:
+        """Read again after ``pause_reading``."""
+
 
 class PipeProtocol(asyncio.Protocol):
     """Forwards an asyncio transport's bytes and its end to the link's callbacks."""
@@ -97,6 +103,16 @@ class AsyncioTransport(Transport):
 
     def start(self, data_received: DataReceived, connection_lost: ConnectionLost) -> None:
         self._protocol.bind(data_received, connection_lost)
+
+    def pause_reading(self) -> None:
+        reader = self._reader if self._reader is not None else self._writer
+        if isinstance(reader, asyncio.ReadTransport) and reader.is_reading():
+            reader.pause_reading()
+
+    def resume_reading(self) -> None:
+        reader = self._reader if self._reader is not None else self._writer
+        if isinstance(reader, asyncio.ReadTransport) and not reader.is_closing():
+            reader.resume_reading()
 
     def write(self, data: bytes) -> None:
         if self._writer.is_closing():

@@ -621,3 +621,23 @@ def test_same_seed_same_faults():
 def test_bad_options_are_refused_with_a_clear_message(values, message):
     with pytest.raises(ValueError, match=message):
         SimOptions(**values)
+
+
+def test_ftdi_latency_timer_releases_answers_in_bursts_at_each_tick():
+    fw = SimulatedFirmware(SimOptions(latency=0.016, latency_timer=True), now=0.0)
+    fw.poll(0.0)
+    fw.receive(frame(0, "M110 N0"), 0.100)
+    fw.receive(frame(1, "G1 X1"), 0.104)
+    # Both oks are made at once but wait for the timer's next tick (7 x 16 ms).
+    assert fw.poll(0.1119) == b""
+    assert fw.poll(0.1121) == b"ok N0 P15 B3\nok N1 P15 B3\n"
+
+
+def test_ftdi_latency_timer_sends_a_full_usb_packet_at_once():
+    fw = SimulatedFirmware(SimOptions(latency=0.016, latency_timer=True), now=0.0)
+    fw.poll(0.0)
+    lines = b"".join(frame(n, "M105") for n in range(5))
+    fw.receive(lines, 0.100)
+    burst = fw.poll(0.1001)
+    # Five temperature reports exceed 62 bytes: they leave before the tick.
+    assert len(burst) >= 62
