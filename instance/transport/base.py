@@ -34,10 +34,10 @@ class Transport(abc.ABC):
     @abc.abstractmethod
     async def close(self) -> None: ...
 
-    def pause_reading(self) -> None:
+    def pause_reading(self) -> None:  # noqa: B027 - optional: not every pipe can pause
         """Stop reading for a moment (bytes wait in the OS); the default cannot."""
 
-    def resume_reading(self) -> None:
+    def resume_reading(self) -> None:  # noqa: B027 - optional, as pause_reading
         """Read again after ``pause_reading``."""
 
 
