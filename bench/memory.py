@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import signal
 import subprocess
 import sys
 import tempfile
@@ -15,6 +14,7 @@ from pathlib import Path
 import psutil
 
 from bench.simproc import BENCH_PRINTER, simulator
+from instance.sim.process import stop_process
 
 MB = 1024 * 1024
 
@@ -59,16 +59,7 @@ def measure(workdir: Path, settle: float = 5.0, timeout: float = 30.0) -> Memory
             info = psutil.Process(process.pid).memory_full_info()
             return MemoryResult(round(info.rss / MB, 1), round(info.uss / MB, 1), settle)
         finally:
-            if process.poll() is None:
-                process.send_signal(signal.SIGTERM)
-                try:
-                    process.wait(timeout=10)
-                except subprocess.TimeoutExpired:
-                    process.kill()
-                    process.wait()
-            for stream in (process.stdout, process.stderr):
-                if stream is not None:
-                    stream.close()
+            stop_process(process)
 
 
 def main(argv: list[str] | None = None) -> int:

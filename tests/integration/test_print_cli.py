@@ -40,7 +40,7 @@ def test_clean_link_prints_every_line_exactly_once(
 ) -> None:
     with simulator(tmp_path, tcp=transport == "tcp") as sim:
         result = print_file(sim.port, path, tmp_path / "data")
-        executed, _ = sim.executed()
+        executed, _ = sim.executed_with_resets()
     assert result.returncode == 0, result.stderr
     assert "completed" in result.stdout
     assert_printed_exactly(executed, path)
@@ -55,7 +55,7 @@ def test_clean_link_prints_every_line_exactly_once(
 def test_five_percent_corruption_over_pty(tmp_path: Path, path: Path) -> None:
     with simulator(tmp_path, "--fault", "corrupt_line:probability=0.05", "--seed", "7") as sim:
         result = print_file(sim.port, path, tmp_path / "data")
-        executed, _ = sim.executed()
+        executed, _ = sim.executed_with_resets()
     assert result.returncode == 0, result.stderr
     assert_printed_exactly(executed, path)
 
@@ -73,7 +73,7 @@ def test_five_percent_corruption_over_tcp_with_latency_and_baud(tmp_path: Path) 
         tcp=True,
     ) as sim:
         result = print_file(sim.port, path, tmp_path / "data")
-        executed, _ = sim.executed()
+        executed, _ = sim.executed_with_resets()
     assert result.returncode == 0, result.stderr
     assert_printed_exactly(executed, path)
 
@@ -137,7 +137,7 @@ def test_fault_scenarios_complete_exactly_or_fail_with_a_stated_reason(
     path = excerpt(GCODE / "cube_prusa_marlin2.gcode", tmp_path / "cube.gcode", 2500)
     with simulator(tmp_path, *flags) as sim:
         result = print_file(sim.port, path, tmp_path / "data", "--response-timeout", "1.5")
-        executed, _ = sim.executed()
+        executed, _ = sim.executed_with_resets()
     [record] = jobs(tmp_path / "data")
     if outcome == COMPLETES:
         assert result.returncode == 0, result.stderr + result.stdout
@@ -191,7 +191,7 @@ def test_unplug_mid_print_is_recorded_and_the_printer_comes_back(tmp_path: Path)
 
     with simulator(tmp_path, "--fault", "unplug:at_line=1500,seconds=2") as sim:
         asyncio.run(scenario(sim.port))
-        executed, resets = sim.executed()
+        executed, resets = sim.executed_with_resets()
     expected = file_commands(path)
     before_unplug = printed_commands(executed[: resets[0]], expected)
     assert before_unplug == expected[: len(before_unplug)]
@@ -205,14 +205,14 @@ def test_kill_9_mid_print_leaves_an_interrupted_record_with_the_line(tmp_path: P
         process = start_print(sim.port, path, data)
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
-            executed, _ = sim.executed()
+            executed, _ = sim.executed_with_resets()
             if len(executed) > 2000:
                 break
             time.sleep(0.2)
         os.kill(process.pid, signal.SIGKILL)
         process.communicate(timeout=10)
         time.sleep(0.3)
-        executed, _ = sim.executed()
+        executed, _ = sim.executed_with_resets()
         listed = jobs(data)
         [record] = listed
         assert record["outcome"] == "interrupted"
@@ -233,7 +233,7 @@ def test_kill_9_mid_print_leaves_an_interrupted_record_with_the_line(tmp_path: P
         resumed = print_file(sim.port, path, data, "--resume", str(record["id"]))
         assert resumed.returncode == 0, resumed.stderr
         assert f"resuming job {record['id']}" in resumed.stderr
-        executed_after, _ = sim.executed()
+        executed_after, _ = sim.executed_with_resets()
     tail = printed_commands(executed_after[len(executed) :], commands)
     assert tail[-len(commands[acknowledged:]) :] == commands[acknowledged:]
 

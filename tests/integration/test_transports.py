@@ -73,7 +73,7 @@ def test_rfc2217_url_prints_every_line(tmp_path: Path) -> None:
             result = print_file(bridge.url, path, tmp_path / "data")
         finally:
             bridge.close()
-        executed, _ = sim.executed()
+        executed, _ = sim.executed_with_resets()
     assert result.returncode == 0, result.stderr
     expected = file_commands(path)
     assert printed_commands(executed, expected) == expected
