@@ -94,7 +94,6 @@ class PrinterLink:
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at: float | None = None
         self.last_error: str | None = None
-        self.connected_once = asyncio.Event()
 
     # ------------------------------------------------------------------ public
 
@@ -299,7 +298,6 @@ class PrinterLink:
                     continue
             elif isinstance(event, Ready):
                 self._ready.set()
-                self.connected_once.set()
             elif isinstance(event, LinkLost | Halted | PrinterReset):
                 self._ready.clear()
                 if isinstance(event, LinkLost):

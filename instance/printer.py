@@ -120,7 +120,6 @@ class Printer:
         # Paused by the firmware itself (M600, //action:paused): it resumes on its own.
         self._paused_by_printer = False
         self._job_done: asyncio.Event = asyncio.Event()
-        self._state_before_print = PrinterState.READY
         self.interrupted_jobs: list[JobRecord] = self.records.recover(time.time())
         if self.interrupted_jobs:
             self.bed_clear = False
