@@ -332,8 +332,6 @@ class PrinterConnection:
         elif isinstance(reply, Capability):
             self._capabilities[reply.name] = reply.enabled
             self._events.append(reply)
-        elif isinstance(reply, Busy):
-            self._events.append(reply)
         else:
             self._events.append(reply)
 
