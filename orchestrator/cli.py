@@ -1,0 +1,200 @@
+"""The `fabfleet` command: create the fleet file, enrol and remove devices, list them."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, NoReturn
+
+import typer
+
+from orchestrator.enrolment import (
+    EnrolmentRefused,
+    add_camera,
+    add_printer,
+    build_camera,
+    build_printer,
+    remove_camera,
+    remove_printer,
+)
+from orchestrator.fleet import Camera, Fleet, Printer
+from orchestrator.fleet_file import DEFAULT_PATH, load_fleet, write_fleet, write_starter
+from orchestrator.fleet_problems import FleetFileError
+
+app = typer.Typer(help="Run a fleet of USB 3D printers and webcams from one Linux host.")
+printer_app = typer.Typer(help="Enrol and remove printers.")
+camera_app = typer.Typer(help="Enrol and remove cameras.")
+app.add_typer(printer_app, name="printer")
+app.add_typer(camera_app, name="camera")
+
+ConfigOption = Annotated[
+    Path,
+    typer.Option(
+        "--config",
+        envvar="FABFLEET_CONFIG",
+        help="The fleet file.",
+        dir_okay=False,
+    ),
+]
+NameArgument = Annotated[str, typer.Argument(help="Lowercase letters, digits and '-'.")]
+SerialOption = Annotated[str | None, typer.Option("--serial", help="USB serial number.")]
+PortPathOption = Annotated[
+    str | None, typer.Option("--port-path", help="udev ID_PATH of the USB port.")
+]
+
+
+def main() -> None:
+    """Entry point of the `fabfleet` console script."""
+    app()
+
+
+def _fail(message: str) -> NoReturn:
+    typer.echo(f"fabfleet: {message}", err=True)
+    raise typer.Exit(1)
+
+
+def _load(config: Path) -> Fleet:
+    try:
+        return load_fleet(config)
+    except FleetFileError as error:
+        _fail(str(error))
+
+
+def _save(config: Path, fleet: Fleet) -> None:
+    try:
+        write_fleet(config, fleet)
+    except FleetFileError as error:
+        _fail(f"not written, the result would be invalid:\n{error}")
+    except OSError as error:
+        _fail(f"cannot write {config}: {error}")
+
+
+def _identity(flags: dict[str, str | None]) -> dict[str, object]:
+    given = {flag: value for flag, value in flags.items() if value is not None}
+    if len(given) != 1:
+        flag_names = [f"--{f.replace('_', '-')}" for f in flags]
+        names = ", ".join(flag_names[:-1]) + f" or {flag_names[-1]}"
+        _fail(f"give exactly one of {names}" + (f" (got {len(given)})" if given else ""))
+    return dict(given)
+
+
+@app.command()
+def init(config: ConfigOption = DEFAULT_PATH) -> None:
+    """Write a commented starter fleet file; never overwrites one."""
+    try:
+        write_starter(config)
+    except FileExistsError:
+        _fail(f"{config} already exists; edit it, or remove it first to start over")
+    except OSError as error:
+        _fail(f"cannot create {config}: {error}")
+    typer.echo(f"wrote {config}")
+
+
+@printer_app.command("add")
+def printer_add(
+    name: NameArgument,
+    serial: SerialOption = None,
+    port_path: PortPathOption = None,
+    url: Annotated[
+        str | None, typer.Option("--url", help="socket://host:port or rfc2217://host:port.")
+    ] = None,
+    baudrate: Annotated[int | None, typer.Option("--baudrate")] = None,
+    receive_buffer: Annotated[int | None, typer.Option("--receive-buffer")] = None,
+    camera: Annotated[str | None, typer.Option("--camera", help="An enrolled camera.")] = None,
+    config: ConfigOption = DEFAULT_PATH,
+) -> None:
+    """Enrol a printer, found by exactly one of serial, port path or URL."""
+    fields = {"name": name, **_identity({"serial": serial, "port_path": port_path, "url": url})}
+    # Only what was given is stored, so defaults stay defaults in the file.
+    extras = {"baudrate": baudrate, "receive_buffer": receive_buffer, "camera": camera}
+    fields.update({k: v for k, v in extras.items() if v is not None})
+    fleet = _load(config)
+    try:
+        fleet = add_printer(fleet, build_printer(fields))
+    except EnrolmentRefused as refusal:
+        _fail(f"cannot add printer '{name}': {refusal}")
+    _save(config, fleet)
+    typer.echo(f"enrolled printer '{name}'")
+
+
+@printer_app.command("remove")
+def printer_remove(name: NameArgument, config: ConfigOption = DEFAULT_PATH) -> None:
+    """Remove a printer from the fleet."""
+    try:
+        fleet = remove_printer(_load(config), name)
+    except EnrolmentRefused as refusal:
+        _fail(f"cannot remove printer '{name}': {refusal}")
+    _save(config, fleet)
+    typer.echo(f"removed printer '{name}'")
+
+
+@camera_app.command("add")
+def camera_add(
+    name: NameArgument,
+    serial: SerialOption = None,
+    port_path: PortPathOption = None,
+    resolution: Annotated[str | None, typer.Option("--resolution", help="WxH.")] = None,
+    fps: Annotated[int | None, typer.Option("--fps")] = None,
+    format: Annotated[str | None, typer.Option("--format", help="mjpeg or yuyv.")] = None,
+    config: ConfigOption = DEFAULT_PATH,
+) -> None:
+    """Enrol a camera, found by exactly one of serial or port path."""
+    fields = {"name": name, **_identity({"serial": serial, "port_path": port_path})}
+    extras = {"resolution": resolution, "fps": fps, "format": format}
+    fields.update({k: v for k, v in extras.items() if v is not None})
+    fleet = _load(config)
+    try:
+        fleet = add_camera(fleet, build_camera(fields))
+    except EnrolmentRefused as refusal:
+        _fail(f"cannot add camera '{name}': {refusal}")
+    _save(config, fleet)
+    typer.echo(f"enrolled camera '{name}'")
+
+
+@camera_app.command("remove")
+def camera_remove(name: NameArgument, config: ConfigOption = DEFAULT_PATH) -> None:
+    """Remove a camera; refused while a printer is linked to it."""
+    try:
+        fleet = remove_camera(_load(config), name)
+    except EnrolmentRefused as refusal:
+        _fail(f"cannot remove camera '{name}': {refusal}")
+    _save(config, fleet)
+    typer.echo(f"removed camera '{name}'")
+
+
+@app.command("list")
+def list_fleet(
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+    config: ConfigOption = DEFAULT_PATH,
+) -> None:
+    """Show every enrolled printer and camera."""
+    fleet = _load(config)
+    devices: list[Printer | Camera] = [*fleet.printers, *fleet.cameras]
+    if as_json:
+        rows = [{"kind": _kind(d), **d.model_dump(mode="json", exclude_none=True)} for d in devices]
+        typer.echo(json.dumps(rows, indent=2))
+        return
+    table = [("NAME", "KIND", "IDENTITY", "DETAILS")]
+    table += [(d.name, _kind(d), _show_identity(d), _details(d)) for d in devices]
+    widths = [max(len(row[i]) for row in table) for i in range(3)]
+    for row in table:
+        cells = [cell.ljust(width) for cell, width in zip(row, widths, strict=False)]
+        typer.echo("  ".join([*cells, row[3]]).rstrip())
+
+
+def _kind(device: Printer | Camera) -> str:
+    return "printer" if isinstance(device, Printer) else "camera"
+
+
+def _show_identity(device: Printer | Camera) -> str:
+    identity = device.identity()
+    return "-" if identity is None else f"{identity[0]}={identity[1]}"
+
+
+def _details(device: Printer | Camera) -> str:
+    if isinstance(device, Printer):
+        parts = [f"{device.baudrate} baud", f"rx {device.receive_buffer} B"]
+        if device.camera:
+            parts.append(f"camera {device.camera}")
+        return ", ".join(parts)
+    return f"{device.resolution} {device.fps} fps {device.format}"

@@ -1,0 +1,1 @@
+"""Tests of the host side: fleet file, enrolment, CLI."""

@@ -1,0 +1,329 @@
+"""The fleet file: the model, every problem with its line, atomic rewrites."""
+
+from __future__ import annotations
+
+import os
+import stat
+from pathlib import Path
+
+import pytest
+
+from orchestrator.fleet import Camera, Fleet, Printer
+from orchestrator.fleet_file import (
+    dump_fleet,
+    load_fleet,
+    parse_fleet,
+    write_atomically,
+    write_fleet,
+    write_starter,
+)
+from orchestrator.fleet_problems import FleetFileError
+from orchestrator.fleet_starter import STARTER
+
+RATES = "9600, 19200, 38400, 57600, 115200, 230400, 250000, 460800, 500000, 921600, 1000000"
+PORT = "pci-0000:00:14.0-usb-0:2:1.0"
+
+
+def problems(text: str) -> list[str]:
+    with pytest.raises(FleetFileError) as caught:
+        parse_fleet(text, "fleet.yaml")
+    return str(caught.value).splitlines()
+
+
+def test_minimal_fleet_gets_defaults() -> None:
+    fleet = parse_fleet("printers:\n  - name: mk3\n    serial: CZPX1\n", "fleet.yaml")
+    printer = fleet.printers[0]
+    assert (printer.baudrate, printer.receive_buffer, printer.command_buffer) == (250000, 128, 4)
+    assert fleet.site.http_port == 80
+    assert fleet.site.ipv6 is True
+    assert fleet.site.image_base == "debian:bookworm-slim"
+    assert fleet.site.state_dir == "/var/lib/fabfleet"
+    assert fleet.cameras == []
+
+
+def test_empty_file_is_an_empty_fleet() -> None:
+    assert parse_fleet("", "fleet.yaml") == Fleet()
+
+
+def test_full_fleet_loads() -> None:
+    text = f"""\
+site:
+  http_port: 8080
+  tls: {{certificate: /etc/ssl/fleet.pem, key: /etc/ssl/fleet.key}}
+  ipv6: false
+printers:
+  - name: mk3
+    serial: CZPX1
+    baudrate: 115200
+    camera: bench
+    profile:
+      max_feedrate: {{x: 200, y: 200, z: 12, e: 120}}
+      max_acceleration: {{x: 1000, y: 1000}}
+      bed: {{x: 250, y: 210, z: 210}}
+      nozzle: 0.6
+      materials: [PLA, PETG]
+      tags: [workshop]
+  - name: ender-1
+    port_path: {PORT}
+  - name: sim-1
+    url: rfc2217://[::1]:5001
+cameras:
+  - name: bench
+    port_path: {PORT}.2
+    resolution: 640x480
+    fps: 15
+    format: yuyv
+"""
+    fleet = parse_fleet(text, "fleet.yaml")
+    assert fleet.site.tls is not None and fleet.site.tls.key == "/etc/ssl/fleet.key"
+    assert fleet.printers[0].profile is not None
+    assert fleet.printers[0].profile.bed is not None and fleet.printers[0].profile.bed.x == 250
+    assert [p.identity() for p in fleet.printers] == [
+        ("serial", "CZPX1"),
+        ("port_path", PORT),
+        ("url", "rfc2217://[::1]:5001"),
+    ]
+    assert fleet.cameras[0].format == "yuyv"
+
+
+def test_every_problem_is_reported_with_its_line() -> None:
+    text = """\
+site:
+  http_prot: 8080
+printers:
+  - name: Left
+    serial: A1
+    baudrate: 123
+  - name: right
+    port_path: pci-0000:00:14.0-usb-0:2:1.0
+    receive_buffer: 5000
+  - name: both
+    serial: B
+    url: socket://h:1
+  - name: right
+    serial: A1
+    camera: nope
+cameras:
+  - name: cam
+    serial: C1
+    fps: "30"
+    format: h264
+"""
+    assert problems(text) == [
+        "fleet.yaml:2: site.http_prot: unknown key 'http_prot'; did you mean 'http_port'?",
+        "fleet.yaml:4: printers[0].name: 'Left' is not a valid name; names are lowercase "
+        "letters, digits and '-' (1 to 32, starting and ending with a letter or digit)",
+        f"fleet.yaml:6: printers[0].baudrate: 123 is not a standard baud rate; use one of {RATES}",
+        "fleet.yaml:9: printers[1].receive_buffer: 5000 is out of range; use at most 4096",
+        "fleet.yaml:10: printers[2]: give exactly one identity (serial, port_path, url); "
+        "found serial and url",
+        "fleet.yaml:13: printers[3].name: name 'right' is already taken by a printer (line 7)",
+        "fleet.yaml:15: printers[3].camera: no camera named 'nope' (enrolled cameras: cam)",
+        "fleet.yaml:19: cameras[0].fps: '30' (text) is not a whole number; write it without quotes",
+        "fleet.yaml:20: cameras[0].format: 'h264' is not allowed; use one of 'mjpeg' or 'yuyv'",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("entry", "expected"),
+    [
+        ("baudrat: 115200", "unknown key 'baudrat'; did you mean 'baudrate'?"),
+        ("recieve_buffer: 64", "unknown key 'recieve_buffer'; did you mean 'receive_buffer'?"),
+        ("cam: top", "unknown key 'cam'; did you mean 'camera'?"),
+        (
+            "zzz: 1",
+            "unknown key 'zzz'; known keys here: name, serial, port_path, url, baudrate, "
+            "receive_buffer, command_buffer, profile, camera",
+        ),
+    ],
+)
+def test_unknown_key_suggests_the_right_one(entry: str, expected: str) -> None:
+    text = f"printers:\n  - name: mk3\n    serial: A1\n    {entry}\n"
+    field = entry.split(":")[0]
+    assert problems(text) == [f"fleet.yaml:4: printers[0].{field}: {expected}"]
+
+
+def test_unknown_key_in_a_nested_section() -> None:
+    text = "printers:\n  - name: mk3\n    serial: A1\n    profile:\n      nozle: 0.4\n"
+    assert problems(text) == [
+        "fleet.yaml:5: printers[0].profile.nozle: unknown key 'nozle'; did you mean 'nozzle'?"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("entry", "expected"),
+    [
+        ("url: http://h:1", "url: 'http://h:1' is not a printer URL; use socket://host:port "
+         "or rfc2217://host:port"),
+        ("url: socket://h", "url: 'socket://h' is not a printer URL; use socket://host:port "
+         "or rfc2217://host:port"),
+        ("port_path: /dev/ttyUSB0", "port_path: '/dev/ttyUSB0' is not a udev USB port path; copy "
+         "ID_PATH from `udevadm info -q property -n /dev/ttyUSB0`, e.g. "
+         "pci-0000:00:14.0-usb-0:2:1.0"),
+    ],
+)  # fmt: skip
+def test_bad_identity_values(entry: str, expected: str) -> None:
+    assert problems(f"printers:\n  - name: mk3\n    {entry}\n") == [
+        f"fleet.yaml:3: printers[0].{expected}"
+    ]
+
+
+def test_missing_identity() -> None:
+    assert problems("printers:\n  - name: mk3\n") == [
+        "fleet.yaml:2: printers[0]: give exactly one identity (serial, port_path, url); found none"
+    ]
+
+
+def test_duplicate_identities_across_devices() -> None:
+    text = f"""\
+printers:
+  - name: a
+    serial: S1
+  - name: b
+    serial: S1
+  - name: c
+    port_path: {PORT}
+cameras:
+  - name: d
+    port_path: {PORT}
+  - name: a
+    serial: S2
+"""
+    assert problems(text) == [
+        "fleet.yaml:5: printers[1].serial: serial 'S1' is already enrolled as printer 'a'; "
+        "if both boards report the same serial (common with CH340), identify them by "
+        "port_path instead (line 2)",
+        f"fleet.yaml:10: cameras[0].port_path: port_path '{PORT}' is already enrolled as "
+        "printer 'c' (line 6)",
+        "fleet.yaml:11: cameras[1].name: name 'a' is already taken by a printer (line 2)",
+    ]
+
+
+def test_camera_with_problems_of_its_own_still_counts_as_existing() -> None:
+    text = "printers:\n  - {name: a, serial: S, camera: top}\ncameras:\n  - {name: top, fps: 99}\n"
+    assert problems(text) == [
+        "fleet.yaml:4: cameras[0].fps: 99 is out of range; use at most 60",
+        "fleet.yaml:4: cameras[0]: give exactly one identity (serial, port_path); found none",
+    ]
+
+
+def test_yaml_shape_problems() -> None:
+    assert problems("printers:\n  - name: a\n    serial: S\n    serial: T\n") == [
+        "fleet.yaml:4: printers[0].serial: 'serial' appears twice (first on line 3); keep one"
+    ]
+    assert problems("- a\n- b\n") == [
+        "fleet.yaml:1: a fleet file is a mapping with site, printers, cameras"
+    ]
+    assert problems("printers: {name: a}\n") == [
+        "fleet.yaml:1: printers: {'name': 'a'} is not a list; write one '- ' item per line"
+    ]
+
+
+def test_malformed_yaml_is_one_problem_with_the_parser_line() -> None:
+    assert problems("site:\n  http_port: 80\n printers: [\n") == [
+        "fleet.yaml:3: not valid YAML: while parsing a block mapping "
+        "expected <block end>, but found '<block mapping start>'"
+    ]
+    assert problems("printers:\n  - name: a\n    serial: [S\n") == [
+        "fleet.yaml:4: not valid YAML: while parsing a flow sequence "
+        "expected ',' or ']', but got '<stream end>'"
+    ]
+
+
+def test_missing_file_names_the_path_and_init(tmp_path: Path) -> None:
+    path = tmp_path / "fleet.yaml"
+    with pytest.raises(FleetFileError) as caught:
+        load_fleet(path)
+    assert str(caught.value) == (
+        f"{path}: no fleet file; create one with `fabfleet init --config {path}`"
+    )
+
+
+def test_starter_loads_and_its_examples_too(tmp_path: Path) -> None:
+    path = tmp_path / "etc" / "fleet.yaml"
+    write_starter(path)
+    assert load_fleet(path) == Fleet()
+    assert stat.S_IMODE(path.stat().st_mode) == 0o640
+    # Uncommenting the examples gives a valid fleet: they are not decoration.
+    lines = [
+        line[2:] if line.startswith(("#   ", "# printers", "# cameras")) else line
+        for line in STARTER.splitlines()
+        if line not in ("printers: []", "cameras: []")
+    ]
+    fleet = parse_fleet("\n".join(lines), "starter")
+    assert [p.name for p in fleet.printers] == ["prusa-mk3", "ender-1", "sim-1"]
+    assert [c.name for c in fleet.cameras] == ["bench-cam"]
+
+
+def test_starter_never_overwrites(tmp_path: Path) -> None:
+    path = tmp_path / "fleet.yaml"
+    path.write_bytes(b"mine\n")
+    with pytest.raises(FileExistsError):
+        write_starter(path)
+    assert path.read_bytes() == b"mine\n"
+    assert os.listdir(tmp_path) == ["fleet.yaml"]
+
+
+def test_round_trip(tmp_path: Path) -> None:
+    path = tmp_path / "fleet.yaml"
+    fleet = Fleet(
+        printers=[
+            Printer(name="mk3", serial="CZPX1", baudrate=115200, camera="bench"),
+            Printer(name="sim", url="socket://127.0.0.1:5001"),
+        ],
+        cameras=[Camera(name="bench", port_path=PORT, fps=15)],
+    )
+    write_fleet(path, fleet)
+    assert load_fleet(path) == fleet
+    first = path.read_bytes()
+    write_fleet(path, load_fleet(path))
+    assert path.read_bytes() == first  # stable: rewriting changes nothing
+
+
+def test_dump_keeps_only_what_was_written() -> None:
+    text = "printers:\n  - name: mk3\n    serial: A1\n"
+    dumped = dump_fleet(parse_fleet(text, "f"))
+    assert dumped.endswith(text)
+    assert "baudrate" not in dumped
+
+
+def test_invalid_fleet_is_never_written(tmp_path: Path) -> None:
+    path = tmp_path / "fleet.yaml"
+    path.write_text("printers:\n  - name: a\n    serial: S\n")
+    before = path.read_bytes()
+    clash = Fleet(printers=[Printer(name="a", serial="S"), Printer(name="b", serial="S")])
+    with pytest.raises(FleetFileError, match="serial 'S' is already enrolled as printer 'a'"):
+        write_fleet(path, clash)
+    assert path.read_bytes() == before
+    assert os.listdir(tmp_path) == ["fleet.yaml"]
+
+
+def test_write_replaces_the_file_and_keeps_its_mode(tmp_path: Path) -> None:
+    path = tmp_path / "fleet.yaml"
+    path.write_text("printers: []\n")
+    path.chmod(0o600)
+    # A second name for the old inode: had the write gone in place, it would change too.
+    old = tmp_path / "old.yaml"
+    os.link(path, old)
+    write_fleet(path, Fleet(printers=[Printer(name="a", serial="S")]))
+    assert old.read_text() == "printers: []\n"
+    assert path.stat().st_ino != old.stat().st_ino
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert load_fleet(path).printers[0].name == "a"
+    assert sorted(os.listdir(tmp_path)) == ["fleet.yaml", "old.yaml"]  # no temp file left
+
+
+def test_new_file_is_group_readable_only(tmp_path: Path) -> None:
+    path = tmp_path / "fleet.yaml"
+    write_atomically(path, b"printers: []\n")
+    assert stat.S_IMODE(path.stat().st_mode) == 0o640
+
+
+def test_write_through_a_symlink_keeps_the_link(tmp_path: Path) -> None:
+    real = tmp_path / "real.yaml"
+    real.write_text("printers: []\n")
+    link = tmp_path / "fleet.yaml"
+    link.symlink_to(real)
+    write_fleet(link, Fleet(printers=[Printer(name="a", serial="S")]))
+    assert link.is_symlink()
+    assert load_fleet(real).printers[0].name == "a"
