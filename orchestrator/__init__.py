@@ -1,1 +1,1 @@
-"""The fabfleet host side: the fleet file, enrolment and (later) udev and compose rendering."""
+"""The fabfleet host side: the fleet file, enrolment, and rendering udev rules and the stack."""

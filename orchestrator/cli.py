@@ -1,8 +1,9 @@
-"""The `fabfleet` command: create the fleet file, enrol and remove devices, list them."""
+"""The `fabfleet` command: the fleet file, enrolment, listing, and rendering the stack."""
 
 from __future__ import annotations
 
 import json
+from importlib.metadata import version
 from pathlib import Path
 from typing import Annotated, NoReturn
 
@@ -20,6 +21,9 @@ from orchestrator.enrolment import (
 from orchestrator.fleet import Camera, Fleet, Printer
 from orchestrator.fleet_file import DEFAULT_PATH, load_fleet, write_fleet, write_starter
 from orchestrator.fleet_problems import FleetFileError
+from orchestrator.render import render_stack
+from orchestrator.render_context import RenderError
+from orchestrator.rendered_files import diff_changed, write_changed
 
 app = typer.Typer(help="Run a fleet of USB 3D printers and webcams from one Linux host.")
 printer_app = typer.Typer(help="Enrol and remove printers.")
@@ -34,6 +38,12 @@ ConfigOption = Annotated[
         envvar="FABFLEET_CONFIG",
         help="The fleet file.",
         dir_okay=False,
+    ),
+]
+OutOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--out", help="Where the rendered files go (default: site.state_dir).", file_okay=False
     ),
 ]
 NameArgument = Annotated[str, typer.Argument(help="Lowercase letters, digits and '-'.")]
@@ -198,3 +208,45 @@ def _details(device: Printer | Camera) -> str:
             parts.append(f"camera {device.camera}")
         return ", ".join(parts)
     return f"{device.resolution} {device.fps} fps {device.format}"
+
+
+def _render(fleet: Fleet, out: Path | None) -> tuple[Path, dict[str, bytes]]:
+    try:
+        files = render_stack(fleet, version("fabfleet"))
+    except RenderError as error:
+        _fail(f"cannot render: {error}")
+    return (Path(fleet.site.state_dir) if out is None else out), files
+
+
+@app.command()
+def render(out: OutOption = None, config: ConfigOption = DEFAULT_PATH) -> None:
+    """Render the udev rules, compose file and nginx config; write only what changed."""
+    out_dir, files = _render(_load(config), out)
+    try:
+        changed = write_changed(out_dir, files)
+    except OSError as error:
+        _fail(f"cannot write to {out_dir}: {error}")
+    for name, was_changed in changed.items():
+        typer.echo(f"{'changed' if was_changed else 'unchanged':<9}  {out_dir / name}")
+
+
+@app.command()
+def plan(
+    out: OutOption = None,
+    exit_code: Annotated[
+        bool, typer.Option("--exit-code", help="Exit with 1 when something would change.")
+    ] = False,
+    config: ConfigOption = DEFAULT_PATH,
+) -> None:
+    """Show, as a diff, what `render` would change; writes nothing."""
+    out_dir, files = _render(_load(config), out)
+    try:
+        diffs = diff_changed(out_dir, files)
+    except OSError as error:
+        _fail(f"cannot read {out_dir}: {error}")
+    for diff in diffs:
+        typer.echo(diff, nl=False)
+    if not diffs:
+        typer.echo(f"no changes in {out_dir}")
+    elif exit_code:
+        raise typer.Exit(1)

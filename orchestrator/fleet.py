@@ -137,6 +137,7 @@ Resolution = Annotated[str, AfterValidator(_check_resolution)]
 AbsolutePath = Annotated[str, AfterValidator(_check_path)]
 Millimetres = Annotated[float, Field(gt=0)]
 Label = Annotated[str, Field(min_length=1, max_length=64)]
+ContainerId = Annotated[int, Field(ge=1, le=65534)]
 
 
 class AxisLimits(BaseModel):
@@ -231,6 +232,10 @@ class Site(BaseModel):
     ipv6: bool = True
     image_base: Label = "debian:bookworm-slim"
     state_dir: AbsolutePath = "/var/lib/fabfleet"
+    # The one unprivileged user every container runs as and the only one granted the
+    # devices; never 0, so nothing in the stack runs as root.
+    container_uid: ContainerId = 10001
+    container_gid: ContainerId = 10001
 
 
 class Fleet(BaseModel):

@@ -94,14 +94,17 @@ def write_starter(path: Path) -> None:
         os.unlink(tmp)
 
 
-def write_atomically(path: Path, data: bytes) -> None:
-    """Readers see the old file or the new one, never half of one, even after a power cut."""
+def write_atomically(path: Path, data: bytes, new_mode: int = NEW_FILE_MODE) -> None:
+    """Readers see the old file or the new one, never half of one, even after a power cut.
+
+    An existing file keeps its mode; a new one gets ``new_mode``.
+    """
     target = Path(os.path.realpath(path))  # keep a symlinked fleet file a symlink
     try:
         old = os.stat(target)
     except FileNotFoundError:
         old = None
-    mode = NEW_FILE_MODE if old is None else stat.S_IMODE(old.st_mode)
+    mode = new_mode if old is None else stat.S_IMODE(old.st_mode)
     tmp = _write_temp(target, data, mode)
     try:
         if old is not None and (old.st_uid, old.st_gid) != (os.getuid(), os.getgid()):

@@ -1,0 +1,49 @@
+"""Rendering the udev rules, compose file and nginx config of a fleet from jinja2 templates."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import jinja2
+
+from orchestrator.fleet import Fleet
+from orchestrator.render_context import stack_context
+
+TEMPLATES = Path(__file__).parent / "templates"
+# Rendered file name → template, in the order they are reported.
+OUTPUTS = {
+    "99-fabfleet.rules": "udev/99-fabfleet.rules.j2",
+    "compose.yaml": "compose/compose.yaml.j2",
+    "nginx.conf": "compose/nginx.conf.j2",
+}
+
+
+def _quoted(value: object) -> str:
+    # A JSON string is a valid YAML double-quoted scalar, whatever it contains.
+    return json.dumps(str(value))
+
+
+def environment() -> jinja2.Environment:
+    """Templates from the package; an undefined variable is an error, never empty text."""
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(TEMPLATES),
+        undefined=jinja2.StrictUndefined,
+        autoescape=False,
+        keep_trailing_newline=True,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters["q"] = _quoted
+    return env
+
+
+def render_template(name: str, context: dict[str, object]) -> str:
+    """One template rendered with ``context``."""
+    return environment().get_template(name).render(context)
+
+
+def render_stack(fleet: Fleet, version: str) -> dict[str, bytes]:
+    """Every rendered file of ``fleet``, by file name; images are tagged ``version``."""
+    context = stack_context(fleet, version)
+    return {out: render_template(t, context).encode("utf-8") for out, t in OUTPUTS.items()}

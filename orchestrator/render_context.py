@@ -1,0 +1,82 @@
+"""What the stack templates are given: names, images and checked udev values for a fleet."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from orchestrator.fleet import Camera, Fleet, Printer
+
+# What udev's usb_id/path_id ever put in ID_SERIAL_SHORT and ID_PATH: they replace
+# every other byte with '_'. Anything else could break the rule's quoting or act as
+# a glob ('*', '?', '[', '|') and match another device, so it is refused, not escaped.
+_UDEV_VALUE = re.compile(r"^[A-Za-z0-9#+\-.:=@_]+$")
+_UDEV_KEYS = {"serial": "ID_SERIAL_SHORT", "port_path": "ID_PATH"}
+# Every service listens on this port inside the internal network.
+SERVICE_PORT = 8080
+# Fixed paths inside the containers, so no host path leaks into a service's config.
+PRINTER_DEVICE = "/dev/printer"
+CAMERA_DEVICE = "/dev/video-camera"
+DATA_DIR = "/data"
+
+
+class RenderError(Exception):
+    """The fleet cannot be rendered as it is; the message says which entry and why."""
+
+
+@dataclass(frozen=True, slots=True)
+class UdevMatch:
+    """The udev property that finds a device and its (checked) value."""
+
+    key: str
+    value: str
+
+
+def image(role: str, version: str) -> str:
+    """The image a service of ``role`` (instance, camera, hub, proxy) runs."""
+    return f"fabfleet/{role}:{version}"
+
+
+def udev_match(kind: str, device: Printer | Camera) -> UdevMatch | None:
+    """How udev finds ``device``; None for a printer reached over the network."""
+    identity = device.identity()
+    if identity is None:
+        raise RenderError(f"{kind} '{device.name}' needs exactly one identity to be rendered")
+    field, value = identity
+    if field == "url":
+        return None
+    if not _UDEV_VALUE.match(value):
+        raise RenderError(
+            f"{kind} '{device.name}': {field} {value!r} cannot be matched by udev; "
+            f"copy {_UDEV_KEYS[field]} exactly as `udevadm info -q property` shows it"
+        )
+    return UdevMatch(_UDEV_KEYS[field], value)
+
+
+def stack_context(fleet: Fleet, version: str) -> dict[str, object]:
+    """Everything the udev, compose and nginx templates refer to."""
+    printers = [
+        {"name": p.name, "match": udev_match("printer", p), "printer": p} for p in fleet.printers
+    ]
+    cameras = []
+    for camera in fleet.cameras:
+        width, height = camera.resolution.split("x")
+        cameras.append(
+            {
+                "name": camera.name,
+                "match": udev_match("camera", camera),
+                "width": width,
+                "height": height,
+                "camera": camera,
+            }
+        )
+    return {
+        "site": fleet.site,
+        "printers": printers,
+        "cameras": cameras,
+        "images": {role: image(role, version) for role in ("instance", "camera", "hub", "proxy")},
+        "port": SERVICE_PORT,
+        "printer_device": PRINTER_DEVICE,
+        "camera_device": CAMERA_DEVICE,
+        "data_dir": DATA_DIR,
+    }

@@ -1,0 +1,227 @@
+"""Rendering the stack: golden files, security properties, escaping, write-if-changed, plan."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import jinja2
+import pytest
+import yaml
+from typer.testing import CliRunner, Result
+
+from orchestrator.cli import app
+from orchestrator.fleet import Camera, Fleet, Printer
+from orchestrator.fleet_file import load_fleet
+from orchestrator.render import OUTPUTS, environment, render_stack, render_template
+from orchestrator.render_context import RenderError
+
+GOLDEN = Path(__file__).parent / "golden"
+CASES = sorted(p.name for p in GOLDEN.iterdir() if p.is_dir())
+# Goldens are rendered with a fixed version so a release does not touch them.
+VERSION = "1.2.3"
+
+
+def rendered(case: str) -> dict[str, bytes]:
+    return render_stack(load_fleet(GOLDEN / case / "fleet.yaml"), VERSION)
+
+
+def compose(case: str) -> dict[str, Any]:
+    data: dict[str, Any] = yaml.safe_load(rendered(case)["compose.yaml"])
+    return data
+
+
+def test_the_cases_cover_what_they_should() -> None:
+    assert CASES == ["empty", "tls", "usb"]
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_matches_golden(case: str) -> None:
+    """Regenerate with FABFLEET_UPDATE_GOLDENS=1 and review the diff."""
+    for name, data in rendered(case).items():
+        golden = GOLDEN / case / name
+        if os.environ.get("FABFLEET_UPDATE_GOLDENS") == "1":
+            golden.write_bytes(data)
+        assert data.decode() == golden.read_text(), f"{case}/{name} differs from its golden file"
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_compose_security(case: str) -> None:
+    stack = compose(case)
+    services: dict[str, dict[str, Any]] = stack["services"]
+    fleet = load_fleet(GOLDEN / case / "fleet.yaml")
+    expected = {"hub", "proxy"} | {f"printer-{p.name}" for p in fleet.printers}
+    assert set(services) == expected | {f"camera-{c.name}" for c in fleet.cameras}
+    assert [n for n, s in services.items() if "ports" in s] == ["proxy"]
+    uid, gid = fleet.site.container_uid, fleet.site.container_gid
+    for name, service in services.items():
+        assert service["user"] == f"{uid}:{gid}", name
+        assert service["read_only"] is True, name
+        assert service["cap_drop"] == ["ALL"], name
+        assert service["security_opt"] == ["no-new-privileges:true"], name
+        assert service["restart"] == "unless-stopped", name
+        assert "healthcheck" in service, name
+        assert "privileged" not in service and "cap_add" not in service, name
+        assert "docker.sock" not in yaml.safe_dump(service.get("volumes", [])), name
+        networks = ["internal", "public"] if name == "proxy" else ["internal"]
+        assert service["networks"] == networks, name
+    assert stack["networks"]["internal"] == {"internal": True}
+    for printer in fleet.printers:
+        service = services[f"printer-{printer.name}"]
+        if printer.url is None:
+            assert service["devices"] == [f"/dev/fabfleet/printer-{printer.name}:/dev/printer"]
+        else:
+            assert "devices" not in service
+            assert service["environment"]["FABFLEET_PORT"] == printer.url
+        assert service["volumes"] == [f"printer-{printer.name}-data:/data"]
+    for camera in fleet.cameras:
+        devices = services[f"camera-{camera.name}"]["devices"]
+        assert devices == [f"/dev/fabfleet/camera-{camera.name}:/dev/video-camera"]
+    assert services["hub"]["volumes"] == ["hub-data:/data"]
+
+
+def test_proxy_ports_follow_the_site() -> None:
+    assert compose("usb")["services"]["proxy"]["ports"] == ["0.0.0.0:80:80", "[::]:80:80"]
+    assert compose("tls")["services"]["proxy"]["ports"] == ["0.0.0.0:8080:8080", "0.0.0.0:443:443"]
+
+
+def locations(nginx: str) -> dict[str, str]:
+    """Each `location` block's path and body (the template never nests blocks)."""
+    blocks = {}
+    for chunk in nginx.split("location ")[1:]:
+        head, _, body = chunk.partition("{")
+        blocks[head.strip()] = body.partition("}")[0]
+    return blocks
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_every_printer_and_camera_asks_the_hub(case: str) -> None:
+    blocks = locations(rendered(case)["nginx.conf"].decode())
+    fleet = load_fleet(GOLDEN / case / "fleet.yaml")
+    devices = [f"/printers/{p.name}/" for p in fleet.printers]
+    devices += [f"/cameras/{c.name}/" for c in fleet.cameras]
+    for path in devices:
+        assert "auth_request /_auth;" in blocks[path], path
+    assert {p for p in blocks if p.startswith(("/printers/", "/cameras/"))} == set(devices)
+    assert "internal;" in blocks["= /_auth"]
+
+
+def test_udev_rules_give_each_device_one_link() -> None:
+    rules = rendered("usb")["99-fabfleet.rules"].decode().splitlines()
+    links = [line for line in rules if "SYMLINK+=" in line]
+    assert len(links) == 3  # the URL printer has none
+    assert all('OWNER="10001", GROUP="10001", MODE="0660"' in line for line in links)
+    ftdi = [line for line in rules if 'ENV{ID_VENDOR_ID}=="0403"' in line]
+    assert len(ftdi) == 2 and all('ATTR{device/latency_timer}="1"' in line for line in ftdi)
+
+
+@pytest.mark.parametrize("serial", ['AB"12', "AB*", "A[12]", "A|B", "A B", "Ä1"])
+def test_a_serial_udev_cannot_match_is_refused(serial: str) -> None:
+    fleet = Fleet(printers=[Printer(name="p", serial=serial)])
+    with pytest.raises(RenderError, match=r"printer 'p': serial .* cannot be matched by udev"):
+        render_stack(fleet, VERSION)
+
+
+def test_a_camera_serial_is_checked_too() -> None:
+    fleet = Fleet(cameras=[Camera(name="c", serial='x"y')])
+    with pytest.raises(RenderError, match="camera 'c'"):
+        render_stack(fleet, VERSION)
+
+
+def test_values_are_quoted_for_yaml() -> None:
+    url = "socket://x\"y' {z}:1"
+    fleet = Fleet(printers=[Printer(name="p", url=url)])
+    files = render_stack(fleet, VERSION)
+    services = yaml.safe_load(files["compose.yaml"])["services"]
+    assert services["printer-p"]["environment"]["FABFLEET_PORT"] == url
+    assert b"socket://" not in files["99-fabfleet.rules"]
+
+
+def test_an_undefined_variable_is_an_error() -> None:
+    with pytest.raises(jinja2.UndefinedError):
+        environment().from_string("{{ nope }}").render()
+    for template in OUTPUTS.values():
+        with pytest.raises(jinja2.UndefinedError):
+            render_template(template, {})
+
+
+@pytest.fixture
+def config(tmp_path: Path) -> Path:
+    path = tmp_path / "fleet.yaml"
+    path.write_bytes((GOLDEN / "usb" / "fleet.yaml").read_bytes())
+    return path
+
+
+def run(config: Path, *args: str) -> Result:
+    return CliRunner().invoke(app, [*args, "--config", str(config)])
+
+
+def snapshot(out: Path) -> dict[str, tuple[int, int, bytes]]:
+    return {p.name: (p.stat().st_ino, p.stat().st_mtime_ns, p.read_bytes()) for p in out.iterdir()}
+
+
+def test_render_writes_then_leaves_unchanged_files_alone(config: Path, tmp_path: Path) -> None:
+    out = tmp_path / "stack"
+    first = run(config, "render", "--out", str(out))
+    assert first.exit_code == 0, first.output
+    assert first.stdout.splitlines() == [f"changed    {out / name}" for name in OUTPUTS]
+    assert sorted(p.name for p in out.iterdir()) == sorted(OUTPUTS)
+    assert all((out / name).stat().st_mode & 0o777 == 0o644 for name in OUTPUTS)
+    before = snapshot(out)
+    second = run(config, "render", "--out", str(out))
+    assert second.exit_code == 0
+    assert second.stdout.splitlines() == [f"unchanged  {out / name}" for name in OUTPUTS]
+    assert snapshot(out) == before
+
+
+def test_plan_shows_a_diff_and_writes_nothing(config: Path, tmp_path: Path) -> None:
+    out = tmp_path / "stack"
+    assert run(config, "render", "--out", str(out)).exit_code == 0
+    clean = run(config, "plan", "--out", str(out), "--exit-code")
+    assert (clean.exit_code, clean.stdout) == (0, f"no changes in {out}\n")
+    assert run(config, "printer", "remove", "ender-1").exit_code == 0
+    before = snapshot(out)
+    result = run(config, "plan", "--out", str(out))
+    assert result.exit_code == 0
+    assert f"--- {out / 'compose.yaml'}\n" in result.stdout
+    assert "-  printer-ender-1:\n" in result.stdout
+    assert '-SUBSYSTEM=="tty", ENV{ID_PATH}' in result.stdout
+    assert "-        location /printers/ender-1/ {\n" in result.stdout
+    assert run(config, "plan", "--out", str(out), "--exit-code").exit_code == 1
+    assert snapshot(out) == before
+
+
+def test_plan_into_an_empty_directory_shows_new_files(config: Path, tmp_path: Path) -> None:
+    result = run(config, "plan", "--out", str(tmp_path / "nothing"))
+    assert result.exit_code == 0
+    assert result.stdout.count("--- /dev/null\n") == len(OUTPUTS)
+    assert not (tmp_path / "nothing").exists()
+
+
+def test_render_refuses_what_udev_cannot_match(tmp_path: Path) -> None:
+    config = tmp_path / "fleet.yaml"
+    config.write_text('printers:\n  - name: p\n    serial: "a*"\n')
+    result = run(config, "render", "--out", str(tmp_path / "stack"))
+    assert result.exit_code == 1
+    assert result.stderr.startswith("fabfleet: cannot render: printer 'p': serial 'a*'")
+    assert not (tmp_path / "stack").exists()
+
+
+# Installed by scripts/bootstrap (nginx-light); /usr/sbin may not be on a user's PATH.
+NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
+
+
+@pytest.mark.parametrize("case", ["empty", "usb"])
+def test_nginx_accepts_the_config(case: str, tmp_path: Path) -> None:
+    conf = tmp_path / "nginx.conf"
+    conf.write_bytes(rendered(case)["nginx.conf"])
+    result = subprocess.run(
+        [NGINX, "-t", "-e", "stderr", "-p", str(tmp_path), "-c", str(conf)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
