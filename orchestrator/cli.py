@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from importlib.metadata import version
 from pathlib import Path
 from typing import Annotated, NoReturn
@@ -70,6 +71,16 @@ def _load(config: Path) -> Fleet:
         _fail(str(error))
 
 
+def _edit(config: Path, action: str, change: Callable[[Fleet], Fleet], done: str) -> None:
+    """Load, change and write the fleet file; a refusal leaves it untouched."""
+    try:
+        fleet = change(_load(config))
+    except EnrolmentRefused as refusal:
+        _fail(f"cannot {action}: {refusal}")
+    _save(config, fleet)
+    typer.echo(done)
+
+
 def _save(config: Path, fleet: Fleet) -> None:
     try:
         write_fleet(config, fleet)
@@ -118,24 +129,23 @@ def printer_add(
     # Only what was given is stored, so defaults stay defaults in the file.
     extras = {"baudrate": baudrate, "receive_buffer": receive_buffer, "camera": camera}
     fields.update({k: v for k, v in extras.items() if v is not None})
-    fleet = _load(config)
-    try:
-        fleet = add_printer(fleet, build_printer(fields))
-    except EnrolmentRefused as refusal:
-        _fail(f"cannot add printer '{name}': {refusal}")
-    _save(config, fleet)
-    typer.echo(f"enrolled printer '{name}'")
+    _edit(
+        config,
+        f"add printer '{name}'",
+        lambda fleet: add_printer(fleet, build_printer(fields)),
+        f"enrolled printer '{name}'",
+    )
 
 
 @printer_app.command("remove")
 def printer_remove(name: NameArgument, config: ConfigOption = DEFAULT_PATH) -> None:
     """Remove a printer from the fleet."""
-    try:
-        fleet = remove_printer(_load(config), name)
-    except EnrolmentRefused as refusal:
-        _fail(f"cannot remove printer '{name}': {refusal}")
-    _save(config, fleet)
-    typer.echo(f"removed printer '{name}'")
+    _edit(
+        config,
+        f"remove printer '{name}'",
+        lambda fleet: remove_printer(fleet, name),
+        f"removed printer '{name}'",
+    )
 
 
 @camera_app.command("add")
@@ -152,24 +162,23 @@ def camera_add(
     fields = {"name": name, **_identity({"serial": serial, "port_path": port_path})}
     extras = {"resolution": resolution, "fps": fps, "format": format}
     fields.update({k: v for k, v in extras.items() if v is not None})
-    fleet = _load(config)
-    try:
-        fleet = add_camera(fleet, build_camera(fields))
-    except EnrolmentRefused as refusal:
-        _fail(f"cannot add camera '{name}': {refusal}")
-    _save(config, fleet)
-    typer.echo(f"enrolled camera '{name}'")
+    _edit(
+        config,
+        f"add camera '{name}'",
+        lambda fleet: add_camera(fleet, build_camera(fields)),
+        f"enrolled camera '{name}'",
+    )
 
 
 @camera_app.command("remove")
 def camera_remove(name: NameArgument, config: ConfigOption = DEFAULT_PATH) -> None:
     """Remove a camera; refused while a printer is linked to it."""
-    try:
-        fleet = remove_camera(_load(config), name)
-    except EnrolmentRefused as refusal:
-        _fail(f"cannot remove camera '{name}': {refusal}")
-    _save(config, fleet)
-    typer.echo(f"removed camera '{name}'")
+    _edit(
+        config,
+        f"remove camera '{name}'",
+        lambda fleet: remove_camera(fleet, name),
+        f"removed camera '{name}'",
+    )
 
 
 @app.command("list")
