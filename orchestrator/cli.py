@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from importlib.metadata import version
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import Annotated
 
 import typer
 
+from orchestrator.cli_common import ConfigOption, fail, load
+from orchestrator.discovery import DeviceKind, DeviceNotFound, UsbDevice, find_device, scan
 from orchestrator.enrolment import (
     EnrolmentRefused,
     add_camera,
@@ -20,11 +22,14 @@ from orchestrator.enrolment import (
     remove_printer,
 )
 from orchestrator.fleet import Camera, Fleet, Printer
-from orchestrator.fleet_file import DEFAULT_PATH, load_fleet, write_fleet, write_starter
+from orchestrator.fleet_file import DEFAULT_PATH, write_fleet, write_starter
 from orchestrator.fleet_problems import FleetFileError
 from orchestrator.render import render_stack
 from orchestrator.render_context import RenderError
 from orchestrator.rendered_files import diff_changed, write_changed
+from orchestrator.scan_report import NoIdentity, assess, choose_identity
+from orchestrator.stack_commands import register as register_stack_commands
+from orchestrator.watch_command import register as register_watch_command
 
 app = typer.Typer(help="Run a fleet of USB 3D printers and webcams from one Linux host.")
 printer_app = typer.Typer(help="Enrol and remove printers.")
@@ -32,15 +37,6 @@ camera_app = typer.Typer(help="Enrol and remove cameras.")
 app.add_typer(printer_app, name="printer")
 app.add_typer(camera_app, name="camera")
 
-ConfigOption = Annotated[
-    Path,
-    typer.Option(
-        "--config",
-        envvar="FABFLEET_CONFIG",
-        help="The fleet file.",
-        dir_okay=False,
-    ),
-]
 OutOption = Annotated[
     Path | None,
     typer.Option(
@@ -52,6 +48,14 @@ SerialOption = Annotated[str | None, typer.Option("--serial", help="USB serial n
 PortPathOption = Annotated[
     str | None, typer.Option("--port-path", help="udev ID_PATH of the USB port.")
 ]
+DeviceOption = Annotated[
+    str | None,
+    typer.Option(
+        "--device",
+        help="A plugged-in device node, e.g. /dev/ttyUSB0: its serial when unique, "
+        "else its port path.",
+    ),
+]
 
 
 def main() -> None:
@@ -59,24 +63,12 @@ def main() -> None:
     app()
 
 
-def _fail(message: str) -> NoReturn:
-    typer.echo(f"fabfleet: {message}", err=True)
-    raise typer.Exit(1)
-
-
-def _load(config: Path) -> Fleet:
-    try:
-        return load_fleet(config)
-    except FleetFileError as error:
-        _fail(str(error))
-
-
 def _edit(config: Path, action: str, change: Callable[[Fleet], Fleet], done: str) -> None:
     """Load, change and write the fleet file; a refusal leaves it untouched."""
     try:
-        fleet = change(_load(config))
+        fleet = change(load(config))
     except EnrolmentRefused as refusal:
-        _fail(f"cannot {action}: {refusal}")
+        fail(f"cannot {action}: {refusal}")
     _save(config, fleet)
     typer.echo(done)
 
@@ -85,18 +77,30 @@ def _save(config: Path, fleet: Fleet) -> None:
     try:
         write_fleet(config, fleet)
     except FleetFileError as error:
-        _fail(f"not written, the result would be invalid:\n{error}")
+        fail(f"not written, the result would be invalid:\n{error}")
     except OSError as error:
-        _fail(f"cannot write {config}: {error}")
+        fail(f"cannot write {config}: {error}")
 
 
-def _identity(flags: dict[str, str | None]) -> dict[str, object]:
+def _identity(flags: dict[str, str | None], kind: DeviceKind) -> dict[str, object]:
     given = {flag: value for flag, value in flags.items() if value is not None}
     if len(given) != 1:
         flag_names = [f"--{f.replace('_', '-')}" for f in flags]
         names = ", ".join(flag_names[:-1]) + f" or {flag_names[-1]}"
-        _fail(f"give exactly one of {names}" + (f" (got {len(given)})" if given else ""))
+        fail(f"give exactly one of {names}" + (f" (got {len(given)})" if given else ""))
+    if "device" in given:
+        return dict([_identity_of_device(given["device"], kind)])
     return dict(given)
+
+
+def _identity_of_device(path: str, kind: DeviceKind) -> tuple[str, str]:
+    try:
+        device = find_device(path, kind)
+        field, value = choose_identity(device, scan())
+    except (DeviceNotFound, NoIdentity) as error:
+        fail(str(error))
+    typer.echo(f"{path}: {device.usb_id()} {device.name()}, by {field.replace('_', ' ')} {value}")
+    return field, value
 
 
 @app.command()
@@ -105,9 +109,9 @@ def init(config: ConfigOption = DEFAULT_PATH) -> None:
     try:
         write_starter(config)
     except FileExistsError:
-        _fail(f"{config} already exists; edit it, or remove it first to start over")
+        fail(f"{config} already exists; edit it, or remove it first to start over")
     except OSError as error:
-        _fail(f"cannot create {config}: {error}")
+        fail(f"cannot create {config}: {error}")
     typer.echo(f"wrote {config}")
 
 
@@ -116,6 +120,7 @@ def printer_add(
     name: NameArgument,
     serial: SerialOption = None,
     port_path: PortPathOption = None,
+    device: DeviceOption = None,
     url: Annotated[
         str | None, typer.Option("--url", help="socket://host:port or rfc2217://host:port.")
     ] = None,
@@ -124,8 +129,9 @@ def printer_add(
     camera: Annotated[str | None, typer.Option("--camera", help="An enrolled camera.")] = None,
     config: ConfigOption = DEFAULT_PATH,
 ) -> None:
-    """Enrol a printer, found by exactly one of serial, port path or URL."""
-    fields = {"name": name, **_identity({"serial": serial, "port_path": port_path, "url": url})}
+    """Enrol a printer, found by exactly one of serial, port path, device or URL."""
+    flags = {"serial": serial, "port_path": port_path, "device": device, "url": url}
+    fields = {"name": name, **_identity(flags, "serial")}
     # Only what was given is stored, so defaults stay defaults in the file.
     extras = {"baudrate": baudrate, "receive_buffer": receive_buffer, "camera": camera}
     fields.update({k: v for k, v in extras.items() if v is not None})
@@ -153,13 +159,15 @@ def camera_add(
     name: NameArgument,
     serial: SerialOption = None,
     port_path: PortPathOption = None,
+    device: DeviceOption = None,
     resolution: Annotated[str | None, typer.Option("--resolution", help="WxH.")] = None,
     fps: Annotated[int | None, typer.Option("--fps")] = None,
     format: Annotated[str | None, typer.Option("--format", help="mjpeg or yuyv.")] = None,
     config: ConfigOption = DEFAULT_PATH,
 ) -> None:
-    """Enrol a camera, found by exactly one of serial or port path."""
-    fields = {"name": name, **_identity({"serial": serial, "port_path": port_path})}
+    """Enrol a camera, found by exactly one of serial, port path or device."""
+    flags = {"serial": serial, "port_path": port_path, "device": device}
+    fields = {"name": name, **_identity(flags, "camera")}
     extras = {"resolution": resolution, "fps": fps, "format": format}
     fields.update({k: v for k, v in extras.items() if v is not None})
     _edit(
@@ -187,7 +195,7 @@ def list_fleet(
     config: ConfigOption = DEFAULT_PATH,
 ) -> None:
     """Show every enrolled printer and camera."""
-    fleet = _load(config)
+    fleet = load(config)
     devices: list[Printer | Camera] = [*fleet.printers, *fleet.cameras]
     if as_json:
         rows = [{"kind": _kind(d), **d.model_dump(mode="json", exclude_none=True)} for d in devices]
@@ -195,10 +203,49 @@ def list_fleet(
         return
     table = [("NAME", "KIND", "IDENTITY", "DETAILS")]
     table += [(d.name, _kind(d), _show_identity(d), _details(d)) for d in devices]
-    widths = [max(len(row[i]) for row in table) for i in range(3)]
-    for row in table:
+    _table(table)
+
+
+@app.command("scan")
+def scan_devices(
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+    config: ConfigOption = DEFAULT_PATH,
+) -> None:
+    """List plugged-in USB serial ports and cameras, and what to watch out for."""
+    fleet = load(config) if config.exists() else Fleet()
+    report = assess(scan(), fleet)
+    if as_json:
+        devices = [{**d.to_json(), "enrolled": report.enrolled.get(d.node)} for d in report.devices]
+        findings = [{"devices": list(f.nodes), "message": f.message} for f in report.findings]
+        typer.echo(json.dumps({"devices": devices, "findings": findings}, indent=2))
+        return
+    if not report.devices:
+        typer.echo("no USB serial ports or cameras found")
+    else:
+        header = ("NODE", "KIND", "USB ID", "NAME", "SERIAL", "PORT PATH", "DRIVER", "ENROLLED")
+        _table([header, *(_scan_row(d, report.enrolled.get(d.node)) for d in report.devices)])
+    for finding in report.findings:
+        typer.echo(f"! {finding.message}")
+
+
+def _scan_row(device: UsbDevice, enrolled: str | None) -> tuple[str, ...]:
+    return (
+        device.node,
+        device.kind,
+        device.usb_id(),
+        device.name(),
+        device.serial or "-",
+        device.port_path or "-",
+        device.driver or "-",
+        enrolled or "-",
+    )
+
+
+def _table(rows: Sequence[tuple[str, ...]]) -> None:
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
+    for row in rows:
         cells = [cell.ljust(width) for cell, width in zip(row, widths, strict=False)]
-        typer.echo("  ".join([*cells, row[3]]).rstrip())
+        typer.echo("  ".join([*cells, row[-1]]).rstrip())
 
 
 def _kind(device: Printer | Camera) -> str:
@@ -223,18 +270,18 @@ def _render(fleet: Fleet, out: Path | None) -> tuple[Path, dict[str, bytes]]:
     try:
         files = render_stack(fleet, version("fabfleet"))
     except RenderError as error:
-        _fail(f"cannot render: {error}")
+        fail(f"cannot render: {error}")
     return (Path(fleet.site.state_dir) if out is None else out), files
 
 
 @app.command()
 def render(out: OutOption = None, config: ConfigOption = DEFAULT_PATH) -> None:
     """Render the udev rules, compose file and nginx config; write only what changed."""
-    out_dir, files = _render(_load(config), out)
+    out_dir, files = _render(load(config), out)
     try:
         changed = write_changed(out_dir, files)
     except OSError as error:
-        _fail(f"cannot write to {out_dir}: {error}")
+        fail(f"cannot write to {out_dir}: {error}")
     for name, was_changed in changed.items():
         typer.echo(f"{'changed' if was_changed else 'unchanged':<9}  {out_dir / name}")
 
@@ -248,14 +295,19 @@ def plan(
     config: ConfigOption = DEFAULT_PATH,
 ) -> None:
     """Show, as a diff, what `render` would change; writes nothing."""
-    out_dir, files = _render(_load(config), out)
+    out_dir, files = _render(load(config), out)
     try:
         diffs = diff_changed(out_dir, files)
     except OSError as error:
-        _fail(f"cannot read {out_dir}: {error}")
+        fail(f"cannot read {out_dir}: {error}")
     for diff in diffs:
         typer.echo(diff, nl=False)
     if not diffs:
         typer.echo(f"no changes in {out_dir}")
     elif exit_code:
         raise typer.Exit(1)
+
+
+# Running the stack comes after setting it up, in `fabfleet --help` too.
+register_stack_commands(app)
+register_watch_command(app)

@@ -39,6 +39,11 @@ _NAME = re.compile(r"^[a-z0-9]([a-z0-9-]{0,30}[a-z0-9])?$")
 # udev ID_PATH: bus-address pairs joined by '-', e.g. pci-0000:00:14.0-usb-0:2:1.0.
 _PORT_PATH = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:+-]*$")
 _RESOLUTION = re.compile(r"^([1-9][0-9]{1,4})x([1-9][0-9]{1,4})$")
+# A Docker image repository without tag: lowercase parts joined by '/', the first
+# of which may be a registry (host with '.' or ':port', or localhost).
+_REPO_PART = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
+_REGISTRY = r"(?:localhost|[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+)(?::[0-9]+)?|[A-Za-z0-9-]+:[0-9]+"
+_IMAGE_REPOSITORY = re.compile(rf"^(?:(?:{_REGISTRY})/)?{_REPO_PART}(?:/{_REPO_PART})*$")
 
 # Strict parsing: "250000" in quotes is text, not a number, and is refused rather
 # than guessed at, as Klipper refuses what it cannot read exactly.
@@ -128,6 +133,17 @@ def _check_path(value: str) -> str:
     return value
 
 
+def _check_image_repository(value: str) -> str:
+    if len(value) > 200 or not _IMAGE_REPOSITORY.match(value):
+        raise PydanticCustomError(
+            "fleet_image_repository",
+            "'{value}' is not an image repository; use lowercase letters, digits, '.', '_' "
+            "and '-', with '/' between parts and no tag, e.g. fabfleet or lab/fabfleet",
+            {"value": value},
+        )
+    return value
+
+
 Name = Annotated[str, AfterValidator(_check_name)]
 Serial = Annotated[str, AfterValidator(_check_serial)]
 PortPath = Annotated[str, AfterValidator(_check_port_path)]
@@ -135,6 +151,7 @@ PrinterUrl = Annotated[str, AfterValidator(_check_url)]
 Baudrate = Annotated[int, AfterValidator(_check_baudrate)]
 Resolution = Annotated[str, AfterValidator(_check_resolution)]
 AbsolutePath = Annotated[str, AfterValidator(_check_path)]
+ImageRepository = Annotated[str, AfterValidator(_check_image_repository)]
 Millimetres = Annotated[float, Field(gt=0)]
 Label = Annotated[str, Field(min_length=1, max_length=64)]
 ContainerId = Annotated[int, Field(ge=1, le=65534)]
@@ -231,6 +248,8 @@ class Site(BaseModel):
     tls: Tls | None = None
     ipv6: bool = True
     image_base: Label = "debian:bookworm-slim"
+    # Images are <image_repository>/<role>:<version> (role: instance, camera, hub, proxy).
+    image_repository: ImageRepository = "fabfleet"
     state_dir: AbsolutePath = "/var/lib/fabfleet"
     # The one unprivileged user every container runs as and the only one granted the
     # devices; never 0, so nothing in the stack runs as root.

@@ -10,6 +10,7 @@ site:
   http_port: 80                     # the proxy's only published port
   ipv6: true                        # listen on IPv6 as well as IPv4
   image_base: debian:bookworm-slim  # base image of the printer and hub images
+  image_repository: fabfleet        # images are <image_repository>/<role>:<version>
   state_dir: /var/lib/fabfleet      # rendered files and per-printer volumes
   # tls:
   #   certificate: /etc/fabfleet/tls/fullchain.pem

@@ -11,12 +11,19 @@ from orchestrator.fleet import Fleet
 from orchestrator.render_context import stack_context
 
 TEMPLATES = Path(__file__).parent / "templates"
-# Rendered file name → template, in the order they are reported.
+# Rendered file name → template, in the order they are reported. The proxy's and the
+# hub's files sit in directories of their own, which the containers mount read-only:
+# a file replaced by rename shows through a mounted directory at once (a mounted
+# single file would keep showing the old one), so nginx reloads and the hub rereads
+# without their containers being recreated.
 OUTPUTS = {
     "99-fabfleet.rules": "udev/99-fabfleet.rules.j2",
     "compose.yaml": "compose/compose.yaml.j2",
-    "nginx.conf": "compose/nginx.conf.j2",
+    "proxy/nginx.conf": "compose/nginx.conf.j2",
 }
+HUB_FLEET = "hub/fleet.json"
+# Every file `render` writes, in the order they are reported.
+RENDERED_FILES = (*OUTPUTS, HUB_FLEET)
 
 
 def _quoted(value: object) -> str:
@@ -43,7 +50,19 @@ def render_template(name: str, context: dict[str, object]) -> str:
     return environment().get_template(name).render(context)
 
 
+def hub_fleet(fleet: Fleet) -> bytes:
+    """What the hub is told about the fleet: each printer and camera and where it is served."""
+    printers = [
+        {"name": p.name, "path": f"/printers/{p.name}/", "camera": p.camera} for p in fleet.printers
+    ]
+    cameras = [{"name": c.name, "path": f"/cameras/{c.name}/"} for c in fleet.cameras]
+    text = json.dumps({"printers": printers, "cameras": cameras}, indent=2)
+    return (text + "\n").encode("utf-8")
+
+
 def render_stack(fleet: Fleet, version: str) -> dict[str, bytes]:
     """Every rendered file of ``fleet``, by file name; images are tagged ``version``."""
     context = stack_context(fleet, version)
-    return {out: render_template(t, context).encode("utf-8") for out, t in OUTPUTS.items()}
+    files = {out: render_template(t, context).encode("utf-8") for out, t in OUTPUTS.items()}
+    files[HUB_FLEET] = hub_fleet(fleet)
+    return files

@@ -18,6 +18,10 @@ SERVICE_PORT = 8080
 PRINTER_DEVICE = "/dev/printer"
 CAMERA_DEVICE = "/dev/video-camera"
 DATA_DIR = "/data"
+# Where the hub and the proxy find their rendered files (read-only directory mounts).
+HUB_DIR = "/etc/fabfleet/hub"
+PROXY_DIR = "/etc/fabfleet/proxy"
+PROXY_CONF = f"{PROXY_DIR}/nginx.conf"
 
 
 class RenderError(Exception):
@@ -32,9 +36,15 @@ class UdevMatch:
     value: str
 
 
-def image(role: str, version: str) -> str:
-    """The image a service of ``role`` (instance, camera, hub, proxy) runs."""
-    return f"fabfleet/{role}:{version}"
+ROLES = ("instance", "camera", "hub", "proxy")
+
+
+def image(repository: str, role: str, version: str) -> str:
+    """The image a service of ``role`` (one of :data:`ROLES`) runs.
+
+    ``<repository>/<role>:<version>``, the repository from ``site.image_repository``.
+    """
+    return f"{repository}/{role}:{version}"
 
 
 def udev_match(kind: str, device: Printer | Camera) -> UdevMatch | None:
@@ -74,9 +84,12 @@ def stack_context(fleet: Fleet, version: str) -> dict[str, object]:
         "site": fleet.site,
         "printers": printers,
         "cameras": cameras,
-        "images": {role: image(role, version) for role in ("instance", "camera", "hub", "proxy")},
+        "images": {role: image(fleet.site.image_repository, role, version) for role in ROLES},
         "port": SERVICE_PORT,
         "printer_device": PRINTER_DEVICE,
         "camera_device": CAMERA_DEVICE,
         "data_dir": DATA_DIR,
+        "hub_dir": HUB_DIR,
+        "proxy_dir": PROXY_DIR,
+        "proxy_conf": PROXY_CONF,
     }

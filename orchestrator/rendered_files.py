@@ -7,7 +7,7 @@ from pathlib import Path
 
 from orchestrator.fleet_file import write_atomically
 
-# Readable by all: nginx in its container reads nginx.conf as the container user.
+# Readable by all: nginx and the hub read their files as the container user.
 RENDERED_MODE = 0o644
 
 
@@ -26,6 +26,7 @@ def write_changed(out_dir: Path, files: dict[str, bytes]) -> dict[str, bool]:
         path = out_dir / name
         changed[name] = _current(path) != data
         if changed[name]:
+            path.parent.mkdir(mode=0o755, exist_ok=True)
             write_atomically(path, data, RENDERED_MODE)
     return changed
 

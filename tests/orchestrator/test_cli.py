@@ -140,12 +140,12 @@ def test_list_json(enrolled: Path) -> None:
             ("camera", "add", "cam2", "--port-path", PORT),
             f"cannot add camera 'cam2': port_path '{PORT}' is already enrolled as printer 'right'",
         ),
-        (("printer", "add", "new"), "give exactly one of --serial, --port-path or --url"),
+        (("printer", "add", "new"), "give exactly one of --serial, --port-path, --device or --url"),
         (
             ("printer", "add", "new", "--serial", "Z9", "--url", "socket://h:1"),
-            "give exactly one of --serial, --port-path or --url (got 2)",
+            "give exactly one of --serial, --port-path, --device or --url (got 2)",
         ),
-        (("camera", "add", "cam2"), "give exactly one of --serial or --port-path"),
+        (("camera", "add", "cam2"), "give exactly one of --serial, --port-path or --device"),
         (
             ("printer", "add", "New_1", "--serial", "Z9"),
             "cannot add printer 'New_1': name: 'New_1' is not a valid name; names are lowercase "

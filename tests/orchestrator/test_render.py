@@ -16,7 +16,7 @@ from typer.testing import CliRunner, Result
 from orchestrator.cli import app
 from orchestrator.fleet import Camera, Fleet, Printer
 from orchestrator.fleet_file import load_fleet
-from orchestrator.render import OUTPUTS, environment, render_stack, render_template
+from orchestrator.render import OUTPUTS, RENDERED_FILES, environment, render_stack, render_template
 from orchestrator.render_context import RenderError
 
 GOLDEN = Path(__file__).parent / "golden"
@@ -80,7 +80,15 @@ def test_compose_security(case: str) -> None:
     for camera in fleet.cameras:
         devices = services[f"camera-{camera.name}"]["devices"]
         assert devices == [f"/dev/fabfleet/camera-{camera.name}:/dev/video-camera"]
-    assert services["hub"]["volumes"] == ["hub-data:/data"]
+    # Besides its data, the hub sees only its own rendered directory, read-only.
+    assert services["hub"]["volumes"] == [
+        "hub-data:/data",
+        {"type": "bind", "source": "./hub", "target": "/etc/fabfleet/hub", "read_only": True},
+    ]
+    mounts = [v for v in services["proxy"]["volumes"] if v["source"] == "./proxy"]
+    assert mounts == [
+        {"type": "bind", "source": "./proxy", "target": "/etc/fabfleet/proxy", "read_only": True}
+    ]
 
 
 def test_proxy_ports_follow_the_site() -> None:
@@ -99,7 +107,7 @@ def locations(nginx: str) -> dict[str, str]:
 
 @pytest.mark.parametrize("case", CASES)
 def test_every_printer_and_camera_asks_the_hub(case: str) -> None:
-    blocks = locations(rendered(case)["nginx.conf"].decode())
+    blocks = locations(rendered(case)["proxy/nginx.conf"].decode())
     fleet = load_fleet(GOLDEN / case / "fleet.yaml")
     devices = [f"/printers/{p.name}/" for p in fleet.printers]
     devices += [f"/cameras/{c.name}/" for c in fleet.cameras]
@@ -160,20 +168,22 @@ def run(config: Path, *args: str) -> Result:
 
 
 def snapshot(out: Path) -> dict[str, tuple[int, int, bytes]]:
-    return {p.name: (p.stat().st_ino, p.stat().st_mtime_ns, p.read_bytes()) for p in out.iterdir()}
+    files = (p for p in out.rglob("*") if p.is_file())
+    return {str(p): (p.stat().st_ino, p.stat().st_mtime_ns, p.read_bytes()) for p in files}
 
 
 def test_render_writes_then_leaves_unchanged_files_alone(config: Path, tmp_path: Path) -> None:
     out = tmp_path / "stack"
     first = run(config, "render", "--out", str(out))
     assert first.exit_code == 0, first.output
-    assert first.stdout.splitlines() == [f"changed    {out / name}" for name in OUTPUTS]
-    assert sorted(p.name for p in out.iterdir()) == sorted(OUTPUTS)
-    assert all((out / name).stat().st_mode & 0o777 == 0o644 for name in OUTPUTS)
+    assert first.stdout.splitlines() == [f"changed    {out / name}" for name in RENDERED_FILES]
+    written = sorted(str(p.relative_to(out)) for p in out.rglob("*") if p.is_file())
+    assert written == sorted(RENDERED_FILES)
+    assert all((out / name).stat().st_mode & 0o777 == 0o644 for name in RENDERED_FILES)
     before = snapshot(out)
     second = run(config, "render", "--out", str(out))
     assert second.exit_code == 0
-    assert second.stdout.splitlines() == [f"unchanged  {out / name}" for name in OUTPUTS]
+    assert second.stdout.splitlines() == [f"unchanged  {out / name}" for name in RENDERED_FILES]
     assert snapshot(out) == before
 
 
@@ -197,7 +207,7 @@ def test_plan_shows_a_diff_and_writes_nothing(config: Path, tmp_path: Path) -> N
 def test_plan_into_an_empty_directory_shows_new_files(config: Path, tmp_path: Path) -> None:
     result = run(config, "plan", "--out", str(tmp_path / "nothing"))
     assert result.exit_code == 0
-    assert result.stdout.count("--- /dev/null\n") == len(OUTPUTS)
+    assert result.stdout.count("--- /dev/null\n") == len(RENDERED_FILES)
     assert not (tmp_path / "nothing").exists()
 
 
@@ -217,7 +227,7 @@ NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
 @pytest.mark.parametrize("case", ["empty", "usb"])
 def test_nginx_accepts_the_config(case: str, tmp_path: Path) -> None:
     conf = tmp_path / "nginx.conf"
-    conf.write_bytes(rendered(case)["nginx.conf"])
+    conf.write_bytes(rendered(case)["proxy/nginx.conf"])
     result = subprocess.run(
         [NGINX, "-t", "-e", "stderr", "-p", str(tmp_path), "-c", str(conf)],
         capture_output=True,
