@@ -1,4 +1,4 @@
-"""The ``fabfleet-instance`` command: print a file from the console, list recorded jobs."""
+"""The ``fabfleet-instance`` command: serve a printer, print a file from the console, list jobs."""
 
 from __future__ import annotations
 
@@ -66,11 +66,31 @@ def _parser() -> argparse.ArgumentParser:
     )
     print_.add_argument("--quiet", action="store_true", help="no progress line")
 
+    _serve_parser(commands)
+
     jobs = commands.add_parser("jobs", help="list recorded jobs, newest first")
     jobs.add_argument("--data-dir", type=Path, default=None)
     jobs.add_argument("--json", action="store_true")
     jobs.add_argument("--limit", type=int, default=20)
     return parser
+
+
+def _serve_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    from instance.web.config import OPTIONS
+
+    serve = commands.add_parser(
+        "serve",
+        help="run the print server: web page, API and live events for one printer",
+        description="Every option can also come from the environment (FABFLEET_<OPTION>, e.g."
+        " FABFLEET_API_KEY) or a --config file (TOML or YAML, keys as the options with _);"
+        " the command line wins over the environment, the environment over the file.",
+    )
+    serve.add_argument("--config", type=Path, help="per-instance config file (.toml or .yaml)")
+    for option in OPTIONS:
+        default = f" (default {option.default})" if option.default not in (None, "") else ""
+        serve.add_argument(
+            option.flag, dest=option.name, default=None, help=f"{option.help}{default}"
+        )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -79,10 +99,35 @@ def main(argv: list[str] | None = None) -> int:
         level=logging.INFO if arguments.verbose else logging.WARNING,
         format="%(levelname)s %(name)s: %(message)s",
     )
+    if arguments.command == "serve":
+        return _serve(arguments)
     data_dir = arguments.data_dir or default_data_dir()
     if arguments.command == "jobs":
         return _jobs(data_dir, arguments.json, arguments.limit)
     return _print(arguments, data_dir)
+
+
+def _serve(arguments: argparse.Namespace) -> int:
+    from instance.web.config import OPTIONS, ConfigError, environment, load_config
+    from instance.web.server import serve
+
+    given = {option.name: getattr(arguments, option.name) for option in OPTIONS}
+    try:
+        config = load_config(given, environment(), arguments.config)
+    except ConfigError as error:
+        print(f"fabfleet-instance serve: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    problem = describe_port_problem(config.port)
+    if problem is not None:
+        print(f"fabfleet-instance serve: {problem}", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        return asyncio.run(serve(config))
+    except (DataDirInUse, JobRecordsError, OSError) as error:
+        print(f"fabfleet-instance serve: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        return 0
 
 
 def _jobs(data_dir: Path, as_json: bool, limit: int) -> int:
@@ -180,6 +225,7 @@ async def _run_print(printer: Printer, arguments: argparse.Namespace) -> int:
             start_offset=start_offset,
             resumed_from=arguments.resume,
             preamble=preamble,
+            started_by="console",
         )
     except (PrinterError, ValueError, OSError) as error:
         print(f"fabfleet-instance: cannot start: {error}", file=sys.stderr)

@@ -21,7 +21,7 @@ from instance.temperature_history import TemperatureSamples
 
 DB_NAME = "jobs.sqlite3"
 LOCK_NAME = "instance.lock"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 REASON_SERVER_STOPPED = "print server stopped unexpectedly"
 REASON_PRINTER_RESET = "printer reset"
@@ -61,6 +61,10 @@ class JobRecord:
     last_offset: int | None
     resumed_from: int | None
     start_offset: int = 0
+    # Who started it (the API's user, "console" for the command line), and the
+    # filament it used (the file's total scaled by how much of it was printed).
+    started_by: str | None = None
+    filament_mm: float | None = None
 
     @property
     def running(self) -> bool:
@@ -88,7 +92,7 @@ _NO_VALUE = -1
 
 _COLUMNS = (
     "id, file_name, file_size, started_at, ended_at, outcome, reason,"
-    " last_line, last_offset, resumed_from, start_offset"
+    " last_line, last_offset, resumed_from, start_offset, started_by, filament_mm"
 )
 
 
@@ -236,6 +240,10 @@ class JobRecords:
                 " temperatures BLOB)"
             )
             db.execute("CREATE INDEX IF NOT EXISTS jobs_running ON jobs (ended_at)")
+            if version < 2:
+                # Version 1 databases gain the columns; new ones get them here too.
+                db.execute("ALTER TABLE jobs ADD COLUMN started_by TEXT")
+                db.execute("ALTER TABLE jobs ADD COLUMN filament_mm REAL")
             db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
             db.execute("COMMIT")
         # A damaged table shows up here rather than in the middle of a print.
@@ -309,6 +317,7 @@ class JobRecords:
         *,
         resumed_from: int | None = None,
         start_offset: int = 0,
+        started_by: str | None = None,
     ) -> int:
         """Record a job's start (durably) and open its progress mark; the job's id."""
         if resumed_from is not None and self.get(resumed_from) is None:
@@ -320,8 +329,8 @@ class JobRecords:
                 try:
                     cursor = db.execute(
                         "INSERT INTO jobs (file_name, file_size, started_at, resumed_from,"
-                        " start_offset) VALUES (?, ?, ?, ?, ?)",
-                        (file_name, file_size, now, resumed_from, start_offset),
+                        " start_offset, started_by) VALUES (?, ?, ?, ?, ?, ?)",
+                        (file_name, file_size, now, resumed_from, start_offset, started_by),
                     )
                 finally:
                     db.execute("PRAGMA synchronous=NORMAL")
@@ -382,6 +391,7 @@ class JobRecords:
         now: float,
         last_line: int | None = None,
         last_offset: int | None = None,
+        filament_mm: float | None = None,
     ) -> JobRecord:
         """Record how a job ended (durably). A job already ended keeps its first outcome.
 
@@ -394,9 +404,9 @@ class JobRecords:
             [
                 (
                     "UPDATE jobs SET ended_at = ?, outcome = ?, reason = ?,"
-                    " last_line = coalesce(?, last_line), last_offset = coalesce(?, last_offset)"
-                    " WHERE id = ? AND ended_at IS NULL",
-                    (now, outcome.value, reason, last_line, last_offset, job_id),
+                    " last_line = coalesce(?, last_line), last_offset = coalesce(?, last_offset),"
+                    " filament_mm = ? WHERE id = ? AND ended_at IS NULL",
+                    (now, outcome.value, reason, last_line, last_offset, filament_mm, job_id),
                 )
             ],
             durable=True,
@@ -491,6 +501,8 @@ class JobRecords:
             last_offset,
             resumed_from,
             start_offset,
+            started_by,
+            filament_mm,
         ) = row
         return JobRecord(
             id=int(job_id),
@@ -504,6 +516,8 @@ class JobRecords:
             last_offset=None if last_offset is None else int(last_offset),
             resumed_from=None if resumed_from is None else int(resumed_from),
             start_offset=int(start_offset),
+            started_by=None if started_by is None else str(started_by),
+            filament_mm=None if filament_mm is None else float(filament_mm),
         )
 
     def get(self, job_id: int) -> JobRecord | None:
@@ -514,6 +528,43 @@ class JobRecords:
         """The newest ``limit`` jobs, newest first."""
         rows = self._query(f"SELECT {_COLUMNS} FROM jobs ORDER BY id DESC LIMIT ?", (limit,))
         return [self._record(row) for row in rows]
+
+    def search(
+        self,
+        *,
+        outcome: JobOutcome | None = None,
+        file_name: str | None = None,
+        since: float | None = None,
+        until: float | None = None,
+        limit: int = 50,
+        offset: int = 0,
+    ) -> builtins.list[JobRecord]:
+        """Jobs newest first: by outcome, by a part of the file name, started in [since, until)."""
+        where: builtins.list[str] = []
+        params: builtins.list[object] = []
+        if outcome is not None:
+            where.append("outcome = ?")
+            params.append(JobOutcome(outcome).value)
+        if file_name:
+            escaped = file_name.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+            where.append("file_name LIKE ? ESCAPE '\\'")
+            params.append(f"%{escaped}%")
+        if since is not None:
+            where.append("started_at >= ?")
+            params.append(since)
+        if until is not None:
+            where.append("started_at < ?")
+            params.append(until)
+        clause = f" WHERE {' AND '.join(where)}" if where else ""
+        rows = self._query(
+            f"SELECT {_COLUMNS} FROM jobs{clause} ORDER BY id DESC LIMIT ? OFFSET ?",
+            (*params, limit, offset),
+        )
+        return [self._record(row) for row in rows]
+
+    def journal_mode(self) -> str:
+        """SQLite's journal mode for the job database (``wal``)."""
+        return str(self._query("PRAGMA journal_mode")[0][0])
 
     def temperatures(self, job_id: int) -> TemperatureSamples | None:
         """The job's temperature series, if one was attached."""

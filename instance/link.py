@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 from instance.protocol.connection import Event, LinkState, PrinterConnection
 from instance.protocol.events import Acknowledged, Halted, LinkLost, PrinterReset, Ready
+from instance.protocol.replies import LineError
 from instance.transport.base import Transport, TransportError
 from instance.transport.open import open_transport
 
@@ -94,6 +95,9 @@ class PrinterLink:
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at: float | None = None
         self.last_error: str | None = None
+        # Counted for /metrics: lines the printer rejected, and links lost.
+        self.line_errors = 0
+        self.disconnects = 0
 
     # ------------------------------------------------------------------ public
 
@@ -298,9 +302,12 @@ class PrinterLink:
                     continue
             elif isinstance(event, Ready):
                 self._ready.set()
+            elif isinstance(event, LineError):
+                self.line_errors += 1
             elif isinstance(event, LinkLost | Halted | PrinterReset):
                 self._ready.clear()
                 if isinstance(event, LinkLost):
+                    self.disconnects += 1
                     if override_reason:
                         event = LinkLost(override_reason, protocol=False)
                     elif event.protocol:

@@ -25,6 +25,25 @@ def _words(command: str) -> dict[str, float]:
     return words
 
 
+def heater_target(command: str, tool: int = 0) -> tuple[str, float] | None:
+    """The heater (``T0``, ``T1``, ``B``, ``C``) and target a command sets, if it sets one.
+
+    ``tool`` is the active tool, for an ``M104`` without ``T``.
+    """
+    code = command_code(command)
+    if code not in ("M104", "M109", "M140", "M190", "M141", "M191"):
+        return None
+    words = _words(command)
+    target = words.get("S", words.get("R"))
+    if target is None:
+        return None
+    if code in ("M140", "M190"):
+        return "B", target
+    if code in ("M141", "M191"):
+        return "C", target
+    return f"T{int(words.get('T', tool))}", target
+
+
 @dataclass(slots=True)
 class MachineState:
     """Tracks the state a pause must restore and a crash-resume must rebuild.

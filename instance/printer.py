@@ -24,7 +24,7 @@ from instance.job_records import (
     reason_disconnected,
 )
 from instance.link import CommandFailed, LinkSettings, PrinterLink, TransportOpener
-from instance.machine_state import MachineState
+from instance.machine_state import MachineState, heater_target
 from instance.protocol.connection import Event
 from instance.protocol.events import Acknowledged, Halted, LinkLost, PrinterReset, Ready
 from instance.protocol.replies import (
@@ -100,6 +100,8 @@ class Printer:
             settings.link, self._on_event, opener=settings.opener, line_log=self._log_line
         )
         self.terminal: deque[tuple[float, str, str]] = deque(maxlen=TERMINAL_LINES)
+        # Lines ever logged: tells a reader of ``terminal`` how many are new.
+        self.terminal_count = 0
         self.temperatures = TemperatureHistory()
         self.heaters: dict[str, tuple[float, float | None]] = {}
         self.position: dict[str, float] | None = None
@@ -120,6 +122,7 @@ class Printer:
         # Paused by the firmware itself (M600, //action:paused): it resumes on its own.
         self._paused_by_printer = False
         self._job_done: asyncio.Event = asyncio.Event()
+        self._job_filament: float | None = None
         self.interrupted_jobs: list[JobRecord] = self.records.recover(time.time())
         if self.interrupted_jobs:
             self.bed_clear = False
@@ -169,8 +172,15 @@ class Printer:
         start_offset: int = 0,
         resumed_from: int | None = None,
         preamble: list[str] | None = None,
+        started_by: str | None = None,
+        filament_mm: float | None = None,
     ) -> int:
-        """Start printing a file; the job's id. Refused unless ready with a clear bed."""
+        """Start printing a file; the job's id. Refused unless ready with a clear bed.
+
+        ``filament_mm`` is the whole file's filament when known from an
+        analysis; otherwise the slicer's figure is used. The record gets the
+        share of it that was printed.
+        """
         if self._state is not PrinterState.READY:
             if self._state in (
                 PrinterState.FINISHED,
@@ -191,8 +201,10 @@ class Printer:
             time.time(),
             resumed_from=resumed_from,
             start_offset=start_offset,
+            started_by=started_by,
         )
         self.job = PrintJob(job_id, file, self.records, estimate, start_offset=start_offset)
+        self._job_filament = filament_mm if filament_mm is not None else estimate.filament_mm
         self.bed_clear = False
         self._save_bed_clear()
         self._job_done.clear()
@@ -390,6 +402,8 @@ class Printer:
             # Any ok frees room: a job waiting behind script commands goes on.
             if self.job is not None:
                 self._feed()
+            if self._note_target(event.command):
+                self._changed()
             return
         if isinstance(event, TemperatureReport):
             self._note_temperatures(event)
@@ -492,6 +506,10 @@ class Printer:
         # Lines of this job not written yet must never reach the printer.
         self._requeue(job.take_back(self.link.withdraw_queued()))
         last = job.last_acked
+        filament = None
+        if self._job_filament is not None:
+            printed = job.progress().fraction - job.start_offset / max(1, job.file.size)
+            filament = round(self._job_filament * max(0.0, printed), 1)
         record = self.records.finish(
             job.id,
             outcome,
@@ -499,6 +517,7 @@ class Printer:
             time.time(),
             last.number if last is not None else None,
             last.end_offset if last is not None else None,
+            filament_mm=filament,
         )
         with contextlib.suppress(Exception):
             self.records.attach_temperatures(job.id, job.temperatures.samples())
@@ -520,6 +539,18 @@ class Printer:
         if self.job is None or self._state is not state:
             raise PrinterError(f"cannot {verb}: the printer is {self._state.value}")
         return self.job
+
+    def _note_target(self, command: str) -> bool:
+        """Show a target the firmware just accepted at once, not at its next report."""
+        set_to = heater_target(command, self.machine.tool)
+        if set_to is None:
+            return False
+        name, target = set_to
+        actual = self.heaters.get(name, (None, None))[0]
+        if actual is None:
+            return False  # a heater this printer never reported
+        self.heaters[name] = (actual, target)
+        return True
 
     def _note_temperatures(self, report: TemperatureReport) -> None:
         values: dict[str, float | None] = {}
@@ -546,6 +577,7 @@ class Printer:
 
     def _log_line(self, direction: str, text: str) -> None:
         self.terminal.append((time.time(), direction, text))
+        self.terminal_count += 1
 
     def _spawn(self, coroutine: Coroutine[object, object, None], name: str) -> None:
         task = asyncio.create_task(coroutine, name=name)

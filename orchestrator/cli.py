@@ -10,7 +10,9 @@ from typing import Annotated
 
 import typer
 
+from orchestrator.camera_bandwidth import bandwidth_warnings
 from orchestrator.cli_common import ConfigOption, fail, load
+from orchestrator.demo_command import register as register_demo_command
 from orchestrator.discovery import DeviceKind, DeviceNotFound, UsbDevice, find_device, scan
 from orchestrator.enrolment import (
     EnrolmentRefused,
@@ -24,10 +26,11 @@ from orchestrator.enrolment import (
 from orchestrator.fleet import Camera, Fleet, Printer
 from orchestrator.fleet_file import DEFAULT_PATH, write_fleet, write_starter
 from orchestrator.fleet_problems import FleetFileError
+from orchestrator.images_command import register as register_images_command
 from orchestrator.render import render_stack
 from orchestrator.render_context import RenderError
 from orchestrator.rendered_files import diff_changed, write_changed
-from orchestrator.scan_report import NoIdentity, assess, choose_identity
+from orchestrator.scan_report import Finding, NoIdentity, assess, choose_identity
 from orchestrator.stack_commands import register as register_stack_commands
 from orchestrator.watch_command import register as register_watch_command
 
@@ -63,7 +66,7 @@ def main() -> None:
     app()
 
 
-def _edit(config: Path, action: str, change: Callable[[Fleet], Fleet], done: str) -> None:
+def _edit(config: Path, action: str, change: Callable[[Fleet], Fleet], done: str) -> Fleet:
     """Load, change and write the fleet file; a refusal leaves it untouched."""
     try:
         fleet = change(load(config))
@@ -71,6 +74,7 @@ def _edit(config: Path, action: str, change: Callable[[Fleet], Fleet], done: str
         fail(f"cannot {action}: {refusal}")
     _save(config, fleet)
     typer.echo(done)
+    return fleet
 
 
 def _save(config: Path, fleet: Fleet) -> None:
@@ -170,12 +174,15 @@ def camera_add(
     fields = {"name": name, **_identity(flags, "camera")}
     extras = {"resolution": resolution, "fps": fps, "format": format}
     fields.update({k: v for k, v in extras.items() if v is not None})
-    _edit(
+    fleet = _edit(
         config,
         f"add camera '{name}'",
         lambda fleet: add_camera(fleet, build_camera(fields)),
         f"enrolled camera '{name}'",
     )
+    # Enrolled all the same: the user may lower the mode, move a camera, or load the module.
+    for _nodes, warning in bandwidth_warnings(scan(), fleet):
+        typer.echo(f"! {warning}")
 
 
 @camera_app.command("remove")
@@ -213,11 +220,15 @@ def scan_devices(
 ) -> None:
     """List plugged-in USB serial ports and cameras, and what to watch out for."""
     fleet = load(config) if config.exists() else Fleet()
-    report = assess(scan(), fleet)
+    devices = scan()
+    report = assess(devices, fleet)
+    report.findings.extend(
+        Finding(nodes, text) for nodes, text in bandwidth_warnings(devices, fleet)
+    )
     if as_json:
-        devices = [{**d.to_json(), "enrolled": report.enrolled.get(d.node)} for d in report.devices]
+        rows = [{**d.to_json(), "enrolled": report.enrolled.get(d.node)} for d in report.devices]
         findings = [{"devices": list(f.nodes), "message": f.message} for f in report.findings]
-        typer.echo(json.dumps({"devices": devices, "findings": findings}, indent=2))
+        typer.echo(json.dumps({"devices": rows, "findings": findings}, indent=2))
         return
     if not report.devices:
         typer.echo("no USB serial ports or cameras found")
@@ -310,4 +321,6 @@ def plan(
 
 # Running the stack comes after setting it up, in `fabfleet --help` too.
 register_stack_commands(app)
+register_images_command(app)
 register_watch_command(app)
+register_demo_command(app)

@@ -29,6 +29,9 @@ class UsbDevice:
     port_path: str | None
     driver: str | None
     sys_path: str
+    # The USB bus the device is on and its speed in Mbit/s as sysfs gives it ("480").
+    bus: int | None = None
+    speed: str | None = None
 
     def usb_id(self) -> str:
         """``vendor:product`` as lsusb shows it, '?' for what udev did not say."""
@@ -38,7 +41,7 @@ class UsbDevice:
         """The maker and model, as far as the device or udev's database names them."""
         return " ".join(part for part in (self.vendor, self.product) if part) or "-"
 
-    def to_json(self) -> dict[str, str | None]:
+    def to_json(self) -> dict[str, str | int | None]:
         """Every field, for `fabfleet scan --json`."""
         return asdict(self)
 
@@ -111,7 +114,17 @@ def describe(device: pyudev.Device) -> UsbDevice | None:
         port_path=properties.get("ID_PATH"),
         driver=_driver(device),
         sys_path=device.sys_path,
+        bus=_bus_number(usb),
+        speed=_attribute(usb, "speed"),
     )
+
+
+def _bus_number(usb: pyudev.Device) -> int | None:
+    number = _attribute(usb, "busnum") or usb.properties.get("BUSNUM")
+    try:
+        return int(number) if number else None
+    except ValueError:
+        return None
 
 
 def scan(context: pyudev.Context | None = None) -> list[UsbDevice]:

@@ -21,9 +21,10 @@ from orchestrator.compose_file import read_services
 from orchestrator.compose_runner import ComposeError, find_compose
 from orchestrator.docker_engine import EngineError, connect
 from orchestrator.fleet_file import DEFAULT_PATH
+from orchestrator.image_provider import BuildImages
 from orchestrator.render_context import RenderError
 from orchestrator.stack_control import StackError, containers_of, down, restart
-from orchestrator.stack_images import ImageProvider, ImagesMissing, RequireImages
+from orchestrator.stack_images import ImageProvider, ImagesMissing
 from orchestrator.stack_status import ServiceStatus, stack_status
 from orchestrator.udev_install import DEFAULT_RULES_PATH, UdevError
 
@@ -45,8 +46,9 @@ ServiceArgument = Annotated[
     typer.Argument(help="printer-NAME, camera-NAME, hub, proxy, or a printer or camera name."),
 ]
 
-# What gets the images `up` finds missing; a builder replaces this later.
-image_provider: ImageProvider = RequireImages()
+# What gets the images `up` finds missing or out of date: it builds them
+# (docs/images.md). Tests may set `RequireImages()`, which only says what is missing.
+image_provider: ImageProvider = BuildImages()
 
 
 def _fail(message: str) -> NoReturn:
@@ -85,7 +87,12 @@ def up_command(
         except ComposeError as error:
             _fail(str(error))
         fleet = load(config)
-        settings = UpSettings(version("fabfleet"), project, udev_rules, image_provider)
+        provider = (
+            image_provider.for_site(fleet.site)
+            if isinstance(image_provider, BuildImages)
+            else image_provider
+        )
+        settings = UpSettings(version("fabfleet"), project, udev_rules, provider)
         try:
             report = up(fleet, settings, client, compose, Output(typer.echo, _note))
         except RenderError as error:

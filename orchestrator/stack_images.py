@@ -1,4 +1,8 @@
-"""Making sure the images the stack runs are on this host, with a place for a builder."""
+"""Making sure the images the stack runs are on this host and current, through a provider.
+
+The provider `fabfleet up` uses builds them (:mod:`orchestrator.image_provider`);
+:class:`RequireImages` only says what is missing.
+"""
 
 from __future__ import annotations
 
@@ -16,20 +20,34 @@ class ImagesMissing(Exception):
 
 @dataclass(frozen=True, slots=True)
 class MissingImage:
-    """An image that is not on this host and the services that run it."""
+    """An image that is not on this host (or is out of date) and the services that run it."""
 
     image: str
     services: tuple[str, ...]
+    outdated: bool = False
 
 
 class ImageProvider(Protocol):
-    """Gets missing images onto the host (a builder, later) or raises :class:`ImagesMissing`."""
+    """Gets missing images onto the host (a builder) or raises :class:`ImagesMissing`."""
 
-    def provide(self, client: docker.DockerClient, missing: Sequence[MissingImage]) -> None: ...
+    def outdated(
+        self, client: docker.DockerClient, present: Sequence[MissingImage]
+    ) -> list[MissingImage]:
+        """Of the images on this host, those to replace (marked ``outdated=True``)."""
+        ...
+
+    def provide(self, client: docker.DockerClient, missing: Sequence[MissingImage]) -> None:
+        """Put ``missing`` (absent or out of date) on this host, or raise :class:`ImagesMissing`."""
+        ...
 
 
 class RequireImages:
     """Provides nothing: a missing image stops `up` with what to do about it."""
+
+    def outdated(
+        self, client: docker.DockerClient, present: Sequence[MissingImage]
+    ) -> list[MissingImage]:
+        return []
 
     def provide(self, client: docker.DockerClient, missing: Sequence[MissingImage]) -> None:
         raise ImagesMissing(
@@ -41,28 +59,42 @@ class RequireImages:
         )
 
 
+def _by_image(images: Mapping[str, str]) -> dict[str, tuple[str, ...]]:
+    by_image: dict[str, tuple[str, ...]] = {}
+    for service, image in images.items():
+        by_image[image] = (*by_image.get(image, ()), service)
+    return by_image
+
+
+def _present(client: docker.DockerClient, image: str) -> bool:
+    try:
+        client.images.get(image)
+    except ImageNotFound:
+        return False
+    return True
+
+
 def missing_images(client: docker.DockerClient, images: Mapping[str, str]) -> list[MissingImage]:
     """Of ``images`` (service → image), those not on the host, in first-use order."""
-    by_image: dict[str, list[str]] = {}
-    for service, image in images.items():
-        by_image.setdefault(image, []).append(service)
-    missing = []
-    for image, services in by_image.items():
-        try:
-            client.images.get(image)
-        except ImageNotFound:
-            missing.append(MissingImage(image, tuple(services)))
-    return missing
+    return [
+        MissingImage(image, services)
+        for image, services in _by_image(images).items()
+        if not _present(client, image)
+    ]
 
 
 def ensure_images(
     client: docker.DockerClient, images: Mapping[str, str], provider: ImageProvider
 ) -> None:
-    """Hand what is missing to ``provider``; check again so a provider cannot fake it."""
+    """Hand what is missing or out of date to ``provider``; check again so it cannot fake it."""
     missing = missing_images(client, images)
-    if not missing:
+    absent = {m.image for m in missing}
+    present = [MissingImage(i, s) for i, s in _by_image(images).items() if i not in absent]
+    stale = provider.outdated(client, present) if present else []
+    if not missing and not stale:
         return
-    provider.provide(client, missing)
+    order = list(_by_image(images))
+    provider.provide(client, sorted([*missing, *stale], key=lambda m: order.index(m.image)))
     still = missing_images(client, images)
     if still:
         RequireImages().provide(client, still)

@@ -272,11 +272,17 @@ def _over_budget(bus_plan: BusPlan, cap: int) -> BandwidthWarning:
                 f"max_compressed_payload={SUGGESTED_CAP}): then they reserve {sum(capped)}"
             )
     for need in yuyv:
-        as_mjpeg = CameraMode(
-            need.camera.mode.width, need.camera.mode.height, need.camera.mode.fps, PixelFormat.MJPEG
-        )
-        if cap or mjpeg:
+        if need.reserved <= SUGGESTED_CAP:
+            continue
+        mode = need.camera.mode
+        as_mjpeg = CameraMode(mode.width, mode.height, mode.fps, PixelFormat.MJPEG)
+        if cap:
             suggestions.append(f"use MJPEG for {need.camera.name} ({as_mjpeg})")
+        else:
+            suggestions.append(
+                f"use MJPEG for {need.camera.name} together with the capped module (on the "
+                f"stock driver an MJPEG camera reserves {speed.endpoint_max})"
+            )
     biggest = max(bus_plan.needs, key=lambda n: n.reserved)
     room = speed.periodic_budget - (bus_plan.reserved - biggest.reserved)
     if room > UVC_HEADER and biggest.camera.mode.format is PixelFormat.YUYV:

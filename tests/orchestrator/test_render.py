@@ -66,9 +66,15 @@ def test_compose_security(case: str) -> None:
         assert "healthcheck" in service, name
         assert "privileged" not in service and "cap_add" not in service, name
         assert "docker.sock" not in yaml.safe_dump(service.get("volumes", [])), name
-        networks = ["internal", "public"] if name == "proxy" else ["internal"]
+        url_printers = {f"printer-{p.name}" for p in fleet.printers if p.url is not None}
+        networks = ["internal"]
+        if name == "proxy":
+            networks = ["internal", "public"]
+        elif name in url_printers:
+            networks = ["internal", "printers"]  # the only ones with a route to the LAN
         assert service["networks"] == networks, name
     assert stack["networks"]["internal"] == {"internal": True}
+    assert ("printers" in stack["networks"]) == any(p.url for p in fleet.printers)
     for printer in fleet.printers:
         service = services[f"printer-{printer.name}"]
         if printer.url is None:

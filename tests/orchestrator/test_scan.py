@@ -15,6 +15,13 @@ NO_SERIAL = (
     "! /dev/ttyUSB{n} (1a86:7523 USB Serial) has no serial number: enrol it by port path "
     "(`fabfleet printer add NAME --device /dev/ttyUSB{n}` does) and keep it in the same USB port"
 )
+BANDWIDTH = (
+    "! bus 1 (USB 2.0 high speed): cameras /dev/video0, /dev/video2 reserve 6144 of 6000 bytes "
+    "a microframe; they cannot all stream (the last to start fails with No space left on "
+    "device); cap MJPEG requests with fabfleet's uvcvideo module (install.sh --with-uvc-fix, "
+    "max_compressed_payload=1024): then they reserve 2048; plug /dev/video0 into a port of "
+    "another bus (another root hub or USB controller; a hub on the same port shares its bus)"
+)
 SHARED = (
     "! serial SN0001 is shared by /dev/video0 and /dev/video2: udev cannot tell them apart by "
     "serial; enrol each by port path (`--device` does) and keep each in its own USB port"
@@ -59,7 +66,7 @@ def test_scan_lists_usb_serial_ports_and_capture_nodes_only(tmp_path: Path) -> N
     # The board's own UART and the cameras' metadata nodes are not offered.
     assert "ttyS0" not in result.stdout
     assert "/dev/video1" not in result.stdout and "/dev/video3" not in result.stdout
-    assert lines[7:] == [NO_SERIAL.format(n=1), NO_SERIAL.format(n=2), SHARED]
+    assert lines[7:] == [NO_SERIAL.format(n=1), NO_SERIAL.format(n=2), SHARED, BANDWIDTH]
 
 
 def test_scan_json_gives_every_field(config: Path) -> None:
@@ -76,11 +83,16 @@ def test_scan_json_gives_every_field(config: Path) -> None:
         "port_path": PORT.format(2),
         "driver": "ftdi_sio",
         "sys_path": "/sys/devices/pci0000:00/0000:00:14.0/usb1/1-2/1-2:1.0/ttyUSB0/tty/ttyUSB0",
+        "bus": 1,
+        "speed": None,
         "enrolled": None,
     }
+    camera = next(d for d in report["devices"] if d["node"] == "/dev/video2")
+    assert (camera["bus"], camera["speed"]) == (1, "480")
     assert [f["devices"] for f in report["findings"]] == [
         ["/dev/ttyUSB1"],
         ["/dev/ttyUSB2"],
+        ["/dev/video0", "/dev/video2"],
         ["/dev/video0", "/dev/video2"],
     ]
 
@@ -97,9 +109,10 @@ def test_device_enrols_by_serial_when_unique_else_by_port_path(config: Path) -> 
          "/dev/ttyACM0: 2341:0043 Arduino (www.arduino.cc) Arduino Uno, "
          "by serial 75735323330351E0E1B1\nenrolled printer 'uno'\n"),
         # Both webcams say SN0001: a serial would match either, so the port decides.
+        # Enrolled, with a warning: two MJPEG webcams do not fit one USB 2.0 bus.
         (("camera", "add", "top", "--device", "/dev/video2"),
          f"/dev/video2: 32e4:9230 HD USB Camera, by port path {PORT.format(7)}\n"
-         "enrolled camera 'top'\n"),
+         "enrolled camera 'top'\n" + BANDWIDTH.replace("/dev/video2", "top (/dev/video2)") + "\n"),
     ]  # fmt: skip
     for args, expected in steps:
         result = fabfleet(*args, "--config", str(config))
@@ -179,7 +192,7 @@ def test_scan_warns_about_an_entry_enrolled_by_a_shared_serial(config: Path) -> 
         "so it could be given the wrong device: remove it and add it again with --device or "
         "--port-path"
     ) in result.stdout.splitlines()
-    assert result.stdout.splitlines()[-1] == "! printer 'gone' (serial ZZZ) is not plugged in"
+    assert "! printer 'gone' (serial ZZZ) is not plugged in" in result.stdout.splitlines()
     enrolled = {d["node"]: d["enrolled"] for d in scan_json(config)["devices"]}
     assert enrolled["/dev/video0"] == enrolled["/dev/video2"] == "camera top"
 
@@ -194,3 +207,13 @@ def test_scan_with_nothing_plugged_in(tmp_path: Path) -> None:
     assert (result.returncode, result.stdout) == (0, "no USB serial ports or cameras found\n")
     result = fabfleet("scan", "--json", "--config", str(tmp_path / "none.yaml"), devices=devices)
     assert json.loads(result.stdout) == {"devices": [], "findings": []}
+
+
+def test_cameras_in_modes_that_fit_their_bus_get_no_bandwidth_warning(config: Path) -> None:
+    for name, device in (("front", "/dev/video0"), ("top", "/dev/video2")):
+        args = ("camera", "add", name, "--device", device, "--format", "yuyv")
+        result = fabfleet(*args, "--resolution", "320x240", "--fps", "15", "--config", str(config))
+        assert result.returncode == 0, result.stderr
+        assert "!" not in result.stdout
+    result = fabfleet("scan", "--config", str(config))
+    assert [line for line in result.stdout.splitlines() if "bus 1" in line] == []

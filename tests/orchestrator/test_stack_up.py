@@ -8,7 +8,10 @@ import uuid
 from importlib.metadata import version
 
 import docker
+import pytest
 
+from orchestrator import stack_commands
+from orchestrator.stack_images import RequireImages
 from orchestrator.udev_install import UDEV_CONTROL
 from tests.orchestrator.stack_helpers import (
     Filters,
@@ -207,6 +210,7 @@ def test_status_logs_restart_down(stack: Stack, client: docker.DockerClient) -> 
         f"removed container {p}-printer-b-1\n"
         f"removed container {p}-proxy-1\n"
         f"removed network {p}_internal\n"
+        f"removed network {p}_printers\n"
         f"removed network {p}_public\n"
         "down: done; data volumes are kept\n"
     )
@@ -228,8 +232,10 @@ def test_status_logs_restart_down(stack: Stack, client: docker.DockerClient) -> 
 
 
 def test_a_missing_image_stops_up_with_what_to_do(
-    stack: Stack, client: docker.DockerClient
+    stack: Stack, client: docker.DockerClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # `up` builds missing images by default (tests/images); without a builder it says what to do.
+    monkeypatch.setattr(stack_commands, "image_provider", RequireImages())
     stack.repository = f"fabfleet-test-none-{uuid.uuid4().hex[:10]}"
     stack.write([url_printer("a", 5001)])
     result = stack.run("up")

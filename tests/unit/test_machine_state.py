@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from instance.machine_state import MachineState
+import pytest
+
+from instance.machine_state import MachineState, heater_target
 
 
 def state_after(*commands: str) -> MachineState:
@@ -43,3 +45,22 @@ def test_heat_fan_and_tool():
     assert machine.restore_modes()[0] == "T1"
     machine.apply("M107")
     assert machine.fan_speed == 0.0
+
+
+@pytest.mark.parametrize(
+    ("command", "tool", "expected"),
+    [
+        ("M104 S215", 0, ("T0", 215.0)),
+        ("M104 S215", 1, ("T1", 215.0)),
+        ("M104 T1 S200", 0, ("T1", 200.0)),
+        ("M109 R190", 0, ("T0", 190.0)),
+        ("M140 S60", 0, ("B", 60.0)),
+        ("M190 S0", 0, ("B", 0.0)),
+        ("M141 S40", 0, ("C", 40.0)),
+        ("M104", 0, None),  # no target given: nothing changes
+        ("M105", 0, None),
+        ("G1 X10 S5", 0, None),
+    ],
+)
+def test_heater_target(command: str, tool: int, expected: tuple[str, float] | None) -> None:
+    assert heater_target(command, tool) == expected

@@ -1,0 +1,1 @@
+"""The printer's G-code files: safe names, checked uploads, atomic storage, analyses."""

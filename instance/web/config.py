@@ -1,0 +1,206 @@
+"""``fabfleet-instance serve`` settings: command line over environment over config file."""
+
+from __future__ import annotations
+
+import os
+import stat
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+ENV_PREFIX = "FABFLEET_"
+
+
+class ConfigError(ValueError):
+    """Settings that cannot be used; the message names the source and how to fix it."""
+
+
+@dataclass(frozen=True, slots=True)
+class ServeConfig:
+    """Everything ``serve`` needs, validated."""
+
+    port: str
+    data_dir: Path
+    baudrate: int = 250000
+    listen_host: str = "127.0.0.1"
+    listen_port: int = 5000
+    api_key: str | None = None
+    api_user: str = "api"
+    printer: str = "printer"
+    base_path: str = ""
+    rx_buffer: int = 128
+    command_buffer: int = 4
+    response_timeout: float = 10.0
+    max_upload_mb: int = 2048
+    camera_url: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Option:
+    name: str
+    parse: Callable[[str], Any]
+    help: str
+    default: Any = None
+
+    @property
+    def env(self) -> str:
+        return ENV_PREFIX + self.name.upper()
+
+    @property
+    def flag(self) -> str:
+        return "--" + self.name.replace("_", "-")
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value <= 0:
+        raise ValueError("must be a positive whole number")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    value = float(text)
+    if not value > 0:
+        raise ValueError("must be a positive number")
+    return value
+
+
+def _text(text: str) -> str:
+    if not text.strip():
+        raise ValueError("must not be empty")
+    return text.strip()
+
+
+def parse_listen(text: str) -> tuple[str, int]:
+    """``HOST:PORT`` (``[::1]:PORT`` for IPv6, ``:PORT`` for every interface)."""
+    host, sep, port_text = text.strip().rpartition(":")
+    if not sep or not port_text.isdigit():
+        raise ValueError(f"{text!r} is not HOST:PORT")
+    port = int(port_text)
+    if port > 65535:
+        raise ValueError(f"port {port} is out of range")
+    host = host.removeprefix("[").removesuffix("]") or "0.0.0.0"
+    return host, port
+
+
+def parse_base_path(text: str) -> str:
+    """``/printers/name`` without its trailing slash; empty for none."""
+    path = text.strip().rstrip("/")
+    if path and not path.startswith("/"):
+        raise ValueError(f"{text!r} must start with /")
+    if any(part in (".", "..") for part in path.split("/")) or any(c in path for c in "?#\\ "):
+        raise ValueError(f"{text!r} is not a plain URL path")
+    return path
+
+
+OPTIONS: tuple[Option, ...] = (
+    Option("port", _text, "device path (/dev/ttyUSB0), socket://HOST:PORT or rfc2217://HOST:PORT"),
+    Option("baudrate", _positive_int, "serial speed", 250000),
+    Option("data_dir", lambda t: Path(_text(t)), "files, job history and state live here"),
+    Option("listen", parse_listen, "HOST:PORT the web server listens on", "127.0.0.1:5000"),
+    Option("api_key", _text, "key every API request must carry (none: no key needed)"),
+    Option("api_user", _text, "name recorded as who started a job with the API key", "api"),
+    Option("printer", _text, "the printer's display name", "printer"),
+    Option("base_path", parse_base_path, "URL prefix when served behind a proxy", ""),
+    Option("rx_buffer", _positive_int, "firmware receive buffer in bytes", 128),
+    Option("command_buffer", _positive_int, "firmware command slots (BUFSIZE)", 4),
+    Option("response_timeout", _positive_float, "seconds of silence before M105", 10.0),
+    Option("max_upload_mb", _positive_int, "largest accepted upload in MB", 2048),
+    Option("camera_url", _text, "the printer's camera stream URL, shown on the page"),
+)
+_BY_NAME = {option.name: option for option in OPTIONS}
+
+
+def read_config_file(path: Path) -> dict[str, str]:
+    """A TOML or YAML file's settings as text values, unknown keys refused."""
+    try:
+        raw = path.read_bytes()
+        info = path.stat()
+    except OSError as error:
+        raise ConfigError(f"{path}: cannot read the config file ({error.strerror})") from None
+    data = _parse_file(path, raw)
+    values: dict[str, str] = {}
+    problems: list[str] = []
+    for key, value in data.items():
+        name = str(key).replace("-", "_")
+        if name not in _BY_NAME:
+            import difflib
+
+            hint = difflib.get_close_matches(name, list(_BY_NAME), n=1)
+            did_you_mean = f" (did you mean {hint[0]!r}?)" if hint else ""
+            problems.append(f"unknown key {key!r}{did_you_mean}")
+            continue
+        if isinstance(value, dict | list) or value is None:
+            problems.append(f"{key!r} must be a single value, not {type(value).__name__}")
+            continue
+        values[name] = str(value).lower() if isinstance(value, bool) else str(value)
+    if problems:
+        known = ", ".join(_BY_NAME)
+        raise ConfigError(f"{path}: " + "; ".join(problems) + f". Known keys: {known}")
+    if "api_key" in values and info.st_mode & stat.S_IROTH:
+        raise ConfigError(
+            f"{path} holds an API key and every user on this host can read it;"
+            f" run: chmod 600 {path}"
+        )
+    return values
+
+
+def _parse_file(path: Path, raw: bytes) -> Mapping[str, Any]:
+    suffix = path.suffix.lower()
+    try:
+        if suffix == ".toml":
+            import tomllib
+
+            data: Any = tomllib.loads(raw.decode("utf-8"))
+        elif suffix in (".yaml", ".yml"):
+            import yaml
+
+            data = yaml.safe_load(raw) or {}
+        else:
+            raise ConfigError(f"{path}: a config file must end in .toml, .yaml or .yml")
+    except ConfigError:
+        raise
+    except Exception as error:  # each parser has its own error types
+        raise ConfigError(f"{path}: not valid {suffix[1:].upper()}: {error}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a table of settings, found {type(data).__name__}")
+    return data
+
+
+def load_config(
+    given: Mapping[str, str | None], env: Mapping[str, str], config_file: Path | None
+) -> ServeConfig:
+    """Settings from the command line, else the environment, else the file, else defaults."""
+    from_file = read_config_file(config_file) if config_file is not None else {}
+    chosen: dict[str, Any] = {}
+    problems: list[str] = []
+    for option in OPTIONS:
+        sources = (
+            (given.get(option.name), option.flag),
+            (env.get(option.env), option.env),
+            (from_file.get(option.name), f"{config_file}: {option.name}"),
+        )
+        for text, where in sources:
+            if text is not None:
+                try:
+                    chosen[option.name] = option.parse(text)
+                except ValueError as error:
+                    problems.append(f"{where}: {error}")
+                break
+        else:
+            if option.default is not None:
+                chosen[option.name] = option.parse(str(option.default))
+    for required in ("port", "data_dir"):
+        if required not in chosen and not any(p.startswith(f"--{required}") for p in problems):
+            option = _BY_NAME[required]
+            problems.append(f"{option.flag} is required (or {option.env}, or the config file)")
+    if problems:
+        raise ConfigError("; ".join(problems))
+    host, listen_port = chosen.pop("listen")
+    return ServeConfig(listen_host=host, listen_port=listen_port, **chosen)
+
+
+def environment() -> Mapping[str, str]:
+    """The process environment (a seam for tests)."""
+    return os.environ

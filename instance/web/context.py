@@ -1,0 +1,118 @@
+"""What every handler works with: the printer, its files, their analyses, the settings."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Coroutine
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+
+from instance.files.analyses import DONE, Analyser, Analysis
+from instance.files.store import FileStore, StoredFile
+from instance.printer import Printer, PrinterError
+from instance.web.auth import ApiKeyCheck
+from instance.web.config import ServeConfig
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Counters:
+    """What /metrics reports beyond the core's own counters."""
+
+    uploads: int = 0
+    uploads_refused: int = 0
+    upload_bytes: int = 0
+
+
+@dataclass
+class ServerContext:
+    config: ServeConfig
+    printer: Printer
+    store: FileStore
+    analyser: Analyser
+    access: ApiKeyCheck
+    started_at: float = field(default_factory=time.time)
+    # OctoPrint clients select a file, then start "the job".
+    selected: str | None = None
+    counters: Counters = field(default_factory=Counters)
+    printer_stopped: bool = False
+    _tasks: set[asyncio.Task[None]] = field(default_factory=set)
+
+    async def begin(self, action: Coroutine[object, object, None], name: str) -> None:
+        """Start a printer action that may take long (pause, cancel) and return once it is under
+        way; a refusal (wrong state) is raised here, where the request can report it."""
+        task = asyncio.create_task(action, name=name)
+        self._tasks.add(task)
+        task.add_done_callback(self._action_done)
+        await asyncio.sleep(0)
+        if task.done() and not task.cancelled() and task.exception() is not None:
+            raise task.exception()  # type: ignore[misc]
+
+    def _action_done(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        error = None if task.cancelled() else task.exception()
+        # A refusal (PrinterError) was already answered to the request that asked.
+        if error is not None and not isinstance(error, PrinterError):
+            log.warning("%s did not complete: %s", task.get_name(), error)
+
+    def printing(self, name: str) -> bool:
+        """Whether the stored file ``name`` is the one being printed."""
+        job = self.printer.job
+        return job is not None and Path(job.file.path) == self.store.directory / name
+
+    def analysis(self, stored: StoredFile) -> Analysis:
+        return self.analyser.get(stored)
+
+    def filament_of(self, stored: StoredFile) -> float | None:
+        """The file's filament in mm from its analysis (every tool), if it has one."""
+        analysis = self.analysis(stored)
+        if analysis.status != DONE or analysis.octoprint is None:
+            return None
+        tools = analysis.octoprint.get("filament")
+        if not isinstance(tools, dict):
+            return None
+        lengths = [tool.get("length") for tool in tools.values() if isinstance(tool, dict)]
+        numbers = [float(n) for n in lengths if isinstance(n, int | float)]
+        return sum(numbers) if numbers else None
+
+    async def start_print(self, name: str, user: str) -> int:
+        """Print a stored file; the job's id (PrinterError when the printer cannot)."""
+        path = self.store.path(name)
+        stored = self.store.stat(name)
+        job_id = await self.printer.start_print(
+            path, started_by=user, filament_mm=self.filament_of(stored)
+        )
+        self.selected = name
+        return job_id
+
+
+CONTEXT = web.AppKey("fabfleet context", ServerContext)
+
+
+def context(request: web.Request) -> ServerContext:
+    return request.app[CONTEXT]
+
+
+def job_record_json(record: Any) -> dict[str, Any]:
+    """A JobRecord as the API shows it."""
+    duration = None if record.ended_at is None else round(record.ended_at - record.started_at, 3)
+    return {
+        "id": record.id,
+        "file": record.file_name,
+        "file_size": record.file_size,
+        "started_by": record.started_by,
+        "started_at": record.started_at,
+        "ended_at": record.ended_at,
+        "duration": duration,
+        "outcome": None if record.outcome is None else record.outcome.value,
+        "reason": record.reason,
+        "filament_mm": record.filament_mm,
+        "last_line": record.last_line,
+        "resumed_from": record.resumed_from,
+    }

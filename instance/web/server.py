@@ -1,0 +1,101 @@
+"""Running the print server: the Printer service and the web server in one event loop."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ctypes
+import gc
+import logging
+import signal
+from dataclasses import dataclass
+
+from aiohttp import web
+
+from instance.files.analyses import Analyser
+from instance.files.store import MB, FileStore
+from instance.link import LinkSettings
+from instance.printer import Printer, PrinterSettings
+from instance.web.app import build_app
+from instance.web.auth import ApiKeyCheck
+from instance.web.config import ServeConfig
+from instance.web.context import ServerContext
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class RunningServer:
+    """A started server: where it listens, and what it serves."""
+
+    ctx: ServerContext
+    runner: web.AppRunner
+    url: str
+
+    async def close(self) -> None:
+        await self.runner.cleanup()
+        await self.ctx.analyser.stop()
+        self.ctx.printer_stopped = True
+        await self.ctx.printer.stop()
+
+
+def printer_settings(config: ServeConfig) -> PrinterSettings:
+    link = LinkSettings(
+        port=config.port,
+        baudrate=config.baudrate,
+        command_slots=config.command_buffer,
+        rx_buffer=config.rx_buffer,
+        response_timeout=config.response_timeout,
+    )
+    return PrinterSettings(link=link, data_dir=config.data_dir)
+
+
+async def open_server(config: ServeConfig) -> RunningServer:
+    """Start the printer service and the web server; raises if the data dir is in use."""
+    printer = Printer(printer_settings(config))
+    try:
+        store = FileStore(config.data_dir / "files", max_bytes=config.max_upload_mb * MB)
+        ctx = ServerContext(
+            config=config,
+            printer=printer,
+            store=store,
+            analyser=Analyser(store),
+            access=ApiKeyCheck(config.api_key, config.api_user),
+        )
+        app = build_app(ctx)
+        await printer.start()
+        ctx.analyser.start()
+        runner = web.AppRunner(app, access_log=None, handle_signals=False)
+        await runner.setup()
+        site = web.TCPSite(runner, config.listen_host, config.listen_port)
+        await site.start()
+    except BaseException:
+        await printer.stop()
+        raise
+    host, port = runner.addresses[0][:2]
+    shown = f"[{host}]" if ":" in host else host
+    return RunningServer(ctx, runner, f"http://{shown}:{port}")
+
+
+def release_startup_memory() -> None:
+    """Hand the heap that start-up (imports, parsing) left free back to the system (glibc)."""
+    gc.collect()
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+
+
+async def serve(config: ServeConfig) -> int:
+    """Serve until SIGINT or SIGTERM."""
+    server = await open_server(config)
+    release_startup_memory()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    print(f"fabfleet-instance: serving {config.printer} on {server.url}/", flush=True)
+    try:
+        await stop.wait()
+    finally:
+        with contextlib.suppress(Exception):
+            await server.close()
+    return 0

@@ -1,0 +1,62 @@
+"""The printer as JSON: what the native API returns and the event stream sends."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from instance.printer import Printer
+from instance.web.context import ServerContext, job_record_json
+
+
+def _number(value: float | None, digits: int = 2) -> float | None:
+    if value is None or not math.isfinite(value):
+        return None
+    return round(value, digits)
+
+
+def heaters(printer: Printer) -> dict[str, dict[str, float | None]]:
+    return {
+        name: {"actual": _number(actual), "target": _number(target)}
+        for name, (actual, target) in sorted(printer.heaters.items())
+    }
+
+
+def job(printer: Printer) -> dict[str, Any] | None:
+    current = printer.job
+    if current is None:
+        return None
+    progress = current.progress()
+    return {
+        "id": current.id,
+        "file": progress.file_name,
+        "progress": _number(progress.fraction, 4),
+        "bytes_done": progress.bytes_done,
+        "bytes_total": progress.bytes_total,
+        "lines_done": progress.lines_done,
+        "lines_total": progress.lines_total,
+        # Whole seconds: a page shows no more, and the stream sends less.
+        "elapsed": round(progress.elapsed),
+        "remaining": None if progress.remaining is None else round(progress.remaining),
+    }
+
+
+def printer_state(ctx: ServerContext) -> dict[str, Any]:
+    printer = ctx.printer
+    firmware = printer.firmware
+    prompt = printer.prompt
+    last = printer.last_job
+    return {
+        "name": ctx.config.printer,
+        "state": printer.state.value,
+        "connected": printer.link.ready,
+        "error": printer.error,
+        "bed_clear": printer.bed_clear,
+        "firmware": None if firmware is None else {"name": firmware.name, **firmware.fields},
+        "heaters": heaters(printer),
+        "job": job(printer),
+        "prompt": None if prompt is None else {"text": prompt.text, "choices": prompt.choices},
+        "last_job": None if last is None else job_record_json(last),
+        "selected_file": ctx.selected,
+        "camera_url": ctx.config.camera_url,
+    }

@@ -1,0 +1,174 @@
+"""What each built image is: its user, labels, and that its program runs as the stack runs it."""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from pathlib import Path
+
+import docker
+import pytest
+
+from orchestrator.fleet_file import parse_fleet
+from orchestrator.render import render_stack
+from orchestrator.render_context import CAMERA_DEVICE, PROXY_CONF, PROXY_DIR, ROLES
+from tests.images.conftest import VERSION, Built, images
+
+KERNEL = "import instance.analysis.ckernel as k; print(k.compiled_available(), k.library_path())"
+
+
+def run(
+    client: docker.DockerClient,
+    image: str,
+    command: list[str],
+    volumes: dict[str, dict[str, str]] | None = None,
+) -> str:
+    """Output (stdout and stderr) of ``command`` in a container of ``image`` as compose runs it:
+    its own user, read-only root file system, no capabilities; removed after."""
+    output = client.containers.run(
+        image,
+        command,
+        remove=True,
+        stdout=True,
+        stderr=True,
+        read_only=True,
+        tmpfs={"/tmp": ""},
+        cap_drop=["ALL"],
+        security_opt=["no-new-privileges:true"],
+        volumes=volumes,
+    )
+    return output.decode()
+
+
+def test_building_says_what_it_does(built: Built) -> None:
+    lines = built.output.splitlines()
+    for role in ROLES:
+        assert f"{built.tag(role)}: building (missing)" in lines
+        assert any(
+            re.fullmatch(rf"{re.escape(built.tag(role))}: built in \d+ s \(\d+ MB\)", line)
+            for line in lines
+        )
+    assert lines[-1] == "images: 4 built, 0 kept"
+
+
+def test_images_again_builds_nothing(built: Built) -> None:
+    again = images(built.config, built.cache, "--source", str(built.source))
+    assert again.exit_code == 0, again.output
+    assert again.stdout.splitlines()[-5:] == [
+        *(f"{built.tag(role)}: up to date" for role in ROLES),
+        "images: 0 built, 4 kept",
+    ]
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_every_image_runs_as_the_unprivileged_user(
+    built: Built, client: docker.DockerClient, role: str
+) -> None:
+    image = client.images.get(built.tag(role))
+    assert image.attrs["Config"]["User"] == "10001:10001"
+    assert run(client, built.tag(role), ["id", "-u"]) == "10001\n"
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_every_image_is_labelled(built: Built, client: docker.DockerClient, role: str) -> None:
+    labels = client.images.get(built.tag(role)).labels
+    assert labels["org.opencontainers.image.version"] == VERSION
+    assert labels["org.opencontainers.image.source"] not in ("", "unknown")
+    assert labels["org.opencontainers.image.licenses"] == "AGPL-3.0-or-later"
+    assert labels["org.opencontainers.image.title"].startswith("fabfleet ")
+    assert re.fullmatch(r"[0-9a-f]{64}", labels["org.fabfleet.build"])
+
+
+def test_the_print_server_image_runs_fabfleet_instance_with_the_c_kernel(
+    built: Built, client: docker.DockerClient
+) -> None:
+    image = client.images.get(built.tag("instance"))
+    assert image.attrs["Config"]["Cmd"] == ["fabfleet-instance", "serve"]
+    health = image.attrs["Config"]["Healthcheck"]["Test"]
+    assert health[:2] == ["CMD", "python3"] and "http://127.0.0.1:8080/api/health" in health[-1]
+    assert "serve" in run(client, built.tag("instance"), ["fabfleet-instance", "--help"])
+    kernel = run(client, built.tag("instance"), ["python3", "-c", KERNEL])
+    assert kernel.startswith("True /opt/fabfleet/lib/python3.11/site-packages/instance/analysis/")
+
+
+def test_the_hub_image_has_fabfleet_and_waits_for_the_hub(
+    built: Built, client: docker.DockerClient
+) -> None:
+    image = client.images.get(built.tag("hub"))
+    assert image.attrs["Config"]["Cmd"] == ["python3", "-m", "hub"]
+    assert run(client, built.tag("hub"), ["python3", "-c", "import orchestrator, instance"]) == ""
+
+
+def test_the_proxy_image_accepts_a_rendered_config(
+    built: Built, client: docker.DockerClient, tmp_path: Path
+) -> None:
+    fleet = parse_fleet(
+        "printers: [{name: a, url: 'socket://10.0.0.2:5000'}]\ncameras: [{name: c, serial: S1}]\n",
+        "fleet.yaml",
+    )
+    (tmp_path / "proxy").mkdir()
+    (tmp_path / "proxy" / "nginx.conf").write_bytes(
+        render_stack(fleet, VERSION)["proxy/nginx.conf"]
+    )
+    output = run(
+        client,
+        built.tag("proxy"),
+        ["nginx", "-t", "-c", PROXY_CONF],
+        volumes={str(tmp_path / "proxy"): {"bind": PROXY_DIR, "mode": "ro"}},
+    )
+    assert f"configuration file {PROXY_CONF} test is successful" in output
+    image = client.images.get(built.tag("proxy"))
+    assert image.attrs["Config"]["Cmd"] == ["nginx", "-c", PROXY_CONF, "-g", "daemon off;"]
+
+
+def test_the_camera_image_serves_state_without_its_device(
+    built: Built, client: docker.DockerClient
+) -> None:
+    assert re.fullmatch(
+        r"\d+\.\d+\S*\n", run(client, built.tag("camera"), ["ustreamer", "--version"])
+    )
+    image = client.images.get(built.tag("camera"))
+    assert image.attrs["Config"]["Entrypoint"] is None
+    container = client.containers.run(
+        built.tag("camera"),
+        ["ustreamer", f"--device={CAMERA_DEVICE}", "--host=0.0.0.0", "--port=8080", "--persistent"],
+        detach=True,
+        read_only=True,
+        tmpfs={"/tmp": ""},
+        cap_drop=["ALL"],
+        security_opt=["no-new-privileges:true"],
+    )
+    try:
+        state = None
+        for _ in range(50):  # the health check's own request, as the container user
+            done = container.exec_run(["curl", "-fsS", "http://127.0.0.1:8080/state"])
+            if done.exit_code == 0 and isinstance(done.output, bytes):
+                state = json.loads(done.output)
+                break
+            time.sleep(0.2)
+        assert state is not None, container.logs().decode()
+        assert state["ok"] is True
+        assert state["result"]["source"]["online"] is False
+        assert container.exec_run(["id", "-u"]).output == b"10001\n"
+    finally:
+        container.remove(force=True)
+
+
+def test_a_base_image_that_cannot_be_had_stops_the_build(built: Built, tmp_path: Path) -> None:
+    config = tmp_path / "fleet.yaml"
+    config.write_text("site:\n  image_repository: fabfleet-nobase\n")
+    base = "fabfleet-absent/base:bookworm"
+    result = images(config, built.cache, "--source", str(built.source), "--base", base)
+    assert result.exit_code == 1
+    assert result.stdout.splitlines()[:2] == [
+        f"fabfleet-nobase/instance:{VERSION}: building (missing)",
+        f"base image {base}: not on this host, pulling it",
+    ]
+    assert result.stderr.startswith(
+        f"fabfleet: base image {base} is not on this host and cannot be pulled ("
+    )
+    assert result.stderr.endswith(
+        "); load it (docker load -i FILE), or remove site.image_base to use "
+        "debian:bookworm-slim or a Debian base fabfleet builds itself\n"
+    )
