@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from importlib.metadata import version
 from pathlib import Path
 from typing import Annotated
@@ -86,14 +86,15 @@ def _save(config: Path, fleet: Fleet) -> None:
         fail(f"cannot write {config}: {error}")
 
 
-def _identity(flags: dict[str, str | None], kind: DeviceKind) -> dict[str, object]:
+def _identity(flags: Mapping[str, object], kind: DeviceKind) -> dict[str, object]:
     given = {flag: value for flag, value in flags.items() if value is not None}
     if len(given) != 1:
         flag_names = [f"--{f.replace('_', '-')}" for f in flags]
         names = ", ".join(flag_names[:-1]) + f" or {flag_names[-1]}"
         fail(f"give exactly one of {names}" + (f" (got {len(given)})" if given else ""))
-    if "device" in given:
-        return dict([_identity_of_device(given["device"], kind)])
+    device = given.get("device")
+    if isinstance(device, str):
+        return dict([_identity_of_device(device, kind)])
     return dict(given)
 
 
@@ -128,13 +129,37 @@ def printer_add(
     url: Annotated[
         str | None, typer.Option("--url", help="socket://host:port or rfc2217://host:port.")
     ] = None,
+    simulated: Annotated[
+        bool,
+        typer.Option(
+            "--simulated", help="No hardware: the stack runs a simulated printer (fabfleet-sim)."
+        ),
+    ] = False,
+    time_factor: Annotated[
+        float | None,
+        typer.Option(
+            "--time-factor", help="With --simulated: how much faster than real it prints (20)."
+        ),
+    ] = None,
     baudrate: Annotated[int | None, typer.Option("--baudrate")] = None,
     receive_buffer: Annotated[int | None, typer.Option("--receive-buffer")] = None,
     camera: Annotated[str | None, typer.Option("--camera", help="An enrolled camera.")] = None,
     config: ConfigOption = DEFAULT_PATH,
 ) -> None:
-    """Enrol a printer, found by exactly one of serial, port path, device or URL."""
-    flags = {"serial": serial, "port_path": port_path, "device": device, "url": url}
+    """Enrol a printer, found by exactly one of serial, port path, device or URL, or simulated."""
+    if time_factor is not None and not simulated:
+        fail("--time-factor is for a simulated printer; add --simulated")
+    simulation: object = None
+    if simulated:
+        # Only what was given is stored: `simulated: true` keeps the simulator's defaults.
+        simulation = True if time_factor is None else {"time_factor": time_factor}
+    flags = {
+        "serial": serial,
+        "port_path": port_path,
+        "device": device,
+        "url": url,
+        "simulated": simulation,
+    }
     fields = {"name": name, **_identity(flags, "serial")}
     # Only what was given is stored, so defaults stay defaults in the file.
     extras = {"baudrate": baudrate, "receive_buffer": receive_buffer, "camera": camera}
@@ -265,12 +290,16 @@ def _kind(device: Printer | Camera) -> str:
 
 def _show_identity(device: Printer | Camera) -> str:
     identity = device.identity()
-    return "-" if identity is None else f"{identity[0]}={identity[1]}"
+    if identity is None:
+        return "-"
+    return "simulated" if identity[0] == "simulated" else f"{identity[0]}={identity[1]}"
 
 
 def _details(device: Printer | Camera) -> str:
     if isinstance(device, Printer):
-        parts = [f"{device.baudrate} baud", f"rx {device.receive_buffer} B"]
+        # A simulator is reached over a socket: no baud rate to speak of.
+        line = device.simulated.describe() if device.simulated else f"{device.baudrate} baud"
+        parts = [line, f"rx {device.receive_buffer} B"]
         if device.camera:
             parts.append(f"camera {device.camera}")
         return ", ".join(parts)

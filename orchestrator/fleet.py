@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_serializer, field_validator
 from pydantic_core import PydanticCustomError
 
 from orchestrator.fleet_problems import FieldPath
@@ -30,8 +30,10 @@ STANDARD_BAUDRATES = (
 )
 NETWORK_SCHEMES = ("socket", "rfc2217")
 CAMERA_FORMATS = ("mjpeg", "yuyv")
-IDENTITY_FIELDS = ("serial", "port_path", "url")
-_IDENTITY_FIELDS = {"printer": IDENTITY_FIELDS, "camera": ("serial", "port_path")}
+IDENTITY_FIELDS = ("serial", "port_path", "url", "simulated")
+# The identities of a device plugged into this host's USB (the others need no udev rule).
+USB_IDENTITY_FIELDS = ("serial", "port_path")
+_IDENTITY_FIELDS = {"printer": IDENTITY_FIELDS, "camera": USB_IDENTITY_FIELDS}
 
 # Names become DNS labels and container names (printer-<name>), so they are short
 # lowercase labels; 32 leaves room for the prefix within Docker's limits.
@@ -191,8 +193,27 @@ class PrinterProfile(BaseModel):
     tags: list[Label] = []
 
 
+class Simulation(BaseModel):
+    """A simulated printer (fabfleet-sim) run by the stack itself, for a fleet without hardware.
+
+    ``simulated: true`` in the file is this with every default.
+    """
+
+    model_config = _MODEL
+
+    # Moves and heat-ups take this many times less than on a real printer.
+    time_factor: Annotated[float, Field(ge=1, le=1000)] = 20.0
+    # What it pretends to be: fabfleet-sim's --identity.
+    firmware: Literal["marlin2", "marlin1", "prusa", "rrf", "repetier"] = "marlin2"
+
+    def describe(self) -> str:
+        """E.g. 'marlin2 at 20x speed'."""
+        return f"{self.firmware} at {self.time_factor:g}x speed"
+
+
 class Printer(BaseModel):
-    """One enrolled printer and how to find it: USB serial, USB port path or network URL."""
+    """One enrolled printer and how to find it: USB serial, USB port path, network URL,
+    or a simulator the stack runs for it."""
 
     model_config = _MODEL
 
@@ -200,6 +221,7 @@ class Printer(BaseModel):
     serial: Serial | None = None
     port_path: PortPath | None = None
     url: PrinterUrl | None = None
+    simulated: Simulation | None = None
     baudrate: Baudrate = 250000
     # Bytes the firmware's serial receive buffer holds (Marlin's RX_BUFFER_SIZE is 128).
     receive_buffer: Annotated[int, Field(ge=32, le=4096)] = 128
@@ -207,6 +229,28 @@ class Printer(BaseModel):
     command_buffer: Annotated[int, Field(ge=1, le=64)] = 4
     profile: PrinterProfile | None = None
     camera: Name | None = None
+
+    @field_validator("simulated", mode="before")
+    @classmethod
+    def _simulated_true(cls, value: object) -> object:
+        # `simulated: true` is the simulator with its defaults; `false` would read as
+        # "not simulated" while saying nothing about how the printer is found.
+        if value is True:
+            return {}
+        if isinstance(value, bool):
+            raise PydanticCustomError(
+                "fleet_simulated",
+                "false is not allowed; remove 'simulated' and give serial, port_path or url, "
+                "or write 'simulated: true'",
+            )
+        return value
+
+    @field_serializer("simulated")
+    def _simulated_as_written(self, value: Simulation | None) -> object:
+        # Written back as it was given: `true` when no option was spelt out.
+        if value is None or not value.model_fields_set:
+            return None if value is None else True
+        return value.model_dump(mode="json", exclude_unset=True)
 
     def identity(self) -> tuple[str, str] | None:
         """The one (field, value) that finds this printer, or None when it has none or two."""
@@ -271,7 +315,13 @@ Device = Printer | Camera
 
 
 def _one_identity(device: Device, fields: tuple[str, ...]) -> tuple[str, str] | None:
-    given = [(f, v) for f in fields if isinstance(v := getattr(device, f), str)]
+    given: list[tuple[str, str]] = []
+    for field in fields:
+        value = getattr(device, field)
+        if isinstance(value, str):
+            given.append((field, value))
+        elif isinstance(value, Simulation):
+            given.append((field, value.describe()))
     return given[0] if len(given) == 1 else None
 
 
@@ -341,6 +391,8 @@ def find_conflicts(
                 )
             )
             continue
+        if identity[0] == "simulated":
+            continue  # each simulated printer has a simulator of its own: nothing to share
         key = (identity[0], identity[1].lower() if identity[0] == "url" else identity[1])
         if key in identities:
             other_path, other = identities[key]

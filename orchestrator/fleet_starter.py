@@ -36,6 +36,12 @@ printers: []
 #   # Reached over the network (ser2net, ESP3D, or the fabfleet simulator).
 #   - name: sim-1
 #     url: socket://127.0.0.1:5001
+#   # No hardware: the stack runs a simulated printer (fabfleet-sim) for it.
+#   # `simulated: true` takes the defaults below.
+#   - name: demo-1
+#     simulated:
+#       time_factor: 20                # moves and heat-ups this many times faster
+#       firmware: marlin2              # or marlin1, prusa, rrf, repetier
 
 cameras: []
 # cameras:

@@ -14,6 +14,8 @@ _UDEV_VALUE = re.compile(r"^[A-Za-z0-9#+\-.:=@_]+$")
 _UDEV_KEYS = {"serial": "ID_SERIAL_SHORT", "port_path": "ID_PATH"}
 # Every service listens on this port inside the internal network.
 SERVICE_PORT = 8080
+# Where a simulated printer's simulator (service sim-<name>) listens for its print server.
+SIMULATOR_PORT = 5000
 # Fixed paths inside the containers, so no host path leaks into a service's config.
 PRINTER_DEVICE = "/dev/printer"
 CAMERA_DEVICE = "/dev/video-camera"
@@ -48,12 +50,12 @@ def image(repository: str, role: str, version: str) -> str:
 
 
 def udev_match(kind: str, device: Printer | Camera) -> UdevMatch | None:
-    """How udev finds ``device``; None for a printer reached over the network."""
+    """How udev finds ``device``; None for a printer reached over the network or simulated."""
     identity = device.identity()
     if identity is None:
         raise RenderError(f"{kind} '{device.name}' needs exactly one identity to be rendered")
     field, value = identity
-    if field == "url":
+    if field not in _UDEV_KEYS:
         return None
     if not _UDEV_VALUE.match(value):
         raise RenderError(
@@ -66,7 +68,20 @@ def udev_match(kind: str, device: Printer | Camera) -> UdevMatch | None:
 def stack_context(fleet: Fleet, version: str) -> dict[str, object]:
     """Everything the udev, compose and nginx templates refer to."""
     printers = [
-        {"name": p.name, "match": udev_match("printer", p), "printer": p} for p in fleet.printers
+        {
+            "name": p.name,
+            "match": udev_match("printer", p),
+            "printer": p,
+            # The simulator's options, None for a real printer.
+            "sim": p.simulated,
+            # What its print server opens: its device, its URL, or its simulator.
+            "serial_port": (
+                PRINTER_DEVICE
+                if p.url is None and p.simulated is None
+                else p.url or f"socket://sim-{p.name}:{SIMULATOR_PORT}"
+            ),
+        }
+        for p in fleet.printers
     ]
     cameras = []
     for camera in fleet.cameras:
@@ -86,6 +101,9 @@ def stack_context(fleet: Fleet, version: str) -> dict[str, object]:
         "cameras": cameras,
         "images": {role: image(fleet.site.image_repository, role, version) for role in ROLES},
         "port": SERVICE_PORT,
+        "sim_port": SIMULATOR_PORT,
+        # Printers reached by URL need the one network with a route out.
+        "url_printers": any(p.url is not None for p in fleet.printers),
         "printer_device": PRINTER_DEVICE,
         "camera_device": CAMERA_DEVICE,
         "data_dir": DATA_DIR,

@@ -6,7 +6,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 
 from orchestrator.discovery import DeviceKind, UsbDevice
-from orchestrator.fleet import Camera, Fleet, Printer
+from orchestrator.fleet import USB_IDENTITY_FIELDS, Camera, Fleet, Printer
 
 _ROLE: dict[DeviceKind, str] = {"serial": "printer", "camera": "camera"}
 
@@ -112,8 +112,8 @@ def assess(devices: list[UsbDevice], fleet: Fleet) -> ScanReport:
         present = [d for d in devices if d.kind == kind]
         for entry in _entries(fleet, kind):
             identity = entry.identity()
-            if identity is None or identity[0] == "url":
-                continue
+            if identity is None or identity[0] not in USB_IDENTITY_FIELDS:
+                continue  # reached over the network or simulated: nothing to plug in
             if not any(_matches(entry, d) for d in present):
                 findings.append(
                     Finding(

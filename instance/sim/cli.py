@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import dataclasses
 import logging
+import os
 import signal
 import sys
 from typing import Any
@@ -136,7 +137,13 @@ def main(argv: list[str] | None = None) -> int:
     except SystemExit as leaving:
         return leaving.code if isinstance(leaving.code, int) else 2
     if args.list_faults:
-        _list_faults()
+        try:
+            _list_faults()
+            sys.stdout.flush()
+        except BrokenPipeError:
+            # Read only in part (`| head`): not an error. Point stdout at /dev/null so the
+            # interpreter's own flush at exit does not fail again.
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
     logging.basicConfig(
         stream=sys.stderr,

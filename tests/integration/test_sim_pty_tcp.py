@@ -157,3 +157,19 @@ def test_bad_flags_exit_2():
     assert result.returncode == 2
     assert "invalid choice" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_list_faults_read_in_part_is_not_an_error():
+    # `fabfleet-sim --list-faults | head -0`: the reader is gone before the list is written.
+    lister = subprocess.Popen(
+        [sys.executable, "-m", "instance.sim.cli", "--list-faults"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert lister.stdout is not None and lister.stderr is not None
+    lister.stdout.close()
+    errors = lister.stderr.read()
+    lister.stderr.close()
+    assert lister.wait(timeout=10) == 0
+    assert errors == ""

@@ -140,10 +140,30 @@ def test_list_json(enrolled: Path) -> None:
             ("camera", "add", "cam2", "--port-path", PORT),
             f"cannot add camera 'cam2': port_path '{PORT}' is already enrolled as printer 'right'",
         ),
-        (("printer", "add", "new"), "give exactly one of --serial, --port-path, --device or --url"),
+        (
+            ("printer", "add", "new"),
+            "give exactly one of --serial, --port-path, --device, --url or --simulated",
+        ),
         (
             ("printer", "add", "new", "--serial", "Z9", "--url", "socket://h:1"),
-            "give exactly one of --serial, --port-path, --device or --url (got 2)",
+            "give exactly one of --serial, --port-path, --device, --url or --simulated (got 2)",
+        ),
+        (
+            ("printer", "add", "new", "--simulated", "--url", "socket://h:1"),
+            "give exactly one of --serial, --port-path, --device, --url or --simulated (got 2)",
+        ),
+        (
+            ("printer", "add", "new", "--serial", "Z9", "--time-factor", "5"),
+            "--time-factor is for a simulated printer; add --simulated",
+        ),
+        (
+            ("printer", "add", "new", "--simulated", "--time-factor", "0.5"),
+            "cannot add printer 'new': simulated.time_factor: 0.5 is out of range; "
+            "use at least 1.0",
+        ),
+        (
+            ("printer", "add", "left", "--simulated"),
+            "cannot add printer 'left': name 'left' is already taken by a printer",
         ),
         (("camera", "add", "cam2"), "give exactly one of --serial, --port-path or --device"),
         (
@@ -213,6 +233,35 @@ def test_invalid_fleet_file_is_reported_and_not_edited(config: Path) -> None:
         "did you mean 'baudrate'?\n"
     )
     assert config.read_bytes() == before
+
+
+def test_simulated_printers_are_enrolled_as_written(enrolled: Path) -> None:
+    first = run(enrolled, "printer", "add", "demo-1", "--simulated")
+    assert (first.exit_code, first.stdout) == (0, "enrolled printer 'demo-1'\n")
+    second = run(enrolled, "printer", "add", "demo-2", "--simulated", "--time-factor", "50")
+    assert (second.exit_code, second.stdout) == (0, "enrolled printer 'demo-2'\n")
+    # Only what was given is written: `true` keeps the simulator's defaults.
+    assert enrolled.read_text().endswith(
+        "  - name: demo-1\n"
+        "    simulated: true\n"
+        "  - name: demo-2\n"
+        "    simulated:\n"
+        "      time_factor: 50.0\n"
+        "cameras:\n"
+        "  - name: top\n"
+        "    serial: C1\n"
+        "    fps: 15\n"
+    )
+    listed = run(enrolled, "list").stdout.splitlines()
+    assert listed[4:6] == [
+        "demo-1  printer  simulated                               marlin2 at 20x speed, rx 128 B",
+        "demo-2  printer  simulated                               marlin2 at 50x speed, rx 128 B",
+    ]
+    rows = json.loads(run(enrolled, "list", "--json").stdout)
+    assert [(r["name"], r.get("simulated")) for r in rows[3:5]] == [
+        ("demo-1", True),
+        ("demo-2", {"time_factor": 50.0}),
+    ]
 
 
 def test_remove(enrolled: Path) -> None:

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import os
 import stat
+import typing
 from pathlib import Path
 
 import pytest
 
-from orchestrator.fleet import Camera, Fleet, Printer
+from instance.sim.options import IDENTITIES
+from orchestrator.fleet import Camera, Fleet, Printer, Simulation
 from orchestrator.fleet_file import (
     dump_fleet,
     load_fleet,
@@ -115,8 +117,8 @@ cameras:
         "letters, digits and '-' (1 to 32, starting and ending with a letter or digit)",
         f"fleet.yaml:6: printers[0].baudrate: 123 is not a standard baud rate; use one of {RATES}",
         "fleet.yaml:9: printers[1].receive_buffer: 5000 is out of range; use at most 4096",
-        "fleet.yaml:10: printers[2]: give exactly one identity (serial, port_path, url); "
-        "found serial and url",
+        "fleet.yaml:10: printers[2]: give exactly one identity (serial, port_path, url, "
+        "simulated); found serial and url",
         "fleet.yaml:13: printers[3].name: name 'right' is already taken by a printer (line 7)",
         "fleet.yaml:15: printers[3].camera: no camera named 'nope' (enrolled cameras: cam)",
         "fleet.yaml:19: cameras[0].fps: '30' (text) is not a whole number; write it without quotes",
@@ -132,8 +134,8 @@ cameras:
         ("cam: top", "unknown key 'cam'; did you mean 'camera'?"),
         (
             "zzz: 1",
-            "unknown key 'zzz'; known keys here: name, serial, port_path, url, baudrate, "
-            "receive_buffer, command_buffer, profile, camera",
+            "unknown key 'zzz'; known keys here: name, serial, port_path, url, simulated, "
+            "baudrate, receive_buffer, command_buffer, profile, camera",
         ),
     ],
 )
@@ -170,8 +172,80 @@ def test_bad_identity_values(entry: str, expected: str) -> None:
 
 def test_missing_identity() -> None:
     assert problems("printers:\n  - name: mk3\n") == [
-        "fleet.yaml:2: printers[0]: give exactly one identity (serial, port_path, url); found none"
+        "fleet.yaml:2: printers[0]: give exactly one identity (serial, port_path, url, "
+        "simulated); found none"
     ]
+
+
+def test_simulated_printers() -> None:
+    text = """\
+printers:
+  - name: a
+    simulated: true
+  - name: b
+    simulated:
+      time_factor: 50
+      firmware: prusa
+  - name: c
+    simulated: {}
+"""
+    fleet = parse_fleet(text, "fleet.yaml")
+    assert [p.identity() for p in fleet.printers] == [
+        ("simulated", "marlin2 at 20x speed"),
+        ("simulated", "prusa at 50x speed"),
+        ("simulated", "marlin2 at 20x speed"),
+    ]
+    assert fleet.printers[0].simulated == Simulation()
+    # Any number of them: each runs a simulator of its own, so nothing clashes.
+    assert [p.name for p in fleet.printers] == ["a", "b", "c"]
+    # Written back as given; an empty mapping is the same as `true`.
+    assert dump_fleet(fleet).endswith(
+        "printers:\n"
+        "  - name: a\n"
+        "    simulated: true\n"
+        "  - name: b\n"
+        "    simulated:\n"
+        "      time_factor: 50.0\n"
+        "      firmware: prusa\n"
+        "  - name: c\n"
+        "    simulated: true\n"
+    )
+
+
+@pytest.mark.parametrize(
+    ("entry", "expected"),
+    [
+        ("simulated: false", "simulated: false is not allowed; remove 'simulated' and give "
+         "serial, port_path or url, or write 'simulated: true'"),
+        ("simulated: fast", "simulated: 'fast' (text) is not a mapping; write 'key: value' "
+         "lines under it"),
+        ("simulated: {time_factr: 5}", "simulated.time_factr: unknown key 'time_factr'; did you "
+         "mean 'time_factor'?"),
+        ("simulated: {time_factor: 0.5}", "simulated.time_factor: 0.5 is out of range; use at "
+         "least 1.0"),
+        ("simulated: {time_factor: '5'}", "simulated.time_factor: '5' (text) is not a number; "
+         "write it without quotes"),
+        ("simulated: {firmware: klipper}", "simulated.firmware: 'klipper' is not allowed; use "
+         "one of 'marlin2', 'marlin1', 'prusa', 'rrf' or 'repetier'"),
+    ],
+)  # fmt: skip
+def test_bad_simulated_printers(entry: str, expected: str) -> None:
+    assert problems(f"printers:\n  - name: sim\n    {entry}\n") == [
+        f"fleet.yaml:3: printers[0].{expected}"
+    ]
+
+
+def test_a_simulated_printer_has_no_other_identity() -> None:
+    text = "printers:\n  - name: a\n    simulated: true\n    url: socket://h:1\n"
+    assert problems(text) == [
+        "fleet.yaml:2: printers[0]: give exactly one identity (serial, port_path, url, "
+        "simulated); found url and simulated"
+    ]
+
+
+def test_the_firmwares_are_the_simulators() -> None:
+    annotation = Simulation.model_fields["firmware"].annotation
+    assert typing.get_args(annotation) == IDENTITIES
 
 
 def test_duplicate_identities_across_devices() -> None:
@@ -251,7 +325,8 @@ def test_starter_loads_and_its_examples_too(tmp_path: Path) -> None:
         if line not in ("printers: []", "cameras: []")
     ]
     fleet = parse_fleet("\n".join(lines), "starter")
-    assert [p.name for p in fleet.printers] == ["prusa-mk3", "ender-1", "sim-1"]
+    assert [p.name for p in fleet.printers] == ["prusa-mk3", "ender-1", "sim-1", "demo-1"]
+    assert fleet.printers[3].simulated == Simulation(time_factor=20, firmware="marlin2")
     assert [c.name for c in fleet.cameras] == ["bench-cam"]
 
 
@@ -270,6 +345,8 @@ def test_round_trip(tmp_path: Path) -> None:
         printers=[
             Printer(name="mk3", serial="CZPX1", baudrate=115200, camera="bench"),
             Printer(name="sim", url="socket://127.0.0.1:5001"),
+            Printer(name="demo", simulated=Simulation(time_factor=40)),
+            Printer(name="demo-2", simulated=Simulation()),
         ],
         cameras=[Camera(name="bench", port_path=PORT, fps=15)],
     )

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +37,7 @@ def compose(case: str) -> dict[str, Any]:
 
 
 def test_the_cases_cover_what_they_should() -> None:
-    assert CASES == ["empty", "tls", "usb"]
+    assert CASES == ["empty", "sim", "tls", "usb"]
 
 
 @pytest.mark.parametrize("case", CASES)
@@ -54,6 +56,7 @@ def test_compose_security(case: str) -> None:
     services: dict[str, dict[str, Any]] = stack["services"]
     fleet = load_fleet(GOLDEN / case / "fleet.yaml")
     expected = {"hub", "proxy"} | {f"printer-{p.name}" for p in fleet.printers}
+    expected |= {f"sim-{p.name}" for p in fleet.printers if p.simulated is not None}
     assert set(services) == expected | {f"camera-{c.name}" for c in fleet.cameras}
     assert [n for n, s in services.items() if "ports" in s] == ["proxy"]
     uid, gid = fleet.site.container_uid, fleet.site.container_gid
@@ -77,7 +80,17 @@ def test_compose_security(case: str) -> None:
     assert ("printers" in stack["networks"]) == any(p.url for p in fleet.printers)
     for printer in fleet.printers:
         service = services[f"printer-{printer.name}"]
-        if printer.url is None:
+        if printer.simulated is not None:
+            # Its board is its own simulator, on the internal network only.
+            assert "devices" not in service
+            port = f"socket://sim-{printer.name}:5000"
+            assert service["environment"]["FABFLEET_PORT"] == port
+            assert service["depends_on"] == [f"sim-{printer.name}"]
+            sim = services[f"sim-{printer.name}"]
+            assert "devices" not in sim and "volumes" not in sim and "environment" not in sim
+            assert sim["image"] == service["image"]
+            assert sim["command"][:3] == ["fabfleet-sim", "--tcp", "0.0.0.0:5000"]
+        elif printer.url is None:
             assert service["devices"] == [f"/dev/fabfleet/printer-{printer.name}:/dev/printer"]
         else:
             assert "devices" not in service
@@ -121,6 +134,59 @@ def test_every_printer_and_camera_asks_the_hub(case: str) -> None:
         assert "auth_request /_auth;" in blocks[path], path
     assert {p for p in blocks if p.startswith(("/printers/", "/cameras/"))} == set(devices)
     assert "internal;" in blocks["= /_auth"]
+
+
+def test_a_simulated_printer_runs_its_simulator_with_its_options() -> None:
+    services = compose("sim")["services"]
+    assert services["sim-demo-1"]["command"] == [
+        "fabfleet-sim",
+        "--tcp",
+        "0.0.0.0:5000",
+        "--identity",
+        "marlin2",
+        "--rx-buffer",
+        "128",
+        "--command-buffer",
+        "4",
+        "--move-timing",
+        "accelerated",
+        "--time-factor",
+        "20",
+    ]
+    # The simulated firmware has the buffers the print server is told it has.
+    demo_2 = services["sim-demo-2"]["command"]
+    assert demo_2[3:] == [
+        "--identity",
+        "prusa",
+        "--rx-buffer",
+        "256",
+        "--command-buffer",
+        "8",
+        "--move-timing",
+        "accelerated",
+        "--time-factor",
+        "50",
+    ]
+    environment = services["printer-demo-2"]["environment"]
+    assert (environment["FABFLEET_RX_BUFFER"], environment["FABFLEET_COMMAND_BUFFER"]) == (
+        "256",
+        "8",
+    )
+    rules = rendered("sim")["99-fabfleet.rules"].decode()
+    assert "printer-demo" not in rules and "fabfleet/printer-mk3" in rules
+
+
+def test_the_simulators_health_check_finds_a_listening_port() -> None:
+    """The check reads /proc/net/tcp: here, on a port this test listens on, and one it does not."""
+    test = compose("sim")["services"]["sim-demo-1"]["healthcheck"]["test"]
+    assert test[:3] == ["CMD", "python3", "-c"]
+    with socket.socket() as listening:
+        listening.bind(("0.0.0.0", 0))
+        listening.listen()
+        port = listening.getsockname()[1]
+        script = test[3].replace(":1388 ", f":{port:04X} ")
+        assert subprocess.run([sys.executable, "-c", script], check=False).returncode == 0
+    assert subprocess.run([sys.executable, "-c", script], check=False).returncode == 1
 
 
 def test_udev_rules_give_each_device_one_link() -> None:

@@ -155,7 +155,7 @@ def test_device_enrols_by_serial_when_unique_else_by_port_path(config: Path) -> 
         (("printer", "add", "x", "--device", "/dev/ttyUSB9"),
          "/dev/ttyUSB9 does not exist; `fabfleet scan` lists what is plugged in"),
         (("printer", "add", "x", "--device", "/dev/ttyUSB0", "--serial", "A1"),
-         "give exactly one of --serial, --port-path, --device or --url (got 2)"),
+         "give exactly one of --serial, --port-path, --device, --url or --simulated (got 2)"),
     ],
 )  # fmt: skip
 def test_device_refusals_leave_the_fleet_file_untouched(
@@ -185,6 +185,8 @@ def test_scan_warns_about_an_entry_enrolled_by_a_shared_serial(config: Path) -> 
     assert result.returncode == 0, result.stderr
     result = fabfleet("printer", "add", "gone", "--serial", "ZZZ", "--config", str(config))
     assert result.returncode == 0, result.stderr
+    result = fabfleet("printer", "add", "demo", "--simulated", "--config", str(config))
+    assert result.returncode == 0, result.stderr
     result = fabfleet("scan", "--config", str(config))
     assert result.returncode == 0
     assert (
@@ -193,6 +195,7 @@ def test_scan_warns_about_an_entry_enrolled_by_a_shared_serial(config: Path) -> 
         "--port-path"
     ) in result.stdout.splitlines()
     assert "! printer 'gone' (serial ZZZ) is not plugged in" in result.stdout.splitlines()
+    assert "'demo'" not in result.stdout  # simulated: nothing to plug in
     enrolled = {d["node"]: d["enrolled"] for d in scan_json(config)["devices"]}
     assert enrolled["/dev/video0"] == enrolled["/dev/video2"] == "camera top"
 
