@@ -30,6 +30,9 @@ def heater_target(command: str, tool: int = 0) -> tuple[str, float] | None:
 
     ``tool`` is the active tool, for an ``M104`` without ``T``.
     """
+    # Asked of every acknowledged line: most are moves, turned away before any parsing.
+    if command[:2] not in ("M1", "m1"):
+        return None
     code = command_code(command)
     if code not in ("M104", "M109", "M140", "M190", "M141", "M191"):
         return None

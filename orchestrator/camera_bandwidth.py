@@ -21,6 +21,21 @@ def compressed_payload_cap(parameter: Path = CAP_PARAMETER) -> int:
         return 0
 
 
+def _mode(camera: Camera) -> CameraMode:
+    width, height = (int(n) for n in camera.resolution.split("x"))
+    return CameraMode(width, height, camera.fps, PixelFormat(camera.format))
+
+
+# What `camera add` gives a camera when nothing more is said.
+_WIDTH, _HEIGHT = (int(n) for n in str(Camera.model_fields["resolution"].default).split("x"))
+DEFAULT_MODE = CameraMode(
+    _WIDTH,
+    _HEIGHT,
+    int(Camera.model_fields["fps"].default),
+    PixelFormat(Camera.model_fields["format"].default),
+)
+
+
 def _enrolled(fleet: Fleet, device: UsbDevice) -> Camera | None:
     for camera in fleet.cameras:
         identity = camera.identity()
@@ -42,9 +57,7 @@ def bandwidth_warnings(
         if device.kind != "camera" or device.bus is None or device.speed is None:
             continue
         entry = _enrolled(fleet, device)
-        settings = entry or Camera(name="new", serial="x")
-        width, height = (int(n) for n in settings.resolution.split("x"))
-        mode = CameraMode(width, height, settings.fps, PixelFormat(settings.format))
+        mode = _mode(entry) if entry else DEFAULT_MODE
         name = f"{entry.name} ({device.node})" if entry else device.node
         cameras.append(BusCamera(name, device.bus, device.speed, mode))
     if not cameras:

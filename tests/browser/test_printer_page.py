@@ -14,6 +14,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from tests.browser.conftest import screenshot
+from tests.orchestrator.stack_helpers import free_port
 from tests.web.server import GCODE, Served, running_server
 
 CUBE = "cube_prusa_marlin2.gcode"
@@ -25,13 +26,6 @@ def served(tmp_path: Path) -> Iterator[Served]:
     """No API key (the page is reached through the hub's login in the stack); 10 ms moves."""
     with running_server(tmp_path, key=None, sim_args=("--fault", "slow_planner:delay=0.01")) as s:
         yield s
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def wait_for_port(port: int, seconds: float = 10.0) -> None:
