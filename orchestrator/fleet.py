@@ -229,6 +229,8 @@ class Printer(BaseModel):
     command_buffer: Annotated[int, Field(ge=1, le=64)] = 4
     profile: PrinterProfile | None = None
     camera: Name | None = None
+    # Groups the hub's rights and fleet queue can name (e.g. "lab-a", "students").
+    groups: list[Label] = []
 
     @field_validator("simulated", mode="before")
     @classmethod
@@ -299,6 +301,9 @@ class Site(BaseModel):
     # devices; never 0, so nothing in the stack runs as root.
     container_uid: ContainerId = 10001
     container_gid: ContainerId = 10001
+    # The fleet queue starts a job only while fewer than this many printers heat up
+    # (0: no limit), so a farm does not trip its breaker.
+    max_heating: Annotated[int, Field(ge=0, le=1000)] = 0
 
 
 class Fleet(BaseModel):

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import jinja2
 
-from orchestrator.fleet import Fleet
-from orchestrator.render_context import stack_context
+from orchestrator.fleet import Fleet, Printer, PrinterProfile
+from orchestrator.render_context import SERVICE_PORT, stack_context
 
 TEMPLATES = Path(__file__).parent / "templates"
 # Rendered file name → template, in the order they are reported. The proxy's and the
@@ -24,6 +25,11 @@ OUTPUTS = {
 HUB_FLEET = "hub/fleet.json"
 # Every file `render` writes, in the order they are reported.
 RENDERED_FILES = (*OUTPUTS, HUB_FLEET)
+
+
+def service_upstream(service: str) -> str:
+    """A service's URL on the stack's internal network."""
+    return f"http://{service}:{SERVICE_PORT}"
 
 
 def _quoted(value: object) -> str:
@@ -50,13 +56,34 @@ def render_template(name: str, context: dict[str, object]) -> str:
     return environment().get_template(name).render(context)
 
 
-def hub_fleet(fleet: Fleet) -> bytes:
-    """What the hub is told about the fleet: each printer and camera and where it is served."""
+def _profile(printer: Printer) -> dict[str, object]:
+    profile = printer.profile or PrinterProfile()
+    bed = None if profile.bed is None else profile.bed.model_dump(mode="json")
+    return {"materials": list(profile.materials), "nozzle": profile.nozzle, "bed": bed}
+
+
+def hub_fleet(fleet: Fleet, upstream: Callable[[str], str] = service_upstream) -> bytes:
+    """What the hub is told about the fleet (format in docs/hub.md): each printer and camera,
+    where the proxy serves it, where the hub itself reaches it, and what a printer can print.
+    ``upstream(service)`` is the URL of a service (``printer-mk3``, ``camera-c920``)."""
     printers = [
-        {"name": p.name, "path": f"/printers/{p.name}/", "camera": p.camera} for p in fleet.printers
+        {
+            "name": p.name,
+            "path": f"/printers/{p.name}/",
+            "upstream": upstream(f"printer-{p.name}"),
+            "camera": p.camera,
+            "groups": list(p.groups),
+            "tags": list(p.profile.tags) if p.profile else [],
+            "profile": _profile(p),
+        }
+        for p in fleet.printers
     ]
-    cameras = [{"name": c.name, "path": f"/cameras/{c.name}/"} for c in fleet.cameras]
-    text = json.dumps({"printers": printers, "cameras": cameras}, indent=2)
+    cameras = [
+        {"name": c.name, "path": f"/cameras/{c.name}/", "upstream": upstream(f"camera-{c.name}")}
+        for c in fleet.cameras
+    ]
+    site = {"max_heating": fleet.site.max_heating}
+    text = json.dumps({"site": site, "printers": printers, "cameras": cameras}, indent=2)
     return (text + "\n").encode("utf-8")
 
 

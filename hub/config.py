@@ -1,0 +1,67 @@
+"""The hub's settings: from the command line or ``FABFLEET_*`` variables."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+DEFAULT_LISTEN = "127.0.0.1:8090"
+# Sessions end after this long without a request (seconds).
+DEFAULT_SESSION_IDLE = 12 * 3600
+# And after this long whatever happens.
+DEFAULT_SESSION_MAX = 7 * 24 * 3600
+
+
+class ConfigError(Exception):
+    """A setting that cannot work; the message says which and why."""
+
+
+@dataclass(frozen=True, slots=True)
+class HubConfig:
+    data_dir: Path
+    # hub/fleet.json as rendered by `fabfleet render` (or written by the demo).
+    fleet_file: Path
+    # The gate's master key (32+ random bytes, hex or raw); printers get keys derived from it.
+    gate_key_file: Path
+    listen: str = DEFAULT_LISTEN
+    session_idle: int = DEFAULT_SESSION_IDLE
+    session_max: int = DEFAULT_SESSION_MAX
+    # Cookies marked Secure whatever the scheme (the proxy sets X-Forwarded-Proto anyway).
+    secure_cookies: bool = False
+
+    @property
+    def database(self) -> Path:
+        return self.data_dir / "hub.sqlite"
+
+    @property
+    def host_port(self) -> tuple[str, int]:
+        host, _, port = self.listen.rpartition(":")
+        host = host.strip("[]") or "0.0.0.0"
+        try:
+            return host, int(port)
+        except ValueError:
+            raise ConfigError(f"listen address '{self.listen}' is not HOST:PORT") from None
+
+
+def from_environment(**given: object) -> HubConfig:
+    """Settings from keyword arguments, else ``FABFLEET_*`` variables, else defaults."""
+
+    def pick(name: str, variable: str, default: str | None) -> str:
+        value = given.get(name)
+        if value is None:
+            value = os.environ.get(variable, default)
+        if value is None:
+            raise ConfigError(f"--{name.replace('_', '-')} (or {variable}) is required")
+        return str(value)
+
+    data_dir = Path(pick("data_dir", "FABFLEET_DATA_DIR", None))
+    return HubConfig(
+        data_dir=data_dir,
+        fleet_file=Path(pick("fleet_file", "FABFLEET_FLEET", str(data_dir / "fleet.json"))),
+        gate_key_file=Path(
+            pick("gate_key_file", "FABFLEET_GATE_KEY_FILE", str(data_dir / "gate.key"))
+        ),
+        listen=pick("listen", "FABFLEET_LISTEN", DEFAULT_LISTEN),
+        secure_cookies=pick("secure_cookies", "FABFLEET_SECURE_COOKIES", "0") in ("1", "true"),
+    )

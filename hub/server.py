@@ -1,0 +1,74 @@
+"""Running the hub: open the database, read the fleet and the key, serve."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from dataclasses import dataclass
+
+from aiohttp import web
+
+from hub.app import build_app, schemas
+from hub.config import HubConfig
+from hub.context import HubContext
+from hub.db import open_database
+from hub.fleet import FleetFile
+from hub.instances import InstanceClient
+from hub.live import FleetLive
+from hub.signing import read_master_key
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class RunningHub:
+    ctx: HubContext
+    runner: web.AppRunner
+    url: str
+
+    async def close(self) -> None:
+        await self.runner.cleanup()
+        self.ctx.db.close()
+
+
+def make_context(config: HubConfig) -> HubContext:
+    config.data_dir.mkdir(parents=True, exist_ok=True)
+    master = read_master_key(config.gate_key_file)
+    return HubContext(
+        config=config,
+        db=open_database(config.database, schemas()),
+        fleet_file=FleetFile(config.fleet_file),
+        master_key=master,
+        live=FleetLive(),
+        client=InstanceClient(master),
+    )
+
+
+async def open_hub(config: HubConfig) -> RunningHub:
+    ctx = make_context(config)
+    runner = web.AppRunner(build_app(ctx), access_log=None, handle_signals=False)
+    await runner.setup()
+    host, port = config.host_port
+    site = web.TCPSite(runner, host, port)
+    await site.start()
+    server = site._server
+    assert server is not None
+    bound = server.sockets[0].getsockname()  # type: ignore[attr-defined]
+    shown = f"[{bound[0]}]" if ":" in bound[0] else bound[0]
+    return RunningHub(ctx, runner, f"http://{shown}:{bound[1]}/")
+
+
+async def serve(config: HubConfig) -> None:
+    hub = await open_hub(config)
+    print(f"fabfleet hub on {hub.url}", flush=True)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(signum, stop.set)
+    try:
+        await stop.wait()
+    finally:
+        await hub.close()

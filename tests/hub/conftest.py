@@ -1,0 +1,165 @@
+"""A real hub process and real simulated printers (fabfleet-sim + fabfleet-instance) for the
+hub's tests; nothing is mocked."""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+
+from orchestrator.demo import Demo, DemoPrinter
+
+BIN = Path(sys.executable).parent
+
+
+def free_ports(count: int) -> int:
+    """The first of ``count`` consecutive free TCP ports on 127.0.0.1."""
+    for first in range(20000 + (time.monotonic_ns() // 1000) % 20000, 60000, count + 7):
+        sockets: list[socket.socket] = []
+        try:
+            for port in range(first, first + count):
+                s = socket.socket()
+                s.bind(("127.0.0.1", port))
+                sockets.append(s)
+            return first
+        except OSError:
+            continue
+        finally:
+            for s in sockets:
+                s.close()
+    raise RuntimeError("no free ports")
+
+
+def printer_entry(name: str, url: str, **extra: Any) -> dict[str, Any]:
+    """One printer of fleet.json (docs/hub.md) reached at ``url``."""
+    entry: dict[str, Any] = {
+        "name": name,
+        "path": f"/printers/{name}/",
+        "upstream": url.rstrip("/"),
+        "camera": None,
+        "groups": [],
+        "tags": [],
+        "profile": {"materials": [], "nozzle": 0.4, "bed": None},
+    }
+    entry.update(extra)
+    return entry
+
+
+@dataclass
+class HubProcess:
+    url: str
+    data_dir: Path
+    fleet_file: Path
+    process: subprocess.Popen[str]
+    log: Path
+
+    def write_fleet(self, fleet: dict[str, Any]) -> None:
+        """Replace fleet.json by rename, as `fabfleet render` does."""
+        temporary = self.fleet_file.with_suffix(".tmp")
+        temporary.write_text(json.dumps(fleet))
+        temporary.replace(self.fleet_file)
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        if self.process.stdout is not None:
+            self.process.stdout.close()
+
+
+def start_hub_process(
+    data_dir: Path, fleet: dict[str, Any], extra_env: dict[str, str] | None = None
+) -> HubProcess:
+    data_dir.mkdir(parents=True, exist_ok=True)
+    fleet_file = data_dir / "fleet.json"
+    fleet_file.write_text(json.dumps(fleet))
+    log = data_dir / "hub.log"
+    env = {"PATH": str(BIN) + ":/usr/bin:/bin", **(extra_env or {})}
+    with log.open("w") as errors:
+        process = subprocess.Popen(
+            [str(BIN / "fabfleet-hub"), "serve", "--data-dir", str(data_dir),
+             "--fleet-file", str(fleet_file), "--listen", "127.0.0.1:0"],
+            stdout=subprocess.PIPE, stderr=errors, text=True, env=env,
+        )  # fmt: skip
+    assert process.stdout is not None
+    line = process.stdout.readline()
+    if "fabfleet hub on " not in line:
+        process.kill()
+        process.wait()
+        raise RuntimeError(f"the hub did not start: {line!r}; log:\n{log.read_text()}")
+    url = line.split("fabfleet hub on ", 1)[1].strip()
+    return HubProcess(url, data_dir, fleet_file, process, log)
+
+
+@pytest.fixture
+def start_hub(tmp_path: Path) -> Iterator[Callable[..., HubProcess]]:
+    """``start_hub(fleet)`` → a running ``fabfleet-hub serve`` on a free port."""
+    started: list[HubProcess] = []
+
+    def start(fleet: dict[str, Any] | None = None, **kwargs: Any) -> HubProcess:
+        hub = start_hub_process(
+            tmp_path / f"hub{len(started)}", fleet or {"printers": [], "cameras": []}, **kwargs
+        )
+        started.append(hub)
+        return hub
+
+    yield start
+    for hub in started:
+        hub.stop()
+
+
+@dataclass
+class SimulatedFleet:
+    printers: list[DemoPrinter] = field(default_factory=list)
+    demo: Demo | None = None
+
+    def fleet(self, **per_printer: dict[str, Any]) -> dict[str, Any]:
+        """fleet.json for these printers; ``per_printer[name]`` adds fields to one of them."""
+        return {
+            "site": {"max_heating": 0},
+            "printers": [
+                printer_entry(p.name, p.url, **per_printer.get(p.name, {})) for p in self.printers
+            ],
+            "cameras": [],
+        }
+
+
+@pytest.fixture
+def simulated_printers(tmp_path: Path) -> Iterator[Callable[..., SimulatedFleet]]:
+    """``simulated_printers(n, time_factor=…)`` → n real print servers on simulated Marlins,
+    named demo-1 … demo-n (the demo's processes)."""
+    demos: list[Demo] = []
+
+    def start(count: int, time_factor: float = 50.0) -> SimulatedFleet:
+        demo = Demo(tmp_path / f"printers{len(demos)}", count, free_ports(count), time_factor)
+        demos.append(demo)
+        demo.start(lambda _line: None)
+        return SimulatedFleet(list(demo.printers), demo)
+
+    yield start
+    for demo in demos:
+        demo.stop()
+
+
+def login(hub_url: str, username: str, password: str) -> requests.Session:
+    """A requests session logged in to the hub; it sends the CSRF token on changes."""
+    session = requests.Session()
+    answer = session.post(
+        hub_url + "api/login", json={"username": username, "password": password}, timeout=10
+    )
+    answer.raise_for_status()
+    session.headers["X-CSRF-Token"] = answer.json()["csrf"]
+    return session
