@@ -1,15 +1,19 @@
 """How many commands may be in flight without overrunning the printer's buffers.
 
 Marlin reads complete lines from its receive buffer (``rx_buffer`` bytes,
-128 by default) into a command queue (``command_slots``, BUFSIZE 4) while a
-slot is free and it is not blocked inside a command.  Bytes that arrive when
-the receive buffer is full are lost.  So a window is safe when:
+128 by default) into a command queue (``command_slots``, BUFSIZE 4) whenever
+a slot is free, also while a command waits (its waits loop on ``idle()``,
+which reads the serial port), and frees a command's slot just after its ok.
+Bytes that arrive when the receive buffer is full are lost.  So a window is
+safe when:
 
 * capacity: the unacknowledged lines beyond the first ``command_slots`` fit
   in the receive buffer (queue + receive buffer is all the printer holds);
-* blocking: once the printer may block (a heat-up, homing, a dwell, or a move
-  that finds the planner full), nothing after that command is read until it
-  finishes, so everything sent after it must fit in the receive buffer.
+  for Marlin this alone is exact;
+* blocking, a margin for firmware that does not read while busy: once the
+  printer may block (a heat-up, homing, a dwell, or a move that finds the
+  planner full), everything sent after it that is not known to be queued
+  must fit in the receive buffer.
 
 ``ADVANCED_OK`` (``ok N.. P<planner free> B<queue free>``) tells how many moves
 the planner can still take without blocking and which lines already left the

@@ -292,12 +292,8 @@ class SimulatedFirmware:
         )
 
     def _can_read(self) -> bool:
-        return (
-            self._running()
-            and self._block is None
-            and not self._rx
-            and len(self._queue) < self.options.command_buffer
-        )
+        # Not ``self._block is None``: Marlin reads while a command waits (see ``_run``).
+        return self._running() and not self._rx and len(self._queue) < self.options.command_buffer
 
     def _ep_listening(self) -> bool:
         return self.options.emergency_parser and self._running() and self.identity.name != "rrf"
@@ -613,6 +609,16 @@ class SimulatedFirmware:
 
     def _run(self) -> None:
         while self._running():
+            # Marlin keeps its command queue full even while the head command waits (for a
+            # planner slot, a heater, a dwell, homing, the user): every such wait loops on
+            # idle(), whose manage_inactivity() calls queue.get_available_commands(). So lines
+            # leave the receive buffer for free slots whether or not a command is blocked;
+            # only a full queue leaves them there. (Reading only between commands would make
+            # a burst that arrives during a wait overrun the receive buffer while three
+            # slots stand empty, which real firmware never does.)
+            self._read_rx()
+            if not self._running():
+                return
             block = self._block
             if block is not None:
                 if not self._resolved(block):
@@ -620,8 +626,7 @@ class SimulatedFirmware:
                 self._block = None
                 block.then()
                 continue
-            self._read_rx()
-            if not self._queue or not self._running():
+            if not self._queue:
                 return
             self._execute(self._queue[0])
 

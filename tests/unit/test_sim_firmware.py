@@ -129,7 +129,8 @@ def test_marlin1_treats_a_duplicate_as_a_line_number_error():
 
 
 def test_an_overrun_receive_buffer_corrupts_lines_and_never_succeeds_silently():
-    # G4 keeps the firmware from reading; the burst is far larger than the 128-byte RX buffer.
+    # During G4 only three more lines fit in the queue; the burst is far larger than the
+    # 128-byte RX buffer on top of that.
     options = SimOptions(move_timing="real", rx_buffer=128)
     bench = Bench(options)
     burst = [f"G1 X{i} Y{i} F6000" for i in range(2, 30)]
@@ -144,6 +145,25 @@ def test_an_overrun_receive_buffer_corrupts_lines_and_never_succeeds_silently():
     # What was executed is an unbroken run from line 1: nothing skipped, nothing doubled.
     assert executed == ["G4 S1", *burst[: len(executed) - 1]]
     assert len(executed) < len(burst) + 1
+
+
+def test_lines_that_arrive_while_a_command_waits_fill_the_free_queue_slots():
+    # Marlin reads the serial port in idle(), which every wait loops on: a move waiting in a
+    # slow planner leaves no queue slot empty while the receive buffer fills up.
+    bench = Bench(SimOptions(), [make_fault("slow_planner", {"delay": 0.01})])
+    moves = [f"G1 X{i}.123 Y{i}.456 E{i}.78901 F1800" for i in range(1, 8)]
+    framed = [frame(i + 1, move) for i, move in enumerate(moves)]
+    beyond = sum(len(data) for data in framed[4:])
+    assert beyond <= 128 < beyond + len(framed[3])  # four in the queue, the rest just fits
+    bench.send(framed[0])
+    bench.run(bench.now + 0.001)  # the first move is waiting now; the rest arrive meanwhile
+    bench.send(b"".join(framed[1:]))
+    heard = [line for line in bench.run(bench.now + 0.2) if line.startswith(("ok", "Error"))]
+    assert bench.fw.counters.overrun_bytes == 0
+    assert bench.fw.executed == moves
+    # B counts the acknowledged move itself: the queue was full while it waited.
+    assert heard[:2] == ["ok N1 P15 B0", "ok N2 P15 B0"]
+    assert heard[-1] == "ok N7 P15 B3"
 
 
 def test_a_host_that_respects_the_buffers_loses_nothing_at_250000_baud():
@@ -193,10 +213,10 @@ def test_without_pacing_the_ok_arrives_after_exactly_the_latency():
 
 def test_advanced_ok_counts_queue_and_planner():
     bench = Bench(SimOptions(move_timing="real"))
-    # While G4 dwells nothing is read; when it ends the queue fills to BUFSIZE.
+    # While G4 dwells the queue fills to BUFSIZE (Marlin reads in idle()); B counts G4 itself.
     bench.send(frame(1, "G4 S1") + b"".join(frame(i, "M400") for i in range(2, 8)))
     heard = [line for line in bench.run(2.0) if line.startswith("ok")]
-    assert heard[0] == "ok N1 P15 B3"
+    assert heard[0] == "ok N1 P15 B0"
     assert heard[1] == "ok N2 P15 B0"
     assert heard[-1] == "ok N7 P15 B3"
 

@@ -47,3 +47,6 @@ def test_a_200_mb_upload_during_a_print_leaves_the_print_exact(tmp_path: Path) -
         # Nothing lost, nothing twice, and the link never dropped.
         assert without_host(s.sim.executed()) == file_commands(source)
         assert metric(s, "fabfleet_serial_disconnects_total") == 0
+        # Not one line rejected or resent: the window never overran the printer's buffers.
+        assert metric(s, "fabfleet_serial_resends_total") == 0
+        assert metric(s, "fabfleet_serial_errors_total") == 0
