@@ -16,7 +16,20 @@ from hub.errors import json_errors
 
 # In this order: authentication first (it sets who the request is), pages last.
 FEATURES: tuple[str, ...] = (
+    "hub.sessions",
+    "hub.accounts",
+    "hub.api_keys",
+    "hub.audit",
+    "hub.gate",
+    "hub.users_api",
     "hub.health",
+    "hub.fleet_state",
+    "hub.fleet_api",
+    "hub.history",
+    "hub.history_api",
+    "hub.notify",
+    "hub.queue_api",
+    "hub.openapi",
     "hub.pages",
 )
 

@@ -9,6 +9,8 @@ import sys
 
 from hub.config import ConfigError, from_environment
 from hub.server import serve
+from hub.users_cli import add_parser as user_parser
+from hub.users_cli import run as run_user_command
 
 
 def serve_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -17,13 +19,27 @@ def serve_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
     parser.add_argument("--fleet-file", help="hub/fleet.json (FABFLEET_FLEET)")
     parser.add_argument("--gate-key-file", help="the gate's master key (FABFLEET_GATE_KEY_FILE)")
     parser.add_argument("--listen", help="HOST:PORT (FABFLEET_LISTEN)")
+    parser.add_argument(
+        "--session-idle",
+        type=int,
+        help="seconds a session lasts without a request (FABFLEET_SESSION_IDLE; 12 h)",
+    )
+    parser.add_argument(
+        "--session-max",
+        type=int,
+        help="seconds a session lasts at most (FABFLEET_SESSION_MAX; 7 days)",
+    )
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="fabfleet-hub", description=__doc__)
     commands = parser.add_subparsers(dest="command")
     serve_parser(commands)
+    user_parser(commands)
     arguments = parser.parse_args(argv)
+    if arguments.command == "user":
+        run_user_command(arguments)
+        return
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     if arguments.command in (None, "serve"):
         given = {k: v for k, v in vars(arguments).items() if k != "command" and v is not None}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -11,6 +12,8 @@ DEFAULT_LISTEN = "127.0.0.1:8090"
 DEFAULT_SESSION_IDLE = 12 * 3600
 # And after this long whatever happens.
 DEFAULT_SESSION_MAX = 7 * 24 * 3600
+# The proxy reaches the hub over the stack's private network (or loopback in the demo).
+DEFAULT_TRUSTED_PROXIES = "127.0.0.0/8,::1/128,10.0.0.0/8,172.16.0.0/12,192.168.0.0/16,fc00::/7"
 
 
 class ConfigError(Exception):
@@ -29,10 +32,23 @@ class HubConfig:
     session_max: int = DEFAULT_SESSION_MAX
     # Cookies marked Secure whatever the scheme (the proxy sets X-Forwarded-Proto anyway).
     secure_cookies: bool = False
+    # Peers whose X-Forwarded-For is believed (the proxy): networks, comma-separated.
+    trusted_proxies: str = DEFAULT_TRUSTED_PROXIES
 
     @property
     def database(self) -> Path:
         return self.data_dir / "hub.sqlite"
+
+    @property
+    def proxy_networks(self) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+        try:
+            return tuple(
+                ipaddress.ip_network(part.strip(), strict=False)
+                for part in self.trusted_proxies.split(",")
+                if part.strip()
+            )
+        except ValueError as error:
+            raise ConfigError(f"FABFLEET_TRUSTED_PROXIES: {error}") from None
 
     @property
     def host_port(self) -> tuple[str, int]:
@@ -55,8 +71,20 @@ def from_environment(**given: object) -> HubConfig:
             raise ConfigError(f"--{name.replace('_', '-')} (or {variable}) is required")
         return str(value)
 
+    def seconds(name: str, variable: str, default: int) -> int:
+        text = pick(name, variable, str(default))
+        try:
+            value = int(text)
+        except ValueError:
+            raise ConfigError(f"{variable} must be whole seconds, not '{text}'") from None
+        if value < 1:
+            raise ConfigError(f"{variable} must be at least 1 second")
+        return value
+
     data_dir = Path(pick("data_dir", "FABFLEET_DATA_DIR", None))
-    return HubConfig(
+    idle = seconds("session_idle", "FABFLEET_SESSION_IDLE", DEFAULT_SESSION_IDLE)
+    longest = seconds("session_max", "FABFLEET_SESSION_MAX", DEFAULT_SESSION_MAX)
+    config = HubConfig(
         data_dir=data_dir,
         fleet_file=Path(pick("fleet_file", "FABFLEET_FLEET", str(data_dir / "fleet.json"))),
         gate_key_file=Path(
@@ -64,4 +92,12 @@ def from_environment(**given: object) -> HubConfig:
         ),
         listen=pick("listen", "FABFLEET_LISTEN", DEFAULT_LISTEN),
         secure_cookies=pick("secure_cookies", "FABFLEET_SECURE_COOKIES", "0") in ("1", "true"),
+        session_idle=idle,
+        session_max=longest,
+        trusted_proxies=pick(
+            "trusted_proxies", "FABFLEET_TRUSTED_PROXIES", DEFAULT_TRUSTED_PROXIES
+        ),
     )
+    if not config.proxy_networks and config.trusted_proxies.strip():
+        raise ConfigError("FABFLEET_TRUSTED_PROXIES names no network")
+    return config

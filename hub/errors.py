@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 from aiohttp.typedefs import Handler
 
 log = logging.getLogger(__name__)
@@ -34,6 +35,9 @@ async def json_errors(request: web.Request, handler: Handler) -> web.StreamRespo
         if error.status < 400 or error.content_type == "application/json":
             raise
         return error_response(error.status, error.reason)
+    except HttpProcessingError as error:
+        # A body aiohttp could not parse as it was read (a malformed multipart part).
+        return error_response(400, f"malformed request: {error.message}".strip())
     except Exception:
         log.exception("%s %s failed", request.method, request.path)
         return error_response(500, "internal error; the hub's log has the details")

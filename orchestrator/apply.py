@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import docker
+import yaml
 from docker.errors import APIError, NotFound
 
 from orchestrator.compose_file import parse_services
@@ -16,6 +17,7 @@ from orchestrator.fleet import Fleet
 from orchestrator.render import render_stack
 from orchestrator.render_context import PROXY_CONF
 from orchestrator.rendered_files import write_changed
+from orchestrator.secrets import Owner, ensure_hub_data, ensure_secrets
 from orchestrator.stack_control import STOP_TIMEOUT, project_containers, service_of, unplugged
 from orchestrator.stack_images import ImageProvider, ensure_images
 from orchestrator.udev_install import install_rules, reload_udev
@@ -23,7 +25,10 @@ from orchestrator.udev_install import install_rules, reload_udev
 RULES_FILE = "99-fabfleet.rules"
 COMPOSE_FILE = "compose.yaml"
 NGINX_FILE = "proxy/nginx.conf"
+# The compose file minus the devices of unplugged cameras, for starting those alone.
+UNPLUGGED_FILE = "compose.unplugged.yaml"
 PROXY = "proxy"
+CAMERA_PREFIX = "camera-"
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,6 +47,8 @@ class UpReport:
 
     started: list[str] = field(default_factory=list)
     waiting: list[str] = field(default_factory=list)
+    # Cameras started without their unplugged device (also in ``started``).
+    offline: list[str] = field(default_factory=list)
     proxy_reloaded: bool = False
 
 
@@ -86,6 +93,41 @@ def _reload_proxy(client: docker.DockerClient, container_id: str, out: Output) -
     return True
 
 
+def camera_offline(service: str, device: str) -> str:
+    """What to say about a camera started without its device."""
+    return (
+        f'{service}: {device} is not plugged in; it shows "offline" until it is '
+        "plugged in and `fabfleet up` runs"
+    )
+
+
+def without_devices(compose_text: bytes, services: list[str]) -> str:
+    """The compose file with ``services`` given no device: Docker refuses to create a
+    container whose device is missing, while ustreamer (``--persistent``) serves its
+    "offline" picture without one. A later `up` with the device plugged in changes the
+    service's configuration back, so compose recreates it with the device."""
+    data = yaml.safe_load(compose_text)
+    for name in services:
+        data["services"][name].pop("devices", None)
+    header = (
+        f"# Written by `fabfleet up`: compose.yaml without the devices of {', '.join(services)}\n"
+    )
+    return header + yaml.safe_dump(data, sort_keys=False)
+
+
+def write_secrets(fleet: Fleet, out: Output) -> None:
+    """The gate's keys and the hub's data directory in the state directory (orchestrator/
+    secrets.py), owned by the containers' user; one line per key file written or removed."""
+    state_dir = Path(fleet.site.state_dir)
+    owner = Owner(fleet.site.container_uid, fleet.site.container_gid)
+    report = ensure_secrets(state_dir, [p.name for p in fleet.printers], owner)
+    for name in report.written:
+        out.info(f"{'changed':<9}  {state_dir / name}")
+    for name in report.removed:
+        out.info(f"{'removed':<9}  {state_dir / name}")
+    ensure_hub_data(state_dir, owner)
+
+
 def up(
     fleet: Fleet,
     settings: UpSettings,
@@ -99,6 +141,7 @@ def up(
     changed = write_changed(state_dir, files)
     for name, was_changed in changed.items():
         out.info(f"{'changed' if was_changed else 'unchanged':<9}  {state_dir / name}")
+    write_secrets(fleet, out)
 
     rules_changed = install_rules(settings.rules_path, files[RULES_FILE])
     out.info(f"{'changed' if rules_changed else 'unchanged':<9}  {settings.rules_path}")
@@ -111,7 +154,11 @@ def up(
     services = parse_services(files[COMPOSE_FILE])
     for service in services:
         absent = [d for d in service.devices if not os.path.exists(d)]
-        if absent:
+        if absent and service.name.startswith(CAMERA_PREFIX):
+            out.note(camera_offline(service.name, absent[0]))
+            report.offline.append(service.name)
+            report.started.append(service.name)
+        elif absent:
             out.note(unplugged(service.name, absent[0]))
             report.waiting.append(service.name)
         else:
@@ -120,7 +167,14 @@ def up(
     ensure_images(client, images, settings.images)
 
     proxy_before = _started_at(client, settings.project, PROXY)
-    compose_up(compose, settings.project, state_dir / COMPOSE_FILE, report.started, out.note)
+    plugged = [s for s in report.started if s not in report.offline]
+    compose_up(compose, settings.project, state_dir / COMPOSE_FILE, plugged, out.note)
+    unplugged_file = state_dir / UNPLUGGED_FILE
+    if report.offline:
+        unplugged_file.write_text(without_devices(files[COMPOSE_FILE], report.offline))
+        compose_up(compose, settings.project, unplugged_file, report.offline, out.note)
+    else:
+        unplugged_file.unlink(missing_ok=True)
     # Compose does not see a changed nginx.conf (it is not in compose.yaml); a proxy it
     # did not just recreate reloads it: the workers finish their requests and streams.
     if (

@@ -31,7 +31,9 @@ from orchestrator.render import render_stack
 from orchestrator.render_context import RenderError
 from orchestrator.rendered_files import diff_changed, write_changed
 from orchestrator.scan_report import Finding, NoIdentity, assess, choose_identity
+from orchestrator.secrets import Owner, ensure_hub_data, ensure_secrets
 from orchestrator.stack_commands import register as register_stack_commands
+from orchestrator.user_command import register as register_user_command
 from orchestrator.watch_command import register as register_watch_command
 
 app = typer.Typer(help="Run a fleet of USB 3D printers and webcams from one Linux host.")
@@ -324,6 +326,19 @@ def render(out: OutOption = None, config: ConfigOption = DEFAULT_PATH) -> None:
         fail(f"cannot write to {out_dir}: {error}")
     for name, was_changed in changed.items():
         typer.echo(f"{'changed' if was_changed else 'unchanged':<9}  {out_dir / name}")
+    if out is None:
+        # The stack's own state directory: the compose file mounts the gate's keys from it.
+        fleet = load(config)
+        owner = Owner(fleet.site.container_uid, fleet.site.container_gid)
+        try:
+            report = ensure_secrets(out_dir, [p.name for p in fleet.printers], owner)
+            ensure_hub_data(out_dir, owner)
+        except OSError as error:
+            fail(f"cannot write the gate's keys in {out_dir}: {error}")
+        for name in report.written:
+            typer.echo(f"{'changed':<9}  {out_dir / name}")
+        for name in report.removed:
+            typer.echo(f"{'removed':<9}  {out_dir / name}")
 
 
 @app.command()
@@ -352,4 +367,5 @@ def plan(
 register_stack_commands(app)
 register_images_command(app)
 register_watch_command(app)
+register_user_command(app)
 register_demo_command(app)

@@ -1,4 +1,4 @@
-"""`fabfleet demo`: simulated printers with their pages on 127.0.0.1, no Docker, no root."""
+"""`fabfleet demo`: simulated printers, the hub and the proxy on 127.0.0.1, no Docker, no root."""
 
 from __future__ import annotations
 
@@ -14,8 +14,9 @@ from orchestrator.demo import DemoError, run_demo
 def demo_command(
     printers: Annotated[int, typer.Option("--printers", min=1, max=20)] = 3,
     port: Annotated[
-        int, typer.Option("--port", min=1024, max=65000, help="The first printer's page port.")
-    ] = 8081,
+        int,
+        typer.Option("--port", min=1024, max=65535, help="The proxy's port: the address to open."),
+    ] = 8080,
     time_factor: Annotated[
         float, typer.Option("--time-factor", min=1, help="How much faster than real printing.")
     ] = 20,
@@ -24,7 +25,7 @@ def demo_command(
         typer.Option("--data-dir", file_okay=False, help="Keep files, history and logs here."),
     ] = None,
 ) -> None:
-    """Run simulated printers with their pages on this machine; Ctrl-C stops them."""
+    """Run simulated printers, the hub and the proxy on this machine; Ctrl-C stops them."""
     try:
         stopped_by_user = run_demo(printers, port, time_factor, data_dir, typer.echo)
     except DemoError as error:

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import jinja2
 
-from orchestrator.fleet import Fleet, Printer, PrinterProfile
-from orchestrator.render_context import SERVICE_PORT, stack_context
+from orchestrator.fleet import Fleet, Printer, PrinterProfile, Site
+from orchestrator.render_context import SERVICE_PORT, ProxySettings, stack_context
 
 TEMPLATES = Path(__file__).parent / "templates"
 # Rendered file name → template, in the order they are reported. The proxy's and the
@@ -85,6 +85,20 @@ def hub_fleet(fleet: Fleet, upstream: Callable[[str], str] = service_upstream) -
     site = {"max_heating": fleet.site.max_heating}
     text = json.dumps({"site": site, "printers": printers, "cameras": cameras}, indent=2)
     return (text + "\n").encode("utf-8")
+
+
+def render_nginx(
+    site: Site, printers: dict[str, str], cameras: dict[str, str], proxy: ProxySettings
+) -> bytes:
+    """The proxy's config from the stack's own template, for upstreams given as host:port
+    by name (``fabfleet demo``: print servers, cameras and the hub on 127.0.0.1)."""
+    context = {
+        "site": site,
+        "printers": [{"name": n, "upstream": u} for n, u in printers.items()],
+        "cameras": [{"name": n, "upstream": u} for n, u in cameras.items()],
+        "proxy": proxy,
+    }
+    return render_template(OUTPUTS["proxy/nginx.conf"], context).encode("utf-8")
 
 
 def render_stack(fleet: Fleet, version: str) -> dict[str, bytes]:

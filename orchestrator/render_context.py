@@ -6,6 +6,7 @@ import re
 from dataclasses import dataclass
 
 from orchestrator.fleet import Camera, Fleet, Printer
+from orchestrator.secrets import GATE_KEY, HUB_DATA, printer_key_file
 
 # What udev's usb_id/path_id ever put in ID_SERIAL_SHORT and ID_PATH: they replace
 # every other byte with '_'. Anything else could break the rule's quoting or act as
@@ -24,6 +25,12 @@ DATA_DIR = "/data"
 HUB_DIR = "/etc/fabfleet/hub"
 PROXY_DIR = "/etc/fabfleet/proxy"
 PROXY_CONF = f"{PROXY_DIR}/nginx.conf"
+# Where the hub and each print server find their key (a read-only file mount).
+SECRETS_DIR = "/etc/fabfleet/secrets"
+HUB_KEY = f"{SECRETS_DIR}/gate.key"
+PRINTER_KEY = f"{SECRETS_DIR}/printer.key"
+# Docker's embedded DNS, for nginx's per-request upstreams.
+DOCKER_RESOLVER = "127.0.0.11 valid=10s ipv6=off"
 
 
 class RenderError(Exception):
@@ -65,6 +72,29 @@ def udev_match(kind: str, device: Printer | Camera) -> UdevMatch | None:
     return UdevMatch(_UDEV_KEYS[field], value)
 
 
+def service_address(service: str) -> str:
+    """Where nginx reaches a service on the stack's internal network (host:port)."""
+    return f"{service}:{SERVICE_PORT}"
+
+
+@dataclass(frozen=True, slots=True)
+class ProxySettings:
+    """What the nginx template needs beyond the fleet: where the hub is (host:port), how
+    nginx resolves names, where it listens and keeps its scratch files. The stack and
+    `fabfleet demo` render the same template with their own settings."""
+
+    hub: str
+    resolver: str | None = DOCKER_RESOLVER
+    resolver_why: str = "Docker's embedded DNS, for the per-request upstreams."
+    # "127.0.0.1:" to listen on loopback only; "" for every address.
+    listen_host: str = ""
+    scratch: str = "/tmp"
+    access_log: str = "/dev/stdout"
+
+
+STACK_PROXY = ProxySettings(hub=service_address("hub"))
+
+
 def stack_context(fleet: Fleet, version: str) -> dict[str, object]:
     """Everything the udev, compose and nginx templates refer to."""
     printers = [
@@ -80,6 +110,9 @@ def stack_context(fleet: Fleet, version: str) -> dict[str, object]:
                 if p.url is None and p.simulated is None
                 else p.url or f"socket://sim-{p.name}:{SIMULATOR_PORT}"
             ),
+            # Where nginx reaches its print server, and its key file in the state directory.
+            "upstream": service_address(f"printer-{p.name}"),
+            "key_file": f"./{printer_key_file(p.name)}",
         }
         for p in fleet.printers
     ]
@@ -93,6 +126,7 @@ def stack_context(fleet: Fleet, version: str) -> dict[str, object]:
                 "width": width,
                 "height": height,
                 "camera": camera,
+                "upstream": service_address(f"camera-{camera.name}"),
             }
         )
     return {
@@ -110,4 +144,9 @@ def stack_context(fleet: Fleet, version: str) -> dict[str, object]:
         "hub_dir": HUB_DIR,
         "proxy_dir": PROXY_DIR,
         "proxy_conf": PROXY_CONF,
+        "proxy": STACK_PROXY,
+        "hub_key": HUB_KEY,
+        "hub_key_file": f"./{GATE_KEY}",
+        "hub_data": f"./{HUB_DATA}",
+        "printer_key": PRINTER_KEY,
     }

@@ -23,6 +23,7 @@ from orchestrator.docker_engine import EngineError, connect
 from orchestrator.fleet_file import DEFAULT_PATH
 from orchestrator.image_provider import BuildImages
 from orchestrator.render_context import RenderError
+from orchestrator.secrets import identity_headers
 from orchestrator.stack_control import StackError, containers_of, down, restart
 from orchestrator.stack_images import ImageProvider, ImagesMissing
 from orchestrator.stack_status import ServiceStatus, stack_status
@@ -151,7 +152,14 @@ def status_command(
         except (OSError, ValueError) as error:
             _fail(f"cannot read {Path(fleet.site.state_dir) / COMPOSE_FILE}: {error}")
         devices = {s.name: s.devices for s in services if s.devices}
-        rows = stack_status(client, project, [s.name for s in services], devices)
+        state_dir = Path(fleet.site.state_dir)
+        rows = stack_status(
+            client,
+            project,
+            [s.name for s in services],
+            devices,
+            sign=lambda printer: identity_headers(state_dir, printer),
+        )
     if as_json:
         typer.echo(json.dumps([r.as_json() for r in rows], indent=2))
     elif not rows:

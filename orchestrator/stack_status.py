@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import os
 import urllib.request
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, replace
 from typing import Any
@@ -53,7 +53,11 @@ def _address(container: Container, project: str) -> str | None:
     return next((a for a in addresses if a), None)
 
 
-def printer_state(address: str | None, timeout: float = PRINTER_TIMEOUT) -> str:
+def printer_state(
+    address: str | None,
+    timeout: float = PRINTER_TIMEOUT,
+    headers: Mapping[str, str] | None = None,
+) -> str:
     """What the instance at ``address`` says about its printer, else "unknown".
 
     Accepts ``{"state": "printing"}`` and ``{"state": {"text": "Printing"}}``.
@@ -62,7 +66,8 @@ def printer_state(address: str | None, timeout: float = PRINTER_TIMEOUT) -> str:
         return UNKNOWN
     url = f"http://{address}:{SERVICE_PORT}/api/printer"
     try:
-        with urllib.request.urlopen(url, timeout=timeout) as response:
+        request = urllib.request.Request(url, headers=dict(headers or {}))
+        with urllib.request.urlopen(request, timeout=timeout) as response:
             body = json.loads(response.read(65536))
     except (OSError, ValueError):
         return UNKNOWN
@@ -72,13 +77,23 @@ def printer_state(address: str | None, timeout: float = PRINTER_TIMEOUT) -> str:
     return state if isinstance(state, str) and state else UNKNOWN
 
 
-def _row(container: Container, project: str) -> ServiceStatus:
+# The headers that let `status` ask a printer's print server (its gate identity).
+Signer = Callable[[str], Mapping[str, str]]
+
+
+def _unsigned(_printer: str) -> Mapping[str, str]:
+    return {}
+
+
+def _row(container: Container, project: str, sign: Signer = _unsigned) -> ServiceStatus:
     state = container.attrs.get("State", {})
     service = service_of(container)
     running = state.get("Status") == "running"
     printer = None
     if service.startswith("printer-"):
-        printer = printer_state(_address(container, project)) if running else UNKNOWN
+        name = service.removeprefix("printer-")
+        address = _address(container, project)
+        printer = printer_state(address, headers=sign(name)) if running else UNKNOWN
     return ServiceStatus(
         service=service,
         container=container.name,
@@ -101,6 +116,7 @@ def stack_status(
     project: str,
     services: Sequence[str] = (),
     devices: Mapping[str, Sequence[str]] | None = None,
+    sign: Signer = _unsigned,
 ) -> list[ServiceStatus]:
     """A row per container of ``project``, plus "not created" for ``services`` without one.
 
@@ -109,7 +125,7 @@ def stack_status(
     devices = devices or {}
     containers = project_containers(client, project)
     with ThreadPoolExecutor(max_workers=8) as pool:
-        rows = list(pool.map(lambda c: _row(c, project), containers))
+        rows = list(pool.map(lambda c: _row(c, project, sign), containers))
     seen = {row.service for row in rows}
     for service in services:
         if service not in seen:

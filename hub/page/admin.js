@@ -1,1 +1,293 @@
+// The Users and Audit sections (admins) and API keys (everyone): list, add, change, remove.
 "use strict";
+
+(() => {
+  const { api, el } = fabfleet;
+
+  function names(text) {
+    return text.split(",").map((s) => s.trim()).filter(Boolean);
+  }
+
+  function when(iso) {
+    return iso ? new Date(iso).toLocaleString() : "never";
+  }
+
+  function grantsText(user) {
+    if (user.role === "admin") return "every printer (admin)";
+    const parts = [];
+    for (const p of user.grants.printers) parts.push(p === "*" ? "every printer" : p);
+    for (const g of user.grants.groups) parts.push("group " + g);
+    return parts.join(", ") || "none";
+  }
+
+  // A line under a form: what went wrong, or what was done.
+  function status() {
+    const line = el("p", { class: "status", role: "status" });
+    return {
+      line,
+      fail(error) { line.className = "status error"; line.textContent = error.message || String(error); },
+      done(text) { line.className = "status muted"; line.textContent = text; },
+      clear() { line.textContent = ""; },
+    };
+  }
+
+  // --- Users ------------------------------------------------------------------
+
+  function usersSection(body, me) {
+    if (me.role !== "admin") return;
+    const note = status();
+    const rows = el("tbody");
+    const name = el("input", { name: "name", placeholder: "name", required: true, autocomplete: "off" });
+    const password = el("input", {
+      name: "password", type: "password", placeholder: "password (10+ characters)",
+      required: true, autocomplete: "new-password",
+    });
+    const role = el("select", { name: "role" },
+      el("option", { value: "viewer" }, "viewer"),
+      el("option", { value: "operator" }, "operator"),
+      el("option", { value: "admin" }, "admin"));
+    const printers = el("input", { name: "printers", placeholder: "printers: mk3, mini (* = every)" });
+    const groups = el("input", { name: "groups", placeholder: "groups: lab" });
+    const form = el("form", { class: "card admin-form", id: "add-user" },
+      el("h3", {}, "Add a user"), name, password, role, printers, groups,
+      el("button", { class: "primary", type: "submit" }, "Add user"), note.line);
+
+    form.addEventListener("submit", async (event) => {
+      event.preventDefault();
+      try {
+        const made = await api("POST", "api/users", {
+          name: name.value.trim(), password: password.value, role: role.value,
+          grants: { printers: names(printers.value), groups: names(groups.value) },
+        });
+        form.reset();
+        note.done(`Added ${made.name} (${made.role}).`);
+        await load();
+      } catch (error) {
+        note.fail(error);
+      }
+    });
+
+    function row(user) {
+      const choose = el("select", { "aria-label": `role of ${user.name}` },
+        ...["viewer", "operator", "admin"].map((r) => el("option", { value: r, selected: r === user.role }, r)));
+      const printerBox = el("input", { value: user.grants.printers.join(", "), placeholder: "printers", "aria-label": `printers of ${user.name}` });
+      const groupBox = el("input", { value: user.grants.groups.join(", "), placeholder: "groups", "aria-label": `groups of ${user.name}` });
+      const change = async (what, patch) => {
+        try {
+          await api("PATCH", `api/users/${encodeURIComponent(user.name)}`, patch);
+          note.done(`${what} for ${user.name}.`);
+        } catch (error) {
+          note.fail(error);
+        }
+        await load();
+      };
+      choose.addEventListener("change", () => change("Role changed", { role: choose.value }));
+      return el("tr", { "data-user": user.name },
+        el("td", {}, user.name, user.disabled ? el("span", { class: "muted" }, " (disabled)") : null),
+        el("td", {}, choose),
+        el("td", { class: "grants" }, grantsText(user)),
+        el("td", { class: "actions" },
+          printerBox, groupBox,
+          el("button", { type: "button", onclick: () => change("Grants saved", {
+            grants: { printers: names(printerBox.value), groups: names(groupBox.value) } }) }, "Save grants"),
+          el("button", { type: "button", onclick: () => {
+            const fresh = prompt(`New password for ${user.name} (10+ characters):`);
+            if (fresh) change("Password set", { password: fresh });
+          } }, "Set password"),
+          el("button", { type: "button", onclick: () => change(user.disabled ? "Enabled" : "Disabled",
+            { disabled: !user.disabled }) }, user.disabled ? "Enable" : "Disable"),
+          el("button", { type: "button", class: "danger", onclick: async () => {
+            if (!confirm(`Remove ${user.name}? Their sessions and API keys end.`)) return;
+            try {
+              await api("DELETE", `api/users/${encodeURIComponent(user.name)}`);
+              note.done(`Removed ${user.name}.`);
+            } catch (error) {
+              note.fail(error);
+            }
+            await load();
+          } }, "Remove")));
+    }
+
+    async function load() {
+      try {
+        const { users } = await api("GET", "api/users");
+        rows.replaceChildren(...users.map(row));
+      } catch (error) {
+        note.fail(error);
+      }
+    }
+
+    body.append(el("h2", {}, "Users"),
+      el("table", { id: "users-table" },
+        el("thead", {}, el("tr", {}, el("th", {}, "Name"), el("th", {}, "Role"), el("th", {}, "Grants"), el("th", {}, ""))),
+        rows),
+      form);
+    return load;
+  }
+
+  // --- Audit ------------------------------------------------------------------
+
+  const PAGE = 100;
+
+  function auditSection(body, me) {
+    if (me.role !== "admin") return;
+    const note = status();
+    const filters = {
+      user: el("input", { name: "user", placeholder: "user" }),
+      printer: el("input", { name: "printer", placeholder: "printer" }),
+      action: el("input", { name: "action", placeholder: "action (e.g. cancel)" }),
+      since: el("input", { name: "since", type: "datetime-local", "aria-label": "since" }),
+      until: el("input", { name: "until", type: "datetime-local", "aria-label": "until" }),
+    };
+    const rows = el("tbody");
+    const csv = el("a", { href: "api/audit.csv", download: "" }, "Download CSV");
+    const older = el("button", { type: "button" }, "Older");
+    const newer = el("button", { type: "button" }, "Newer");
+    const shown = el("span", { class: "muted" });
+    let offset = 0;
+
+    function query() {
+      const q = new URLSearchParams();
+      for (const [key, input] of Object.entries(filters)) {
+        const value = input.value.trim();
+        if (!value) continue;
+        // datetime-local is the browser's local time; the hub takes UTC ISO 8601.
+        q.set(key, input.type === "datetime-local" ? new Date(value).toISOString() : value);
+      }
+      return q;
+    }
+
+    async function load() {
+      const q = query();
+      csv.href = "api/audit.csv" + (q.toString() ? "?" + q : "");
+      q.set("limit", PAGE);
+      q.set("offset", offset);
+      try {
+        const { entries, total } = await api("GET", "api/audit?" + q);
+        rows.replaceChildren(...entries.map((e) => el("tr", {},
+          el("td", {}, when(e.time)), el("td", {}, e.user), el("td", {}, e.action),
+          el("td", {}, e.printer || ""), el("td", {}, e.detail))));
+        if (!entries.length) rows.append(el("tr", {}, el("td", { colspan: 5, class: "muted" }, "Nothing recorded.")));
+        shown.textContent = total ? `${offset + 1}–${offset + entries.length} of ${total}` : "";
+        older.disabled = offset + entries.length >= total;
+        newer.disabled = offset === 0;
+        note.clear();
+      } catch (error) {
+        note.fail(error);
+      }
+    }
+
+    const form = el("form", { class: "filters" }, ...Object.values(filters),
+      el("button", { type: "submit", class: "primary" }, "Filter"), csv);
+    form.addEventListener("submit", (event) => {
+      event.preventDefault();
+      offset = 0;
+      load();
+    });
+    older.addEventListener("click", () => { offset += PAGE; load(); });
+    newer.addEventListener("click", () => { offset = Math.max(0, offset - PAGE); load(); });
+    body.append(el("h2", {}, "Audit log"), form, note.line,
+      el("table", { id: "audit-table" },
+        el("thead", {}, el("tr", {}, ...["Time", "User", "Action", "Printer", "Detail"].map((h) => el("th", {}, h)))),
+        rows),
+      el("p", {}, newer, " ", older, " ", shown));
+    return load;
+  }
+
+  // --- API keys ---------------------------------------------------------------
+
+  function keysSection(body) {
+    const note = status();
+    const rows = el("tbody");
+    const name = el("input", { name: "key-name", placeholder: "what it is for, e.g. PrusaSlicer", required: true });
+    const secret = el("div", { class: "card new-key", hidden: true });
+    const form = el("form", { id: "add-key" }, name, el("button", { type: "submit", class: "primary" }, "Create key"));
+
+    form.addEventListener("submit", async (event) => {
+      event.preventDefault();
+      try {
+        const made = await api("POST", "api/keys", { name: name.value.trim() });
+        form.reset();
+        secret.replaceChildren(
+          el("p", {}, `Key "${made.name}": copy it now, it is not shown again.`),
+          el("code", { class: "key" }, made.key));
+        secret.hidden = false;
+        note.clear();
+        await load();
+      } catch (error) {
+        note.fail(error);
+      }
+    });
+
+    async function load() {
+      try {
+        const { keys } = await api("GET", "api/keys");
+        rows.replaceChildren(...keys.map((k) => el("tr", { "data-key": k.id },
+          el("td", {}, k.name), el("td", {}, el("code", {}, k.prefix + "…")),
+          el("td", {}, when(k.created)), el("td", {}, when(k.last_used)),
+          el("td", {}, el("button", { type: "button", class: "danger", onclick: async () => {
+            if (!confirm(`Revoke the key "${k.name}"? Whatever uses it stops working.`)) return;
+            try {
+              await api("DELETE", `api/keys/${k.id}`);
+              note.done(`Revoked "${k.name}".`);
+            } catch (error) {
+              note.fail(error);
+            }
+            await load();
+          } }, "Revoke")))));
+        if (!keys.length) rows.append(el("tr", {}, el("td", { colspan: 5, class: "muted" }, "No keys yet.")));
+      } catch (error) {
+        note.fail(error);
+      }
+    }
+
+    // One's own password, here with the other things that are one's own.
+    const passwordNote = status();
+    const old = el("input", { name: "old-password", type: "password", placeholder: "current password",
+      autocomplete: "current-password", required: true });
+    const fresh = el("input", { name: "new-password", type: "password", placeholder: "new password (10+)",
+      autocomplete: "new-password", required: true });
+    const again = el("input", { name: "again-password", type: "password", placeholder: "new password again",
+      autocomplete: "new-password", required: true });
+    const passwordForm = el("form", { id: "own-password", class: "card" },
+      el("h3", {}, "Your password"), old, fresh, again,
+      el("button", { type: "submit" }, "Change password"), passwordNote.line);
+    passwordForm.addEventListener("submit", async (event) => {
+      event.preventDefault();
+      if (fresh.value !== again.value) {
+        passwordNote.fail(new Error("the new passwords do not match"));
+        return;
+      }
+      try {
+        await api("POST", "api/me/password", { old: old.value, new: fresh.value });
+        passwordForm.reset();
+        passwordNote.done("Password changed; your other sessions have ended.");
+      } catch (error) {
+        passwordNote.fail(error);
+      }
+    });
+
+    body.append(el("h2", {}, "API keys"),
+      el("p", { class: "muted" },
+        "For slicers and scripts: send the key as X-Api-Key (as to OctoPrint). It acts as you, with your rights."),
+      form, note.line, secret,
+      el("table", { id: "keys-table" },
+        el("thead", {}, el("tr", {}, ...["Name", "Key", "Created", "Last used", ""].map((h) => el("th", {}, h)))),
+        rows),
+      passwordForm);
+    return load;
+  }
+
+  // Each section loads when first shown, and again on each visit.
+  function register(name, build) {
+    let load = null;
+    fabfleet.section(name, {
+      start(body, me) { load = build(body, me) || null; },
+      shown() { if (load) load(); },
+    });
+  }
+
+  register("users", usersSection);
+  register("audit", auditSection);
+  register("keys", keysSection);
+})();

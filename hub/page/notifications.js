@@ -1,1 +1,120 @@
+// Notification targets (admins): webhooks and ntfy topics told when a print
+// finishes, fails or a bed needs clearing. API: docs/hub.md.
 "use strict";
+
+(() => {
+  const { api, el } = fabfleet;
+  const EVENTS = { finished: "Print finished", failed: "Print failed", bed_clear_needed: "Bed needs clearing" };
+  let body = null;
+  let admin = false;
+
+  function when(seconds) {
+    return seconds ? new Date(seconds * 1000).toLocaleString() : "";
+  }
+
+  function say(text, bad) {
+    const status = body.querySelector(".notify-status");
+    status.textContent = text;
+    status.className = "notify-status " + (bad ? "error" : "muted");
+  }
+
+  function lastDelivery(last) {
+    if (!last.status) return el("span", { class: "muted" }, "nothing sent yet");
+    if (last.status === "delivered") {
+      return el("span", { class: "notify-ok" }, `delivered ${last.event} at ${when(last.time)}`);
+    }
+    return el("span", { class: "error" }, `${last.event} failed at ${when(last.time)}: ${last.error}`);
+  }
+
+  function row(target) {
+    const test = el("button", { type: "button", onclick: async () => {
+      test.disabled = true;
+      say(`Sending a test to ${target.name}…`);
+      try {
+        await api("POST", `api/notifications/${target.id}/test`);
+        say(`The test reached ${target.name}.`);
+      } catch (error) {
+        say(error.message, true);
+      }
+      await refresh();
+    } }, "Test");
+    const remove = el("button", { type: "button", onclick: async () => {
+      if (!confirm(`Remove ${target.name}?`)) return;
+      try {
+        await api("DELETE", `api/notifications/${target.id}`);
+        say(`${target.name} removed.`);
+      } catch (error) {
+        say(error.message, true);
+      }
+      await refresh();
+    } }, "Remove");
+    return el("tr", { "data-target": String(target.id) },
+      el("td", {}, target.name), el("td", {}, target.kind),
+      el("td", { class: "notify-url" }, target.url),
+      el("td", {}, target.events.map((e) => EVENTS[e] || e).join(", ")),
+      el("td", { class: "notify-last" }, lastDelivery(target.last)),
+      el("td", {}, test, " ", remove));
+  }
+
+  async function refresh() {
+    if (!admin) return;
+    try {
+      const data = await api("GET", "api/notifications");
+      const tbody = body.querySelector(".notify-targets tbody");
+      tbody.replaceChildren(...(data.targets.length ? data.targets.map(row)
+        : [el("tr", {}, el("td", { colspan: "6", class: "muted" }, "No targets yet."))]));
+    } catch (error) {
+      say(error.message, true);
+    }
+  }
+
+  function addForm() {
+    const kind = el("select", { name: "kind" }, el("option", { value: "webhook" }, "Webhook (JSON)"),
+      el("option", { value: "ntfy" }, "ntfy topic"));
+    const url = el("input", { name: "url", type: "url", required: true, size: "40",
+      placeholder: "https://example.org/hook or https://ntfy.example.org/printers" });
+    const name = el("input", { name: "name", placeholder: "name (optional)", size: "16" });
+    const boxes = Object.entries(EVENTS).map(([value, label]) =>
+      el("label", {}, el("input", { type: "checkbox", name: "events", value, checked: true }), " ", label));
+    const form = el("form", { class: "card notify-add" },
+      el("h3", {}, "Add a target"), kind, " ", url, " ", name, " ", ...boxes, " ",
+      el("button", { type: "submit", class: "primary" }, "Add"));
+    form.addEventListener("submit", async (event) => {
+      event.preventDefault();
+      const events = boxes.map((b) => b.querySelector("input")).filter((i) => i.checked).map((i) => i.value);
+      try {
+        const added = await api("POST", "api/notifications",
+          { kind: kind.value, url: url.value.trim(), name: name.value.trim(), events });
+        say(`${added.name} added.`);
+        url.value = "";
+        name.value = "";
+      } catch (error) {
+        say(error.message, true);
+      }
+      await refresh();
+    });
+    return form;
+  }
+
+  fabfleet.section("notifications", {
+    start(section, me) {
+      body = section;
+      admin = me.role === "admin";
+      if (!admin) {
+        section.replaceChildren(el("p", { class: "muted" }, "Only an admin manages notifications."));
+        return;
+      }
+      section.replaceChildren(el("h2", {}, "Notifications"),
+        el("p", { class: "muted" }, "Each target hears once per job: the first of its events that applies."),
+        el("div", { style: "overflow-x:auto" }, el("table", { class: "notify-targets" },
+          el("thead", {}, el("tr", {}, ["Name", "Kind", "URL", "Events", "Last delivery", ""]
+            .map((h) => el("th", {}, h)))),
+          el("tbody", {}))),
+        el("p", { class: "notify-status muted", role: "status" }),
+        addForm());
+    },
+    shown() {
+      refresh();
+    },
+  });
+})();

@@ -5,9 +5,11 @@ from __future__ import annotations
 import os
 import stat
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from instance.web.gate import GateKeyError, read_key_file
 
 ENV_PREFIX = "FABFLEET_"
 
@@ -34,6 +36,9 @@ class ServeConfig:
     response_timeout: float = 10.0
     max_upload_mb: int = 2048
     camera_url: str | None = None
+    # Gate mode: the file holding this printer's key, and the key (hex in the file).
+    gate_key_file: Path | None = None
+    gate_key: bytes | None = field(default=None, repr=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,6 +113,11 @@ OPTIONS: tuple[Option, ...] = (
     Option("response_timeout", _positive_float, "seconds of silence before M105", 10.0),
     Option("max_upload_mb", _positive_int, "largest accepted upload in MB", 2048),
     Option("camera_url", _text, "the printer's camera stream URL, shown on the page"),
+    Option(
+        "gate_key_file",
+        lambda t: Path(_text(t)),
+        "file with this printer's gate key (hex): every request needs the hub's signed identity",
+    ),
 )
 _BY_NAME = {option.name: option for option in OPTIONS}
 
@@ -198,6 +208,11 @@ def load_config(
     if problems:
         raise ConfigError("; ".join(problems))
     host, listen_port = chosen.pop("listen")
+    if "gate_key_file" in chosen:
+        try:
+            chosen["gate_key"] = read_key_file(chosen["gate_key_file"])
+        except GateKeyError as error:
+            raise ConfigError(str(error)) from None
     return ServeConfig(listen_host=host, listen_port=listen_port, **chosen)
 
 

@@ -15,7 +15,7 @@ from aiohttp import web
 from instance.files.analyses import DONE, Analyser, Analysis
 from instance.files.store import FileStore, StoredFile
 from instance.printer import Printer, PrinterError
-from instance.web.auth import ApiKeyCheck
+from instance.web.auth import AccessCheck
 from instance.web.config import ServeConfig
 
 log = logging.getLogger(__name__)
@@ -36,7 +36,7 @@ class ServerContext:
     printer: Printer
     store: FileStore
     analyser: Analyser
-    access: ApiKeyCheck
+    access: AccessCheck
     started_at: float = field(default_factory=time.time)
     # OctoPrint clients select a file, then start "the job".
     selected: str | None = None

@@ -17,7 +17,7 @@ from instance.files.store import MB, FileStore
 from instance.link import LinkSettings
 from instance.printer import Printer, PrinterSettings
 from instance.web.app import build_app
-from instance.web.auth import ApiKeyCheck
+from instance.web.auth import access_check
 from instance.web.config import ServeConfig
 from instance.web.context import ServerContext
 
@@ -60,7 +60,7 @@ async def open_server(config: ServeConfig) -> RunningServer:
             printer=printer,
             store=store,
             analyser=Analyser(store),
-            access=ApiKeyCheck(config.api_key, config.api_user),
+            access=access_check(config.api_key, config.api_user, config.gate_key, config.printer),
         )
         app = build_app(ctx)
         await printer.start()

@@ -61,12 +61,17 @@ class HubProcess:
     fleet_file: Path
     process: subprocess.Popen[str]
     log: Path
+    gate_key_file: Path
 
     def write_fleet(self, fleet: dict[str, Any]) -> None:
         """Replace fleet.json by rename, as `fabfleet render` does."""
         temporary = self.fleet_file.with_suffix(".tmp")
         temporary.write_text(json.dumps(fleet))
         temporary.replace(self.fleet_file)
+
+    def gate_key(self) -> str:
+        """The master key's text (hex), as the hub read it."""
+        return self.gate_key_file.read_text()
 
     def stop(self) -> None:
         if self.process.poll() is None:
@@ -81,7 +86,10 @@ class HubProcess:
 
 
 def start_hub_process(
-    data_dir: Path, fleet: dict[str, Any], extra_env: dict[str, str] | None = None
+    data_dir: Path,
+    fleet: dict[str, Any],
+    extra_env: dict[str, str] | None = None,
+    gate_key_file: Path | None = None,
 ) -> HubProcess:
     data_dir.mkdir(parents=True, exist_ok=True)
     fleet_file = data_dir / "fleet.json"
@@ -91,7 +99,8 @@ def start_hub_process(
     with log.open("w") as errors:
         process = subprocess.Popen(
             [str(BIN / "fabfleet-hub"), "serve", "--data-dir", str(data_dir),
-             "--fleet-file", str(fleet_file), "--listen", "127.0.0.1:0"],
+             "--fleet-file", str(fleet_file), "--listen", "127.0.0.1:0",
+             "--gate-key-file", str(gate_key_file or data_dir / "gate.key")],
             stdout=subprocess.PIPE, stderr=errors, text=True, env=env,
         )  # fmt: skip
     assert process.stdout is not None
@@ -99,9 +108,18 @@ def start_hub_process(
     if "fabfleet hub on " not in line:
         process.kill()
         process.wait()
+        process.stdout.close()
         raise RuntimeError(f"the hub did not start: {line!r}; log:\n{log.read_text()}")
     url = line.split("fabfleet hub on ", 1)[1].strip()
-    return HubProcess(url, data_dir, fleet_file, process, log)
+    return HubProcess(
+        url, data_dir, fleet_file, process, log, gate_key_file or data_dir / "gate.key"
+    )
+
+
+def gate_key_path(tmp_path: Path) -> Path:
+    """The one gate master key of a test: the hub signs with it, and the simulated printers'
+    print servers verify with keys derived from it (they run in gate mode, as in the stack)."""
+    return tmp_path / "secrets" / "gate.key"
 
 
 @pytest.fixture
@@ -110,6 +128,7 @@ def start_hub(tmp_path: Path) -> Iterator[Callable[..., HubProcess]]:
     started: list[HubProcess] = []
 
     def start(fleet: dict[str, Any] | None = None, **kwargs: Any) -> HubProcess:
+        kwargs.setdefault("gate_key_file", gate_key_path(tmp_path))
         hub = start_hub_process(
             tmp_path / f"hub{len(started)}", fleet or {"printers": [], "cameras": []}, **kwargs
         )
@@ -140,13 +159,14 @@ class SimulatedFleet:
 @pytest.fixture
 def simulated_printers(tmp_path: Path) -> Iterator[Callable[..., SimulatedFleet]]:
     """``simulated_printers(n, time_factor=…)`` → n real print servers on simulated Marlins,
-    named demo-1 … demo-n (the demo's processes)."""
+    named demo-1 … demo-n (the demo's processes), verifying the gate's identity."""
     demos: list[Demo] = []
 
     def start(count: int, time_factor: float = 50.0) -> SimulatedFleet:
-        demo = Demo(tmp_path / f"printers{len(demos)}", count, free_ports(count), time_factor)
+        # The demo's directory is the test's: its secrets/gate.key is the hub's key.
+        demo = Demo(tmp_path, count, free_ports(1), time_factor)
         demos.append(demo)
-        demo.start(lambda _line: None)
+        demo.start_printers(lambda _line: None)
         return SimulatedFleet(list(demo.printers), demo)
 
     yield start

@@ -1,13 +1,16 @@
-"""`fabfleet demo`: simulated printers with their pages, started and stopped as a user does."""
+"""`fabfleet demo`: the whole product on 127.0.0.1, started and stopped as a user does."""
 
 from __future__ import annotations
 
-import json
+import os
+import re
 import signal
 import socket
 import subprocess
-import urllib.request
+from dataclasses import dataclass
 from pathlib import Path
+
+import requests
 
 from tests.orchestrator.umockdev import FABFLEET
 
@@ -30,58 +33,130 @@ def free_ports(count: int) -> int:
     raise AssertionError("no free ports")
 
 
-def get(url: str) -> dict[str, object]:
-    with urllib.request.urlopen(url, timeout=10) as answer:
-        data: dict[str, object] = json.loads(answer.read())
-        return data
+def listening(url: str) -> bool:
+    host, port = url.removeprefix("http://").rstrip("/").split(":")
+    with socket.socket() as sock:
+        return sock.connect_ex((host, int(port))) == 0
 
 
-def test_demo_runs_printers_with_pages_and_stops_on_ctrl_c(tmp_path: Path) -> None:
-    port = free_ports(2)
+@dataclass
+class RunningDemo:
+    """A started `fabfleet demo`: what it printed, parsed."""
+
+    process: subprocess.Popen[str]
+    lines: list[str]
+    site: str
+    password: str
+    servers: dict[str, str]
+
+
+def start_demo(tmp_path: Path, printers: int) -> RunningDemo:
+    port = free_ports(1)
     demo = subprocess.Popen(
-        [
-            str(FABFLEET),
-            "demo",
-            "--printers",
-            "2",
-            "--port",
-            str(port),
-            "--data-dir",
-            str(tmp_path),
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+        [str(FABFLEET), "demo", "--printers", str(printers), "--port", str(port),
+         "--data-dir", str(tmp_path)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
     assert demo.stdout is not None
-    lines = [demo.stdout.readline() for _ in range(4)]
+    lines = [demo.stdout.readline() for _ in range(printers + 4)]
+    servers = {}
+    for index, line in enumerate(lines[1 : printers + 1], start=1):
+        found = re.fullmatch(
+            rf"demo-{index}: print server on (http://127\.0\.0\.1:\d+/)  "
+            r"\(simulated Marlin on 127\.0\.0\.1:\d+\)\n",
+            line,
+        )
+        servers[f"demo-{index}"] = found[1] if found else ""
+    said = re.fullmatch(
+        r"log in as admin with password (\S+)  \(new each run, shown only here\)\n",
+        lines[printers + 2],
+    )
+    password = said[1] if said else ""
+    return RunningDemo(demo, lines, f"http://127.0.0.1:{port}", password, servers)
+
+
+def stop_demo(demo: RunningDemo) -> tuple[int, str, str]:
+    demo.process.send_signal(signal.SIGINT)
+    out, errors = demo.process.communicate(timeout=30)
+    return demo.process.returncode, out, errors
+
+
+def test_the_demo_runs_the_hub_the_proxy_and_printers_and_stops_on_ctrl_c(
+    tmp_path: Path,
+) -> None:
+    demo = start_demo(tmp_path, 2)
+    lines, site, password, servers = demo.lines, demo.site, demo.password, demo.servers
     try:
         assert lines[0] == "starting 2 simulated printers (moves and heating 20x faster)\n"
-        assert lines[1].startswith(f"demo-1: http://127.0.0.1:{port}/  (simulated Marlin on ")
-        assert lines[2].startswith(f"demo-2: http://127.0.0.1:{port + 1}/  (simulated Marlin on ")
-        assert lines[3] == "open a page, pick a file and press Print; Ctrl-C stops the demo\n"
-        for offset, name in enumerate(("demo-1", "demo-2")):
-            url = f"http://127.0.0.1:{port + offset}/"
-            printer = get(url + "api/v1/printer")
-            assert (printer["name"], printer["state"]) == (name, "ready")
-            files = get(url + "api/v1/files")["files"]
-            assert isinstance(files, list)
-            assert {f["name"] for f in files} >= {"cube_prusa_marlin2.gcode"}
-            with urllib.request.urlopen(url, timeout=10) as page:
-                assert b'<h1 id="name">' in page.read()
+        assert all(servers.values()), lines
+        assert re.fullmatch(r"hub: http://127\.0\.0\.1:\d+/\n", lines[3]), lines[3]
+        assert password, lines[4]
+        assert lines[5] == f"open {site}/ ; Ctrl-C stops the demo\n"
+
+        assert requests.get(f"{site}/api/health", timeout=10).status_code == 200
+        printer_api = f"{site}/printers/demo-1/api/v1/printer"
+        # Not logged in: the API says 401, a browser is sent to the login page.
+        assert requests.get(printer_api, timeout=10).status_code == 401
+        page = requests.get(
+            f"{site}/printers/demo-1/", headers={"Accept": "text/html"},
+            allow_redirects=False, timeout=10,
+        )  # fmt: skip
+        assert (page.status_code, page.headers["Location"]) == (
+            302, f"{site}/login?next=/printers/demo-1/",
+        )  # fmt: skip
+        # A print server reached around the proxy does nothing without the hub's identity.
+        for url in servers.values():
+            assert requests.get(url + "api/v1/printer", timeout=10).status_code == 401
+            forged = {"X-Fabfleet-Identity": "e30.c2lnbmF0dXJl"}
+            assert requests.get(url + "api/v1/files", headers=forged, timeout=10).status_code == 403
+
+        browser = requests.Session()
+        wrong = browser.post(
+            f"{site}/api/login", json={"username": "admin", "password": "not-it-at-all"},
+            timeout=10,
+        )  # fmt: skip
+        assert wrong.status_code == 401
+        login = browser.post(
+            f"{site}/api/login", json={"username": "admin", "password": password}, timeout=10
+        )
+        assert login.status_code == 200, login.text
+        assert login.json()["role"] == "admin"
+        for name in ("demo-1", "demo-2"):
+            printer = browser.get(f"{site}/printers/{name}/api/v1/printer", timeout=10)
+            assert printer.status_code == 200, printer.text
+            assert (printer.json()["name"], printer.json()["state"]) == (name, "ready")
+            files = browser.get(f"{site}/printers/{name}/api/v1/files", timeout=10).json()
+            assert {f["name"] for f in files["files"]} >= {"cube_prusa_marlin2.gcode"}
+            page = browser.get(f"{site}/printers/{name}/", timeout=10)
+            assert page.status_code == 200 and '<h1 id="name">' in page.text
+        # An action needs the session's CSRF token; with it, the print server records the user.
+        job = {"file": "cube_slic3r.gcode"}
+        url = f"{site}/printers/demo-1/api/v1/job"
+        assert browser.post(url, json=job, timeout=10).status_code == 403
+        csrf = {"X-CSRF-Token": browser.cookies["fabfleet_csrf"]}
+        started = browser.post(url, json=job, headers=csrf, timeout=10)
+        assert started.status_code == 201, started.text
+        history = browser.get(f"{site}/printers/demo-1/api/v1/history", timeout=10).json()
+        assert [j["started_by"] for j in history["jobs"]] == ["admin"]
     finally:
-        demo.send_signal(signal.SIGINT)
-        out, errors = demo.communicate(timeout=30)
-    assert (demo.returncode, out, errors) == (0, "stopping\n", "")
-    for offset in range(2):
-        with socket.socket() as sock:
-            assert sock.connect_ex(("127.0.0.1", port + offset)) != 0
-    # Kept in --data-dir: each printer's files and logs.
+        stopped = stop_demo(demo)
+    assert stopped == (0, "stopping\n", "")
+    for url in [site + "/", *servers.values()]:
+        assert not listening(url), url
+    # Kept in --data-dir: each printer's files and logs, the hub's database, the keys.
     assert (tmp_path / "demo-1" / "data" / "files" / "cube_slic3r.gcode").exists()
     assert (tmp_path / "demo-2" / "server.log").exists()
+    assert (tmp_path / "hub-data" / "hub.sqlite").exists()
+    assert (tmp_path / "secrets" / "gate.key").stat().st_mode & 0o077 == 0
 
 
-def test_demo_says_which_printer_did_not_start(tmp_path: Path) -> None:
+def running_in(directory: Path) -> list[str]:
+    """Command lines of processes that name ``directory``."""
+    ps = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True, check=True)
+    return [line for line in ps.stdout.splitlines() if str(directory) in line]
+
+
+def test_demo_refuses_a_proxy_port_in_use_before_starting_anything(tmp_path: Path) -> None:
     port = free_ports(1)
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", port))
@@ -92,5 +167,42 @@ def test_demo_says_which_printer_did_not_start(tmp_path: Path) -> None:
             capture_output=True, text=True, timeout=60, check=False,
         )  # fmt: skip
     assert result.returncode == 1
-    assert result.stderr.startswith("fabfleet: the print server of demo-1 did not start: ")
-    assert result.stderr.rstrip().endswith(f"(log: {tmp_path / 'demo-1'})")
+    assert result.stderr == (
+        f"fabfleet: cannot listen on 127.0.0.1:{port} (Address already in use);"
+        " choose another --port\n"
+    )
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_demo_says_which_part_did_not_start_and_stops_the_rest(tmp_path: Path) -> None:
+    """The hub's database is broken: the printer that did start is stopped again."""
+    port = free_ports(1)
+    (tmp_path / "hub-data").mkdir(mode=0o700)
+    (tmp_path / "hub-data" / "hub.sqlite").write_text("not a database")
+    result = subprocess.run(
+        [str(FABFLEET), "demo", "--printers", "1", "--port", str(port), "--data-dir",
+         str(tmp_path)],
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert result.returncode == 1
+    database = tmp_path / "hub-data" / "hub.sqlite"
+    assert result.stderr == (
+        f"fabfleet: cannot set up user admin in {database}: file is not a database\n"
+    )
+    assert result.stdout.startswith("starting 1 simulated printers")
+    assert running_in(tmp_path) == []
+
+
+def test_demo_without_nginx_says_so_in_one_line(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [str(FABFLEET), "demo", "--printers", "1", "--data-dir", str(tmp_path)],
+        capture_output=True, text=True, timeout=60, check=False,
+        env={**os.environ, "FABFLEET_NGINX": str(tmp_path / "no-nginx")},
+    )  # fmt: skip
+    assert result.returncode == 1
+    assert result.stdout == ""
+    assert result.stderr == (
+        "fabfleet: nginx is not installed (Debian/Ubuntu: apt-get install nginx-light;"
+        " ./scripts/bootstrap does it)\n"
+    )
+    assert list(tmp_path.iterdir()) == []

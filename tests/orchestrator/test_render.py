@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import socket
@@ -95,15 +96,29 @@ def test_compose_security(case: str) -> None:
         else:
             assert "devices" not in service
             assert service["environment"]["FABFLEET_PORT"] == printer.url
-        assert service["volumes"] == [f"printer-{printer.name}-data:/data"]
+        # Its data, and its own gate key only, read-only.
+        key = "/etc/fabfleet/secrets/printer.key"
+        assert service["volumes"] == [
+            f"printer-{printer.name}-data:/data",
+            {"type": "bind", "source": f"./secrets/printer-{printer.name}.key",
+             "target": key, "read_only": True},
+        ]  # fmt: skip
+        assert service["environment"]["FABFLEET_GATE_KEY_FILE"] == key
     for camera in fleet.cameras:
         devices = services[f"camera-{camera.name}"]["devices"]
         assert devices == [f"/dev/fabfleet/camera-{camera.name}:/dev/video-camera"]
-    # Besides its data, the hub sees only its own rendered directory, read-only.
-    assert services["hub"]["volumes"] == [
-        "hub-data:/data",
+    # Besides its data, the hub sees only its own rendered directory and its key, read-only.
+    hub = services["hub"]
+    assert hub["volumes"] == [
+        {"type": "bind", "source": "./hub-data", "target": "/data"},
         {"type": "bind", "source": "./hub", "target": "/etc/fabfleet/hub", "read_only": True},
-    ]
+        {"type": "bind", "source": "./secrets/gate.key",
+         "target": "/etc/fabfleet/secrets/gate.key", "read_only": True},
+    ]  # fmt: skip
+    assert hub["environment"]["FABFLEET_GATE_KEY_FILE"] == "/etc/fabfleet/secrets/gate.key"
+    assert hub["environment"]["FABFLEET_FLEET"] == "/etc/fabfleet/hub/fleet.json"
+    # No key in any rendered file, and only the printers' data are named volumes.
+    assert set(stack.get("volumes") or {}) == {f"printer-{p.name}-data" for p in fleet.printers}
     mounts = [v for v in services["proxy"]["volumes"] if v["source"] == "./proxy"]
     assert mounts == [
         {"type": "bind", "source": "./proxy", "target": "/etc/fabfleet/proxy", "read_only": True}
@@ -116,7 +131,7 @@ def test_proxy_ports_follow_the_site() -> None:
 
 
 def locations(nginx: str) -> dict[str, str]:
-    """Each `location` block's path and body (the template never nests blocks)."""
+    """Each `location` block's path and body, up to its first nested block if any."""
     blocks = {}
     for chunk in nginx.split("location ")[1:]:
         head, _, body = chunk.partition("{")
@@ -134,6 +149,41 @@ def test_every_printer_and_camera_asks_the_hub(case: str) -> None:
         assert "auth_request /_auth;" in blocks[path], path
     assert {p for p in blocks if p.startswith(("/printers/", "/cameras/"))} == set(devices)
     assert "internal;" in blocks["= /_auth"]
+    # The identity the hub signed, and never one a client sent, goes to the upstream;
+    # the gate hears who is asking from where; a refusal is handled as one.
+    for path in devices:
+        block = blocks[path]
+        assert "auth_request_set $fabfleet_identity $upstream_http_x_fabfleet_identity;" in block
+        assert "proxy_set_header X-Fabfleet-Identity $fabfleet_identity;" in block
+        assert "error_page 401 = @fabfleet_login;" in block
+        assert "error_page 403 = @fabfleet_refused;" in block
+    for header in ("X-Forwarded-For $remote_addr", "X-Forwarded-Proto $scheme",
+                   "X-Original-URI $request_uri", "X-Original-Method $request_method"):  # fmt: skip
+        assert f"proxy_set_header {header};" in blocks["= /_auth"]
+    # The hub's own paths are not behind the gate: it authenticates them itself.
+    for path in ("/", "= /api/fleet/events", "/api/queue"):
+        assert "auth_request" not in blocks[path], path
+    assert "proxy_set_header Upgrade $http_upgrade;" in blocks["= /api/fleet/events"]
+    assert "client_max_body_size 2g;" in blocks["/api/queue"]
+    assert "proxy_request_buffering off;" in blocks["/api/queue"]
+    assert "return 302 /login?next=$request_uri;" in blocks["@fabfleet_login"]
+
+
+def test_the_hub_is_told_each_printers_upstream_groups_and_profile() -> None:
+    fleet = json.loads(rendered("usb")["hub/fleet.json"])
+    assert fleet["site"] == {"max_heating": 2}
+    printers = {p["name"]: p for p in fleet["printers"]}
+    mk3 = printers["prusa-mk3"]
+    assert mk3["upstream"] == "http://printer-prusa-mk3:8080"
+    assert (mk3["groups"], mk3["tags"], mk3["camera"]) == (["lab", "students"], ["workshop"],
+                                                            "bench-cam")  # fmt: skip
+    assert mk3["profile"] == {"materials": ["PLA", "PETG"], "nozzle": 0.4, "bed": None}
+    assert printers["ender-1"]["groups"] == ["lab"]
+    assert printers["sim-1"]["groups"] == [] and printers["sim-1"]["tags"] == []
+    assert fleet["cameras"] == [
+        {"name": "bench-cam", "path": "/cameras/bench-cam/",
+         "upstream": "http://camera-bench-cam:8080"}
+    ]  # fmt: skip
 
 
 def test_a_simulated_printer_runs_its_simulator_with_its_options() -> None:

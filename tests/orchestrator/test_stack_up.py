@@ -23,9 +23,11 @@ VERSION = version("fabfleet")
 UDEV_NOTE = f"udev is not running (no {UDEV_CONTROL}); the rules apply when it starts"
 
 
-def files_lines(stack: Stack, word: str) -> str:
+def files_lines(stack: Stack, word: str, keys: tuple[str, ...] = ()) -> str:
     names = ("99-fabfleet.rules", "compose.yaml", "proxy/nginx.conf", "hub/fleet.json")
     paths = [stack.state_dir / n for n in names]
+    # Key files written (the first time: the gate's master key and one per printer).
+    paths += [stack.state_dir / "secrets" / k for k in keys]
     return "".join(f"{word:<9}  {p}\n" for p in [*paths, stack.rules])
 
 
@@ -40,7 +42,17 @@ def test_up_converges_and_recreates_only_what_changed(
     stack.write([url_printer("a", 5001), url_printer("b", 5002)])
     first = stack.run("up")
     assert first.exit_code == 0, first.stderr
-    assert first.stdout == files_lines(stack, "changed") + "up: 4 of 4 services running\n"
+    keys = ("gate.key", "printer-a.key", "printer-b.key")
+    assert first.stdout == files_lines(stack, "changed", keys) + "up: 4 of 4 services running\n"
+    # The keys and the hub's data are the containers' user's, and nobody else's.
+    secrets = stack.state_dir / "secrets"
+    hub_data = stack.state_dir / "hub-data"
+    modes = {secrets: 0o700, secrets / "gate.key": 0o600, secrets / "printer-a.key": 0o400,
+             hub_data: 0o700}  # fmt: skip
+    for path, mode in modes.items():
+        assert path.stat().st_mode & 0o777 == mode, path
+    for path in (secrets / "gate.key", secrets / "printer-a.key", hub_data):
+        assert (path.stat().st_uid, path.stat().st_gid) == (10001, 10001), path
     udev_note(first.stderr)
     assert stack.rules.read_bytes() == (stack.state_dir / "99-fabfleet.rules").read_bytes()
     started = stack.containers(client)
@@ -80,6 +92,8 @@ def test_up_converges_and_recreates_only_what_changed(
     assert after["printer-a"] == started["printer-a"]
     assert after["printer-b"] == started["printer-b"]
     assert removed.stdout.endswith("up: 4 of 4 services running\n")
+    assert f"removed    {stack.state_dir / 'secrets' / 'printer-c.key'}\n" in removed.stdout
+    assert not (stack.state_dir / "secrets" / "printer-c.key").exists()
 
 
 def test_an_unplugged_usb_printer_does_not_stop_the_rest(
@@ -96,14 +110,15 @@ def test_an_unplugged_usb_printer_does_not_stop_the_rest(
         "printer-usb: /dev/fabfleet/printer-usb is not plugged in; "
         "it starts when it is (fabfleet watch)"
     ) in lines
+    # A camera runs without its device: ustreamer serves its "offline" picture.
     assert (
         "camera-cam: /dev/fabfleet/camera-cam is not plugged in; "
-        "it starts when it is (fabfleet watch)"
+        'it shows "offline" until it is plugged in and `fabfleet up` runs'
     ) in lines
     assert result.stdout.endswith(
-        "up: 3 of 5 services running; waiting for their device: printer-usb, camera-cam\n"
+        "up: 4 of 5 services running; waiting for their device: printer-usb\n"
     )
-    assert sorted(stack.containers(client)) == ["hub", "printer-net", "proxy"]
+    assert sorted(stack.containers(client)) == ["camera-cam", "hub", "printer-net", "proxy"]
 
     status = stack.run("status", "--json")
     assert status.exit_code == 0, status.stderr
@@ -118,7 +133,7 @@ def test_an_unplugged_usb_printer_does_not_stop_the_rest(
         "device": "unplugged",
     }
     assert (rows["camera-cam"]["state"], rows["camera-cam"]["device"]) == (
-        "not created",
+        "running",
         "unplugged",
     )
     assert (rows["printer-net"]["state"], rows["printer-net"]["device"]) == ("running", None)
@@ -217,7 +232,7 @@ def test_status_logs_restart_down(stack: Stack, client: docker.DockerClient) -> 
     assert client.containers.list(all=True, filters=label) == []
     assert client.networks.list(filters=label) == []
     volumes = sorted(str(v.name) for v in client.volumes.list(filters=label))
-    assert volumes == [f"{p}_hub-data", f"{p}_printer-a-data", f"{p}_printer-b-data"]
+    assert volumes == [f"{p}_printer-a-data", f"{p}_printer-b-data"]
     again = stack.run("down")
     assert (again.exit_code, again.stdout) == (0, "down: nothing is running\n")
     empty = stack.run("status")

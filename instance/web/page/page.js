@@ -23,10 +23,32 @@ function size(bytes) {
   return `${(bytes / 1024 / 1024).toFixed(1)} MB`;
 }
 
+// Behind the hub, the session's CSRF token (the fabfleet_csrf cookie) goes with
+// every request that changes something; standalone there is no such cookie.
+function csrfToken() {
+  for (const part of document.cookie.split(";")) {
+    const [name, ...value] = part.trim().split("=");
+    if (name === "fabfleet_csrf") return decodeURIComponent(value.join("="));
+  }
+  return null;
+}
+
+// Not logged in (the hub's gate said 401): to the hub's login page at the site
+// root (before this page's /printers/<name>/), and back here afterwards.
+function toLogin() {
+  const base = new URL(document.baseURI);
+  const prefix = base.pathname.match(/^(.*?\/)printers\/[^/]+\//);
+  const login = new URL(`${prefix ? prefix[1] : "/"}login`, base.origin);
+  login.searchParams.set("next", window.location.pathname + window.location.search);
+  window.location.assign(login.toString());
+}
+
 // A request to the print server; on any failure the page says why and the
 // result is null (a button press never leaves an unhandled error behind).
 async function call(method, path, body) {
   const options = { method, headers: {} };
+  const token = csrfToken();
+  if (method !== "GET" && token) options.headers["X-CSRF-Token"] = token;
   if (body !== undefined) {
     options.headers["Content-Type"] = "application/json";
     options.body = JSON.stringify(body);
@@ -36,6 +58,10 @@ async function call(method, path, body) {
     response = await fetch(api(path), options);
   } catch {
     showError("The print server does not answer; retrying…");
+    return null;
+  }
+  if (response.status === 401) {
+    toLogin();
     return null;
   }
   let data = null;
@@ -248,6 +274,8 @@ function upload(file) {
   form.append("file", file, file.name);
   const request = new XMLHttpRequest();
   request.open("POST", api("api/v1/files"));
+  const token = csrfToken();
+  if (token) request.setRequestHeader("X-CSRF-Token", token);
   request.upload.onprogress = (event) => {
     if (event.lengthComputable) {
       status.textContent = `Uploading ${file.name}: ${Math.round((event.loaded / event.total) * 100)} %`;
@@ -256,7 +284,9 @@ function upload(file) {
   request.onload = () => {
     let data = {};
     try { data = JSON.parse(request.responseText); } catch { /* empty */ }
-    if (request.status === 201) {
+    if (request.status === 401) {
+      toLogin();
+    } else if (request.status === 201) {
       status.textContent = `Uploaded ${data.file.name}`;
       loadFiles();
     } else {

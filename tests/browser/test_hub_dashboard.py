@@ -1,0 +1,221 @@
+"""The hub's dashboard in a real Chromium: a real hub, real print servers on simulated Marlins."""
+
+from __future__ import annotations
+
+import re
+import socket
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+import requests
+from playwright.sync_api import Browser, Page, expect
+
+from hub.accounts import create_user
+from hub.app import schemas
+from hub.db import open_database
+from hub.rights import Grants
+from hub.signing import HEADER, identity_for, read_master_key
+from tests.browser.conftest import screenshot
+from tests.hub.conftest import (  # noqa: F401  (fixtures)
+    HubProcess,
+    SimulatedFleet,
+    printer_entry,
+    simulated_printers,
+    start_hub,
+)
+
+pytestmark = pytest.mark.timeout(240)
+PASSWORD = "a long enough password"
+
+
+def unused_port() -> int:
+    """A port nothing listens on (a print server that is not running)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+    return port
+
+
+@dataclass
+class Fleet:
+    hub: HubProcess
+    printers: SimulatedFleet
+    key: bytes
+
+    def on_printer(self, name: str, path: str, body: dict[str, Any] | None = None) -> int:
+        """POST to a print server directly, signed as the hub signs."""
+        url = next(p.url for p in self.printers.printers if p.name == name)
+        headers = {HEADER: identity_for(self.key, name, "test", True)}
+        return requests.post(url + path, json=body, headers=headers, timeout=10).status_code
+
+
+@pytest.fixture
+def fleet(
+    start_hub: Callable[..., HubProcess],  # noqa: F811
+    simulated_printers: Callable[..., SimulatedFleet],  # noqa: F811
+) -> Fleet:
+    printers = simulated_printers(3, time_factor=20)
+    extra: dict[str, dict[str, Any]] = {
+        "demo-1": {"groups": ["lab"], "tags": ["pla"]},
+        "demo-2": {"groups": ["lab"], "tags": ["petg"]},
+        "demo-3": {"groups": ["office"], "tags": ["pla"]},
+    }
+    fleet_file = printers.fleet(**extra)
+    fleet_file["printers"].append(
+        printer_entry("ghost", f"http://127.0.0.1:{unused_port()}", groups=["office"])
+    )
+    assert printers.demo is not None
+    key_file = printers.demo.workdir / "secrets" / "gate.key"
+    hub = start_hub(fleet_file, extra_env={"FABFLEET_GATE_KEY_FILE": str(key_file)})
+    db = open_database(hub.data_dir / "hub.sqlite", schemas())
+    try:
+        create_user(db, "ada", PASSWORD, "admin")
+        create_user(db, "vera", PASSWORD, "viewer", Grants(groups=frozenset({"lab"})))
+    finally:
+        db.close()
+    return Fleet(hub, printers, read_master_key(key_file))
+
+
+def open_dashboard(page: Page, fleet: Fleet, user: str) -> None:
+    answer = page.request.post(
+        fleet.hub.url + "api/login", data={"username": user, "password": PASSWORD}
+    )
+    assert answer.status == 200, answer.text()
+    page.goto(fleet.hub.url)
+
+
+def card(page: Page, name: str) -> Any:
+    return page.locator(f'.printer-card[data-printer="{name}"]')
+
+
+def percent(page: Page, name: str) -> float:
+    text = card(page, name).locator(".progress-value").inner_text()
+    match = re.match(r"([\d.]+) %", text)
+    return float(match.group(1)) if match else 0.0
+
+
+def test_an_admin_watches_the_fleet_live_filters_it_and_clears_a_bed(fleet: Fleet, page: Page):
+    open_dashboard(page, fleet, "ada")
+    expect(page.locator(".printer-card")).to_have_count(4)
+    for name in ("demo-1", "demo-2", "demo-3"):
+        expect(card(page, name).locator(".state-badge")).to_have_text("ready")
+    expect(card(page, "demo-1").locator(".hotend")).to_have_text(re.compile(r"^\d+ °C$"))
+    expect(card(page, "demo-1").locator(".printer-name")).to_have_attribute(
+        "href", "/printers/demo-1/"
+    )
+    ghost = card(page, "ghost")
+    expect(ghost.locator(".state-badge")).to_have_text("unreachable")
+    expect(ghost.locator(".printer-message")).to_have_text("The print server does not answer.")
+    expect(page.locator(".fleet-summary")).to_have_text("4 printers · 1 unreachable")
+    expect(page.locator(".fleet-live")).to_have_text("live")
+
+    # A print started on the printer's own server shows up and moves.
+    assert fleet.on_printer("demo-1", "api/v1/job", {"file": "cube_slic3r.gcode"}) == 201
+    printing = card(page, "demo-1")
+    expect(printing.locator(".state-badge")).to_have_text("printing")
+    expect(printing.locator(".job-file")).to_have_text("cube_slic3r.gcode")
+    expect(printing.locator(".hotend")).to_have_text(re.compile(r"/ 200 °C"))
+    page.wait_for_function(
+        "() => parseFloat(document.querySelector('[data-printer=\"demo-1\"] .progress-value')"
+        ".textContent) > 0.5",
+        timeout=20000,
+    )
+    first = percent(page, "demo-1")
+    time.sleep(1.5)
+    assert percent(page, "demo-1") > first
+    expect(printing.locator(".job-eta")).to_have_text(re.compile(r"ETA \d\d:\d\d"))
+    screenshot(page, "hub-dashboard-01-printing")
+
+    # Filters: by group, by state, by text.
+    page.select_option(".filter-group", "office")
+    expect(page.locator(".printer-card:visible")).to_have_count(2)
+    expect(card(page, "demo-3")).to_be_visible()
+    expect(card(page, "demo-1")).to_be_hidden()
+    expect(page.locator(".fleet-summary")).to_contain_text("2 of 4 printers")
+    page.select_option(".filter-group", "")
+    page.select_option(".filter-state", "printing")
+    expect(page.locator(".printer-card:visible")).to_have_count(1)
+    expect(card(page, "demo-1")).to_be_visible()
+    page.select_option(".filter-state", "")
+    page.fill(".filter-text", "petg")
+    expect(page.locator(".printer-card:visible")).to_have_count(1)
+    expect(card(page, "demo-2")).to_be_visible()
+    page.fill(".filter-text", "")
+    expect(page.locator(".printer-card:visible")).to_have_count(4)
+
+    # A cancelled print leaves the bed to be cleared: the admin confirms it from here.
+    assert fleet.on_printer("demo-1", "api/v1/job/cancel") == 202
+    expect(printing.locator(".state-badge")).to_have_text("bed not cleared", timeout=15000)
+    button = printing.locator("button.bed-clear")
+    expect(button).to_have_text("Confirm bed clear")
+    screenshot(page, "hub-dashboard-02-bed-not-cleared")
+    button.click()
+    expect(printing.locator(".state-badge")).to_have_text("ready")
+    expect(button).to_have_count(0)
+    assert page.locator("button").filter(has_text="Confirm bed clear").count() == 0
+
+
+def test_a_viewer_sees_cards_but_no_actions_and_the_hub_refuses_them(fleet: Fleet, page: Page):
+    assert fleet.on_printer("demo-2", "api/v1/job", {"file": "cube_slic3r.gcode"}) == 201
+    time.sleep(1)
+    assert fleet.on_printer("demo-2", "api/v1/job/cancel") == 202
+    open_dashboard(page, fleet, "vera")
+    expect(page.locator(".printer-card")).to_have_count(2)
+    expect(card(page, "demo-3")).to_have_count(0)
+    expect(card(page, "demo-2").locator(".state-badge")).to_have_text(
+        "bed not cleared", timeout=15000
+    )
+    expect(card(page, "demo-1").locator(".state-badge")).to_have_text("ready")
+    expect(page.locator(".printer-card button")).to_have_count(0)
+    screenshot(page, "hub-dashboard-03-viewer")
+    csrf = next(c["value"] for c in page.context.cookies() if c["name"] == "fabfleet_csrf")
+    answer = page.request.post(
+        fleet.hub.url + "api/printers/demo-2/bed-clear", headers={"X-CSRF-Token": csrf}
+    )
+    assert answer.status == 403
+    assert "vera" in answer.json()["error"]
+    expect(card(page, "demo-2").locator(".state-badge")).to_have_text("bed not cleared")
+
+
+def test_the_dashboard_follows_a_print_server_going_away_and_coming_back(fleet: Fleet, page: Page):
+    open_dashboard(page, fleet, "ada")
+    demo_3 = card(page, "demo-3")
+    expect(demo_3.locator(".state-badge")).to_have_text("ready")
+    assert fleet.printers.demo is not None
+    server = next(
+        p
+        for p in fleet.printers.demo.processes
+        if "demo-3" in [str(a) for a in p.args] and "fabfleet-instance" in str(p.args[0])  # type: ignore[index, union-attr]
+    )
+    server.kill()
+    server.wait()
+    expect(demo_3.locator(".state-badge")).to_have_text("unreachable", timeout=3000)
+    expect(demo_3).to_have_attribute("data-kind", "off")
+    expect(page.locator(".fleet-summary")).to_have_text("4 printers · 2 unreachable")
+    # The hub goes on: the other printers still change on the page.
+    assert fleet.on_printer("demo-1", "api/v1/control/temperature", {"hotend": 77}) == 202
+    expect(card(page, "demo-1").locator(".hotend")).to_have_text(re.compile(r"/ 77 °C"))
+
+
+def test_on_a_phone_the_cards_fit_the_screen(fleet: Fleet, browser: Browser):
+    context = browser.new_context(
+        viewport={"width": 390, "height": 844}, device_scale_factor=2, is_mobile=True,
+        has_touch=True,
+    )  # fmt: skip
+    page = context.new_page()
+    try:
+        open_dashboard(page, fleet, "ada")
+        expect(page.locator(".printer-card")).to_have_count(4)
+        expect(card(page, "demo-1").locator(".state-badge")).to_have_text("ready")
+        overflow = page.evaluate("() => document.scrollingElement.scrollWidth - window.innerWidth")
+        assert overflow <= 0
+        boxes = [card(page, n).bounding_box() for n in ("demo-1", "demo-2")]
+        assert boxes[0] is not None and boxes[1] is not None
+        assert boxes[0]["width"] > 300  # one column, full width
+        assert boxes[1]["y"] > boxes[0]["y"] + boxes[0]["height"] - 1
+        screenshot(page, "hub-dashboard-04-phone")
+    finally:
+        context.close()

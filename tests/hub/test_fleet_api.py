@@ -1,0 +1,383 @@
+"""The dashboard's API (hub/fleet_api.py): the fleet, its live stream, confirming a clear bed.
+
+A real ``fabfleet-hub serve`` process, real print servers on simulated Marlins,
+real users in the hub's database, logged in through ``POST /api/login``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import itertools
+import json
+import os
+import socket
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import aiohttp
+import pytest
+import requests
+
+from hub.accounts import create_user
+from hub.app import schemas
+from hub.db import open_database
+from hub.rights import Grants
+from hub.signing import HEADER, identity_for, read_master_key
+from tests.hub.conftest import (
+    HubProcess,
+    SimulatedFleet,
+    login,
+    printer_entry,
+)
+
+pytestmark = pytest.mark.timeout(180)
+PASSWORD = "a long enough password"
+
+
+def unused_port() -> int:
+    """A port nothing listens on (a print server that is not running)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+    return port
+
+
+@dataclass
+class Site:
+    hub: HubProcess
+    printers: SimulatedFleet
+    key: bytes
+    sessions: dict[str, requests.Session] = field(default_factory=dict)
+
+    @property
+    def url(self) -> str:
+        return self.hub.url
+
+    def printer_url(self, name: str) -> str:
+        return next(p.url for p in self.printers.printers if p.name == name)
+
+    def on_printer(self, method: str, name: str, path: str, **kwargs: Any) -> requests.Response:
+        """Call a print server directly, as the hub would (they refuse anything unsigned)."""
+        headers = {HEADER: identity_for(self.key, name, "test", True)}
+        return requests.request(
+            method, self.printer_url(name) + path, headers=headers, timeout=10, **kwargs
+        )
+
+    def session(self, user: str) -> requests.Session:
+        """Logged in as ``user`` (once: each login costs a password hash)."""
+        if user not in self.sessions:
+            self.sessions[user] = login(self.url, user, PASSWORD)
+        return self.sessions[user]
+
+    def fleet(self, user: str) -> dict[str, Any]:
+        answer = self.session(user).get(self.url + "api/fleet", timeout=10)
+        assert answer.status_code == 200, answer.text
+        data: dict[str, Any] = answer.json()
+        return data
+
+    def wait_state(self, name: str, state: str, within: float = 15) -> dict[str, Any]:
+        admin = self.session("ada")
+        deadline = time.monotonic() + within
+        while True:
+            answer = admin.get(self.url + "api/fleet", timeout=10).json()
+            found: dict[str, dict[str, Any]] = {p["name"]: p for p in answer["printers"]}
+            if found[name]["state"] == state:
+                return found[name]
+            assert time.monotonic() < deadline, f"{name} is {found[name]['state']}, not {state}"
+            time.sleep(0.1)
+
+
+@pytest.fixture
+def site(
+    start_hub: Callable[..., HubProcess], simulated_printers: Callable[..., SimulatedFleet]
+) -> Site:
+    printers = simulated_printers(3, time_factor=20)
+    extra: dict[str, dict[str, Any]] = {
+        "demo-1": {"groups": ["lab"], "tags": ["pla"], "camera": "cam1"},
+        "demo-2": {"groups": ["lab", "office"], "tags": ["petg"]},
+        "demo-3": {"groups": ["office"], "tags": ["pla", "big"]},
+    }
+    fleet = printers.fleet(**extra)
+    # A printer whose print server is not running.
+    fleet["printers"].append(
+        printer_entry("ghost", f"http://127.0.0.1:{unused_port()}", groups=["lab"])
+    )
+    fleet["cameras"] = [
+        {"name": "cam1", "path": "/cameras/cam1/", "upstream": "http://127.0.0.1:9"}
+    ]
+    assert printers.demo is not None
+    key_file = printers.demo.workdir / "secrets" / "gate.key"
+    hub = start_hub(fleet, extra_env={"FABFLEET_GATE_KEY_FILE": str(key_file)})
+    db = open_database(hub.data_dir / "hub.sqlite", schemas())
+    try:
+        create_user(db, "ada", PASSWORD, "admin")
+        create_user(db, "otto", PASSWORD, "operator", Grants(groups=frozenset({"lab"})))
+        create_user(db, "vera", PASSWORD, "viewer", Grants(printers=frozenset({"demo-3"})))
+        create_user(db, "nobody", PASSWORD, "operator")
+    finally:
+        db.close()
+    site = Site(hub, printers, read_master_key(key_file))
+    for name in ("demo-1", "demo-2", "demo-3"):
+        site.wait_state(name, "ready")
+    return site
+
+
+def names(fleet: dict[str, Any]) -> list[str]:
+    return [p["name"] for p in fleet["printers"]]
+
+
+def audit_rows(site: Site) -> list[tuple[str, str, str | None]]:
+    db = open_database(site.hub.data_dir / "hub.sqlite", [])
+    try:
+        rows = db.execute("SELECT user, action, printer FROM audit WHERE action = 'bed clear'")
+        return [(r["user"], r["action"], r["printer"]) for r in rows]
+    finally:
+        db.close()
+
+
+async def stream(site: Site, user: str) -> tuple[aiohttp.ClientSession, Any]:
+    cookies = site.session(user).cookies.get_dict()
+    client = aiohttp.ClientSession(cookies=cookies)
+    url = site.url.replace("http://", "ws://") + "api/fleet/events"
+    return client, await client.ws_connect(url)
+
+
+async def messages(socket: Any, seconds: float) -> list[dict[str, Any]]:
+    """Every message the stream sends within ``seconds``."""
+    got: list[dict[str, Any]] = []
+    deadline = time.monotonic() + seconds
+    while (left := deadline - time.monotonic()) > 0:
+        try:
+            message = await socket.receive(timeout=left)
+        except TimeoutError:
+            break
+        assert message.type is aiohttp.WSMsgType.TEXT, message
+        got.append({**json.loads(message.data), "received": time.monotonic()})
+    return got
+
+
+async def until_message(socket: Any, test: Callable[[dict[str, Any]], bool], within: float) -> Any:
+    deadline = time.monotonic() + within
+    while True:
+        message = await socket.receive(timeout=max(0.01, deadline - time.monotonic()))
+        data = json.loads(message.data)
+        if test(data):
+            return data
+
+
+def test_nothing_is_shown_to_anyone_not_logged_in(site: Site):
+    assert requests.get(site.url + "api/fleet", timeout=5).status_code == 401
+    answer = requests.post(site.url + "api/printers/demo-1/bed-clear", timeout=5)
+    assert answer.status_code == 401
+    assert "log in" in answer.json()["error"]
+
+    async def connect() -> int:
+        async with aiohttp.ClientSession() as client:
+            with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
+                await client.ws_connect(site.url + "api/fleet/events")
+            return refused.value.status
+
+    assert asyncio.run(connect()) == 401
+
+
+def test_each_user_sees_the_printers_they_may_watch_with_their_live_state(site: Site):
+    everything = site.fleet("ada")
+    assert names(everything) == ["demo-1", "demo-2", "demo-3", "ghost"]
+    assert everything["groups"] == ["lab", "office"]
+    assert everything["tags"] == ["big", "petg", "pla"]
+    first = everything["printers"][0]
+    assert first["path"] == "/printers/demo-1/"
+    assert first["camera"] == {"name": "cam1", "path": "/cameras/cam1/"}
+    assert first["state"] == "ready" and first["online"] is True and first["may_act"] is True
+    assert first["status"]["heaters"]["T0"]["actual"] > 0
+    assert first["status"]["bed_clear"] is True and first["status"]["job"] is None
+    ghost = everything["printers"][3]
+    assert ghost["state"] == "unreachable" and ghost["online"] is False
+
+    operator = site.fleet("otto")
+    assert names(operator) == ["demo-1", "demo-2", "ghost"]
+    assert all(p["may_act"] for p in operator["printers"])
+    assert operator["groups"] == ["lab", "office"] and operator["tags"] == ["petg", "pla"]
+
+    viewer = site.fleet("vera")
+    assert names(viewer) == ["demo-3"]
+    assert viewer["printers"][0]["may_act"] is False
+    assert viewer["groups"] == ["office"] and viewer["tags"] == ["big", "pla"]
+
+    assert site.fleet("nobody") == {"printers": [], "groups": [], "tags": []}
+
+
+def test_the_stream_sends_a_snapshot_then_each_change_only_to_who_may_watch(site: Site):
+    async def scenario() -> None:
+        viewer_client, viewer = await stream(site, "vera")
+        operator_client, operator = await stream(site, "otto")
+        try:
+            snapshot = await until_message(viewer, lambda m: True, 5)
+            assert snapshot["type"] == "snapshot"
+            assert names(snapshot) == ["demo-3"]
+            assert names(await until_message(operator, lambda m: True, 5)) == [
+                "demo-1", "demo-2", "ghost",
+            ]  # fmt: skip
+
+            for name, hotend in (("demo-3", 55), ("demo-1", 66)):
+                answer = await asyncio.to_thread(
+                    site.on_printer, "POST", name, "api/v1/control/temperature",
+                    json={"hotend": hotend},
+                )  # fmt: skip
+                assert answer.status_code == 202
+            seen_by_viewer = await messages(viewer, 2)
+            seen_by_operator = await messages(operator, 0.5)
+            assert {m["printer"]["name"] for m in seen_by_viewer} == {"demo-3"}
+            assert {m["printer"]["name"] for m in seen_by_operator} == {"demo-1"}
+            targets = [m["printer"]["status"]["heaters"]["T0"]["target"] for m in seen_by_viewer]
+            assert 55 in targets
+            assert all(m["printer"]["may_act"] is False for m in seen_by_viewer)
+            assert all(m["printer"]["may_act"] is True for m in seen_by_operator)
+        finally:
+            for client in (viewer_client, operator_client):
+                await client.close()
+
+    asyncio.run(scenario())
+
+
+def test_a_busy_printer_sends_at_most_five_updates_a_second_and_the_last_one(site: Site):
+    """demo-1's heater target changes some 30 times a second for two seconds."""
+    targets = list(range(120, 180))
+
+    def change_fast() -> None:
+        for target in targets:
+            answer = site.on_printer(
+                "POST", "demo-1", "api/v1/control/temperature", json={"hotend": target}
+            )
+            assert answer.status_code == 202
+            time.sleep(0.025)
+
+    async def scenario() -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        client, hub = await stream(site, "ada")
+        key = {HEADER: identity_for(site.key, "demo-1", "test", False)}
+        direct = await client.ws_connect(
+            site.printer_url("demo-1") + "api/v1/events?log=0", headers=key
+        )
+        try:
+            await until_message(hub, lambda m: m["type"] == "snapshot", 5)
+            await until_message(direct, lambda m: m["type"] == "state", 5)
+            changing = asyncio.create_task(asyncio.to_thread(change_fast))
+            from_hub, from_printer = await asyncio.gather(messages(hub, 4), messages(direct, 4))
+            await changing
+        finally:
+            await direct.close()
+            await client.close()
+        return from_hub, from_printer
+
+    from_hub, from_printer = asyncio.run(scenario())
+    busy_messages = [m for m in from_hub if m["printer"]["name"] == "demo-1"]
+    busy = [m["printer"] for m in busy_messages]
+    seen = [p["status"]["heaters"]["T0"]["target"] for p in busy]
+    printer_states = [m for m in from_printer if m["type"] == "state"]
+    # The print server reported (nearly) every change; the hub passed on few.
+    assert len(printer_states) > 40, len(printer_states)
+    assert 5 <= len(busy) <= 4 * 5 + 2, seen
+    assert seen == sorted(seen)
+    # What the browser ends with is the newest state.
+    assert seen[-1] == targets[-1]
+    # Never two within much less than 200 ms of each other.
+    times = [m["received"] for m in busy_messages]
+    assert min(b - a for a, b in itertools.pairwise(times)) > 0.12, times
+
+
+def test_a_browser_that_stops_reading_holds_up_no_one(site: Site):
+    """One client opens the stream and never reads; another still gets every change."""
+    session = site.session("ada")
+    host, port = site.url.removeprefix("http://").rstrip("/").split(":")
+    stalled = socket.create_connection((host, int(port)))
+    stalled.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    cookie = "; ".join(f"{k}={v}" for k, v in session.cookies.get_dict().items())
+    stalled.sendall(
+        (
+            "GET /api/fleet/events HTTP/1.1\r\n"
+            f"Host: {host}:{port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+            f"Sec-WebSocket-Key: {base64.b64encode(os.urandom(16)).decode()}\r\n"
+            f"Sec-WebSocket-Version: 13\r\nCookie: {cookie}\r\n\r\n"
+        ).encode()
+    )
+    assert b"101" in stalled.recv(12)
+    for name in ("demo-1", "demo-2"):
+        answer = site.on_printer("POST", name, "api/v1/job", json={"file": "cube_slic3r.gcode"})
+        assert answer.status_code == 201
+
+    async def scenario() -> list[float]:
+        client, hub = await stream(site, "ada")
+        delays = []
+        try:
+            await until_message(hub, lambda m: m["type"] == "snapshot", 5)
+            for hotend in range(101, 111):
+                sent = time.monotonic()
+                answer = await asyncio.to_thread(
+                    site.on_printer, "POST", "demo-3", "api/v1/control/temperature",
+                    json={"hotend": hotend},
+                )  # fmt: skip
+                assert answer.status_code == 202
+
+                def shows(message: dict[str, Any], wanted: int = hotend) -> bool:
+                    entry = message.get("printer") or {}
+                    heaters = entry.get("status", {}).get("heaters", {})
+                    return entry.get("name") == "demo-3" and heaters["T0"]["target"] == wanted
+
+                await until_message(hub, shows, 3)
+                delays.append(time.monotonic() - sent)
+                await asyncio.sleep(0.3)
+        finally:
+            await client.close()
+        return delays
+
+    try:
+        delays = asyncio.run(scenario())
+    finally:
+        stalled.close()
+    assert max(delays) < 1.0, delays
+    assert sorted(delays)[len(delays) // 2] < 0.3, delays
+
+
+def test_confirming_a_clear_bed_takes_the_right_and_a_print_server_that_answers(site: Site):
+    # demo-2 finishes a job the hard way: cancelled, so its bed is not clear.
+    answer = site.on_printer("POST", "demo-2", "api/v1/job", json={"file": "cube_slic3r.gcode"})
+    assert answer.status_code == 201
+    site.wait_state("demo-2", "printing")
+    assert site.on_printer("POST", "demo-2", "api/v1/job/cancel").status_code == 202
+    site.wait_state("demo-2", "bed not cleared")
+
+    viewer = site.session("vera")
+    answer = viewer.post(site.url + "api/printers/demo-3/bed-clear", timeout=10)
+    assert answer.status_code == 403
+    assert "vera" in answer.json()["error"]
+    # A printer the viewer may not even watch does not exist for them.
+    assert viewer.post(site.url + "api/printers/demo-2/bed-clear").status_code == 404
+
+    operator = site.session("otto")
+    answer = operator.post(site.url + "api/printers/nope/bed-clear", timeout=10)
+    assert answer.status_code == 404 and "nope" in answer.json()["error"]
+    answer = operator.post(site.url + "api/printers/ghost/bed-clear", timeout=15)
+    assert answer.status_code == 502
+    assert "ghost's print server did not answer" in answer.json()["error"]
+    no_csrf = requests.post(
+        site.url + "api/printers/demo-2/bed-clear", cookies=operator.cookies, timeout=10
+    )
+    assert no_csrf.status_code == 403
+    assert audit_rows(site) == []
+
+    answer = operator.post(site.url + "api/printers/demo-2/bed-clear", timeout=10)
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["state"] == "ready"
+    assert site.wait_state("demo-2", "ready", within=3)["status"]["bed_clear"] is True
+    assert audit_rows(site) == [("otto", "bed clear", "demo-2")]
+
+    # While it prints, the print server refuses, and the hub says why.
+    answer = site.on_printer("POST", "demo-1", "api/v1/job", json={"file": "cube_slic3r.gcode"})
+    assert answer.status_code == 201
+    answer = operator.post(site.url + "api/printers/demo-1/bed-clear", timeout=10)
+    assert answer.status_code == 409
+    assert "demo-1" in answer.json()["error"]
+    assert audit_rows(site) == [("otto", "bed clear", "demo-2")]

@@ -1,0 +1,330 @@
+"""The gate nginx asks (``/api/auth/check``) on a real hub: every role, grant, method and
+credential; the signed identity as the print server verifies it; the audit of acts."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+import requests
+
+from hub.accounts import create_user
+from hub.api_keys import create_key
+from hub.app import schemas
+from hub.db import open_database
+from hub.rights import Grants
+from hub.signing import printer_key, read_master_key
+from instance.web.gate import IdentityRefused, verify
+from tests.hub.conftest import HubProcess, login, printer_entry, start_hub_process
+
+PASSWORD = "correct horse battery"
+NOWHERE = "http://127.0.0.1:9"
+
+
+def fleet() -> dict[str, Any]:
+    return {
+        "site": {"max_heating": 0},
+        "printers": [
+            printer_entry("p1", NOWHERE, groups=["lab"], camera="cam1"),
+            printer_entry("p2", NOWHERE),
+            printer_entry("p3", NOWHERE, groups=["lab"]),
+        ],
+        "cameras": [
+            {"name": "cam1", "path": "/cameras/cam1/", "upstream": NOWHERE},
+            {"name": "cam2", "path": "/cameras/cam2/", "upstream": NOWHERE},
+        ],
+    }
+
+
+@dataclass(frozen=True)
+class Case:
+    """A user, and what they may do with printer p1."""
+
+    name: str
+    role: str
+    grants: Grants
+    view: bool
+    act: bool
+
+
+def grants(printers: tuple[str, ...] = (), groups: tuple[str, ...] = ()) -> Grants:
+    return Grants(printers=frozenset(printers), groups=frozenset(groups))
+
+
+CASES = [
+    Case("ada", "admin", grants(), view=True, act=True),
+    Case("op-printer", "operator", grants(("p1",)), view=True, act=True),
+    Case("op-group", "operator", grants(groups=("lab",)), view=True, act=True),
+    Case("op-every", "operator", grants(("*",)), view=True, act=True),
+    Case("op-other", "operator", grants(("p2",), ("office",)), view=False, act=False),
+    Case("op-none", "operator", grants(), view=False, act=False),
+    Case("view-printer", "viewer", grants(("p1",)), view=True, act=False),
+    Case("view-group", "viewer", grants(groups=("lab",)), view=True, act=False),
+    Case("view-every", "viewer", grants(("*",)), view=True, act=False),
+    Case("view-other", "viewer", grants(("p2",)), view=False, act=False),
+]
+
+
+@dataclass
+class Gate:
+    hub: HubProcess
+    master: bytes
+    sessions: dict[str, requests.Session]
+    keys: dict[str, str]
+
+    def ask(
+        self, uri: str, method: str = "GET", headers: dict[str, str] | None = None, **kwargs: object
+    ) -> requests.Response:
+        sent = {"X-Original-URI": uri, "X-Original-Method": method, **(headers or {})}
+        return requests.get(
+            self.hub.url + "api/auth/check",
+            headers=sent,
+            timeout=10,
+            **kwargs,  # type: ignore[arg-type]
+        )
+
+    def audit(self, **query: str) -> list[dict[str, object]]:
+        answer = self.sessions["ada"].get(self.hub.url + "api/audit", params=query, timeout=10)
+        return answer.json()["entries"]  # type: ignore[no-any-return]
+
+
+@pytest.fixture(scope="module")
+def gate(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gate]:
+    hub = start_hub_process(tmp_path_factory.mktemp("gate"), fleet())
+    try:
+        db = open_database(hub.data_dir / "hub.sqlite", schemas())
+        keys: dict[str, str] = {}
+        try:
+            for case in CASES:
+                create_user(db, case.name, PASSWORD, case.role, case.grants)
+                keys[case.name] = create_key(db, case.name, "slicer")[1]
+        finally:
+            db.close()
+        sessions = {case.name: login(hub.url, case.name, PASSWORD) for case in CASES}
+        yield Gate(hub, read_master_key(hub.data_dir / "gate.key"), sessions, keys)
+    finally:
+        hub.stop()
+
+
+def credentials(gate: Gate, case: Case, how: str, uri: str) -> tuple[str, dict[str, str]]:
+    """(uri, headers) that present ``case``'s credentials the way ``how`` says."""
+    if how == "cookie":
+        session = gate.sessions[case.name]
+        cookie = f"fabfleet_session={session.cookies['fabfleet_session']}"
+        return uri, {"Cookie": cookie, "X-CSRF-Token": str(session.headers["X-CSRF-Token"])}
+    if how == "X-Api-Key":
+        return uri, {"X-Api-Key": gate.keys[case.name]}
+    if how == "Bearer":
+        return uri, {"Authorization": f"Bearer {gate.keys[case.name]}"}
+    assert how == "apikey query"
+    return uri + f"?print=1&apikey={gate.keys[case.name]}", {}
+
+
+@pytest.mark.parametrize("how", ["cookie", "X-Api-Key", "Bearer", "apikey query"])
+def test_every_role_and_grant_watching_and_acting(gate: Gate, how: str) -> None:
+    for case in CASES:
+        for method, acting in (("GET", False), ("HEAD", False), ("POST", True), ("DELETE", True)):
+            uri, headers = credentials(gate, case, how, "/printers/p1/api/v1/job/pause")
+            answer = gate.ask(uri, method, headers)
+            allowed = case.act if acting else case.view
+            where = f"{case.name} {method} by {how}"
+            assert answer.status_code == (200 if allowed else 403), where
+            if not allowed:
+                assert answer.json()["error"].startswith(case.name), where
+                assert "X-Fabfleet-Identity" not in answer.headers, where
+                continue
+            assert answer.headers["X-Fabfleet-User"] == case.name, where
+            identity = verify(
+                printer_key(gate.master, "p1"), "p1", answer.headers["X-Fabfleet-Identity"]
+            )
+            assert identity.user == case.name and identity.printer == "p1", where
+            assert identity.may_act == case.act, where
+
+
+def test_no_credentials_is_401(gate: Gate) -> None:
+    for method in ("GET", "POST"):
+        answer = gate.ask("/printers/p1/", method)
+        assert answer.status_code == 401
+        assert "log in" in answer.json()["error"]
+    for bad in (
+        {"X-Api-Key": "ffk_not_a_key"},
+        {"Authorization": "Bearer ffk_not_a_key"},
+        {"Cookie": "fabfleet_session=made-up"},
+    ):
+        assert gate.ask("/printers/p1/api/v1/printer", headers=bad).status_code == 401
+    assert gate.ask("/printers/p1/?apikey=ffk_nothing").status_code == 401
+    assert gate.ask("/cameras/cam1/stream").status_code == 401
+
+
+def test_a_cookie_must_bring_its_csrf_token_to_act(gate: Gate) -> None:
+    session = gate.sessions["ada"]
+    cookie = {"Cookie": f"fabfleet_session={session.cookies['fabfleet_session']}"}
+    # Watching needs no token: a page's WebSocket or MJPEG stream cannot send one.
+    assert gate.ask("/printers/p1/api/v1/events", "GET", cookie).status_code == 200
+    refused = gate.ask("/printers/p1/api/v1/job", "POST", cookie)
+    assert refused.status_code == 403
+    assert refused.json() == {"error": "CSRF token missing or wrong"}
+    wrong = gate.ask("/printers/p1/api/v1/job", "POST", {**cookie, "X-CSRF-Token": "guess"})
+    assert wrong.status_code == 403
+    other = str(gate.sessions["op-printer"].headers["X-CSRF-Token"])
+    crossed = gate.ask("/printers/p1/api/v1/job", "POST", {**cookie, "X-CSRF-Token": other})
+    assert crossed.status_code == 403
+
+
+def test_nginx_asking_with_the_original_method_is_not_refused(gate: Gate) -> None:
+    """nginx's auth subrequest keeps the client's method: a POST without body arrives here."""
+    session = gate.sessions["op-printer"]
+    headers = {
+        "X-Original-URI": "/printers/p1/api/v1/control/home",
+        "X-Original-Method": "POST",
+        "X-CSRF-Token": str(session.headers["X-CSRF-Token"]),
+        "Cookie": f"fabfleet_session={session.cookies['fabfleet_session']}",
+    }
+    for method in ("POST", "DELETE", "PUT", "PATCH", "HEAD"):
+        answer = requests.request(
+            method, gate.hub.url + "api/auth/check", headers=headers, timeout=10
+        )
+        assert answer.status_code == 200, method
+
+
+def test_the_identity_is_for_that_printer_only_and_expires(gate: Gate) -> None:
+    answer = gate.ask("/printers/p1/", headers={"X-Api-Key": gate.keys["op-group"]})
+    header = answer.headers["X-Fabfleet-Identity"]
+    now = time.time()
+    identity = verify(printer_key(gate.master, "p1"), "p1", header, now=now)
+    assert now + 50 < identity.expires <= now + 61
+    with pytest.raises(IdentityRefused):
+        verify(printer_key(gate.master, "p3"), "p3", header, now=now)
+    with pytest.raises(IdentityRefused):
+        verify(printer_key(gate.master, "p1"), "p1", header, now=now + 62)
+    other = gate.ask("/printers/p3/", headers={"X-Api-Key": gate.keys["op-group"]})
+    assert verify(printer_key(gate.master, "p3"), "p3", other.headers["X-Fabfleet-Identity"])
+
+
+def test_the_printer_is_read_from_the_path_as_nginx_normalises_it(gate: Gate) -> None:
+    key = {"X-Api-Key": gate.keys["op-printer"]}  # granted p1 only
+    assert gate.ask("/printers/p2/../p1/api/v1/job", "POST", key).status_code == 200
+    for sneaky in (
+        "/printers/p1/../p2/api/v1/job",
+        "//printers//p2//api/v1/job",
+        "/printers/./p2/api/v1/job",
+    ):
+        answer = gate.ask(sneaky, "POST", key)
+        assert answer.status_code == 403, sneaky
+        assert "p2" in answer.json()["error"], sneaky
+    # Whether the proxy decodes these before routing or not, the gate does not guess.
+    for encoded in (
+        "/printers/p1/%2e%2e/p2/api/v1/job",
+        "/printers/p1/..%2Fp2/api/v1/job",
+        "/printers/p2/..%2Fp1/api/v1/job",
+        "/printers/p%31/api/v1/job",
+        "/cameras/cam2/..%2fcam1/stream",
+    ):
+        answer = gate.ask(encoded, "GET", key)
+        assert answer.status_code == 400, encoded
+        assert "percent-decoded" in answer.json()["error"], encoded
+    # Encoded characters below the printer are the printer's business.
+    assert gate.ask("/printers/p1/api/v1/files/a%20b.gcode", "DELETE", key).status_code == 200
+    assert gate.ask("/printers/p1/../../etc/passwd", "GET", key).status_code == 404
+    assert gate.ask("/printers/../../x", "GET", key).status_code == 404
+
+
+def test_unknown_printers_cameras_and_paths(gate: Gate) -> None:
+    key = {"X-Api-Key": gate.keys["ada"]}
+    assert gate.ask("/printers/nope/", headers=key).status_code == 404
+    assert gate.ask("/cameras/nope/stream", headers=key).status_code == 404
+    assert gate.ask("/printers/p1", headers=key).status_code == 404  # not below the printer
+    assert gate.ask("/elsewhere/", headers=key).status_code == 404
+    missing = requests.get(gate.hub.url + "api/auth/check", headers=key, timeout=10)
+    assert missing.status_code == 400 and "X-Original-URI" in missing.json()["error"]
+
+
+def test_cameras_follow_their_printer(gate: Gate) -> None:
+    for case in CASES:
+        headers = {"X-Api-Key": gate.keys[case.name]}
+        cam1 = gate.ask("/cameras/cam1/stream", headers=headers)
+        assert cam1.status_code == (200 if case.view else 403), case.name
+        assert "X-Fabfleet-Identity" not in cam1.headers
+        # A camera of no printer: admins and users granted every printer only.
+        cam2 = gate.ask("/cameras/cam2/snapshot", headers=headers)
+        everything = case.role == "admin" or "*" in case.grants.printers
+        assert cam2.status_code == (200 if everything else 403), case.name
+
+
+def test_acting_requests_are_audited_by_name(gate: Gate) -> None:
+    key = {"X-Api-Key": gate.keys["op-printer"]}
+    expected = [
+        ("POST", "/printers/p1/api/v1/files", "upload"),
+        ("POST", "/printers/p1/api/v1/job", "print"),
+        ("POST", "/printers/p1/api/v1/job/pause", "pause"),
+        ("POST", "/printers/p1/api/v1/job/resume", "resume"),
+        ("POST", "/printers/p1/api/v1/job/cancel", "cancel"),
+        ("POST", "/printers/p1/api/v1/bed/clear", "bed clear"),
+        ("POST", "/printers/p1/api/v1/terminal", "terminal"),
+        ("POST", "/printers/p1/api/v1/control/home", "control:home"),
+        ("DELETE", "/printers/p1/api/v1/files/benchy.gcode", "delete file"),
+        ("POST", "/printers/p1/api/files/local", "upload"),
+        ("DELETE", "/printers/p1/api/files/local/cube.gcode", "delete file"),
+        ("POST", "/printers/p1/api/job", "octoprint job command"),
+    ]
+    since = str(time.time())
+    for method, uri, _action in expected:
+        assert gate.ask(uri, method, key).status_code == 200, uri
+    # Watching is not written down.
+    assert gate.ask("/printers/p1/api/v1/printer", "GET", key).status_code == 200
+    entries = gate.audit(user="op-printer", printer="p1", since=since, limit="50")
+    assert [e["action"] for e in reversed(entries)] == [a for _m, _u, a in expected]
+    deleted = next(e for e in entries if "benchy" in str(e["detail"]))
+    assert deleted["action"] == "delete file"
+    # A refused act is written down as refused.
+    viewer = {"X-Api-Key": gate.keys["view-printer"]}
+    assert gate.ask("/printers/p1/api/v1/job/cancel", "POST", viewer).status_code == 403
+    refused = gate.audit(user="view-printer", printer="p1", since=since)
+    assert [e["action"] for e in refused] == ["refused cancel"]
+
+
+def test_a_revoked_key_is_refused_by_the_gate_at_once(gate: Gate) -> None:
+    db = open_database(gate.hub.data_dir / "hub.sqlite", schemas())
+    try:
+        key_id, key = create_key(db, "op-printer", "short-lived")
+    finally:
+        db.close()
+    headers = {"X-Api-Key": key}
+    assert gate.ask("/printers/p1/", headers=headers).status_code == 200
+    session = gate.sessions["op-printer"]
+    assert session.delete(gate.hub.url + f"api/keys/{key_id}", timeout=10).status_code == 200
+    assert gate.ask("/printers/p1/", headers=headers).status_code == 401
+
+
+def test_the_gate_is_fast(gate: Gate) -> None:
+    session = gate.sessions["op-group"]
+    cookie = {"Cookie": f"fabfleet_session={session.cookies['fabfleet_session']}"}
+    key = {"X-Api-Key": gate.keys["op-group"]}
+    with requests.Session() as client:
+        started = time.perf_counter()
+        for n in range(200):
+            headers = {
+                "X-Original-URI": "/printers/p3/api/v1/events",
+                "X-Original-Method": "GET",
+                **(cookie if n % 2 else key),
+            }
+            assert client.get(gate.hub.url + "api/auth/check", headers=headers).ok
+        each = (time.perf_counter() - started) / 200
+    # Two shared cores and a test client in Python: well under the time of any hash.
+    assert each < 0.02, f"{each * 1000:.1f} ms per check"
+
+
+def test_a_fleet_change_is_seen_by_the_next_check(gate: Gate) -> None:
+    key = {"X-Api-Key": gate.keys["ada"]}
+    assert gate.ask("/printers/p4/", headers=key).status_code == 404
+    changed = fleet()
+    changed["printers"] = [*changed["printers"], printer_entry("p4", NOWHERE)]
+    gate.hub.write_fleet(changed)
+    deadline = time.monotonic() + 5
+    while gate.ask("/printers/p4/", headers=key).status_code != 200:
+        assert time.monotonic() < deadline, "the gate did not see the new printer"
+        time.sleep(0.1)
+    gate.hub.write_fleet(fleet())
