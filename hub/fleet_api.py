@@ -3,9 +3,11 @@
 
 The stream is one WebSocket per browser for the whole fleet: a ``snapshot``
 first (the same as ``GET /api/fleet``), then a ``printer`` message with a
-printer's whole entry each time it changes. Changes are coalesced: a printer
-sends at most one message per ``MIN_INTERVAL`` seconds, the first change of a
-quiet printer goes out at once. Each browser has its own sender with at most
+printer's whole entry each time it changes. Changes are coalesced by a token
+bucket per printer: ``RATE`` messages a second at most, with a burst of
+``BURST``, so a printer that changes now and then is passed on at once and a
+busy one (a print reports several times a second) sends its newest state five
+times a second. Each browser has its own sender with at most
 one pending message per printer (the newest), so a slow browser only ever
 skips intermediate states and never holds up the hub or other browsers. When
 fleet.json changes, or the user's session ends or their rights change, the
@@ -36,8 +38,9 @@ from hub.rights import User, may_act, may_view
 
 log = logging.getLogger(__name__)
 
-# At most one message per printer per this many seconds (5 a second).
-MIN_INTERVAL = 0.2
+# Messages per printer per second at most, and how many may go out back to back.
+RATE = 5.0
+BURST = 2.0
 # How often the stream looks at fleet.json and at the user's session.
 FLEET_CHECK = 2.0
 SESSION_CHECK = 10.0
@@ -160,7 +163,8 @@ class FleetStream:
         self.ctx = ctx
         self.browsers: set[_Browser] = set()
         self._dirty: set[str] = set()
-        self._sent_at: dict[str, float] = {}
+        # Per printer: tokens left and when they were counted.
+        self._tokens: dict[str, tuple[float, float]] = {}
         self._wake = asyncio.Event()
         self._unsubscribe = ctx.live.subscribe(self._changed)
         self._fleet: Fleet | None = None
@@ -170,6 +174,10 @@ class FleetStream:
         if self.browsers:
             self._dirty.add(live.name)
             self._wake.set()
+
+    def _tokens_of(self, name: str, now: float) -> float:
+        tokens, counted = self._tokens.get(name, (BURST, now))
+        return min(BURST, tokens + (now - counted) * RATE)
 
     def snapshot_for(self, user: User) -> str:
         return json.dumps({"type": "snapshot", **fleet_view(self.ctx, user)})
@@ -192,7 +200,7 @@ class FleetStream:
                 browser.offer(name, variants[acts])
 
     async def _run(self) -> None:
-        """Send each dirty printer once its interval is over; new snapshots on fleet changes."""
+        """Pass on each changed printer as its bucket allows; new snapshots on fleet changes."""
         self._fleet = self.ctx.fleet
         next_fleet_check = time.monotonic() + FLEET_CHECK
         while True:
@@ -202,18 +210,21 @@ class FleetStream:
                 fleet = self.ctx.fleet
                 if fleet is not self._fleet:
                     self._fleet = fleet
+                    self._tokens = {n: t for n, t in self._tokens.items() if fleet.printer(n)}
                     for browser in self.browsers:
                         browser.replace_all(self.snapshot_for(browser.user))
-            due = [n for n in self._dirty if self._sent_at.get(n, 0.0) + MIN_INTERVAL <= now]
+            due = []
+            wait = next_fleet_check - now
+            for name in self._dirty:
+                tokens = self._tokens_of(name, now)
+                if tokens >= 1.0:
+                    due.append(name)
+                    self._tokens[name] = (tokens - 1.0, now)
+                else:
+                    wait = min(wait, (1.0 - tokens) / RATE)
             if due:
                 self._dirty.difference_update(due)
-                for name in due:
-                    self._sent_at[name] = now
                 self._publish(self.ctx.fleet, due)
-            wait = next_fleet_check - now
-            if self._dirty:
-                soonest = min(self._sent_at.get(n, 0.0) for n in self._dirty) + MIN_INTERVAL
-                wait = min(wait, max(0.0, soonest - now))
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(wait):
                     await self._wake.wait()

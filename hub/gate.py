@@ -6,7 +6,8 @@ X-CSRF-Token) plus ``X-Original-URI`` and ``X-Original-Method``. The answer:
 - 200: allowed; ``X-Fabfleet-User``, and for a printer ``X-Fabfleet-Identity``
   (hub/signing.py), which nginx hands to the print server;
 - 401: no valid session or API key; 403: not allowed (or a cookie's change
-  without the CSRF token); 404: no such printer or camera.
+  without the CSRF token), and also for an unknown printer or camera: nginx
+  takes only 2xx, 401 and 403 from a check and turns anything else into a 500.
 
 GET, HEAD and OPTIONS watch; any other method acts, and is written to the audit
 log with an action named from its path. The path is normalised as nginx does
@@ -129,10 +130,10 @@ async def check(request: web.Request) -> web.Response:
         found = target(path)
     except AmbiguousPath:
         raise ApiError(
-            400, "the path names a printer or camera only once percent-decoded"
+            403, "the path names a printer or camera only once percent-decoded"
         ) from None
     if found is None:
-        raise ApiError(404, "not a printer's or camera's path")
+        raise ApiError(403, "not a printer's or camera's path")
     kind, name, rest = found
     query_key = parse_qs(query).get("apikey", [None])[0] if "apikey" in query else None
     identified: Identified | None
@@ -163,7 +164,7 @@ def printer_answer(
     ctx = context(request)
     printer = ctx.fleet.printer(name)
     if printer is None:
-        return refuse(404, f"no printer named '{name[:64]}'")
+        return refuse(403, f"no printer named '{name[:64]}'")
     if not may_view(user, printer):
         return refuse(403, f"{user.name} may not watch printer '{name}'")
     allowed = may_act(user, printer)
@@ -188,7 +189,7 @@ def camera_answer(
     ctx = context(request)
     fleet = ctx.fleet
     if fleet.camera(name) is None:
-        return refuse(404, f"no camera named '{name[:64]}'")
+        return refuse(403, f"no camera named '{name[:64]}'")
     if not may_view_camera(user, name, fleet.printers):
         return refuse(403, f"{user.name} may not watch camera '{name}'")
     if acting:

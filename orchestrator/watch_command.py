@@ -65,15 +65,17 @@ def _counts(fleet: Fleet) -> str:
 
 
 def _replug(client: docker.DockerClient, project: str, state_dir: Path, service: str) -> str:
-    """Restart ``service`` so Docker opens the new device; create it if `up` had to skip it."""
-    if any(service_of(c) == service for c in project_containers(client, project)):
+    """Restart ``service`` so Docker opens the new device; create it if `up` had to skip it,
+    or recreate it when `up` had to start it without its device (a camera showing "offline")."""
+    running = [c for c in project_containers(client, project) if service_of(c) == service]
+    if running and all((c.attrs.get("HostConfig") or {}).get("Devices") for c in running):
         restart(client, project, service)
         return f"restarted {service}"
     compose = find_compose(os.environ.get("PATH"), Path(sys.executable).parent)
     compose_up(
         compose, project, state_dir / COMPOSE_FILE, [service], lambda line: _say(f"  {line}")
     )
-    return f"started {service}"
+    return f"recreated {service} with its device" if running else f"started {service}"
 
 
 def _stop(_signal: int, _frame: FrameType | None) -> None:

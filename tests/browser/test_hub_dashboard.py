@@ -13,7 +13,7 @@ import pytest
 import requests
 from playwright.sync_api import Browser, Page, expect
 
-from hub.accounts import create_user
+from hub.accounts import create_user, set_password
 from hub.app import schemas
 from hub.db import open_database
 from hub.rights import Grants
@@ -54,19 +54,21 @@ class Fleet:
 
 @pytest.fixture
 def fleet(
-    start_hub: Callable[..., HubProcess],  # noqa: F811
     simulated_printers: Callable[..., SimulatedFleet],  # noqa: F811
+    start_hub: Callable[..., HubProcess],  # noqa: F811
 ) -> Fleet:
+    """Printers first, so the hub stops first (a print server stops faster without it)."""
     printers = simulated_printers(3, time_factor=20)
     extra: dict[str, dict[str, Any]] = {
         "demo-1": {"groups": ["lab"], "tags": ["pla"]},
-        "demo-2": {"groups": ["lab"], "tags": ["petg"]},
+        "demo-2": {"groups": ["lab"], "tags": ["petg"], "camera": "cam1"},
         "demo-3": {"groups": ["office"], "tags": ["pla"]},
     }
     fleet_file = printers.fleet(**extra)
     fleet_file["printers"].append(
         printer_entry("ghost", f"http://127.0.0.1:{unused_port()}", groups=["office"])
     )
+    fleet_file["cameras"] = [{"name": "cam1", "path": "/cameras/cam1/", "upstream": "x"}]
     assert printers.demo is not None
     key_file = printers.demo.workdir / "secrets" / "gate.key"
     hub = start_hub(fleet_file, extra_env={"FABFLEET_GATE_KEY_FILE": str(key_file)})
@@ -80,11 +82,13 @@ def fleet(
 
 
 def open_dashboard(page: Page, fleet: Fleet, user: str) -> None:
-    answer = page.request.post(
-        fleet.hub.url + "api/login", data={"username": user, "password": PASSWORD}
-    )
-    assert answer.status == 200, answer.text()
+    """Log in through the login form; the hub's page opens on the dashboard."""
     page.goto(fleet.hub.url)
+    expect(page.locator("#login")).to_be_visible()
+    page.fill("#username", user)
+    page.fill("#password", PASSWORD)
+    page.click("#submit")
+    expect(page.locator("#dashboard .fleet-toolbar")).to_be_visible()
 
 
 def card(page: Page, name: str) -> Any:
@@ -111,6 +115,10 @@ def test_an_admin_watches_the_fleet_live_filters_it_and_clears_a_bed(fleet: Flee
     expect(ghost.locator(".printer-message")).to_have_text("The print server does not answer.")
     expect(page.locator(".fleet-summary")).to_have_text("4 printers · 1 unreachable")
     expect(page.locator(".fleet-live")).to_have_text("live")
+    # The camera's picture comes through the proxy, fresh each time.
+    picture = card(page, "demo-2").locator("img.camera-snapshot")
+    expect(picture).to_have_attribute("src", re.compile(r"^/cameras/cam1/snapshot\?t=\d+$"))
+    assert card(page, "demo-1").locator("img").count() == 0
 
     # A print started on the printer's own server shows up and moves.
     assert fleet.on_printer("demo-1", "api/v1/job", {"file": "cube_slic3r.gcode"}) == 201
@@ -219,3 +227,16 @@ def test_on_a_phone_the_cards_fit_the_screen(fleet: Fleet, browser: Browser):
         screenshot(page, "hub-dashboard-04-phone")
     finally:
         context.close()
+
+
+def test_when_the_session_ends_the_dashboard_goes_to_the_login_page(fleet: Fleet, page: Page):
+    open_dashboard(page, fleet, "ada")
+    expect(card(page, "demo-1").locator(".state-badge")).to_have_text("ready")
+    # A new password ends every session of the user; the stream notices and closes.
+    db = open_database(fleet.hub.data_dir / "hub.sqlite", schemas())
+    try:
+        set_password(db, "ada", "another long password")
+    finally:
+        db.close()
+    expect(page.locator(".fleet-live")).to_have_text("reconnecting…", timeout=15000)
+    expect(page.locator("#login")).to_be_visible(timeout=15000)

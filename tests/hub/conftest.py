@@ -178,7 +178,7 @@ def login(hub_url: str, username: str, password: str) -> requests.Session:
     """A requests session logged in to the hub; it sends the CSRF token on changes."""
     session = requests.Session()
     answer = session.post(
-        hub_url + "api/login", json={"username": username, "password": password}, timeout=10
+        hub_url + "api/login", json={"username": username, "password": password}, timeout=60
     )
     answer.raise_for_status()
     session.headers["X-CSRF-Token"] = answer.json()["csrf"]

@@ -62,7 +62,7 @@ class LocalSite:
     def login(self, name: str, password: str) -> requests.Session:
         session = requests.Session()
         answer = session.post(
-            self.url + "api/login", json={"username": name, "password": password}, timeout=10
+            self.url + "api/login", json={"username": name, "password": password}, timeout=60
         )
         answer.raise_for_status()
         session.headers["X-CSRF-Token"] = answer.json()["csrf"]

@@ -224,20 +224,20 @@ def test_the_printer_is_read_from_the_path_as_nginx_normalises_it(gate: Gate) ->
         "/cameras/cam2/..%2fcam1/stream",
     ):
         answer = gate.ask(encoded, "GET", key)
-        assert answer.status_code == 400, encoded
+        assert answer.status_code == 403, encoded
         assert "percent-decoded" in answer.json()["error"], encoded
     # Encoded characters below the printer are the printer's business.
     assert gate.ask("/printers/p1/api/v1/files/a%20b.gcode", "DELETE", key).status_code == 200
-    assert gate.ask("/printers/p1/../../etc/passwd", "GET", key).status_code == 404
-    assert gate.ask("/printers/../../x", "GET", key).status_code == 404
+    assert gate.ask("/printers/p1/../../etc/passwd", "GET", key).status_code == 403
+    assert gate.ask("/printers/../../x", "GET", key).status_code == 403
 
 
 def test_unknown_printers_cameras_and_paths(gate: Gate) -> None:
     key = {"X-Api-Key": gate.keys["ada"]}
-    assert gate.ask("/printers/nope/", headers=key).status_code == 404
-    assert gate.ask("/cameras/nope/stream", headers=key).status_code == 404
-    assert gate.ask("/printers/p1", headers=key).status_code == 404  # not below the printer
-    assert gate.ask("/elsewhere/", headers=key).status_code == 404
+    assert gate.ask("/printers/nope/", headers=key).status_code == 403
+    assert gate.ask("/cameras/nope/stream", headers=key).status_code == 403
+    assert gate.ask("/printers/p1", headers=key).status_code == 403  # not below the printer
+    assert gate.ask("/elsewhere/", headers=key).status_code == 403
     missing = requests.get(gate.hub.url + "api/auth/check", headers=key, timeout=10)
     assert missing.status_code == 400 and "X-Original-URI" in missing.json()["error"]
 
@@ -319,7 +319,9 @@ def test_the_gate_is_fast(gate: Gate) -> None:
 
 def test_a_fleet_change_is_seen_by_the_next_check(gate: Gate) -> None:
     key = {"X-Api-Key": gate.keys["ada"]}
-    assert gate.ask("/printers/p4/", headers=key).status_code == 404
+    unknown = gate.ask("/printers/p4/", headers=key)
+    assert unknown.status_code == 403
+    assert unknown.json()["error"] == "no printer named 'p4'"
     changed = fleet()
     changed["printers"] = [*changed["printers"], printer_entry("p4", NOWHERE)]
     gate.hub.write_fleet(changed)

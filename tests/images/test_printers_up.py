@@ -1,7 +1,8 @@
 """A fleet of simulated printers on the real images: `fabfleet up`, health, a print, status.
 
-The hub has no package yet (issue 6) and exits, so only the simulators and the
-print servers are looked at; the proxy is not needed.
+Only the simulators and the print servers are looked at, directly: each runs in
+gate mode, so every request carries an identity signed with the stack's master
+key (as the hub signs; tests/images/test_stack_proxy.py goes through the proxy).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import requests
 from docker.models.containers import Container
 
 from orchestrator import stack_commands
+from orchestrator.secrets import identity_headers
 from orchestrator.stack_images import RequireImages
 from tests.images.conftest import Built
 from tests.orchestrator.stack_helpers import Stack, make_stack, remove_project
@@ -81,8 +83,15 @@ def address(container: Container, stack: Stack) -> str:
     return ip
 
 
-def get(base: str, path: str) -> Any:
-    response = requests.get(f"{base}{path}", timeout=5)
+def signed(stack: Stack, printer: str) -> dict[str, str]:
+    """The identity the hub would send: a test user who may act on ``printer``."""
+    headers = identity_headers(stack.state_dir, printer, "tester", may_act=True)
+    assert headers, "no gate key in the state directory"
+    return headers
+
+
+def get(base: str, path: str, headers: dict[str, str]) -> Any:
+    response = requests.get(f"{base}{path}", headers=headers, timeout=5)
     response.raise_for_status()
     return response.json()
 
@@ -108,7 +117,9 @@ def test_simulated_printers_come_up_healthy_and_print(
     # route to the internal network (no port is published for it).
     bases = {name: f"http://{address(found[f'printer-{name}'], stack)}:8080" for name in NAMES}
     for name, base in bases.items():
-        printer = get(base, "/api/v1/printer")
+        # Without the hub's identity a print server does nothing.
+        assert requests.get(f"{base}/api/v1/printer", timeout=5).status_code == 401
+        printer = get(base, "/api/v1/printer", signed(stack, name))
         assert (printer["name"], printer["state"], printer["connected"]) == (name, "ready", True)
         assert printer["firmware"]["name"].startswith("Marlin")
 
@@ -125,18 +136,21 @@ def test_simulated_printers_come_up_healthy_and_print(
         f"{bases['a']}/api/v1/files",
         files={"file": ("part.gcode", GCODE, "text/x-gcode")},
         data={"print": "true"},
+        headers=signed(stack, "a"),
         timeout=10,
     )
     assert upload.status_code == 201, upload.text
     deadline = time.monotonic() + PRINTED_WITHIN
     history: list[dict[str, Any]] = []
     while time.monotonic() < deadline:
-        history = get(bases["a"], "/api/v1/history")["jobs"]
+        history = get(bases["a"], "/api/v1/history", signed(stack, "a"))["jobs"]
         if history and history[0]["outcome"] is not None:
             break
         time.sleep(0.5)
-    assert [(j["file"], j["outcome"]) for j in history] == [("part.gcode", "completed")]
-    assert get(bases["b"], "/api/v1/history")["jobs"] == []
+    assert [(j["file"], j["outcome"], j["started_by"]) for j in history] == [
+        ("part.gcode", "completed", "tester")
+    ]
+    assert get(bases["b"], "/api/v1/history", signed(stack, "b"))["jobs"] == []
     after = status_rows(stack)
     assert after["printer-a"]["printer"] == "Operational (finished: confirm the bed is clear)"
     assert after["printer-b"]["printer"] == "Operational"

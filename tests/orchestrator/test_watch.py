@@ -83,6 +83,19 @@ def test_watch_restarts_a_replugged_printer_and_starts_one_up_had_to_skip(
             client.containers.get(stack.containers(client)[f"printer-{ender}"][0]).status
             == "running"
         )
+        # The camera was absent at `up`, so its container runs without a device (ustreamer's
+        # "offline" picture); plugged in, it is recreated with the device.
+        camera_before = stack.containers(client)[f"camera-{cam}"][0]
+        assert not client.containers.get(camera_before).attrs["HostConfig"]["Devices"]
+        plug_link(f"camera-{cam}")
+        bed.send("add", CAMERA_A)
+        bed.wait_for(
+            f"camera-{cam} plugged in (/dev/video0): recreated camera-{cam} with its device"
+        )
+        camera_after = client.containers.get(stack.containers(client)[f"camera-{cam}"][0])
+        assert camera_after.id != camera_before
+        devices = camera_after.attrs["HostConfig"]["Devices"]
+        assert [d["PathOnHost"] for d in devices] == [f"/dev/fabfleet/camera-{cam}"]
         # Unplugged: recorded, so status and the pages can say so.
         bed.send("unplug", CAMERA_A)
         bed.wait_for(
