@@ -483,7 +483,8 @@ Next steps:
   fabfleet scan                                          # what is plugged in
   fabfleet printer add NAME --device /dev/ttyUSB0       # enrol a printer
   fabfleet camera add NAME --device /dev/video0         # and a camera
-  fabfleet up                                            # start the stack
+  fabfleet user add NAME --admin                        # the first admin (no default password)
+  fabfleet up                                            # start the stack, then open http://THIS-HOST/
 Fleet file: $fleet_file (docs/fleet-file.md)
 EOF
 }
