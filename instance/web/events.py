@@ -20,7 +20,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from aiohttp import WSMsgType, web
+from aiohttp import WSCloseCode, WSMsgType, web
 
 from instance.web import bodies
 from instance.web.context import ServerContext
@@ -33,6 +33,7 @@ MAX_LOG_LINES = 200
 @dataclass(eq=False)
 class _Client:
     log: bool
+    socket: web.WebSocketResponse
     wake: asyncio.Event = field(default_factory=asyncio.Event)
     files: list[str] = field(default_factory=list)
 
@@ -53,6 +54,12 @@ class EventStream:
         for client in self._clients:
             client.wake.set()
 
+    async def close_all(self, _app: web.Application | None = None) -> None:
+        """Close every open stream, so a stopping server does not wait for its browsers."""
+        for client in list(self._clients):
+            with contextlib.suppress(ConnectionError, RuntimeError):
+                await client.socket.close(code=WSCloseCode.GOING_AWAY, message=b"server stopping")
+
     def file_analysed(self, name: str) -> None:
         for client in self._clients:
             client.files.append(name)
@@ -61,7 +68,7 @@ class EventStream:
     async def handle(self, request: web.Request) -> web.WebSocketResponse:
         socket = web.WebSocketResponse(heartbeat=30.0)
         await socket.prepare(request)
-        client = _Client(log=bodies.query_flag(request, "log", True))
+        client = _Client(log=bodies.query_flag(request, "log", True), socket=socket)
         self._clients.add(client)
         sender = asyncio.create_task(self._send(socket, client), name="event stream")
         try:
@@ -120,6 +127,7 @@ async def events(request: web.Request) -> web.WebSocketResponse:
 def install(app: web.Application, ctx: ServerContext) -> EventStream:
     stream = EventStream(ctx)
     app[EVENTS] = stream
+    app.on_shutdown.append(stream.close_all)
     app.router.add_get("/api/v1/events", events)
     return stream
 

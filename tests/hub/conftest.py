@@ -28,8 +28,8 @@ def free_ports(count: int) -> int:
         try:
             for port in range(first, first + count):
                 s = socket.socket()
-                s.bind(("127.0.0.1", port))
                 sockets.append(s)
+                s.bind(("127.0.0.1", port))
             return first
         except OSError:
             continue
