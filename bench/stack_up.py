@@ -42,6 +42,7 @@ from docker.errors import ImageNotFound, NotFound
 from docker.models.containers import Container
 
 from orchestrator.render_context import ROLES
+from orchestrator.secrets import identity_headers
 from orchestrator.stack_control import SERVICE_LABEL, project_filter
 from tests.orchestrator.stack_helpers import remove_project
 
@@ -75,13 +76,19 @@ def _containers(client: docker.DockerClient, project: str) -> dict[str, Containe
     return {c.labels[SERVICE_LABEL]: c for c in found}
 
 
-def _ready(container: Container, project: str) -> bool:
+def _ready(container: Container, project: str, state_dir: Path) -> bool:
+    """The print server answers with its printer ready, asked as the hub asks it (signed)."""
+    name = container.labels[SERVICE_LABEL].removeprefix("printer-")
     networks = container.attrs["NetworkSettings"]["Networks"]
     address = (networks.get(f"{project}_internal") or {}).get("IPAddress")
     if not address:
         return False
     try:
-        answer = requests.get(f"http://{address}:8080/api/v1/printer", timeout=2)
+        answer = requests.get(
+            f"http://{address}:8080/api/v1/printer",
+            headers=identity_headers(state_dir, name),
+            timeout=2,
+        )
         return answer.ok and answer.json().get("state") == "ready"
     except (requests.RequestException, ValueError):
         return False
@@ -148,7 +155,7 @@ def measure(client: docker.DockerClient, repository: str, printers: int, work: P
             if (
                 ready_at is None
                 and len(printers_found) == len(services)
-                and all(_ready(c, project) for c in printers_found)
+                and all(_ready(c, project, work / "state") for c in printers_found)
             ):
                 ready_at = time.monotonic() - start
             time.sleep(0.25)
