@@ -32,30 +32,25 @@ import argparse
 import contextlib
 import os
 import statistics
-import subprocess
 import sys
-import tempfile
 import threading
 import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
-from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
 import docker
 import requests
 import yaml
-from docker.errors import ImageNotFound, NotFound
+from docker.errors import NotFound
 from docker.models.containers import Container
 
+from bench.stack_images import bench_images, containers, fabfleet
 from hub.signing import HEADER, identity_for, read_master_key
-from orchestrator.render_context import ROLES
-from orchestrator.stack_control import SERVICE_LABEL, project_filter
 from tests.orchestrator.stack_helpers import free_port, remove_project
 
-BIN = Path(sys.executable).parent
 TIMEOUT = 180.0
 PRINTERS = ("p1", "p2", "p3")
 CAMERA = "cam"
@@ -64,29 +59,6 @@ PASSWORD = "a long enough bench password 42"
 MB = 1_000_000
 BOUNDARY = "fabfleet-bench-boundary"
 PIECE = 1 << 20
-
-
-def _fabfleet(
-    env: dict[str, str], *args: str, stdin: str | None = None
-) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [str(BIN / "fabfleet"), *args],
-        env={**os.environ, **env},
-        input=stdin,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-
-
-def _containers(client: docker.DockerClient, project: str) -> dict[str, Container]:
-    found = client.containers.list(all=True, filters=project_filter(project))
-    return {c.labels[SERVICE_LABEL]: c for c in found}
-
-
-def _stage_images(client: docker.DockerClient) -> set[str]:
-    found = client.images.list(filters={"dangling": True, "label": "org.fabfleet.stage"})
-    return {str(i.id) for i in found}
 
 
 class Cgroup:
@@ -288,10 +260,10 @@ def run(client: docker.DockerClient, repository: str, work: Path, args: argparse
         "FABFLEET_UDEV_RULES": str(work / "99-fabfleet.rules"),
     }
     try:
-        up = _fabfleet(env, "up")
+        up = fabfleet(env, "up")
         if up.returncode != 0:
             raise SystemExit(f"fabfleet up failed:\n{up.stdout}{up.stderr}")
-        added = _fabfleet(env, "user", "add", USER, "--admin", "--password-stdin", stdin=PASSWORD)
+        added = fabfleet(env, "user", "add", USER, "--admin", "--password-stdin", stdin=PASSWORD)
         if added.returncode != 0:
             raise SystemExit(f"fabfleet user add failed:\n{added.stdout}{added.stderr}")
         base = f"http://127.0.0.1:{port}"
@@ -308,7 +280,7 @@ def run(client: docker.DockerClient, repository: str, work: Path, args: argparse
             "the camera",
             lambda: proxy.session.get(f"{base}/cameras/{CAMERA}/state", timeout=5).ok,
         )
-        found = _containers(client, project)
+        found = containers(client, project)
         time.sleep(5)
         idle = {n: Cgroup(found[f"printer-{n}"]).memory_mib() for n in PRINTERS}
 
@@ -330,7 +302,7 @@ def run(client: docker.DockerClient, repository: str, work: Path, args: argparse
     except SystemExit:
         for service in ("proxy", "hub", f"printer-{PRINTERS[0]}"):
             with contextlib.suppress(KeyError, NotFound):
-                tail = _containers(client, project)[service].logs(tail=8).decode(errors="replace")
+                tail = containers(client, project)[service].logs(tail=8).decode(errors="replace")
                 print(f"--- {service}, last lines:\n{tail}", file=sys.stderr)
         raise
     finally:
@@ -387,28 +359,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     client = docker.from_env(timeout=300)
-    repository = args.repository or f"fabfleet-bench-{uuid.uuid4().hex[:8]}"
-    stages = _stage_images(client)
-    with tempfile.TemporaryDirectory(prefix="fabfleet-bench-") as tmp:
-        work = Path(tmp)
-        try:
-            if args.repository is None:
-                images = work / "images.yaml"
-                images.write_text(yaml.safe_dump({"site": {"image_repository": repository}}))
-                started = time.monotonic()
-                built = _fabfleet({"FABFLEET_CONFIG": str(images)}, "images")
-                if built.returncode != 0:
-                    raise SystemExit(f"fabfleet images failed:\n{built.stdout}{built.stderr}")
-                print(f"images built in {time.monotonic() - started:.0f} s", flush=True)
-            run(client, repository, work, args)
-        finally:
-            if args.repository is None:
-                for role in ROLES:
-                    with contextlib.suppress(ImageNotFound, NotFound):
-                        client.images.remove(f"{repository}/{role}:{version('fabfleet')}")
-                for image_id in _stage_images(client) - stages:
-                    with contextlib.suppress(ImageNotFound, NotFound):
-                        client.images.remove(image_id, force=True)
+    with bench_images(client, args.repository) as (repository, work):
+        run(client, repository, work, args)
     return 0
 
 

@@ -22,31 +22,24 @@ volumes.
 from __future__ import annotations
 
 import argparse
-import contextlib
-import os
 import socket
 import statistics
-import subprocess
 import sys
-import tempfile
 import time
 import uuid
 from dataclasses import dataclass
-from importlib.metadata import version
 from pathlib import Path
 
 import docker
 import requests
 import yaml
-from docker.errors import ImageNotFound, NotFound
 from docker.models.containers import Container
 
-from orchestrator.render_context import ROLES
+from bench.stack_images import bench_images, containers, fabfleet
 from orchestrator.secrets import identity_headers
-from orchestrator.stack_control import SERVICE_LABEL, project_filter
+from orchestrator.stack_control import SERVICE_LABEL
 from tests.orchestrator.stack_helpers import remove_project
 
-BIN = Path(sys.executable).parent
 TIMEOUT = 300.0
 SETTLE = 10.0
 
@@ -59,21 +52,6 @@ class Figures:
     healthy_seconds: float
     instance_mib: list[float]
     sim_mib: list[float]
-
-
-def _fabfleet(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [str(BIN / "fabfleet"), *args],
-        env={**os.environ, **env},
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-
-
-def _containers(client: docker.DockerClient, project: str) -> dict[str, Container]:
-    found = client.containers.list(all=True, filters=project_filter(project))
-    return {c.labels[SERVICE_LABEL]: c for c in found}
 
 
 def _ready(container: Container, project: str, state_dir: Path) -> bool:
@@ -110,12 +88,6 @@ def _free_port() -> int:
         return port
 
 
-def _stage_images(client: docker.DockerClient) -> set[str]:
-    """Leftover build-stage images (the Python images' venv stage), removed after building."""
-    found = client.images.list(filters={"dangling": True, "label": "org.fabfleet.stage"})
-    return {str(i.id) for i in found}
-
-
 def measure(client: docker.DockerClient, repository: str, printers: int, work: Path) -> Figures:
     """Bring up ``printers`` simulated printers, time it, read memory, remove it all."""
     project = f"ffbench-{uuid.uuid4().hex[:8]}"
@@ -136,7 +108,7 @@ def measure(client: docker.DockerClient, repository: str, printers: int, work: P
     }
     try:
         start = time.monotonic()
-        up = _fabfleet(env, "up")
+        up = fabfleet(env, "up")
         up_seconds = time.monotonic() - start
         if up.returncode != 0:
             raise SystemExit(f"fabfleet up failed:\n{up.stdout}{up.stderr}")
@@ -144,7 +116,7 @@ def measure(client: docker.DockerClient, repository: str, printers: int, work: P
         ready_at: float | None = None
         healthy_at: float | None = None
         while time.monotonic() - start < TIMEOUT and (ready_at is None or healthy_at is None):
-            found = _containers(client, project)
+            found = containers(client, project)
             printers_found = [found[s] for s in services if s in found]
             if healthy_at is None and len(printers_found) == len(services):
                 health = [
@@ -162,7 +134,7 @@ def measure(client: docker.DockerClient, repository: str, printers: int, work: P
         if ready_at is None or healthy_at is None:
             raise SystemExit(f"{printers} printers: not ready and healthy within {TIMEOUT:.0f} s")
         time.sleep(SETTLE)
-        found = _containers(client, project)
+        found = containers(client, project)
         instance = [_memory_mib(found[s]) for s in services]
         sims = [_memory_mib(found[f"sim-{n}"]) for n in names]
         return Figures(printers, up_seconds, ready_at, healthy_at, instance, sims)
@@ -182,28 +154,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     arguments = parser.parse_args(argv)
     client = docker.from_env(timeout=300)
-    repository = arguments.repository or f"fabfleet-bench-{uuid.uuid4().hex[:8]}"
-    stages = _stage_images(client)
-    with tempfile.TemporaryDirectory(prefix="fabfleet-bench-") as tmp:
-        work = Path(tmp)
-        try:
-            if arguments.repository is None:
-                config = work / "images.yaml"
-                config.write_text(yaml.safe_dump({"site": {"image_repository": repository}}))
-                started = time.monotonic()
-                built = _fabfleet({"FABFLEET_CONFIG": str(config)}, "images")
-                if built.returncode != 0:
-                    raise SystemExit(f"fabfleet images failed:\n{built.stdout}{built.stderr}")
-                print(f"images built in {time.monotonic() - started:.0f} s", flush=True)
-            results = [measure(client, repository, n, work / f"fleet-{n}") for n in arguments.sizes]
-        finally:
-            if arguments.repository is None:
-                for role in ROLES:
-                    with contextlib.suppress(ImageNotFound, NotFound):
-                        client.images.remove(f"{repository}/{role}:{version('fabfleet')}")
-                for image_id in _stage_images(client) - stages:
-                    with contextlib.suppress(ImageNotFound, NotFound):
-                        client.images.remove(image_id, force=True)
+    with bench_images(client, arguments.repository) as (repository, work):
+        results = [measure(client, repository, n, work / f"fleet-{n}") for n in arguments.sizes]
     print("| printers | `up` returns | all ready | all healthy | print server | simulator |")
     print("|---|---|---|---|---|---|")
     for r in results:
