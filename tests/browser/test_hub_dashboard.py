@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -25,18 +24,11 @@ from tests.hub.conftest import (  # noqa: F401  (fixtures)
     printer_entry,
     simulated_printers,
     start_hub,
+    unused_port,
 )
 
 pytestmark = pytest.mark.timeout(240)
 PASSWORD = "a long enough password"
-
-
-def unused_port() -> int:
-    """A port nothing listens on (a print server that is not running)."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-    return port
 
 
 @dataclass

@@ -39,6 +39,14 @@ def free_ports(count: int) -> int:
     raise RuntimeError("no free ports")
 
 
+def unused_port() -> int:
+    """A port nothing listens on (a print server that is not running)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+    return port
+
+
 def printer_entry(name: str, url: str, **extra: Any) -> dict[str, Any]:
     """One printer of fleet.json (docs/hub.md) reached at ``url``."""
     entry: dict[str, Any] = {

@@ -30,18 +30,11 @@ from tests.hub.conftest import (
     SimulatedFleet,
     login,
     printer_entry,
+    unused_port,
 )
 
 pytestmark = pytest.mark.timeout(180)
 PASSWORD = "a long enough password"
-
-
-def unused_port() -> int:
-    """A port nothing listens on (a print server that is not running)."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-    return port
 
 
 @dataclass
