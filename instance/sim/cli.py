@@ -74,6 +74,24 @@ def _build_parser() -> argparse.ArgumentParser:
                 metavar="MS",
                 help="delay before printer output reaches the host, in milliseconds",
             )
+        elif field.name == "ok_after_resend":
+            options.add_argument(
+                flag,
+                dest=field.name,
+                action=argparse.BooleanOptionalAction,
+                default=argparse.SUPPRESS,
+                help="force an ok after every resend request, or none (default: the profile's)",
+            )
+        elif field.name == "service_jitter":
+            options.add_argument(
+                flag,
+                dest="service_jitter_ms",
+                type=float,
+                default=argparse.SUPPRESS,
+                metavar="MS",
+                help="a line error is noticed up to this long after the line arrived, "
+                "in milliseconds (default: 2)",
+            )
         elif field.type in ("bool", bool):
             options.add_argument(
                 flag,
@@ -162,6 +180,8 @@ def main(argv: list[str] | None = None) -> int:
                 values[field.name] = getattr(args, field.name)
         if "latency_ms" in vars(args):
             values["latency"] = args.latency_ms / 1000.0
+        if "service_jitter_ms" in vars(args):
+            values["service_jitter"] = args.service_jitter_ms / 1000.0
         if values.get("baud") == 0:
             values["baud"] = None
         options = SimOptions(**values)

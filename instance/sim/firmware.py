@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import random
 import re
 from collections import deque
 from collections.abc import Callable, Iterable
@@ -27,6 +28,7 @@ _WORD = re.compile(r"([A-Za-z])\s*([-+]?(?:\d+\.?\d*|\.\d+))")
 _LINE_PREFIX = re.compile(r"N[-+]?\d*\s*")
 _STRTOL = re.compile(r"\s*([-+]?\d+)")
 _EMERGENCY = ("M108", "M112", "M410", "M876")
+_CORRUPTING = frozenset(["corrupt_line", "random_resend", "double_resend", "resend_without_ok"])
 _SILENT_CODES = frozenset(
     [
         "M17",
@@ -34,7 +36,6 @@ _SILENT_CODES = frozenset(
         "M84",
         "M82",
         "M83",
-        "M73",
         "M106",
         "M107",
         "M117",
@@ -75,6 +76,12 @@ _EPSILON = 1e-9
 _USB_PACKET = 62
 
 
+def _cut_at_star(text: str) -> str:
+    """GCodeParser::parse(): the line ends at its first "*" after the command letter."""
+    star = text.find("*", 1)
+    return text[:star].rstrip() if star > 0 else text
+
+
 def _strtol(text: str) -> int:
     match = _STRTOL.match(text)
     return int(match.group(1)) if match else 0
@@ -85,12 +92,51 @@ def _words(text: str) -> dict[str, float]:
 
 
 @dataclass(slots=True)
+class Tail:
+    """The end of a line cut by a receive-buffer drain, arriving as a line of its own.
+
+    ``text`` is the line as it arrived (``*NN`` included); ``command`` what the
+    firmware ran (its parser cuts at the first ``*``); ``outcome`` is "executed"
+    (run as a known command), "unknown" (run, answered ``Unknown command`` and an
+    ok), "rejected" (a line error: Prusa's "No Line Number with checksum"),
+    "ignored" (Klipper/RRF never drain, so never; kept for completeness) or
+    "pending" while it waits in the queue. ``executed`` is True for "executed" and
+    "unknown": the tail is in ``SimulatedFirmware.executed`` at ``index``.
+    """
+
+    text: str
+    command: str = ""
+    outcome: str = "pending"
+    executed: bool = False
+    index: int | None = None
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "text": self.text,
+            "command": self.command,
+            "outcome": self.outcome,
+            "executed": self.executed,
+            "index": self.index,
+        }
+
+
+@dataclass(slots=True)
+class _LineError:
+    """A line error the firmware has not yet reported (it notices it a moment later)."""
+
+    reason: str
+    expected: int
+    with_ok: bool
+
+
+@dataclass(slots=True)
 class _Command:
     """A command in the queue, with what line faults asked of its reply."""
 
     text: str
     number: int | None
     code: str
+    tail: Tail | None = None
     lost_ok: bool = False
     extra_ok: bool = False
     resend_unsent: bool = False
@@ -136,6 +182,10 @@ class _Counters:
     line_errors: int = 0
     numbered_received: int = 0
     resets: int = 0
+    drains: int = 0
+    drained_bytes: int = 0
+    discarded_lines: int = 0
+    tails: list[Tail] = field(default_factory=list)
     extra: dict[str, int] = field(default_factory=dict)
 
 
@@ -147,7 +197,8 @@ class SimulatedFirmware:
     ``next_deadline`` says when polling next matters. ``executed`` lists every
     command the printer carried out, in order (no ``N``, no checksum, no
     comment); ``resets`` holds the index into ``executed`` at which each reset
-    after power-on happened.
+    after power-on happened; ``counters.tails`` lists every line a drain cut
+    (see ``Tail``), executed or not.
     """
 
     def __init__(self, options: SimOptions, faults: Iterable[Fault] = (), now: float = 0.0) -> None:
@@ -169,6 +220,8 @@ class SimulatedFirmware:
         self._usb_pending = 0
         self._stall_until = -math.inf
         self._cursed: dict[int, int] = {}
+        # Service delays have their own stream, so they do not shift which lines faults hit.
+        self._jitter_rng = random.Random(options.seed * 7919 + 17)
         self._power_on(now)
 
     # ----- state that a reset restores -----
@@ -183,6 +236,15 @@ class SimulatedFirmware:
         self._block: _Block | None = None
         self._last_n = 0
         self._halted = False
+        self._shut_down = False  # Klipper: shut down, but still answering
+        self._errors: list[_LineError] = []
+        self._error_due = math.inf  # when the firmware notices the pending line error
+        self._drain_due = math.inf  # when it drains (after a blocking Error line is out)
+        self._tail_next = False
+        self._slot_numbers: list[int | None] = [None] * options.command_buffer
+        self._enqueued = 0
+        self._dequeued = 0
+        self._m73 = {"P": 255, "R": 65535, "Q": 255, "S": 65535, "C": 65535, "D": 65535}
         self._silent_until = -math.inf
         self._booting_until = -math.inf
         self._autoreport = 0.0
@@ -293,10 +355,20 @@ class SimulatedFirmware:
 
     def _can_read(self) -> bool:
         # Not ``self._block is None``: Marlin reads while a command waits (see ``_run``).
-        return self._running() and not self._rx and len(self._queue) < self.options.command_buffer
+        return (
+            self._running()
+            and not self._errors
+            and not self._rx
+            and len(self._queue) < self.options.command_buffer
+        )
 
     def _ep_listening(self) -> bool:
         return self.options.emergency_parser and self._running() and self.identity.name != "rrf"
+
+    @property
+    def tails(self) -> list[Tail]:
+        """Every line a drain cut, in order of arrival."""
+        return self.counters.tails
 
     def _next_internal_event(self) -> float:
         times = [math.inf]
@@ -309,6 +381,8 @@ class SimulatedFirmware:
             if self._clock < self._booting_until:
                 times.append(self._booting_until)
             return min(times)
+        if self._errors:
+            times.append(self._error_due if self._error_due < math.inf else self._drain_due)
         block = self._block
         if block is not None:
             times.append(block.next_keepalive)
@@ -352,6 +426,11 @@ class SimulatedFirmware:
             self._emit_lines(self.identity.banner)
         if not self._running():
             return
+        if self._errors:
+            if now >= self._error_due - _EPSILON:
+                self._notice_line_error()
+            if now >= self._drain_due - _EPSILON:
+                self._report_line_errors()
         block = self._block
         interval = self.options.keepalive_interval
         if block is not None:
@@ -432,7 +511,21 @@ class SimulatedFirmware:
 
     def _read_rx(self) -> None:
         """Marlin's get_serial_commands: pull bytes while the command queue has room."""
-        while self._rx and len(self._queue) < self.options.command_buffer and self._running():
+        if (
+            self.identity.full_rx_flush
+            and len(self._rx) >= self.options.rx_buffer - 1
+            and len(self._queue) < self.options.command_buffer
+            and not self._errors
+        ):
+            # Prusa's get_command(): a full RX ring is flushed before anything is read.
+            self._rx.clear()
+            self._emit("Full RX Buffer")
+        while (
+            self._rx
+            and not self._errors
+            and len(self._queue) < self.options.command_buffer
+            and self._running()
+        ):
             match = _EOL.search(self._rx)
             if match is None:
                 self._partial += self._rx
@@ -467,6 +560,8 @@ class SimulatedFirmware:
             del self._ep_partial[: match.end()]
             line = _LINE_PREFIX.sub("", line, count=1) if line.startswith("N") else line
             code = line[:4].upper()
+            if self.identity.shutdown_keeps_answering and code != "M112":
+                continue  # Klipper's GCodeIO._process_data() looks ahead for M112 only
             if code in _EMERGENCY and not line[4:5].isdigit():
                 command = line.split("*", 1)[0].strip()
                 self._emergency(code, command)
@@ -476,6 +571,9 @@ class SimulatedFirmware:
         self.executed.append(command)
         if code == "M112":
             self._kill()
+            if self.identity.shutdown_keeps_answering:
+                # Klipper runs the queued M112 again later (a no-op, with its ok).
+                self.executed.pop()
         elif code == "M410":
             self._quick_stop()
         elif code == "M108":
@@ -491,24 +589,35 @@ class SimulatedFirmware:
         if cut >= 0:
             text = text[:cut]
         text = text[: self.options.max_line - 1].strip()
+        tail: Tail | None = None
+        if self._tail_next:
+            # The first line to complete after a drain that cut a line: its end, on its own.
+            self._tail_next = False
+            if text:
+                tail = Tail(text)
+                self.counters.tails.append(tail)
         if not text:
             return  # Marlin answers nothing to an empty or comment-only line
         self._next_wait = self._clock + (self._wait_interval() or 1.0)
+        if not self.identity.checks_line_numbers:
+            self._unchecked_line(text)
+            return
         if text[0] != "N":
-            command = text.split("*", 1)[0].strip()
-            self._enqueue(command, None)
+            if "*" in text and self.identity.checksum_without_number == "reject":
+                # Prusa cmdqueue.cpp get_command(): "No Line Number with checksum".
+                if tail is not None:
+                    tail.command = text
+                    tail.outcome = "rejected"
+                self._line_error("No Line Number with checksum")
+                return
+            # Marlin queues it as it is; GCodeParser::parse() ends the line at its first "*"
+            # (searched from the second character on).
+            self._enqueue(_cut_at_star(text), None, tail)
             return
-        self.counters.numbered_received += 1
-        fired = self._faults.on_numbered_line(self.counters.numbered_received)
-        marks: dict[str, Fault] = {}
-        for fault in fired:
-            if fault.spec.kind == "event":
-                self._apply_event(fault)
-            else:
-                marks[fault.name] = fault
-        if not self._running() or "drop_line" in marks:
+        marks = self._line_faults()
+        if marks is None:
             return
-        if marks.keys() & {"corrupt_line", "random_resend", "double_resend", "resend_without_ok"}:
+        if marks.keys() & _CORRUPTING:
             text = self._corrupt(text)
         number_at = 0
         is_m110 = "M110" in text
@@ -519,31 +628,38 @@ class SimulatedFirmware:
         number = _strtol(text[number_at + 1 :])
         star = text.rfind("*")
         payload = text[:star] if star >= 0 else text
+        discards = self.identity.bad_line == "discard"
         if number in self._cursed:
             self._line_error("checksum mismatch", expected=checksum(payload.encode("latin-1")))
             self._cursed[number] -= 1
             if self._cursed[number] == 0:
                 del self._cursed[number]
             return
-        if number != self._last_n + 1 and not is_m110:
-            if self.identity.drops_recent_duplicates and self._last_n - 1 <= number <= self._last_n:
-                # Marlin 2: a copy of a taken line was in transit when it asked for a resend.
-                return
+        if number != self._last_n + 1 and not is_m110 and not discards:
+            # No Marlin keeps a window of recently taken numbers: any number but last+1 is an
+            # error (queue.cpp get_serial_commands(), Marlin_main.cpp get_serial_commands()).
             self._line_error("Line Number is not Last Line Number+1")
             return
         if star < 0:
-            self._line_error("No Checksum with line number")
-            return
-        expected = checksum(payload.encode("latin-1"))
-        if _strtol(text[star + 1 :]) != expected:
-            self._line_error(
-                "checksum mismatch",
-                expected=expected,
-                with_ok="resend_without_ok" not in marks,
-            )
-            if "double_resend" in marks:
-                self._line_error("Line Number is not Last Line Number+1", expected=expected)
-            return
+            if not discards:
+                self._line_error("No Checksum with line number")
+                return
+        else:
+            expected = checksum(payload.encode("latin-1"))
+            if _strtol(text[star + 1 :]) != expected:
+                if discards:
+                    # RepRapFirmware: StringParser::LineFinished() drops the line silently.
+                    self.counters.line_errors += 1
+                    self.counters.discarded_lines += 1
+                    return
+                self._line_error(
+                    "checksum mismatch",
+                    expected=expected,
+                    with_ok="resend_without_ok" not in marks,
+                )
+                if "double_resend" in marks:
+                    self._line_error("Line Number is not Last Line Number+1", expected=expected)
+                return
         if "resend_old" in marks:
             back = int(marks["resend_old"].params["back"])
             self._last_n = max(0, number - 1 - back)
@@ -554,13 +670,11 @@ class SimulatedFirmware:
             remaining = times - 1 if times > 0 else -1
             if remaining != 0:
                 self._cursed[number] = remaining
-            self._line_error("checksum mismatch", expected=expected)
+            self._line_error("checksum mismatch", expected=checksum(payload.encode("latin-1")))
             return
         self._last_n = number
-        command = _LINE_PREFIX.sub("", payload, count=1).strip()
+        command = _cut_at_star(_LINE_PREFIX.sub("", payload, count=1).strip())
         queued = self._enqueue(command, number)
-        if queued is None:
-            return
         queued.lost_ok = "lost_ok" in marks
         queued.extra_ok = "extra_ok" in marks
         queued.resend_unsent = "resend_unsent" in marks
@@ -568,7 +682,37 @@ class SimulatedFirmware:
             queued.hold = float(marks["long_command"].params["seconds"])
             queued.hold_keepalive = bool(marks["long_command"].params["keepalive"])
 
+    def _unchecked_line(self, text: str) -> None:
+        """Klipper's GCodeDispatch._process_commands(): skip a leading N word, check nothing."""
+        marks: dict[str, Fault] = {}
+        if text.startswith("N"):
+            fired = self._line_faults()
+            if fired is None:
+                return
+            marks = fired
+            if marks.keys() & _CORRUPTING:
+                text = self._corrupt(text)  # nothing checks it: the damaged line runs as it is
+            text = _LINE_PREFIX.sub("", text, count=1).strip()
+        # "*" is just one more parameter letter to Klipper; the command never uses it.
+        queued = self._enqueue(_cut_at_star(text), None)
+        queued.lost_ok = "lost_ok" in marks
+        queued.extra_ok = "extra_ok" in marks
+
+    def _line_faults(self) -> dict[str, Fault] | None:
+        """The faults a numbered line fires (events happen now); None: the line is gone."""
+        self.counters.numbered_received += 1
+        marks: dict[str, Fault] = {}
+        for fault in self._faults.on_numbered_line(self.counters.numbered_received):
+            if fault.spec.kind == "event":
+                self._apply_event(fault)
+            else:
+                marks[fault.name] = fault
+        if not self._running() or "drop_line" in marks:
+            return None
+        return marks
+
     def _corrupt(self, text: str) -> str:
+        """One byte of the line's body damaged on the wire (as a UART framing error would)."""
         star = text.rfind("*")
         body_end = star if star > 0 else len(text)
         start = text.find(" ") + 1 if " " in text[:body_end] else 1
@@ -580,28 +724,96 @@ class SimulatedFirmware:
             flipped = chr(ord(text[index]) ^ 0x01)
         return text[:index] + flipped + text[index + 1 :]
 
+    # ----- line errors: noticed a moment after the line, then the drain -----
+
     def _line_error(self, reason: str, *, expected: int = 0, with_ok: bool = True) -> None:
+        """A line error; the firmware reports it (and drains) once its main loop gets there."""
         self.counters.line_errors += 1
-        self._emit(f"Error:{reason}, Last Line: {self._last_n}")
-        # Marlin drains its receive buffer: every line already in it is lost.
-        self._rx.clear()
+        self._errors.append(_LineError(reason, expected, with_ok))
+        if len(self._errors) > 1:
+            return  # reported together with the first
+        jitter = self.options.service_jitter
+        delay = self._jitter_rng.uniform(0.0, jitter) if jitter > 0 else 0.0
+        self._error_due = self._clock + delay
+        self._drain_due = math.inf
+        if delay <= 0:
+            self._notice_line_error()
+            if self._clock >= self._drain_due - _EPSILON:
+                self._report_line_errors()
+
+    def _notice_line_error(self) -> None:
+        """gcode_line_error(): the Error line goes out; the drain follows once it has left."""
+        self._error_due = math.inf
+        first = self._errors[0]
+        self._emit(f"{self.identity.error_prefix}{first.reason}, Last Line: {self._last_n}")
+        drain_at = self._clock
+        if self.identity.drain_on_error and self._byte_time > 0:
+            # An unbuffered UART write blocks until all but tx_buffer bytes are on the wire.
+            drain_at = max(
+                drain_at, self._out_wire_free - self.identity.tx_buffer * self._byte_time
+            )
+        self._drain_due = drain_at
+
+    def _report_line_errors(self) -> None:
+        errors, self._errors = self._errors, []
+        self._drain_due = math.inf
+        for index, error in enumerate(errors):
+            if index > 0:
+                self._emit(f"{self.identity.error_prefix}{error.reason}, Last Line: {self._last_n}")
+            if self.identity.drain_on_error:
+                self._drain()
+            self._emit(resend_line(self._resend_form(), self._last_n + 1, error.expected))
+            if error.with_ok and self._ok_after_resend():
+                self._emit(self._resend_ok())
+        self._run()
+
+    def _drain(self) -> None:
+        """Everything that has arrived is discarded: the receive buffer and the partial line."""
+        drained = bytes(self._partial) + bytes(self._rx)
         self._partial.clear()
-        self._emit(resend_line(self._resend_form(), self._last_n + 1, expected))
-        if with_ok:
-            self._emit("ok")
+        self._rx.clear()
+        self.counters.drains += 1
+        self.counters.drained_bytes += len(drained)
+        if drained and drained[-1:] not in (b"\n", b"\r"):
+            # The drain fell inside a line: what is still on the wire arrives as a line of
+            # its own.
+            self._tail_next = True
+
+    def _ok_after_resend(self) -> bool:
+        forced = self.options.ok_after_resend
+        return self.identity.ok_after_resend if forced is None else forced
+
+    def _resend_ok(self) -> str:
+        if (
+            self.identity.resend_ok == "queue_head"
+            and self.options.advanced_ok
+            and self.identity.advanced_ok_supported
+        ):
+            # Marlin 1.1.9 ok_to_send(): the slot at the queue's read index, stale or not.
+            self._retire_moves()
+            number = self._slot_numbers[self._dequeued % self.options.command_buffer]
+            planner_free = self.options.planner_size - 1 - len(self._planner)
+            buffer_free = self.options.command_buffer - len(self._queue)
+            shown = f" N{number}" if number is not None else ""
+            return f"ok{shown} P{planner_free} B{buffer_free}"
+        return "ok"
 
     def _resend_form(self) -> str:
         fault = self._mode("resend_format")
         return str(fault.params["form"]) if fault is not None else self.identity.resend_form
 
-    def _enqueue(self, command: str, number: int | None) -> _Command | None:
+    def _enqueue(self, command: str, number: int | None, tail: Tail | None = None) -> _Command:
         match = _CODE.match(command)
         code = ""
         if match is not None:
             code = match.group(1).upper() + match.group(2)
             if match.group(3) is not None:
                 code += "." + match.group(3)
-        queued = _Command(command, number, code)
+        queued = _Command(command, number, code, tail)
+        if tail is not None:
+            tail.command = command
+        self._slot_numbers[self._enqueued % self.options.command_buffer] = number
+        self._enqueued += 1
         self._queue.append(queued)
         return queued
 
@@ -694,9 +906,11 @@ class SimulatedFirmware:
             self._emit("ok")
         if command.resend_unsent:
             self._emit(resend_line(self._resend_form(), self._last_n + 1))
-            self._emit("ok")
+            if self._ok_after_resend():
+                self._emit(self._resend_ok())
         if self._queue and self._queue[0] is command:
             self._queue.popleft()
+            self._dequeued += 1
         self._next_wait = self._clock + (self._wait_interval() or 1.0)
 
     def _ok_text(self, command: _Command, data: str | None) -> str:
@@ -730,18 +944,32 @@ class SimulatedFirmware:
     def _execute(self, command: _Command) -> None:
         code = command.code
         handler = _HANDLERS.get(code)
-        if code in _EMERGENCY and self._ep_listening():
+        if self._shut_down and code not in _KLIPPER_WHEN_NOT_READY:
+            # klippy/gcode.py cmd_default(): not ready -> gcmd.error(state message), then ok.
+            self._finish(command, ["!! Shutdown due to M112 command"])
+            return
+        if code in _EMERGENCY and self._ep_listening() and not self._shut_down:
             # The emergency parser already acted on it; in the queue it is a no-op.
+            if command.tail is not None:
+                command.tail.outcome = "emergency"
             self._finish(command)
             return
+        known = (
+            handler is not None
+            or code in _SILENT_CODES
+            or (code.startswith("M862") and self.identity.name == "prusa")
+            or (code.startswith("T") and code[1:].isdigit())
+        )
+        if command.tail is not None:
+            command.tail.outcome = "executed" if known else "unknown"
+            command.tail.executed = True
+            command.tail.index = len(self.executed)
+        self.executed.append(command.text)
         if handler is not None:
-            self.executed.append(command.text)
             handler(self, command)
         elif code in _SILENT_CODES or (code.startswith("M862") and self.identity.name == "prusa"):
-            self.executed.append(command.text)
             self._silent_command(command)
         elif code.startswith("T") and code[1:].isdigit():
-            self.executed.append(command.text)
             tool = int(code[1:])
             if tool >= self.options.extruders:
                 self._finish(command, [f"echo:T{tool} Invalid extruder"])
@@ -749,8 +977,19 @@ class SimulatedFirmware:
                 self._toolhead.tool = tool
                 self._finish(command)
         else:
-            self.executed.append(command.text)
-            self._finish(command, [self.identity.unknown_command.format(command=command.text)])
+            self._finish(command, [self._unknown(command)])
+
+    def _unknown(self, command: _Command) -> str:
+        identity = self.identity
+        if identity.shutdown_keeps_answering:
+            # Klipper names the command word only, upper case: Unknown command:"G999".
+            word = command.text.split(" ", 1)[0].upper()
+            return identity.unknown_command.format(command=word)
+        if command.code.startswith("G") and identity.unknown_g is not None:
+            return identity.unknown_g.format(command=command.text)
+        if command.code.startswith("M") and identity.unknown_m is not None:
+            return identity.unknown_m.format(command=command.text)
+        return identity.unknown_command.format(command=command.text)
 
     def _silent_command(self, command: _Command) -> None:
         words = _words(command.text[len(command.code) :])
@@ -882,7 +1121,11 @@ class SimulatedFirmware:
         self._finish(command, [self._toolhead.report()])
 
     def _report_firmware(self, command: _Command) -> None:
-        lines = [self.identity.firmware_name.format(extruders=self.options.extruders)]
+        name = self.identity.firmware_name.format(extruders=self.options.extruders)
+        if self.identity.ok_carries_m115:
+            self._finish(command, ok_data=name)  # Klipper cmd_M115(): gcmd.ack(msg)
+            return
+        lines = [name]
         caps = list(self.identity.capabilities)
         report = self.options.capabilities_report
         if report == "partial":
@@ -898,8 +1141,11 @@ class SimulatedFirmware:
         self._finish(command, lines)
 
     def _autoreport_temperatures(self, command: _Command) -> None:
-        if not self.options.autoreport_temp:
-            self._finish(command, [self.identity.unknown_command.format(command=command.text)])
+        if not self.options.autoreport_temp or self.identity.shutdown_keeps_answering:
+            # Klipper has no M155.
+            if command.tail is not None:
+                command.tail.outcome = "unknown"
+            self._finish(command, [self._unknown(command)])
             return
         words = _words(command.text[len(command.code) :])
         self._autoreport = max(0.0, words.get("S", 1.0))
@@ -952,10 +1198,48 @@ class SimulatedFirmware:
         self._finish(command, [prefix + text])
 
     def _resume_after_error(self, command: _Command) -> None:
-        self._finish(command, [resend_line(self._resend_form(), self._last_n + 1)])
+        if not self.identity.m999_resends:
+            self._finish(command)
+            return
+        # M999 -> flush_and_request_resend(): SERIAL_FLUSH() (discards the RX ring on AVR),
+        # "Resend: N", the resend's ok; then M999's own ok.
+        if self.identity.drain_on_error:
+            self._drain()
+        self._emit(resend_line(self._resend_form(), self._last_n + 1))
+        if self._ok_after_resend():
+            self._emit(self._resend_ok())
+        self._finish(command)
+
+    def _progress(self, command: _Command) -> None:
+        if not self.identity.m73_report:
+            self._silent_command(command)
+            return
+        words = _words(command.text[len(command.code) :])
+        for key in self._m73:
+            if key in words:
+                self._m73[key] = int(words[key])
+        m73 = self._m73
+
+        def line(mode: str, percent: int, remaining: int, change: int) -> str:
+            # Prusa Marlin_main.cpp, case 73: printf "%S MODE: Percent done: %hhd; ..."
+            signed = percent - 256 if percent > 127 else percent
+            return (
+                f"{mode} MODE: Percent done: {signed}; print time remaining in mins: "
+                f"{remaining}; Change in mins: {change}"
+            )
+
+        self._finish(
+            command,
+            [
+                line("NORMAL", m73["P"], m73["R"], m73["C"]),
+                line("SILENT", m73["Q"], m73["S"], m73["D"]),
+            ],
+        )
 
     def _queued_kill(self, command: _Command) -> None:
         self._kill()
+        if self._shut_down:
+            self._finish(command)
 
     def _queued_quick_stop(self, command: _Command) -> None:
         self._quick_stop()
@@ -966,6 +1250,16 @@ class SimulatedFirmware:
         self._finish(command)
 
     def _kill(self) -> None:
+        if self.identity.shutdown_keeps_answering:
+            # Klipper: invoke_shutdown(); GCodeDispatch._handle_shutdown() says so, the host
+            # link stays up and every later command gets "!! <reason>" and ok.
+            if not self._shut_down:
+                self._shut_down = True
+                self._emit("// Klipper state: Shutdown")
+                self._planner.clear()
+                for heater in (*self._hotends, self._bed, self._chamber):
+                    heater.set_target(0.0, self._clock)
+            return
         self._emit(KILLED)
         self._halted = True
         self._queue.clear()
@@ -1171,4 +1465,7 @@ _HANDLERS: dict[str, Callable[[SimulatedFirmware, _Command], None]] = {
     "M600": SimulatedFirmware._filament_change,
     "M876": SimulatedFirmware._answer_prompt,
     "M999": SimulatedFirmware._resume_after_error,
+    "M73": SimulatedFirmware._progress,
 }
+# klippy: commands registered with when_not_ready=True (gcode.py, heaters.py M105).
+_KLIPPER_WHEN_NOT_READY = frozenset(["M105", "M110", "M112", "M115"])

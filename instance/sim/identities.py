@@ -18,7 +18,11 @@ class HeaterReading:
 
 @dataclass(frozen=True, slots=True)
 class Identity:
-    """The wording of one firmware family."""
+    """One firmware family: its wording, and how it treats lines, errors and resends.
+
+    The behaviour fields follow each firmware's source; docs/firmware-behaviour.md
+    names the file and function behind every value.
+    """
 
     name: str
     banner: tuple[str, ...]
@@ -32,8 +36,43 @@ class Identity:
     wait_format: str  # how temperature lines look while M109/M190 wait
     busy_keepalive: bool
     wait_when_idle: bool
-    drops_recent_duplicates: bool
     unknown_command: str  # format with {command}
+    # ----- how lines are checked -----
+    # False (Klipper): N and *NN are stripped, never checked; no line error ever happens.
+    checks_line_numbers: bool = True
+    # What a line with a bad checksum (or number) draws: "resend" (Error + Resend),
+    # "discard" (RepRapFirmware 3: the line is dropped without a word, no ok).
+    bad_line: str = "resend"
+    # A line not starting with N but holding "*": "queue" (Marlin 1.1.7+ and 2.x: queued as
+    # it is, the parser cuts the line at the first "*"), "reject" (Prusa: "No Line Number
+    # with checksum" + Resend), "ignore" (Klipper/RRF: "*" is a parameter or ignored).
+    checksum_without_number: str = "queue"
+    # On a line error the receive buffer and the partly assembled line are discarded.
+    drain_on_error: bool = True
+    # UART transmit buffer in bytes; 0: printing the Error line blocks until it is on the
+    # wire, so the drain comes only after it (AVR builds with TX_BUFFER_SIZE 0).
+    tx_buffer: int = 0
+    # An "ok" follows every "Resend:" (Marlin 1.1.9/2.1, Prusa, Repetier).
+    ok_after_resend: bool = True
+    # The ok after a resend: "plain" ("ok") or "queue_head" (Marlin 1.1.9's ok_to_send():
+    # with ADVANCED_OK it carries the N of the command at the queue's read index).
+    resend_ok: str = "plain"
+    # M999 asks for a resend as a line error does (and drains like one).
+    m999_resends: bool = True
+    # How busy keep-alives start ("echo:busy: processing").
+    busy_prefix: str = "echo:busy: "
+    # Unknown G and M codes, when worded apart from other unknown commands (Prusa).
+    unknown_g: str | None = None
+    unknown_m: str | None = None
+    # Prusa: M73 prints its progress lines.
+    m73_report: bool = False
+    # Prusa: when the receive buffer holds RX_BUFFER_SIZE-1 bytes, it is flushed.
+    full_rx_flush: bool = False
+    # Klipper: errors are "!! message" lines; M112 shuts down but keeps answering.
+    error_prefix: str = "Error:"
+    shutdown_keeps_answering: bool = False
+    # Commands whose answer rides on the ok ("ok T:..."): M105 always; Klipper M115 too.
+    ok_carries_m115: bool = False
 
 
 _MARLIN_CAPS = (
@@ -95,8 +134,14 @@ IDENTITIES: dict[str, Identity] = {
         wait_format="marlin2",
         busy_keepalive=True,
         wait_when_idle=False,
-        drops_recent_duplicates=True,
         unknown_command='echo:Unknown command: "{command}"',
+        # queue.cpp: gcode_line_error() drains with read_serial() until -1;
+        # flush_and_request_resend() ends with SERIAL_ECHOLNPGM(STR_OK).
+        drain_on_error=True,
+        checksum_without_number="queue",
+        ok_after_resend=True,
+        resend_ok="plain",
+        tx_buffer=0,
     ),
     "marlin1": Identity(
         name="marlin1",
@@ -123,8 +168,15 @@ IDENTITIES: dict[str, Identity] = {
         wait_format="marlin1",
         busy_keepalive=True,
         wait_when_idle=False,
-        drops_recent_duplicates=False,
         unknown_command='echo:Unknown command: "{command}"',
+        # Marlin_main.cpp: gcode_line_error() -> flush_and_request_resend(): SERIAL_FLUSH()
+        # (MarlinSerial::flush() discards the RX ring), "Resend: N", ok_to_send().
+        # "No Line Number with checksum" was removed in 1.1.7 ("Allow asterisks in G-Code").
+        drain_on_error=True,
+        checksum_without_number="queue",
+        ok_after_resend=True,
+        resend_ok="queue_head",
+        tx_buffer=0,
     ),
     "prusa": Identity(
         name="prusa",
@@ -150,8 +202,18 @@ IDENTITIES: dict[str, Identity] = {
         wait_format="marlin1",
         busy_keepalive=True,
         wait_when_idle=False,
-        drops_recent_duplicates=False,
-        unknown_command='echo:Unknown command: "{command}"',
+        # Marlin_main.cpp process_commands(): the catch-all branch adds "(2)"; unknown G and M
+        # codes print MSG_UNKNOWN_CODE "Unknown %c code: %s".
+        unknown_command='echo:Unknown command: "{command}"(2)',
+        unknown_g="Unknown G code: {command}",
+        unknown_m="Unknown M code: {command}",
+        # cmdqueue.cpp get_command(): "No Line Number with checksum" + FlushSerialRequestResend()
+        # (MYSERIAL.flush() empties the RX ring, then "Resend: N" and "ok").
+        drain_on_error=True,
+        checksum_without_number="reject",
+        ok_after_resend=True,
+        m73_report=True,
+        full_rx_flush=True,
     ),
     "rrf": Identity(
         name="rrf",
@@ -169,8 +231,16 @@ IDENTITIES: dict[str, Identity] = {
         wait_format="none",
         busy_keepalive=False,
         wait_when_idle=False,
-        drops_recent_duplicates=False,
         unknown_command="Error: Unknown command: {command}",
+        # StringParser::LineFinished(): a bad or (when required) missing checksum makes the
+        # line vanish (Init(); return false): no error, no resend, no ok. Line numbers are
+        # recorded, never checked for sequence. Only M998 answers "rs N".
+        checks_line_numbers=True,
+        bad_line="discard",
+        checksum_without_number="ignore",
+        drain_on_error=False,
+        ok_after_resend=True,
+        m999_resends=False,
     ),
     "repetier": Identity(
         name="repetier",
@@ -197,12 +267,41 @@ IDENTITIES: dict[str, Identity] = {
         wait_format="repetier",
         busy_keepalive=True,
         wait_when_idle=True,
-        drops_recent_duplicates=False,
         unknown_command="Unknown command:{command}",
+        # Not re-read for this release: kept as the simulator had it (drain, ok after resend).
+        drain_on_error=True,
+        ok_after_resend=True,
+    ),
+    "klipper": Identity(
+        name="klipper",
+        banner=(),
+        firmware_name="FIRMWARE_NAME:Klipper FIRMWARE_VERSION:v0.12.0-0-g0000000",
+        capabilities=(),
+        partial_capabilities=0,
+        advanced_ok_supported=False,
+        ok_with_number=False,
+        resend_form="marlin",
+        temperature_format="klipper",
+        wait_format="klipper",
+        busy_keepalive=False,
+        wait_when_idle=False,
+        # klippy/gcode.py GCodeDispatch.cmd_default(): respond_info('Unknown command:"%s"').
+        unknown_command='// Unknown command:"{command}"',
+        # _process_commands(): the line is split on letters, a leading N word skipped, "*" is
+        # just another parameter; nothing is checked, every line gets "ok".
+        checks_line_numbers=False,
+        bad_line="resend",
+        checksum_without_number="ignore",
+        drain_on_error=False,
+        ok_after_resend=True,
+        m999_resends=False,
+        error_prefix="!! ",
+        shutdown_keeps_answering=True,
+        ok_carries_m115=True,
     ),
 }
 
-TEMPERATURE_FORMATS = ("marlin2", "marlin1", "prusa", "rrf", "repetier", "spaced")
+TEMPERATURE_FORMATS = ("marlin2", "marlin1", "prusa", "rrf", "repetier", "klipper", "spaced")
 RESEND_FORMS = ("marlin", "nospace", "rs", "teacup")
 
 
@@ -249,6 +348,16 @@ def temperature_report(style: str, heaters: list[HeaterReading]) -> str:
         parts += [f"{h.letter}:{h.current:.2f} /{h.target:.0f}" for h in others]
         parts += [f"{h.letter}@:{h.power}" for h in others]
         parts.append(f"@:{first.power}")
+    elif style == "klipper":
+        # klippy/extras/heaters.py PrinterHeaters._get_temp(): sorted gcode ids, "%s:%.1f /%.1f".
+        named = [
+            ("B" if h.letter == "B" else h.letter if h.letter == "C" else f"T{h.index or 0}", h)
+            for h in heaters
+        ]
+        parts += [
+            f"{name}:{h.current:.1f} /{h.target:.1f}"
+            for name, h in sorted(named, key=lambda item: item[0])
+        ]
     else:  # "spaced": the slash hugs the current value, as some forks print it
         parts.append(f"T:{first.current:.1f}/ {first.target:.1f}")
         parts += [f"{h.letter}:{h.current:.1f}/ {h.target:.1f}" for h in others]
@@ -265,4 +374,7 @@ def wait_report(style: str, heaters: list[HeaterReading], waiting_on: HeaterRead
         return f"{waiting_on.letter}:{waiting_on.current:.1f} E:{tool} W:?"
     if style == "repetier":
         return temperature_report("repetier", heaters) + " W:?"
+    if style == "klipper":
+        # heaters.py _wait_for_temperature(): respond_raw(self._get_temp(eventtime)) each second.
+        return temperature_report("klipper", heaters)
     return " " + temperature_report("marlin2", heaters) + " W:?"

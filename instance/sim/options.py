@@ -6,7 +6,7 @@ import dataclasses
 import math
 from dataclasses import dataclass
 
-IDENTITIES = ("marlin2", "marlin1", "prusa", "rrf", "repetier")
+IDENTITIES = ("marlin2", "marlin1", "prusa", "rrf", "repetier", "klipper")
 MOVE_TIMINGS = ("instant", "accelerated", "real")
 CAPABILITY_REPORTS = ("full", "partial", "none")
 
@@ -24,6 +24,13 @@ class SimOptions:
     heat-ups follow ``move_timing``: "real", "accelerated" (divided by
     ``time_factor``) or "instant" (zero). Keep-alives, temperature reports and
     autoreports use the unscaled clock: the host's timeouts are wall-clock too.
+
+    ``ok_after_resend``: None follows the firmware profile; True or False forces
+    whether an ``ok`` follows every resend request the printer makes, of every
+    kind (checksum, line number, missing checksum, M999...). ``service_jitter``:
+    a line error is noticed this long at most after the bad line's last byte
+    arrived (drawn per error from the seeded RNG, uniform from 0); the drain of
+    the receive buffer happens then (see docs/firmware-behaviour.md).
     """
 
     identity: str = "marlin2"
@@ -52,6 +59,8 @@ class SimOptions:
     capabilities_report: str = "full"
     extruders: int = 1
     keepalive_interval: float = 2.0
+    ok_after_resend: bool | None = None
+    service_jitter: float = 0.002
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -120,6 +129,10 @@ def _problems(options: SimOptions) -> list[str]:
     ):
         positive(name)
     at_least("home_seconds", 0.0)
+    at_least("service_jitter", 0.0)
+    forced: object = options.ok_after_resend
+    if forced is not None and not isinstance(forced, bool):
+        problems.append(f"ok_after_resend must be true, false or unset, not {forced!r}")
     at_least("probe_seconds", 0.0)
     if options.baud is not None:
         at_least("baud", 300, integer=True)

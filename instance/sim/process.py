@@ -10,7 +10,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from instance.sim.runner import read_record
+from instance.sim.firmware import Tail
+from instance.sim.runner import read_record, read_record_full
 
 BIN = Path(sys.executable).parent
 
@@ -32,6 +33,12 @@ class SimulatorProcess:
     def executed(self) -> list[str]:
         """Every command executed so far."""
         return self.executed_with_resets()[0]
+
+    def tails(self) -> list[Tail]:
+        """Every line end a receive-buffer drain cut off, as the record holds them so far."""
+        if not self.record.exists():
+            return []
+        return read_record_full(self.record).tails
 
 
 def stop_process(process: subprocess.Popen[str], timeout: float = 10.0) -> None:

@@ -4,35 +4,65 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import os
 import time
 import tty
 from collections.abc import Iterable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
 from instance.sim.faults import Fault
-from instance.sim.firmware import SimulatedFirmware
+from instance.sim.firmware import SimulatedFirmware, Tail
 from instance.sim.options import SimOptions
 
 log = logging.getLogger("fabfleet.sim")
 
 RESET_MARK = "<reset>"
+# A tail: "<tail> " and a JSON object (text, command, outcome, executed, index), written
+# just before the executed command it became (if it became one).
+TAIL_MARK = "<tail>"
 # A pty nobody reads fills up; a real serial port with nobody listening loses the bytes too.
 _MAX_PENDING = 1 << 16
 
 
-def read_record(path: str | os.PathLike[str]) -> tuple[list[str], list[int]]:
-    """A record file as (executed commands, index in them of each reset)."""
-    commands: list[str] = []
-    resets: list[int] = []
+@dataclass
+class Record:
+    """A record file read back: executed commands, resets and tails (see ``Tail``)."""
+
+    executed: list[str] = field(default_factory=list)
+    resets: list[int] = field(default_factory=list)
+    tails: list[Tail] = field(default_factory=list)
+
+
+def read_record_full(path: str | os.PathLike[str]) -> Record:
+    """Everything a record file holds; a tail's ``index`` is its place in ``executed``."""
+    record = Record()
     for line in Path(path).read_text(encoding="utf-8").splitlines():
         if line == RESET_MARK:
-            resets.append(len(commands))
+            record.resets.append(len(record.executed))
+        elif line.startswith(TAIL_MARK + " "):
+            data = json.loads(line[len(TAIL_MARK) + 1 :])
+            record.tails.append(
+                Tail(
+                    text=str(data["text"]),
+                    command=str(data["command"]),
+                    outcome=str(data["outcome"]),
+                    executed=bool(data["executed"]),
+                    index=len(record.executed) if data["executed"] else None,
+                )
+            )
         else:
-            commands.append(line)
-    return commands, resets
+            record.executed.append(line)
+    return record
+
+
+def read_record(path: str | os.PathLike[str]) -> tuple[list[str], list[int]]:
+    """A record file as (executed commands, index in them of each reset)."""
+    record = read_record_full(path)
+    return record.executed, record.resets
 
 
 class _Board:
@@ -54,6 +84,7 @@ class _Board:
         self._record: IO[str] | None = None
         self._recorded = 0
         self._resets_recorded = 0
+        self._tails_recorded = 0
         self._unplugged_until: float | None = None
 
     @property
@@ -126,15 +157,25 @@ class _Board:
         if record is None:
             return
         executed, resets = self._firmware.executed, self._firmware.resets
+        tails = self._firmware.tails
         wrote = False
         while True:
+            tail = tails[self._tails_recorded] if self._tails_recorded < len(tails) else None
+            # A tail still in the queue has no place yet: it comes after everything executed.
+            tail_ready = tail is not None and tail.outcome != "pending"
+            tail_at = len(executed) if tail is None or tail.index is None else tail.index
             if (
                 self._resets_recorded < len(resets)
                 and resets[self._resets_recorded] <= self._recorded
             ):
                 record.write(RESET_MARK + "\n")
                 self._resets_recorded += 1
-            elif self._recorded < len(executed):
+            elif tail is not None and tail_ready and tail_at <= self._recorded:
+                record.write(TAIL_MARK + " " + json.dumps(tail.as_dict()) + "\n")
+                self._tails_recorded += 1
+            elif self._recorded < len(executed) and (
+                tail is None or not tail_ready or self._recorded < tail_at
+            ):
                 record.write(executed[self._recorded] + "\n")
                 self._recorded += 1
             else:
