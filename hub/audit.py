@@ -1,14 +1,20 @@
 """The audit log: who did what to which printer, and every change to users and keys.
 
-:func:`record` appends one row (the gate, the users API, logins, the fleet
-queue). Admins read it at ``GET /api/audit`` (filters, newest first) and
-``GET /api/audit.csv``.
+:func:`record` appends one row (the users API, logins, the fleet queue, refusals
+at the gate). An act the gate lets through is written by :func:`record_act` with
+the outcome ``allowed`` and an act id the print server receives in the signed
+identity; the print server reports what it did with that request on the hub's
+events stream and :func:`settle` turns the outcome into ``done`` (2xx/3xx),
+``refused`` (4xx) or ``failed`` (5xx) with the print server's status. An act whose
+print server never reported stays ``allowed``. Admins read it at ``GET /api/audit``
+(filters, newest first) and ``GET /api/audit.csv``.
 """
 
 from __future__ import annotations
 
 import csv
 import io
+import secrets
 import sqlite3
 import time
 from datetime import UTC, datetime
@@ -31,7 +37,17 @@ CREATE TABLE IF NOT EXISTS audit (
 CREATE INDEX IF NOT EXISTS audit_at ON audit(at);
 CREATE INDEX IF NOT EXISTS audit_user ON audit(user, at);
 CREATE INDEX IF NOT EXISTS audit_printer ON audit(printer, at);
+CREATE TABLE IF NOT EXISTS audit_acts (
+    entry INTEGER PRIMARY KEY REFERENCES audit(id) ON DELETE CASCADE,
+    act TEXT NOT NULL UNIQUE,
+    printer TEXT NOT NULL,
+    outcome TEXT NOT NULL DEFAULT 'allowed',
+    status INTEGER,
+    settled REAL
+);
 """
+
+ALLOWED = "allowed"
 
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 1000
@@ -43,12 +59,41 @@ MAX_FIELD = 1000
 
 def record(
     db: sqlite3.Connection, user: str, action: str, printer: str | None, detail: str = ""
-) -> None:
-    """Append one row to the audit log."""
-    db.execute(
+) -> int:
+    """Append one row to the audit log; its id."""
+    cursor = db.execute(
         "INSERT INTO audit (at, user, action, printer, detail) VALUES (?, ?, ?, ?, ?)",
         (time.time(), user[:MAX_FIELD], action[:MAX_FIELD], printer, detail[:MAX_FIELD]),
     )
+    return cursor.lastrowid or 0
+
+
+def record_act(db: sqlite3.Connection, user: str, action: str, printer: str, detail: str) -> str:
+    """An act the gate allowed on ``printer``: a row with the outcome ``allowed``, and the
+    act id the print server reports its outcome under."""
+    act = secrets.token_urlsafe(16)
+    entry = record(db, user, action, printer, detail)
+    db.execute(
+        "INSERT INTO audit_acts (entry, act, printer) VALUES (?, ?, ?)", (entry, act, printer)
+    )
+    return act
+
+
+def outcome_of(status: int) -> str:
+    if status < 400:
+        return "done"
+    return "refused" if status < 500 else "failed"
+
+
+def settle(db: sqlite3.Connection, printer: str, act: str, status: int) -> bool:
+    """What ``printer``'s print server did with act ``act`` (its HTTP status). Only that
+    printer's own acts, and each only once; False when there is no such pending act."""
+    cursor = db.execute(
+        "UPDATE audit_acts SET outcome = ?, status = ?, settled = ?"
+        " WHERE act = ? AND printer = ? AND outcome = ?",
+        (outcome_of(status), status, time.time(), act, printer, ALLOWED),
+    )
+    return cursor.rowcount == 1
 
 
 def iso(at: float) -> str:
@@ -90,13 +135,13 @@ def _filters(query: dict[str, str]) -> tuple[str, list[object]]:
     for field in ("user", "printer", "action"):
         value = query.get(field)
         if value:
-            clauses.append(f"{field} = ?")
+            clauses.append(f"a.{field} = ?")
             values.append(value)
     if query.get("since"):
-        clauses.append("at >= ?")
+        clauses.append("a.at >= ?")
         values.append(parse_time(query["since"], "since"))
     if query.get("until"):
-        clauses.append("at < ?")
+        clauses.append("a.at < ?")
         values.append(parse_time(query["until"], "until"))
     return (" WHERE " + " AND ".join(clauses)) if clauses else "", values
 
@@ -110,7 +155,13 @@ def _entry(row: sqlite3.Row) -> dict[str, object]:
         "action": row["action"],
         "printer": row["printer"],
         "detail": row["detail"],
+        "outcome": row["outcome"],
+        "status": row["status"],
     }
+
+
+# Every row with its act's outcome (NULL for what is not an act through the gate).
+ROWS = "SELECT a.*, x.outcome, x.status FROM audit a LEFT JOIN audit_acts x ON x.entry = a.id"
 
 
 async def list_audit(request: web.Request) -> web.Response:
@@ -120,9 +171,9 @@ async def list_audit(request: web.Request) -> web.Response:
     where, values = _filters(query)
     limit = _count(query.get("limit"), "limit", DEFAULT_LIMIT, MAX_LIMIT)
     offset = _count(query.get("offset"), "offset", 0, 2**62)
-    total = db.execute(f"SELECT count(*) FROM audit{where}", values).fetchone()[0]
+    total = db.execute(f"SELECT count(*) FROM audit a{where}", values).fetchone()[0]
     rows = db.execute(
-        f"SELECT * FROM audit{where} ORDER BY at DESC, id DESC LIMIT ? OFFSET ?",
+        f"{ROWS}{where} ORDER BY a.at DESC, a.id DESC LIMIT ? OFFSET ?",
         [*values, limit, offset],
     ).fetchall()
     return web.json_response({"entries": [_entry(r) for r in rows], "total": total})
@@ -139,15 +190,14 @@ async def export_csv(request: web.Request) -> web.Response:
     db = context(request).db
     where, values = _filters(dict(request.query))
     rows = db.execute(
-        f"SELECT * FROM audit{where} ORDER BY at DESC, id DESC LIMIT ?", [*values, MAX_EXPORT]
+        f"{ROWS}{where} ORDER BY a.at DESC, a.id DESC LIMIT ?", [*values, MAX_EXPORT]
     ).fetchall()
     out = io.StringIO()
     writer = csv.writer(out)
-    writer.writerow(["time", "user", "action", "printer", "detail"])
+    fields = ("user", "action", "printer", "detail", "outcome", "status")
+    writer.writerow(["time", *fields])
     for row in rows:
-        writer.writerow(
-            [iso(row["at"]), *(_cell(row[f]) for f in ("user", "action", "printer", "detail"))]
-        )
+        writer.writerow([iso(row["at"]), *(_cell(row[f]) for f in fields)])
     return web.Response(
         text=out.getvalue(),
         content_type="text/csv",

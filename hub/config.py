@@ -51,6 +51,16 @@ class HubConfig:
             raise ConfigError(f"FABFLEET_TRUSTED_PROXIES: {error}") from None
 
     @property
+    def unix_socket(self) -> str | None:
+        """The socket's path when listening on ``unix:/PATH``: only the proxy reaches it."""
+        if not self.listen.startswith("unix:"):
+            return None
+        path = self.listen.removeprefix("unix:")
+        if not path.startswith("/"):
+            raise ConfigError(f"listen address '{self.listen}': unix: needs an absolute path")
+        return path
+
+    @property
     def host_port(self) -> tuple[str, int]:
         host, _, port = self.listen.rpartition(":")
         host = host.strip("[]") or "0.0.0.0"

@@ -3,11 +3,14 @@
 Each printer of the fleet gets its own task. It connects to the print server's
 ``/api/v1/events`` (without log lines), turns every ``state`` event (the whole
 ``GET /api/v1/printer``) into a fresh :class:`~hub.live.PrinterLive` and hands it
-to ``ctx.live.update``. A print server that is down, slow or hung only delays
-its own watcher: the connection must be up within ``CONNECT_TIMEOUT``, a ping
-unanswered for ``HEARTBEAT / 2`` after ``HEARTBEAT`` seconds of silence closes
-it, and the printer is marked unreachable the moment its connection drops.
-Reconnects back off from ``RETRY_FIRST`` up to ``RETRY_MAX`` seconds.
+to ``ctx.live.update``. An ``act`` event (sent only to the hub's own connection)
+says what the print server did with an act the gate let through; it settles that
+act's audit entry, for this printer only (hub/audit.py). A print server that is
+down, slow or hung only delays its own watcher: the connection must be up
+within ``CONNECT_TIMEOUT``, a ping unanswered for ``HEARTBEAT / 2`` after
+``HEARTBEAT`` seconds of silence closes it, and the printer is marked
+unreachable the moment its connection drops. Reconnects back off from
+``RETRY_FIRST`` up to ``RETRY_MAX`` seconds.
 
 A second task follows fleet.json every ``FLEET_CHECK`` seconds: new printers
 get a watcher, removed ones lose theirs and are forgotten, a printer whose
@@ -26,6 +29,7 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
+from hub import audit
 from hub.context import CONTEXT, HubContext
 from hub.live import UNREACHABLE, PrinterLive
 
@@ -55,12 +59,22 @@ def mark_unreachable(ctx: HubContext, name: str) -> None:
     ctx.live.update(PrinterLive(name))
 
 
+def settle_act(ctx: HubContext, name: str, message: dict[str, Any]) -> None:
+    """``{"type": "act", "id": …, "status": …}``: what ``name`` did with one act."""
+    act, status = message.get("id"), message.get("status")
+    if isinstance(act, str) and isinstance(status, int) and not isinstance(status, bool):
+        audit.settle(ctx.db, name, act, status)
+
+
 def apply_event(ctx: HubContext, name: str, raw: str) -> None:
-    """One text message of the events stream; only ``state`` events matter here."""
+    """One text message of the events stream: ``state`` and ``act`` events matter here."""
     try:
         message: Any = json.loads(raw)
     except ValueError:
         log.warning("%s: the events stream sent something that is not JSON", name)
+        return
+    if isinstance(message, dict) and message.get("type") == "act":
+        settle_act(ctx, name, message)
         return
     if not isinstance(message, dict) or message.get("type") != "state":
         return

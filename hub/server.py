@@ -50,6 +50,11 @@ async def open_hub(config: HubConfig) -> RunningHub:
     ctx = make_context(config)
     runner = web.AppRunner(build_app(ctx), access_log=None, handle_signals=False)
     await runner.setup()
+    socket_path = config.unix_socket
+    if socket_path is not None:
+        await web.UnixSite(runner, socket_path).start()
+        # nginx's way of naming an upstream on a Unix socket.
+        return RunningHub(ctx, runner, f"http://unix:{socket_path}:/")
     host, port = config.host_port
     site = web.TCPSite(runner, host, port)
     await site.start()

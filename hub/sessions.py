@@ -25,6 +25,7 @@ import sqlite3
 import time
 from dataclasses import dataclass, field
 from typing import Any, Literal
+from urllib.parse import unquote, urlsplit
 
 from aiohttp import web
 from aiohttp.typedefs import Handler
@@ -269,15 +270,20 @@ LOCKOUTS = web.AppKey("fabfleet.lockouts", Lockouts)
 
 
 def client_address(request: web.Request) -> str:
-    """The client: X-Forwarded-For's first entry when the peer is the proxy, else the peer."""
+    """The client: X-Forwarded-For's first entry when the peer is the proxy, else the peer.
+    On a Unix socket (the demo) the proxy is the only peer there is; on TCP it is a peer
+    in FABFLEET_TRUSTED_PROXIES."""
     peer = request.remote or ""
     forwarded = request.headers.get("X-Forwarded-For", "")
+    config = context(request).config
     if forwarded:
         try:
             address = ipaddress.ip_address(peer)
         except ValueError:
+            address = None
+        if address is None and config.unix_socket is None:
             return peer
-        if any(address in network for network in context(request).config.proxy_networks):
+        if address is None or any(address in network for network in config.proxy_networks):
             first = forwarded.split(",")[0].strip()
             try:
                 return str(ipaddress.ip_address(first))
@@ -395,6 +401,36 @@ def me_json(user: User, **extra: object) -> dict[str, object]:
     }
 
 
+# Where a page goes after logging in when it was given no path of this site.
+HOME = "./"
+MAX_NEXT = 2000
+
+
+def _plain_path(text: str) -> bool:
+    return (
+        text.startswith("/")
+        and text[1:2] not in ("/", "\\")
+        and "\\" not in text
+        and not any(ord(c) < 0x20 or ord(c) == 0x7F for c in text)
+        and not urlsplit(text).scheme
+        and not urlsplit(text).netloc
+    )
+
+
+def safe_next(given: object) -> str:
+    """``next`` when it is a path of this site, else :data:`HOME`: it starts with one ``/``
+    and holds no backslash, no scheme or host and no control character, neither as given
+    nor percent-decoded (a browser drops a tab or newline: ``/%09/evil.example`` would be
+    ``//evil.example``, another site)."""
+    if not isinstance(given, str) or len(given) > MAX_NEXT:
+        return HOME
+    try:
+        fine = _plain_path(given) and _plain_path(unquote(given, errors="strict"))
+    except (UnicodeDecodeError, ValueError):
+        return HOME
+    return given if fine else HOME
+
+
 # --- routes -------------------------------------------------------------------
 
 
@@ -412,7 +448,13 @@ async def login(request: web.Request) -> web.Response:
         raise ApiError(401, WRONG_LOGIN)
     token, csrf = create_session(db, context(request).config, user_id)
     audit.record(db, name, "login", None, f"from {client_address(request)}")
-    response = web.json_response({"name": user.name, "role": user.role, "csrf": csrf})
+    answer = {
+        "name": user.name,
+        "role": user.role,
+        "csrf": csrf,
+        "next": safe_next(body.get("next")),
+    }
+    response = web.json_response(answer)
     set_cookies(request, response, token, csrf)
     return response
 

@@ -7,11 +7,17 @@ fleet.json pointing at those print servers, and nginx run as the current user
 from the stack's own template, which is the one address to open. One admin
 user, ``admin``, gets a fresh random password, printed once. Ctrl-C (or
 SIGTERM) stops every process.
+
+Only nginx's port is open to anyone on the host: the hub and the print servers
+listen on Unix sockets and each simulator on a pseudo-terminal, all in a private
+directory (0700, removed at the end), so nobody but the demo's user reaches them
+around the proxy, and the hub believes ``X-Forwarded-For`` from nginx only.
 """
 
 from __future__ import annotations
 
 import contextlib
+import http.client
 import os
 import secrets
 import shutil
@@ -31,7 +37,13 @@ from types import FrameType
 from orchestrator.fleet import Fleet, Printer, Simulation, Site
 from orchestrator.render import hub_fleet, render_nginx
 from orchestrator.render_context import ProxySettings
-from orchestrator.secrets import Owner, ensure_hub_data, ensure_secrets, printer_key_file
+from orchestrator.secrets import (
+    PROXY_KEY_CONF,
+    Owner,
+    ensure_hub_data,
+    ensure_secrets,
+    printer_key_file,
+)
 
 BIN = Path(sys.executable).parent
 # Real slicer output from the checkout, put on each demo printer when present.
@@ -41,6 +53,8 @@ START_SECONDS = 30.0
 ADMIN = "admin"
 # scripts/bootstrap installs nginx-light; /usr/sbin may not be on a user's PATH.
 NGINX_VARIABLE = "FABFLEET_NGINX"
+# How nginx (and the hub's fleet.json) name an upstream on a Unix socket.
+UNIX_URL = "http://unix:"
 
 
 class DemoError(Exception):
@@ -57,7 +71,7 @@ class DemoPrinter:
 
     @property
     def address(self) -> str:
-        """host:port of its print server, for nginx."""
+        """host:port (or unix:PATH:) of its print server, for nginx."""
         return self.url.removeprefix("http://").rstrip("/")
 
 
@@ -115,13 +129,39 @@ def _wait_for_line(process: subprocess.Popen[str], marker: str, what: str, log: 
     return line
 
 
+class _UnixConnection(http.client.HTTPConnection):
+    """HTTP over a Unix socket (a demo part's private address)."""
+
+    def __init__(self, path: str) -> None:
+        super().__init__("localhost", timeout=2)
+        self._path = path
+
+    def connect(self) -> None:
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.settimeout(2)
+        self.sock.connect(self._path)
+
+
+def answers(url: str) -> bool:
+    """Whether ``url`` (http://HOST:PORT/… or http://unix:PATH:/…) answers 200 to a GET."""
+    if url.startswith(UNIX_URL):
+        path, _, local = url.removeprefix(UNIX_URL).partition(":")
+        connection = _UnixConnection(path)
+        try:
+            connection.request("GET", local or "/")
+            return connection.getresponse().status == 200
+        finally:
+            connection.close()
+    with urllib.request.urlopen(url, timeout=2) as answer:
+        return bool(answer.status == 200)
+
+
 def _wait_healthy(url: str, what: str, process: subprocess.Popen[str], log: Path) -> None:
     deadline = time.monotonic() + START_SECONDS
     while True:
         try:
-            with urllib.request.urlopen(url, timeout=2) as answer:
-                if answer.status == 200:
-                    return
+            if answers(url):
+                return
         except OSError:
             pass
         if process.poll() is not None:
@@ -156,13 +196,26 @@ def set_admin(database: Path, password: str) -> None:
 class Demo:
     """Starts and stops the demo's processes; use as a context manager."""
 
-    def __init__(self, workdir: Path, printers: int, port: int, time_factor: float) -> None:
+    def __init__(
+        self, workdir: Path, printers: int, port: int, time_factor: float, private: bool = False
+    ) -> None:
         self.workdir = workdir
         self.count = printers
         self.port = port
         self.time_factor = time_factor
         self.processes: list[subprocess.Popen[str]] = []
         self.printers: list[DemoPrinter] = []
+        # private: the hub and print servers on Unix sockets, simulators on ptys, in here.
+        self.private: Path | None = None
+        if private:
+            # Short and 0700 whatever --data-dir is (a socket's path has at most 107 bytes).
+            self.private = Path(tempfile.mkdtemp(prefix="fabfleet-demo-"))
+
+    def _listen(self, name: str) -> str:
+        """Where a part listens: its socket in the private directory, else a free port."""
+        if self.private is None:
+            return "127.0.0.1:0"
+        return f"unix:{self.private / name}.sock"
 
     def _spawn(self, command: list[str], log: Path, pipe: bool = True) -> subprocess.Popen[str]:
         with log.open("w") as errors:
@@ -182,17 +235,21 @@ class Demo:
         for sample in SAMPLE_FILES:
             if (SAMPLES / sample).exists():
                 shutil.copyfile(SAMPLES / sample, home / "data" / "files" / sample)
+        wire = ["--tcp", "127.0.0.1:0"]
+        if self.private is not None:
+            wire = ["--pty", str(self.private / f"{name}.tty")]
         sim = self._spawn(
-            [str(BIN / "fabfleet-sim"), "--tcp", "127.0.0.1:0",
+            [str(BIN / "fabfleet-sim"), *wire,
              "--move-timing", "accelerated", "--time-factor", f"{self.time_factor:g}"],
             home / "simulator.log",
         )  # fmt: skip
         line = _wait_for_line(sim, "listening on", f"the simulator of {name}", home)
         address = line.rsplit("listening on", 1)[1].strip()
+        port = address if self.private is not None else f"socket://{address}"
         log = home / "server.log"
         server = self._spawn(
-            [str(BIN / "fabfleet-instance"), "serve", "--port", f"socket://{address}",
-             "--data-dir", str(home / "data"), "--listen", "127.0.0.1:0", "--printer", name,
+            [str(BIN / "fabfleet-instance"), "serve", "--port", port,
+             "--data-dir", str(home / "data"), "--listen", self._listen(name), "--printer", name,
              "--gate-key-file", str(self.workdir / printer_key_file(name))],
             log,
         )  # fmt: skip
@@ -213,7 +270,7 @@ class Demo:
             [str(BIN / "fabfleet-hub"), "serve", "--data-dir", str(self.workdir / "hub-data"),
              "--fleet-file", str(home / "fleet.json"),
              "--gate-key-file", str(self.workdir / "secrets" / "gate.key"),
-             "--listen", "127.0.0.1:0"],
+             "--listen", self._listen("hub")],
             log,
         )  # fmt: skip
         line = _wait_for_line(hub, " on http://", "the hub", log)
@@ -230,6 +287,7 @@ class Demo:
             listen_host="127.0.0.1:",
             scratch=str(home / "scratch"),
             access_log=str(home / "access.log"),
+            gate_key_conf=str(self.workdir / PROXY_KEY_CONF),
         )
         site = Site(http_port=self.port, ipv6=False)
         printers = {p.name: p.address for p in self.printers}
@@ -280,6 +338,8 @@ class Demo:
                 process.wait()
             if process.stdout is not None:
                 process.stdout.close()
+        if self.private is not None:
+            shutil.rmtree(self.private, ignore_errors=True)
 
     def __enter__(self) -> Demo:
         return self
@@ -316,7 +376,7 @@ def run_demo(
     check_port_free(port)
     with (
         demo_directory(data_dir) as workdir,
-        Demo(workdir, printers, port, time_factor) as demo,
+        Demo(workdir, printers, port, time_factor, private=True) as demo,
     ):
         say(f"starting {printers} simulated printers (moves and heating {time_factor:g}x faster)")
         site = demo.start(say)

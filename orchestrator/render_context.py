@@ -6,7 +6,7 @@ import re
 from dataclasses import dataclass
 
 from orchestrator.fleet import Camera, Fleet, Printer
-from orchestrator.secrets import GATE_KEY, HUB_DATA, printer_key_file
+from orchestrator.secrets import GATE_KEY, HUB_DATA, PROXY_KEY_CONF, printer_key_file
 
 # What udev's usb_id/path_id ever put in ID_SERIAL_SHORT and ID_PATH: they replace
 # every other byte with '_'. Anything else could break the rule's quoting or act as
@@ -29,6 +29,8 @@ PROXY_CONF = f"{PROXY_DIR}/nginx.conf"
 SECRETS_DIR = "/etc/fabfleet/secrets"
 HUB_KEY = f"{SECRETS_DIR}/gate.key"
 PRINTER_KEY = f"{SECRETS_DIR}/printer.key"
+# The proxy's key for asking the gate: an nginx include (a read-only file mount).
+PROXY_KEY = f"{SECRETS_DIR}/proxy-gate.conf"
 # Docker's embedded DNS, for nginx's per-request upstreams.
 DOCKER_RESOLVER = "127.0.0.11 valid=10s ipv6=off"
 
@@ -90,6 +92,8 @@ class ProxySettings:
     listen_host: str = ""
     scratch: str = "/tmp"
     access_log: str = "/dev/stdout"
+    # The include that sets X-Fabfleet-Proxy-Key (orchestrator/secrets.py writes it).
+    gate_key_conf: str = PROXY_KEY
 
 
 STACK_PROXY = ProxySettings(hub=service_address("hub"))
@@ -147,6 +151,8 @@ def stack_context(fleet: Fleet, version: str) -> dict[str, object]:
         "proxy": STACK_PROXY,
         "hub_key": HUB_KEY,
         "hub_key_file": f"./{GATE_KEY}",
+        "proxy_key_file": f"./{PROXY_KEY_CONF}",
+        "proxy_key": PROXY_KEY,
         "hub_data": f"./{HUB_DATA}",
         "printer_key": PRINTER_KEY,
     }

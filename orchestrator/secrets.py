@@ -21,6 +21,7 @@ from pathlib import Path
 
 SECRETS_DIR = "secrets"
 GATE_KEY = f"{SECRETS_DIR}/gate.key"
+PROXY_KEY_CONF = f"{SECRETS_DIR}/proxy-gate.conf"
 HUB_DATA = "hub-data"
 KEY_BYTES = 32
 GATE_KEY_MODE = 0o600
@@ -36,6 +37,19 @@ def printer_key_file(name: str) -> str:
 def derive_printer_key(master: bytes, printer: str) -> bytes:
     """The key printer ``printer``'s print server verifies the gate's identities with."""
     return hmac.new(master, b"fabfleet-printer:" + printer.encode("utf-8"), hashlib.sha256).digest()
+
+
+def derive_proxy_key(master: bytes) -> bytes:
+    """The key nginx shows the gate with (hub/signing.py ``proxy_key``)."""
+    return hmac.new(master, b"fabfleet-proxy", hashlib.sha256).digest()
+
+
+def proxy_key_conf(master: bytes) -> str:
+    """The nginx include that sends the proxy's key with every question to the gate."""
+    return (
+        "# Written by fabfleet from the gate's master key; only nginx may read it.\n"
+        f'proxy_set_header X-Fabfleet-Proxy-Key "{derive_proxy_key(master).hex()}";'
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,6 +91,16 @@ def _write_key(path: Path, text: str, mode: int, owner: Owner) -> None:
         raise
 
 
+def _write_if_changed(
+    path: Path, text: str, mode: int, owner: Owner, report: SecretsReport, name: str
+) -> None:
+    with contextlib.suppress(OSError):
+        if path.read_text("ascii").strip() == text.strip():
+            return
+    _write_key(path, text, mode, owner)
+    report.written.append(name)
+
+
 def _read_hex(path: Path) -> bytes | None:
     try:
         text = path.read_text("ascii").strip()
@@ -108,17 +132,17 @@ def master_key(state_dir: Path, owner: Owner, report: SecretsReport | None = Non
 
 
 def ensure_secrets(state_dir: Path, printers: list[str], owner: Owner) -> SecretsReport:
-    """The master key and exactly one key file per printer in ``printers``."""
+    """The master key, the proxy's include and exactly one key file per printer in
+    ``printers``."""
     report = SecretsReport()
     master = master_key(state_dir, owner, report)
     wanted = {printer_key_file(name): derive_printer_key(master, name) for name in printers}
     for name, key in wanted.items():
-        path = state_dir / name
-        with contextlib.suppress(OSError):
-            if _read_hex(path) == key:
-                continue
-        _write_key(path, key.hex(), PRINTER_KEY_MODE, owner)
-        report.written.append(name)
+        _write_if_changed(state_dir / name, key.hex(), PRINTER_KEY_MODE, owner, report, name)
+    conf = proxy_key_conf(master)
+    _write_if_changed(
+        state_dir / PROXY_KEY_CONF, conf, PRINTER_KEY_MODE, owner, report, PROXY_KEY_CONF
+    )
     for path in sorted((state_dir / SECRETS_DIR).glob("printer-*.key")):
         name = f"{SECRETS_DIR}/{path.name}"
         if name not in wanted:

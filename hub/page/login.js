@@ -1,4 +1,5 @@
-// The login form: POST api/login, then on to `next` (a path of this site) or the hub's page.
+// The login form: POST api/login with `next`, then on to where the hub says: `next` when it
+// is a path of this site (the hub checks it: hub/sessions.py safe_next), else the hub's page.
 "use strict";
 
 (() => {
@@ -6,12 +7,7 @@
   const error = document.getElementById("error");
   const submit = document.getElementById("submit");
 
-  // Only a path on this site: "/…" but not "//…" or "/\…" (another host).
-  function destination() {
-    const next = new URLSearchParams(location.search).get("next") || "";
-    if (next.startsWith("/") && !next.startsWith("//") && !next.startsWith("/\\")) return next;
-    return "./";
-  }
+  const wanted = new URLSearchParams(location.search).get("next") || "";
 
   function fail(message) {
     error.textContent = message;
@@ -33,6 +29,7 @@
         body: JSON.stringify({
           username: document.getElementById("username").value.trim(),
           password: document.getElementById("password").value,
+          next: wanted,
         }),
       });
     } catch (problem) {
@@ -40,7 +37,13 @@
       return;
     }
     if (answer.ok) {
-      location.href = destination();
+      let destination = "./";
+      try {
+        destination = (await answer.json()).next || destination;
+      } catch (problem) {
+        // not JSON: the hub's page
+      }
+      location.href = destination;
       return;
     }
     let message = answer.statusText;

@@ -28,6 +28,7 @@ _WORD = re.compile(r"([A-Za-z])\s*([-+]?(?:\d+\.?\d*|\.\d+))")
 _LINE_PREFIX = re.compile(r"N[-+]?\d*\s*")
 _STRTOL = re.compile(r"\s*([-+]?\d+)")
 _EMERGENCY = ("M108", "M112", "M410", "M876")
+_KLIPPER_ARGS = re.compile("([A-Z_]+|[A-Z*])")
 _CORRUPTING = frozenset(["corrupt_line", "random_resend", "double_resend", "resend_without_ok"])
 _SILENT_CODES = frozenset(
     [
@@ -982,14 +983,15 @@ class SimulatedFirmware:
     def _unknown(self, command: _Command) -> str:
         identity = self.identity
         if identity.shutdown_keeps_answering:
-            # Klipper names the command word only, upper case: Unknown command:"G999".
-            word = command.text.split(" ", 1)[0].upper()
-            return identity.unknown_command.format(command=word)
-        if command.code.startswith("G") and identity.unknown_g is not None:
-            return identity.unknown_g.format(command=command.text)
-        if command.code.startswith("M") and identity.unknown_m is not None:
-            return identity.unknown_m.format(command=command.text)
-        return identity.unknown_command.format(command=command.text)
+            # Klipper's args_r split: the command is the first three parts, "G999" or "123 G1".
+            parts = _KLIPPER_ARGS.split(command.text.upper())
+            return identity.unknown_command.format(command="".join(parts[:3]).strip())
+        code, text = command.code, command.text
+        if code.startswith("G") and identity.unknown_g is not None:
+            return identity.unknown_g.format(command=text, code=code)
+        if code.startswith("M") and identity.unknown_m is not None:
+            return identity.unknown_m.format(command=text, code=code)
+        return identity.unknown_command.format(command=text, code=code)
 
     def _silent_command(self, command: _Command) -> None:
         words = _words(command.text[len(command.code) :])
@@ -1159,18 +1161,20 @@ class SimulatedFirmware:
         self._finish(command)
 
     def _user_wait(self, command: _Command, prompt: str) -> None:
-        host_lines = [
-            "//action:prompt_end",
-            f"//action:prompt_begin {prompt}",
-            "//action:prompt_button Continue",
-            "//action:prompt_show",
-        ]
-        self._emit_lines(host_lines)
+        if self.identity.action_prompts:
+            self._emit_lines(
+                [
+                    "//action:prompt_end",
+                    f"//action:prompt_begin {prompt}",
+                    "//action:prompt_button Continue",
+                    "//action:prompt_show",
+                ]
+            )
         if command.code == "M600":
             self._emit("//action:paused")
 
         def resumed() -> None:
-            lines = ["//action:prompt_end"]
+            lines = ["//action:prompt_end"] if self.identity.action_prompts else []
             if command.code == "M600":
                 lines.append("//action:resumed")
             self._finish(command, lines)

@@ -73,6 +73,8 @@ class Identity:
     shutdown_keeps_answering: bool = False
     # Commands whose answer rides on the ok ("ok T:..."): M105 always; Klipper M115 too.
     ok_carries_m115: bool = False
+    # Marlin 2 HOST_PROMPT_SUPPORT: M0/M600 show //action:prompt_* lines (Prusa MK3 has none).
+    action_prompts: bool = False
 
 
 _MARLIN_CAPS = (
@@ -142,6 +144,7 @@ IDENTITIES: dict[str, Identity] = {
         ok_after_resend=True,
         resend_ok="plain",
         tx_buffer=0,
+        action_prompts=True,
     ),
     "marlin1": Identity(
         name="marlin1",
@@ -231,7 +234,11 @@ IDENTITIES: dict[str, Identity] = {
         wait_format="none",
         busy_keepalive=False,
         wait_when_idle=False,
-        unknown_command="Error: Unknown command: {command}",
+        # GCodes::HandleReply(): errorNotSupported -> "<cmd>: Command is not supported";
+        # GCodes2.cpp: no command letter -> "Bad command: "; errors still get an ok.
+        unknown_command="Error: Bad command: {command}",
+        unknown_g="Error: {code}: Command is not supported",
+        unknown_m="Error: {code}: Command is not supported",
         # StringParser::LineFinished(): a bad or (when required) missing checksum makes the
         # line vanish (Init(); return false): no error, no resend, no ok. Line numbers are
         # recorded, never checked for sequence. Only M998 answers "rs N".

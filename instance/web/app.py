@@ -7,6 +7,7 @@ from pathlib import Path
 from aiohttp import web
 
 from instance.web import (
+    acts,
     events,
     files_api,
     history_api,
@@ -48,7 +49,8 @@ async def api_root(request: web.Request) -> web.Response:
 
 
 def build_app(ctx: ServerContext) -> web.Application:
-    app = web.Application(middlewares=[json_errors, ctx.access.__call__])
+    # Outermost, acts.report_acts sees every answer's status, refusals included.
+    app = web.Application(middlewares=[acts.report_acts, json_errors, ctx.access.__call__])
     app[CONTEXT] = ctx
     stream = events.install(app, ctx)
     ctx.analyser.on_done = stream.file_analysed

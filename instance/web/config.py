@@ -77,8 +77,17 @@ def _text(text: str) -> str:
     return text.strip()
 
 
+UNIX_PREFIX = "unix:"
+
+
 def parse_listen(text: str) -> tuple[str, int]:
-    """``HOST:PORT`` (``[::1]:PORT`` for IPv6, ``:PORT`` for every interface)."""
+    """``HOST:PORT`` (``[::1]:PORT`` for IPv6, ``:PORT`` for every interface), or
+    ``unix:/absolute/path`` for a Unix socket (port 0)."""
+    if text.strip().startswith(UNIX_PREFIX):
+        path = text.strip().removeprefix(UNIX_PREFIX)
+        if not path.startswith("/"):
+            raise ValueError(f"{text!r}: a Unix socket needs an absolute path (unix:/…)")
+        return UNIX_PREFIX + path, 0
     host, sep, port_text = text.strip().rpartition(":")
     if not sep or not port_text.isdigit():
         raise ValueError(f"{text!r} is not HOST:PORT")
@@ -103,7 +112,12 @@ OPTIONS: tuple[Option, ...] = (
     Option("port", _text, "device path (/dev/ttyUSB0), socket://HOST:PORT or rfc2217://HOST:PORT"),
     Option("baudrate", _positive_int, "serial speed", 250000),
     Option("data_dir", lambda t: Path(_text(t)), "files, job history and state live here"),
-    Option("listen", parse_listen, "HOST:PORT the web server listens on", "127.0.0.1:5000"),
+    Option(
+        "listen",
+        parse_listen,
+        "HOST:PORT (or unix:/PATH) the web server listens on",
+        "127.0.0.1:5000",
+    ),
     Option("api_key", _text, "key every API request must carry (none: no key needed)"),
     Option("api_user", _text, "name recorded as who started a job with the API key", "api"),
     Option("printer", _text, "the printer's display name", "printer"),

@@ -6,8 +6,13 @@ header when it calls a print server itself. The print server holds only its
 own key (derived by the hub from its master key) and checks, all ASCII::
 
     <payload>.<signature>
-    payload   = base64url(JSON {"p": printer, "u": user, "a": may_act, "exp": unix_seconds})
+    payload   = base64url(JSON {"p": printer, "u": user, "a": may_act, "exp": unix_seconds}
+                          [+ "r": act id] [+ "h": true])
     signature = base64url(HMAC-SHA256(printer_key, payload))
+
+``r`` is the hub's audit entry for an act its gate let through (this server
+reports what it did with the request, ``instance/web/acts.py``); ``h`` marks the
+hub's own connection, the one those reports go to.
 
 The hub's ``hub/signing.py`` writes it; the two share the format, not code.
 """
@@ -46,6 +51,8 @@ class GateIdentity:
     user: str
     may_act: bool
     expires: int
+    act: str | None = None
+    hub: bool = False
 
 
 def read_key_file(path: Path) -> bytes:
@@ -104,4 +111,7 @@ def verify(key: bytes, printer: str, header: str, now: float | None = None) -> G
         raise IdentityRefused("the identity has expired")
     if expires > moment + LONGEST_LIFETIME:
         raise IdentityRefused("the identity lives longer than the hub ever signs for")
-    return GateIdentity(who, user, act, expires)
+    act_id, hub = body.get("r"), body.get("h", False)
+    if (act_id is not None and not isinstance(act_id, str)) or not isinstance(hub, bool):
+        raise IdentityRefused("the identity's 'r' or 'h' has the wrong type")
+    return GateIdentity(who, user, act, expires, act_id, hub)

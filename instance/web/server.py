@@ -18,7 +18,7 @@ from instance.link import LinkSettings
 from instance.printer import Printer, PrinterSettings
 from instance.web.app import build_app
 from instance.web.auth import access_check
-from instance.web.config import ServeConfig
+from instance.web.config import UNIX_PREFIX, ServeConfig
 from instance.web.context import ServerContext
 
 log = logging.getLogger(__name__)
@@ -67,11 +67,20 @@ async def open_server(config: ServeConfig) -> RunningServer:
         ctx.analyser.start()
         runner = web.AppRunner(app, access_log=None, handle_signals=False)
         await runner.setup()
-        site = web.TCPSite(runner, config.listen_host, config.listen_port)
+        socket_path = config.listen_host.removeprefix(UNIX_PREFIX)
+        site: web.BaseSite
+        if socket_path != config.listen_host:
+            # Only who may enter its directory reaches it (the demo's proxy).
+            site = web.UnixSite(runner, socket_path)
+        else:
+            site = web.TCPSite(runner, config.listen_host, config.listen_port)
         await site.start()
     except BaseException:
         await printer.stop()
         raise
+    if socket_path != config.listen_host:
+        # nginx's own way of naming an upstream on a Unix socket.
+        return RunningServer(ctx, runner, f"http://unix:{socket_path}:")
     host, port = runner.addresses[0][:2]
     shown = f"[{host}]" if ":" in host else host
     return RunningServer(ctx, runner, f"http://{shown}:{port}")

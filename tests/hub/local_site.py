@@ -23,6 +23,7 @@ from orchestrator.demo import Demo, find_nginx
 from orchestrator.fleet import Site
 from orchestrator.render import render_nginx
 from orchestrator.render_context import ProxySettings
+from orchestrator.secrets import PROXY_KEY_CONF
 from tests.hub.conftest import (
     HubProcess,
     free_ports,
@@ -40,6 +41,8 @@ class LocalSite:
     hub: HubProcess
     printers: dict[str, str]
     camera: str
+    # nginx's config, logs and scratch files.
+    proxy_dir: Path
 
     def add_user(self, name: str, role: str, password: str, **grants: Any) -> None:
         from hub.accounts import create_user
@@ -130,6 +133,7 @@ def local_site(tmp_path: Path, printers: int, groups: dict[str, list[str]]) -> I
                 listen_host="127.0.0.1:",
                 scratch=str(proxy_dir / "scratch"),
                 access_log=str(proxy_dir / "access.log"),
+                gate_key_conf=str(tmp_path / PROXY_KEY_CONF),
             ),
         )
         (proxy_dir / "nginx.conf").write_bytes(conf)
@@ -141,7 +145,7 @@ def local_site(tmp_path: Path, printers: int, groups: dict[str, list[str]]) -> I
         url = f"http://127.0.0.1:{port}/"
         _wait(url + "healthz")
         _wait(f"http://127.0.0.1:{camera_port}/state")
-        yield LocalSite(url, hub, {p.name: p.url for p in demo.printers}, "cam1")
+        yield LocalSite(url, hub, {p.name: p.url for p in demo.printers}, "cam1", proxy_dir)
     finally:
         for process in processes:
             process.terminate()

@@ -116,10 +116,10 @@ def test_the_csv_export(hub: HubProcess) -> None:
     assert answer.headers["Content-Type"].startswith("text/csv")
     assert "attachment" in answer.headers["Content-Disposition"]
     rows = list(csv.reader(io.StringIO(answer.text)))
-    assert rows[0] == ["time", "user", "action", "printer", "detail"]
+    assert rows[0] == ["time", "user", "action", "printer", "detail", "outcome", "status"]
     assert [r[1:] for r in rows[1:]] == [
-        ["bob", "upload", "mk3", 'cube, "big".gcode'],
-        ["bob", "terminal", "mk3", '\'=HYPERLINK("x")'],  # never run as a formula
+        ["bob", "upload", "mk3", 'cube, "big".gcode', "", ""],
+        ["bob", "terminal", "mk3", '\'=HYPERLINK("x")', "", ""],  # never run as a formula
     ]
     assert rows[1][0].endswith("Z")
 

@@ -20,7 +20,8 @@ from orchestrator.cli import app
 from orchestrator.fleet import Camera, Fleet, Printer
 from orchestrator.fleet_file import load_fleet
 from orchestrator.render import OUTPUTS, RENDERED_FILES, environment, render_stack, render_template
-from orchestrator.render_context import RenderError
+from orchestrator.render_context import PROXY_KEY, RenderError
+from orchestrator.secrets import proxy_key_conf
 
 GOLDEN = Path(__file__).parent / "golden"
 CASES = sorted(p.name for p in GOLDEN.iterdir() if p.is_dir())
@@ -147,7 +148,11 @@ def test_every_printer_and_camera_asks_the_hub(case: str) -> None:
     devices += [f"/cameras/{c.name}/" for c in fleet.cameras]
     for path in devices:
         assert "auth_request /_auth;" in blocks[path], path
-    assert {p for p in blocks if p.startswith(("/printers/", "/cameras/"))} == set(devices)
+    catch_all = {"/printers/", "/cameras/"}
+    assert {p for p in blocks if p.startswith(("/printers/", "/cameras/"))} == {
+        *devices,
+        *catch_all,
+    }
     assert "internal;" in blocks["= /_auth"]
     # The identity the hub signed, and never one a client sent, goes to the upstream;
     # the gate hears who is asking from where; a refusal is handled as one.
@@ -167,6 +172,20 @@ def test_every_printer_and_camera_asks_the_hub(case: str) -> None:
     assert "client_max_body_size 2g;" in blocks["/api/queue"]
     assert "proxy_request_buffering off;" in blocks["/api/queue"]
     assert "return 302 /login?next=$request_uri;" in blocks["@fabfleet_login"]
+    # Only nginx asks the gate, with its key; a client asking gets 404.
+    for path in ("= /_auth", "@fabfleet_refused"):
+        assert f"include {PROXY_KEY};" in blocks[path], path
+        assert "proxy_set_header X-Fabfleet-Route $fabfleet_route;" in blocks[path], path
+        assert "proxy_set_header X-Fabfleet-Uri $fabfleet_routed_uri;" in blocks[path], path
+    assert "return 404;" in blocks["= /api/auth/check"]
+    for path in devices:
+        assert "set $fabfleet_uri $uri;" in blocks[path], path
+        kind, name = path.strip("/").split("/")
+        assert f"set $fabfleet_route {kind}/{name};" in blocks[path], path
+    # Names nginx has no route for go through the gate too (no way to tell which exist).
+    for kind in ("printers", "cameras"):
+        assert f"set $fabfleet_route {kind}/;" in blocks[f"/{kind}/"]
+        assert "auth_request /_auth;" in blocks[f"/{kind}/"]
 
 
 def test_the_hub_is_told_each_printers_upstream_groups_and_profile() -> None:
@@ -349,7 +368,12 @@ NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
 @pytest.mark.parametrize("case", ["empty", "usb"])
 def test_nginx_accepts_the_config(case: str, tmp_path: Path) -> None:
     conf = tmp_path / "nginx.conf"
-    conf.write_bytes(rendered(case)["proxy/nginx.conf"])
+    # The proxy's key include is mounted from the secrets dir in the stack.
+    include = tmp_path / "proxy-gate.conf"
+    include.write_text(proxy_key_conf(b"k" * 32))
+    text = rendered(case)["proxy/nginx.conf"].decode()
+    assert f"include {PROXY_KEY};" in text
+    conf.write_text(text.replace(PROXY_KEY, str(include)))
     result = subprocess.run(
         [NGINX, "-t", "-e", "stderr", "-p", str(tmp_path), "-c", str(conf)],
         capture_output=True,

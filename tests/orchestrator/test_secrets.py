@@ -6,7 +6,7 @@ import os
 import stat
 from pathlib import Path
 
-from hub.signing import printer_key
+from hub.signing import printer_key, proxy_key
 from instance.web.gate import verify
 from orchestrator.fleet import Fleet, Printer, Site
 from orchestrator.render import render_stack
@@ -32,6 +32,7 @@ def test_a_master_key_and_one_derived_key_per_printer(tmp_path: Path) -> None:
     report = ensure_secrets(tmp_path, ["mk3", "ender-1"], OWNER)
     assert report.written == [
         "secrets/gate.key", "secrets/printer-mk3.key", "secrets/printer-ender-1.key",
+        "secrets/proxy-gate.conf",
     ]  # fmt: skip
     secrets = tmp_path / "secrets"
     assert mode(secrets) == 0o700
@@ -46,8 +47,15 @@ def test_a_master_key_and_one_derived_key_per_printer(tmp_path: Path) -> None:
         assert owner_of(path) == EXPECTED_OWNER
     assert owner_of(secrets / "gate.key") == EXPECTED_OWNER
     assert sorted(p.name for p in secrets.iterdir()) == [
-        "gate.key", "printer-ender-1.key", "printer-mk3.key",
+        "gate.key", "printer-ender-1.key", "printer-mk3.key", "proxy-gate.conf",
     ]  # fmt: skip
+    # nginx's include: the key it asks the gate with, as the hub derives it; only it reads it.
+    include = secrets / "proxy-gate.conf"
+    assert include.read_text().strip().endswith(
+        f'proxy_set_header X-Fabfleet-Proxy-Key "{proxy_key(master).hex()}";'
+    )
+    assert mode(include) == 0o400
+    assert owner_of(include) == EXPECTED_OWNER
 
 
 def test_a_second_run_keeps_the_keys_and_a_removed_printer_loses_its_own(tmp_path: Path) -> None:
@@ -59,7 +67,9 @@ def test_a_second_run_keeps_the_keys_and_a_removed_printer_loses_its_own(tmp_pat
     assert {p.name: p.read_bytes() for p in secrets.iterdir()} == before
     fewer = ensure_secrets(tmp_path, ["mk3"], OWNER)
     assert (fewer.written, fewer.removed) == ([], ["secrets/printer-ender-1.key"])
-    assert sorted(p.name for p in secrets.iterdir()) == ["gate.key", "printer-mk3.key"]
+    assert sorted(p.name for p in secrets.iterdir()) == [
+        "gate.key", "printer-mk3.key", "proxy-gate.conf",
+    ]  # fmt: skip
     assert (secrets / "gate.key").read_bytes() == before["gate.key"]
 
 
@@ -67,7 +77,9 @@ def test_a_new_master_key_rewrites_every_printer_key(tmp_path: Path) -> None:
     ensure_secrets(tmp_path, ["mk3"], OWNER)
     (tmp_path / "secrets" / "gate.key").unlink()
     report = ensure_secrets(tmp_path, ["mk3"], OWNER)
-    assert report.written == ["secrets/gate.key", "secrets/printer-mk3.key"]
+    assert report.written == [
+        "secrets/gate.key", "secrets/printer-mk3.key", "secrets/proxy-gate.conf",
+    ]  # fmt: skip
     master = bytes.fromhex((tmp_path / "secrets" / "gate.key").read_text())
     key = bytes.fromhex((tmp_path / "secrets" / "printer-mk3.key").read_text())
     assert key == printer_key(master, "mk3")
@@ -78,7 +90,9 @@ def test_no_key_is_in_any_rendered_file(tmp_path: Path) -> None:
         site=Site(state_dir=str(tmp_path)), printers=[Printer(name="mk3", url="socket://h:1")]
     )
     ensure_secrets(tmp_path, ["mk3"], OWNER)
-    keys = [p.read_text().strip() for p in (tmp_path / "secrets").iterdir()]
+    keys = [p.read_text().strip() for p in (tmp_path / "secrets").glob("*.key")]
+    master = bytes.fromhex((tmp_path / "secrets" / "gate.key").read_text())
+    keys.append(proxy_key(master).hex())
     for name, data in render_stack(fleet, "1.2.3").items():
         for key in keys:
             assert key.encode() not in data, name

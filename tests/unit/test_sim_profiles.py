@@ -317,3 +317,20 @@ def test_every_profile_prints_a_whole_file_in_order_on_a_clean_link(identity):
         host.after(0.01)
     assert host.fw.executed == commands
     assert host.fw.counters.tails == []
+
+
+def test_rrf_words_unsupported_and_bad_commands():
+    host = Host(SimOptions(identity="rrf"))
+    host.send(frame(1, "M9999") + frame(2, "X5"))
+    assert host.after(0.1) == [
+        "Error: M9999: Command is not supported",
+        "ok",
+        "Error: Bad command: X5",
+        "ok",
+    ]
+
+
+def test_klipper_names_a_command_that_starts_with_a_digit_whole():
+    host = Host(SimOptions(identity="klipper"))
+    host.send(b"123 G1\n")
+    assert host.after(0.1) == ['// Unknown command:"123 G1"', "ok"]
