@@ -21,7 +21,7 @@ from instance.temperature_history import TemperatureSamples
 
 DB_NAME = "jobs.sqlite3"
 LOCK_NAME = "instance.lock"
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 REASON_SERVER_STOPPED = "print server stopped unexpectedly"
 REASON_PRINTER_RESET = "printer reset"
@@ -69,6 +69,22 @@ class JobRecord:
     @property
     def running(self) -> bool:
         return self.ended_at is None
+
+
+@dataclass(frozen=True, slots=True)
+class JobWarning:
+    """Something that went wrong during a job without ending it (or that ended it).
+
+    ``kind`` is ``tail`` (the firmware ran or refused a line its drain cut),
+    ``stall`` (no line acknowledged for too long); ``line`` the last file line
+    acknowledged before it; ``text`` the firmware's own words when known.
+    """
+
+    at: float
+    kind: str
+    message: str
+    line: int | None = None
+    text: str | None = None
 
 
 class JobRecordsError(Exception):
@@ -244,6 +260,18 @@ class JobRecords:
                 # Version 1 databases gain the columns; new ones get them here too.
                 db.execute("ALTER TABLE jobs ADD COLUMN started_by TEXT")
                 db.execute("ALTER TABLE jobs ADD COLUMN filament_mm REAL")
+            if version < 3:
+                db.execute(
+                    "CREATE TABLE IF NOT EXISTS job_warnings ("
+                    " id INTEGER PRIMARY KEY AUTOINCREMENT,"
+                    " job_id INTEGER NOT NULL REFERENCES jobs (id),"
+                    " at REAL NOT NULL,"
+                    " kind TEXT NOT NULL,"
+                    " message TEXT NOT NULL,"
+                    " line INTEGER,"
+                    " text TEXT)"
+                )
+                db.execute("CREATE INDEX IF NOT EXISTS job_warnings_job ON job_warnings (job_id)")
             db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
             db.execute("COMMIT")
         # A damaged table shows up here rather than in the middle of a print.
@@ -519,6 +547,43 @@ class JobRecords:
             started_by=None if started_by is None else str(started_by),
             filament_mm=None if filament_mm is None else float(filament_mm),
         )
+
+    def add_warning(self, job_id: int, warning: JobWarning) -> None:
+        """Keep ``warning`` with the job (durably: it explains what the print shows)."""
+        self._commit(
+            [
+                (
+                    "INSERT INTO job_warnings (job_id, at, kind, message, line, text)"
+                    " VALUES (?, ?, ?, ?, ?, ?)",
+                    (
+                        job_id,
+                        warning.at,
+                        warning.kind,
+                        warning.message,
+                        warning.line,
+                        warning.text,
+                    ),
+                )
+            ],
+            durable=True,
+        )
+
+    def warnings(self, job_id: int) -> builtins.list[JobWarning]:
+        """The job's warnings, oldest first."""
+        rows = self._query(
+            "SELECT at, kind, message, line, text FROM job_warnings WHERE job_id = ? ORDER BY id",
+            (job_id,),
+        )
+        return [
+            JobWarning(
+                float(at),
+                str(kind),
+                str(message),
+                None if line is None else int(line),
+                None if text is None else str(text),
+            )
+            for at, kind, message, line, text in rows
+        ]
 
     def get(self, job_id: int) -> JobRecord | None:
         rows = self._query(f"SELECT {_COLUMNS} FROM jobs WHERE id = ?", (job_id,))

@@ -41,6 +41,13 @@ class LinkSettings:
     # Answers are read in batches this far apart while enough is in flight to
     # keep the wire busy meanwhile: fewer wake-ups, less CPU per line.
     read_batching: float = 0.005
+    # "auto": many lines in flight, one for a while after a line error; "single": one, always.
+    window: str = "auto"
+    # After a resend request, how long the link must be quiet before the host probes.
+    resend_settle: float = 0.05
+    # No line acknowledged for this long (or longer, if commands in flight explain
+    # it): resynchronise once, then fail the job.
+    stall_timeout: float = 60.0
 
 
 class CommandFailed(RuntimeError):
@@ -79,6 +86,10 @@ class PrinterLink:
             rx_buffer=settings.rx_buffer,
             response_timeout=settings.response_timeout,
             line_log=line_log,
+            window=settings.window,
+            byte_time=10.0 / settings.baudrate,
+            resend_settle=settings.resend_settle,
+            stall_timeout=settings.stall_timeout,
         )
         self._transport: Transport | None = None
         self._lost: asyncio.Future[str] | None = None

@@ -21,12 +21,22 @@ from instance.job_records import (
     JobOutcome,
     JobRecord,
     JobRecords,
+    JobWarning,
     reason_disconnected,
 )
 from instance.link import CommandFailed, LinkSettings, PrinterLink, TransportOpener
 from instance.machine_state import MachineState, heater_target
 from instance.protocol.connection import Event
-from instance.protocol.events import Acknowledged, Halted, LinkLost, PrinterReset, Ready
+from instance.protocol.events import (
+    Acknowledged,
+    Halted,
+    LinkLost,
+    PrinterReset,
+    Ready,
+    Stalled,
+    TailExecuted,
+)
+from instance.protocol.framing import command_code
 from instance.protocol.replies import (
     ActionCommand,
     FirmwareInfo,
@@ -40,6 +50,10 @@ from instance.temperature_history import TemperatureHistory
 log = logging.getLogger(__name__)
 
 TERMINAL_LINES = 1000
+# A firmware that announced AUTOREPORT_TEMP but sent no report this long after M155
+# is polled with M105 instead.
+AUTOREPORT_GRACE = 5.0
+FAILURE_HEATERS = ("off", "keep")
 
 
 class PrinterState(enum.StrEnum):
@@ -76,6 +90,9 @@ class PrinterSettings:
     scripts: JobScripts = field(default_factory=JobScripts)
     temperature_interval: float = 1.0
     ready_timeout: float = 30.0
+    # When a job fails because the link stalled: "off" turns every heater off once
+    # the printer answers again, "keep" leaves them as they are.
+    failure_heaters: str = "off"
     # How to open the port; None: from ``link.port`` (tests pass the simulator here).
     opener: TransportOpener | None = None
 
@@ -92,6 +109,11 @@ class Printer:
     """The printer service: owns the link, the job and the records."""
 
     def __init__(self, settings: PrinterSettings) -> None:
+        if settings.failure_heaters not in FAILURE_HEATERS:
+            raise ValueError(
+                f"failure_heaters must be one of {', '.join(FAILURE_HEATERS)},"
+                f" not {settings.failure_heaters!r}"
+            )
         self.settings = settings
         self.data_dir = Path(settings.data_dir)
         self.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -113,6 +135,12 @@ class Printer:
         self.machine = MachineState()
         self.paused_with = MachineState()
         self.error: str | None = None
+        # Why the print paused by itself, or what went wrong in it without ending it.
+        self.notice: str | None = None
+        self.job_warnings: list[JobWarning] = []
+        self._cool_on_connect = False
+        self._autoreport_since: float | None = None
+        self._autoreport_works = False
         self._bed_file = self.data_dir / "bed.json"
         self.bed_clear = self._load_bed_clear()
         self._state = PrinterState.CONNECTING
@@ -204,6 +232,8 @@ class Printer:
             started_by=started_by,
         )
         self.job = PrintJob(job_id, file, self.records, estimate, start_offset=start_offset)
+        self.job_warnings = []
+        self.notice = None
         self._job_filament = filament_mm if filament_mm is not None else estimate.filament_mm
         self.bed_clear = False
         self._save_bed_clear()
@@ -269,6 +299,7 @@ class Printer:
 
     async def resume(self) -> None:
         job = self._require_job(PrinterState.PAUSED, "resume")
+        self.notice = None
         if self._paused_by_printer:
             # The firmware waits for the user (M600, M0): our script would queue behind it.
             if self.prompt is not None:
@@ -406,7 +437,12 @@ class Printer:
                 self._changed()
             return
         if isinstance(event, TemperatureReport):
+            self._autoreport_works = True
             self._note_temperatures(event)
+        elif isinstance(event, TailExecuted):
+            self._tail(event)
+        elif isinstance(event, Stalled):
+            self._stalled(event.reason)
         elif isinstance(event, PositionReport):
             self.position = event.axes
         elif isinstance(event, Ready):
@@ -429,8 +465,14 @@ class Printer:
         self.firmware = ready.firmware
         self.capabilities = dict(ready.capabilities)
         self._poll_pending = False
+        self._autoreport_since = None
         if ready.has("AUTOREPORT_TEMP"):
             self.link.send(f"M155 S{max(1, round(self.settings.temperature_interval))}")
+            self._autoreport_since = time.monotonic()
+            self._autoreport_works = False
+        if self._cool_on_connect:
+            self._cool_on_connect = False
+            self._heaters_off()
         if self.job is None:
             self._set_state(PrinterState.READY if self.bed_clear else self._after_job_state())
 
@@ -563,17 +605,88 @@ class Printer:
         if self.job is not None:
             self.job.temperatures.add(now, values)
 
+    def _autoreporting(self) -> bool:
+        """Temperatures come by themselves (M155), or are expected to any moment now."""
+        since = self._autoreport_since
+        if since is None:
+            return False
+        if self._autoreport_works or time.monotonic() - since < AUTOREPORT_GRACE:
+            return True
+        log.warning(
+            "the firmware announced AUTOREPORT_TEMP but sent no report within %.0f s of M155:"
+            " polling with M105",
+            AUTOREPORT_GRACE,
+        )
+        self._autoreport_since = None
+        return False
+
     async def _poll_temperatures(self) -> None:
         interval = self.settings.temperature_interval
         while True:
             await asyncio.sleep(interval)
-            if (
-                self.link.ready
-                and not self.capabilities.get("AUTOREPORT_TEMP", False)
-                and not self._poll_pending
-            ):
+            if self.link.ready and not self._poll_pending and not self._autoreporting():
                 self._poll_pending = True
                 self.link.send("M105", _PollTag())
+
+    # ------------------------------------------------------- link trouble
+
+    def _tail(self, event: TailExecuted) -> None:
+        """The firmware ran or refused the tail of a line its own drain cut."""
+        job = self.job
+        after = event.after_line - 1
+        if event.executed:
+            shown = "; ".join(event.candidates[:3]) or "unknown"
+            message = (
+                f"the printer ran a line cut by its own buffer drain (after serial line {after});"
+                f" it was one of: {shown}"
+            )
+        else:
+            message = f"the printer refused a line cut by its own buffer drain: {event.text!r}"
+        log.warning("%s", message)
+        if job is None:
+            return
+        last = job.last_acked
+        warning = JobWarning(
+            time.time(), "tail", message, last.number if last is not None else None, event.text
+        )
+        self.job_warnings.append(warning)
+        with contextlib.suppress(Exception):
+            self.records.add_warning(job.id, warning)
+        moved = any(_moves_head(command) for command in event.candidates)
+        if event.executed and moved and not job.machine.absolute_xyz:
+            # Under G91 a move run twice or early leaves the head off for the rest of the print.
+            self.notice = (
+                "paused: under relative positioning (G91) the printer ran a move cut by its"
+                " own buffer drain, so the head may be off by that move. Check the print,"
+                " then resume or cancel."
+            )
+            if self._state is PrinterState.PRINTING:
+                self._spawn(self.pause(), "pause after a tail under G91")
+        elif self.notice is None:
+            self.notice = "warning: " + message
+        self._changed()
+
+    def _stalled(self, reason: str) -> None:
+        """No line was acknowledged for too long: the job fails, heaters per the policy."""
+        self.error = reason
+        if self.job is not None:
+            job_id = self.job.id
+            last = self.job.last_acked
+            with contextlib.suppress(Exception):
+                self.records.add_warning(
+                    job_id,
+                    JobWarning(time.time(), "stall", reason, last.number if last else None),
+                )
+            self._end_job(JobOutcome.FAILED, reason)
+        self._cool_on_connect = self.settings.failure_heaters == "off"
+
+    def _heaters_off(self) -> None:
+        count = self.firmware.fields.get("EXTRUDER_COUNT", "") if self.firmware else ""
+        extruders = max(1, int(count)) if count.isdigit() else 1
+        for tool in range(extruders):
+            self.link.send(f"M104 T{tool} S0", _ScriptTag())
+        self.link.send("M140 S0", _ScriptTag())
+        log.warning("the failed job's heaters were turned off")
 
     def _log_line(self, direction: str, text: str) -> None:
         self.terminal.append((time.time(), direction, text))
@@ -599,6 +712,13 @@ class Printer:
         temporary = self._bed_file.with_suffix(".tmp")
         temporary.write_text(json.dumps({"clear": self.bed_clear}))
         os.replace(temporary, self._bed_file)
+
+
+def _moves_head(command: str) -> bool:
+    """A move that changes X, Y or Z (an extruder-only move leaves the head in place)."""
+    if command_code(command) not in ("G0", "G1", "G2", "G3"):
+        return False
+    return any(axis in command.upper()[2:] for axis in "XYZ")
 
 
 def replace_machine(machine: MachineState, position: dict[str, float]) -> MachineState:

@@ -227,6 +227,10 @@ class Printer(BaseModel):
     receive_buffer: Annotated[int, Field(ge=32, le=4096)] = 128
     # Commands the firmware queues (Marlin's BUFSIZE is 4).
     command_buffer: Annotated[int, Field(ge=1, le=64)] = 4
+    # Lines in flight: "auto" (many; one for a while after a line error) or "single".
+    window: Literal["auto", "single"] = "auto"
+    # A job failed by a stalled link: "off" turns the heaters off, "keep" leaves them.
+    failure_heaters: Literal["off", "keep"] = "off"
     profile: PrinterProfile | None = None
     camera: Name | None = None
     # Groups the hub's rights and fleet queue can name (e.g. "lab-a", "students").

@@ -19,15 +19,20 @@ from instance.protocol.events import (
     PrinterReset,
     Ready,
     ResendDone,
+    Stalled,
+    TailExecuted,
 )
 from instance.protocol.flow import FlowWindow, SentLine, make_sent_line
 from instance.protocol.framing import frame, is_emergency, strip_comment
 from instance.protocol.parsing import parse_reply
+from instance.protocol.recovery import Recovery, account
 from instance.protocol.replies import (
     Busy,
     Capability,
+    Echo,
     FatalError,
     FirmwareInfo,
+    LineError,
     Ok,
     Reply,
     ResendRequest,
@@ -35,7 +40,17 @@ from instance.protocol.replies import (
     Wait,
 )
 
-Event = Ready | Acknowledged | Halted | PrinterReset | LinkLost | ResendDone | Reply
+Event = (
+    Ready
+    | Acknowledged
+    | Halted
+    | PrinterReset
+    | LinkLost
+    | ResendDone
+    | TailExecuted
+    | Stalled
+    | Reply
+)
 Clock = Callable[[], float]
 LineLog = Callable[[str, str], None]
 
@@ -50,7 +65,26 @@ _FATAL_GRACE = 0.5
 _HANDSHAKE_RETRY = 2.0
 _HANDSHAKE_ATTEMPTS = 5
 _STUCK_RESENDS = 10
+_MAX_REQUESTS_PER_RECOVERY = 64
 _CLEAN_LINES_TO_WIDEN = 200
+_PROBE = "M105"
+WINDOW_MODES = ("auto", "single")
+# Firmware families known to take ``N12G1 …`` (no space after the number): their
+# line readers take the number with strtol and the parser skips it the same way.
+_COMPACT_FAMILIES = ("marlin", "prusa-firmware", "reprapfirmware", "klipper", "repetier")
+# RepRapFirmware drops a line with a bad checksum without a word (no error, no resend,
+# no ok; GCodeBuffer / StringParser): only with one line in flight does the host
+# know which line to send again once a probe shows its ok never came.
+_SILENT_DROPPERS = ("reprapfirmware",)
+
+
+class _ProbeTag:
+    """Marks the unnumbered M105 the link sends to learn where the firmware stands."""
+
+    __slots__ = ()
+
+
+PROBE_TAG = _ProbeTag()
 
 
 class LinkState(enum.Enum):
@@ -76,17 +110,28 @@ class PrinterConnection:
         response_timeout: float = 10.0,
         max_silent_prompts: int = 3,
         line_log: LineLog | None = None,
+        window: str = "auto",
+        byte_time: float = 0.0,
+        resend_settle: float = 0.05,
+        stall_timeout: float = 60.0,
     ) -> None:
         if history_size < 16:
             raise ValueError("history_size must be at least 16 lines")
+        if window not in WINDOW_MODES:
+            raise ValueError(f"window must be one of {', '.join(WINDOW_MODES)}, not {window!r}")
         self._clock = clock
         self.window = FlowWindow(command_slots, rx_buffer)
+        self.window_mode = window
         self._history_size = history_size
         self._response_timeout = response_timeout
         self._max_silent_prompts = max_silent_prompts
         self._line_log = line_log
+        self._byte_time = byte_time
+        self._settle = resend_settle
+        self._stall_timeout = stall_timeout
         self.state = LinkState.CLOSED
         self._received = bytearray()
+        self._refusal_pending = False
         self._events: deque[Event] = deque()
         self._out = bytearray()
         self._queue: deque[tuple[str, object]] = deque()
@@ -94,14 +139,12 @@ class PrinterConnection:
         self._in_flight: deque[SentLine] = deque()
         self._history: dict[int, SentLine] = {}
         self._next_number = 1
-        self._swallow_oks = 0
+        self._recovery: Recovery | None = None
         self._rewind_target: int | None = None
-        self._stale_requests = 0
         self._same_request_count = 0
         self._clean_acks = 0
         self._last_heard = 0.0
         self._silent_prompts = 0
-        self._probe_pending = False
         self._pending_fatal: str | None = None
         self._fatal_deadline = 0.0
         self._handshake_attempts = 0
@@ -109,10 +152,20 @@ class PrinterConnection:
         self._handshake_step = ""
         self._firmware: FirmwareInfo | None = None
         self._capabilities: dict[str, bool] = {}
+        self._compact = False
+        self._drops_silently = False
+        self._progress_at = 0.0
+        self._stall_resynced = False
         self.resend_count = 0
         self.lines_sent = 0
+        self.tails_seen = 0
+        # Whether this firmware follows a resend request with an ok: None until the
+        # link has shown it (see instance/protocol/recovery.py).
+        self.ok_after_resend: bool | None = None
         self._advanced_ok = False
         self._framed_head: tuple[str, int, bytes] | None = None
+        if window == "single":
+            self.window.single = True
 
     # ------------------------------------------------------------------ owner API
 
@@ -144,6 +197,7 @@ class PrinterConnection:
             self._queue.clear()
             self._resend_queue.clear()
             self._in_flight.clear()
+            self._recovery = None
             self.state = LinkState.HALTED
             self._events.append(Halted("emergency stop (M112) sent by the host"))
             return
@@ -181,7 +235,7 @@ class PrinterConnection:
 
     def data_to_send(self) -> bytes:
         """The bytes to write now (may be empty); fills the window from the queues."""
-        if self.state is LinkState.READY:
+        if self.state is LinkState.READY and self._recovery is None:
             self._fill_window()
         if not self._out:
             return b""
@@ -202,10 +256,15 @@ class PrinterConnection:
             deadlines.append(self._fatal_deadline)
         if self.state is LinkState.HANDSHAKE:
             deadlines.append(self._handshake_deadline)
-        elif self.state is LinkState.READY and self._in_flight:
-            allowance = self._allowance()
-            if allowance is not None:
-                deadlines.append(self._last_heard + allowance)
+        elif self.state is LinkState.READY:
+            recovery = self._recovery
+            if recovery is not None and recovery.probe_sent_at is None:
+                deadlines.append(recovery.settle_deadline(self._settle))
+            if self._in_flight or recovery is not None:
+                allowance = self._allowance()
+                if allowance is not None:
+                    deadlines.append(self._last_heard + allowance)
+                    deadlines.append(self._progress_at + max(allowance, self._stall_timeout))
         return min(deadlines) if deadlines else None
 
     def check_timeouts(self) -> None:
@@ -219,15 +278,34 @@ class PrinterConnection:
             else:
                 self._start_handshake()
             return
-        if self.state is not LinkState.READY or not self._in_flight:
+        if self.state is not LinkState.READY:
+            return
+        recovery = self._recovery
+        if (
+            recovery is not None
+            and recovery.probe_sent_at is None
+            and now >= recovery.settle_deadline(self._settle)
+        ):
+            self._send_probe(recovery)
+        if not self._in_flight and recovery is None:
             return
         allowance = self._allowance()
-        if allowance is None or now < self._last_heard + allowance:
+        if allowance is None:
+            return
+        if now >= self._progress_at + max(allowance, self._stall_timeout):
+            self._stalled(now - self._progress_at)
+            return
+        if now < self._last_heard + allowance:
             return
         if self._silent_prompts >= self._max_silent_prompts:
             self._lose(
                 f"printer stopped answering ({self._silent_prompts} prompts without a reply)"
             )
+            return
+        if recovery is not None:
+            self._silent_prompts += 1
+            self._last_heard = now
+            self._send_probe(recovery)
             return
         self._prompt()
 
@@ -257,7 +335,17 @@ class PrinterConnection:
     @property
     def idle(self) -> bool:
         """Nothing queued and nothing in flight."""
-        return not self._queue and not self._resend_queue and not self._in_flight
+        return (
+            not self._queue
+            and not self._resend_queue
+            and not self._in_flight
+            and self._recovery is None
+        )
+
+    @property
+    def recovering(self) -> bool:
+        """A resend request is being sorted out: nothing new goes out meanwhile."""
+        return self._recovery is not None
 
     # ---------------------------------------------------------------- handshake
 
@@ -267,6 +355,7 @@ class PrinterConnection:
         self._handshake_step = "M110"
         self._in_flight.clear()
         self._next_number = 0
+        self._compact = False
         self._write_numbered("M110 N0", None)
 
     def _handshake_ok(self, ok: Ok) -> None:
@@ -283,7 +372,12 @@ class PrinterConnection:
             # that ended (a reset): the new one starts empty.
             self._queue.clear()
             self.state = LinkState.READY
-            self._last_heard = self._clock()
+            self._last_heard = self._progress_at = self._clock()
+            name = (self._firmware.name if self._firmware is not None else "").lower()
+            self._compact = any(family in name for family in _COMPACT_FAMILIES)
+            self._drops_silently = any(family in name for family in _SILENT_DROPPERS)
+            if self._drops_silently:
+                self.window.single = True
             self._events.append(Ready(self._firmware, dict(self._capabilities)))
 
     # --------------------------------------------------------------- receiving
@@ -309,6 +403,7 @@ class PrinterConnection:
             self._last_heard = self._clock()
             self._silent_prompts = 0
         if isinstance(reply, Ok):
+            self._refusal_pending = False
             self._handle_ok(reply)
         elif isinstance(reply, ResendRequest):
             self._handle_resend(reply.line)
@@ -323,7 +418,12 @@ class PrinterConnection:
             if reply.complete:
                 self._emit_fatal()
         elif isinstance(reply, Wait):
-            if self.state is LinkState.READY and self._in_flight and not self._probe_pending:
+            if (
+                self.state is LinkState.READY
+                and self._in_flight
+                and self._recovery is None
+                and not self._probe_in_flight()
+            ):
                 # The firmware says its queue is empty yet we wait for oks: they were lost.
                 self._prompt()
         elif isinstance(reply, FirmwareInfo):
@@ -333,6 +433,16 @@ class PrinterConnection:
             self._capabilities[reply.name] = reply.enabled
             self._events.append(reply)
         else:
+            if isinstance(reply, LineError):
+                self._refusal_pending = True
+            recovery = self._recovery
+            if recovery is not None:
+                if isinstance(reply, LineError):
+                    recovery.last_reply = self._clock()
+                    recovery.refused = True
+                elif isinstance(reply, Echo) and reply.unknown_command is not None:
+                    recovery.last_reply = self._clock()
+                    self._note_refused(recovery, reply.unknown_command)
             self._events.append(reply)
 
     def _handle_ok(self, ok: Ok) -> None:
@@ -342,34 +452,41 @@ class PrinterConnection:
         if self.state is not LinkState.READY:
             return
         advanced = ok.planner_free is not None or ok.buffer_free is not None
-        if self._swallow_oks:
-            # The ok that follows a resend request answers the rejected line.
-            # ADVANCED_OK firmware sends that one plain, so with it we can tell
-            # (a firmware that sends no such ok would otherwise cost us a real one).
-            if not (self._advanced_ok and advanced):
-                self._swallow_oks -= 1
-                return
-            self._swallow_oks = 0
+        reports_temperatures = "T:" in ok.data or "T0:" in ok.data
+        recovery = self._recovery
+        if recovery is not None:
+            recovery.last_reply = self._clock()
+            if reports_temperatures:
+                if recovery.temperature_oks < recovery.kept_m105:
+                    recovery.temperature_oks += 1
+                elif recovery.probes > 0:
+                    # A probe's answer (a probe sent again after a late request too: the
+                    # first one answered, so it came after everything on the wire).
+                    self._recovered(recovery)
+                    return
+            recovery.oks += 1
+            return
         if advanced:
             self._advanced_ok = True
         self.window.learn(ok.planner_free, ok.buffer_free)
         in_flight = self._in_flight
-        named = self._in_flight_line(ok.line) if ok.line is not None else None
-        if named is None and ok.line is not None:
-            if self._drop_from_resend(ok.line):
-                return
-            if ok.line in self._history:
-                # ADVANCED_OK names a line already acknowledged: a duplicate ok.
-                self._log("!", f"second ok for line {ok.line} (ignored)")
-                return
         if not in_flight:
             self._log("!", "ok with nothing in flight (ignored)")
             return
-        if self._probe_pending:
-            # After a silence the first answer covers the prompt and all before it
-            # (or, with ADVANCED_OK, exactly the line it names).
-            self._probe_pending = False
-            self._acknowledge_through(named or in_flight[-1], assumed=True)
+        if reports_temperatures:
+            # M105 answers on its ok line: the oldest M105 in flight (a poll or our
+            # probe) is answered, so is everything before it.
+            for line in in_flight:
+                if line.code == "M105":
+                    if line is not in_flight[0] and self._drops_silently:
+                        self._send_again_before(line)
+                        return
+                    self._acknowledge_through(line, assumed=True)
+                    return
+        named = self._in_flight_line(ok.line) if ok.line is not None else None
+        if named is None and ok.line is not None and ok.line in self._history:
+            # ADVANCED_OK names a line already acknowledged: a duplicate ok.
+            self._log("!", f"second ok for line {ok.line} (ignored)")
             return
         if named is not None and named is not in_flight[0]:
             # Earlier oks went missing; this one proves those lines arrived.
@@ -377,25 +494,30 @@ class PrinterConnection:
             return
         self._acknowledge(in_flight.popleft(), assumed=False)
 
-    def _drop_from_resend(self, number: int) -> bool:
-        """The printer acknowledged a line we meant to resend: it had it after all."""
-        queue = self._resend_queue
-        if not any(line.number == number for line in queue):
-            return False
+    def _send_again_before(self, answered: SentLine) -> None:
+        """The firmware dropped the lines before ``answered`` without a word: send them again."""
+        dropped: list[SentLine] = []
         while self._in_flight:
-            self._acknowledge(self._in_flight.popleft(), assumed=True)
-        while queue:
-            line = queue.popleft()
-            self._acknowledge(line, assumed=line.number != number)
-            if line.number == number:
+            line = self._in_flight.popleft()
+            if line is answered:
+                self._acknowledge(line, assumed=False)
                 break
-        return True
+            dropped.append(line)
+        numbered = [line for line in dropped if line.number is not None]
+        self._log("!", f"{len(dropped)} line(s) got no ok before M105 answered: sending again")
+        self.resend_count += len(numbered)
+        self._resend_queue.extendleft(reversed(numbered))
+        if numbered:
+            self._events.append(ResendDone(numbered[0].number or 0, len(numbered)))
 
     def _in_flight_line(self, number: int) -> SentLine | None:
         for line in self._in_flight:
             if line.number == number:
                 return line
         return None
+
+    def _probe_in_flight(self) -> bool:
+        return any(line.tag is PROBE_TAG for line in self._in_flight)
 
     def _acknowledge_through(self, last: SentLine, *, assumed: bool) -> None:
         while self._in_flight:
@@ -406,78 +528,155 @@ class PrinterConnection:
 
     def _acknowledge(self, line: SentLine, *, assumed: bool) -> None:
         if line.number is not None and line.number == self._rewind_target:
-            # The resent line got through: every stale complaint is behind us.
+            # The resent line got through: the same request again is a new fault.
             self._rewind_target = None
-            self._stale_requests = 0
             self._same_request_count = 0
-        if self.window.single:
+        if line.number is not None:
+            self._progress_at = self._clock()
+            self._stall_resynced = False
+        if self.window.single and self.window_mode == "auto" and not self._drops_silently:
             self._clean_acks += 1
             if self._clean_acks >= _CLEAN_LINES_TO_WIDEN:
                 self.window.single = False
+        if line.tag is PROBE_TAG:
+            return
         self._events.append(Acknowledged(line.command, line.tag, line.number, assumed))
+
+    # ------------------------------------------------------------------ resends
 
     def _handle_resend(self, number: int) -> None:
         if self.state is not LinkState.READY:
             return
-        answers_prompt = self._probe_pending
-        self._probe_pending = False
-        if answers_prompt:
-            # After a silence, the printer has finished every line before the
-            # one it asks for; their oks were lost (or taken for rejections).
-            self._swallow_oks = 1
-            self._rewind_target = None
-            self._stale_requests = 0
-            while self._in_flight and (
-                self._in_flight[0].number is None or self._in_flight[0].number < number
-            ):
-                self._acknowledge(self._in_flight.popleft(), assumed=True)
-        else:
-            self._swallow_oks += 1
         self.resend_count += 1
         self._narrow()
+        recovery = self._recovery
+        now = self._clock()
         last_sent = self._next_number - 1
-        if number == self._rewind_target:
-            if self._stale_requests > 0:
-                # A line sent before our resend was rejected too: already handled.
-                self._stale_requests -= 1
-                return
-            self._same_request_count += 1
-            if self._same_request_count >= _STUCK_RESENDS:
-                self._lose(f"printer keeps asking for line {number}: the link is stuck")
-                return
-        else:
-            self._same_request_count = 1
-        if number > last_sent:
-            if number == last_sent + 1:
-                # It has everything we sent: nothing needs resending after all.
-                self._log("!", f"resend of line {number}, not sent yet: nothing to resend")
-                self._resend_queue.clear()
-                self._rewind_target = None
-                self._stale_requests = 0
-                while self._in_flight:
-                    self._acknowledge(self._in_flight.popleft(), assumed=True)
-                return
-            self._resynchronise(f"printer asked for line {number}, beyond the last sent")
-            return
-        if number not in self._history:
+        if number <= last_sent and number not in self._history:
             oldest = min(self._history) if self._history else last_sent + 1
             self._lose(
                 f"printer asked for line {number}, older than the kept history "
                 f"(lines {oldest}..{last_sent}): the print cannot continue exactly"
             )
             return
-        stale = 0
+        if recovery is not None:
+            recovery.requests += 1
+            recovery.last_reply = now
+            if recovery.requests > _MAX_REQUESTS_PER_RECOVERY:
+                self._lose(f"printer keeps asking for line {number}: the link is stuck")
+                return
+            if number < recovery.target:
+                self._rewind(recovery, number)
+            if recovery.probe_sent_at is not None:
+                # A line on the wire before the probe was refused after it was sent: the
+                # drain may have cut the probe too. Probe again once the link is quiet.
+                recovery.probe_sent_at = None
+            return
+        if number == self._rewind_target:
+            self._same_request_count += 1
+            if self._same_request_count >= _STUCK_RESENDS:
+                self._lose(f"printer keeps asking for line {number}: the link is stuck")
+                return
+        else:
+            self._same_request_count = 1
+        self._probe_resolved_by_resend()
         kept: deque[SentLine] = deque()
+        stale: list[SentLine] = []
         for line in self._in_flight:
             if line.number is not None and line.number >= number:
-                if line.number > number:
-                    stale += 1
+                stale.append(line)
             else:
                 kept.append(line)
         self._in_flight = kept
+        self._resend_queue.clear()
+        wire = sum(line.size for line in stale)
+        self._recovery = Recovery(
+            target=number,
+            kept=len(kept),
+            kept_m105=sum(1 for line in kept if line.code == "M105"),
+            clean=not kept and len(stale) <= 1,
+            started=now,
+            last_reply=now,
+            wire_seconds=wire * self._byte_time,
+            candidates=tuple(line.command for line in stale if line.number != number),
+            stale=len(stale),
+            refused=self._refusal_pending,
+        )
+        self._refusal_pending = False
+
+    def _rewind(self, recovery: Recovery, number: int) -> None:
+        """An earlier line is asked for: lines kept in flight from it on are stale too."""
+        kept: deque[SentLine] = deque()
+        moved: list[str] = []
+        for line in self._in_flight:
+            if line.number is not None and line.number >= number:
+                moved.append(line.command)
+            else:
+                kept.append(line)
+        recovery.kept -= len(self._in_flight) - len(kept)
+        recovery.kept_m105 = sum(1 for line in kept if line.code == "M105")
+        recovery.candidates = tuple(moved) + recovery.candidates
+        recovery.clean = False
+        recovery.target = number
+        self._in_flight = kept
+
+    def _probe_resolved_by_resend(self) -> None:
+        """A silence probe in flight is moot: the resend request is the printer's answer."""
+        self._silent_prompts = 0
+
+    def _note_refused(self, recovery: Recovery, text: str) -> None:
+        if recovery.probes > 0 and _PROBE.endswith(text.strip().upper()):
+            # What the drain left of our own probe: it must go again.
+            recovery.oks -= 1  # its ok is counted when it comes; it answers no line of ours
+            recovery.probe_sent_at = None
+            return
+        recovery.unknown.append(text)
+
+    def _send_probe(self, recovery: Recovery) -> None:
+        recovery.probes += 1
+        recovery.probe_sent_at = self._clock()
+        self._last_heard = max(self._last_heard, self._clock())
+        self._log("!", "resend request: sending M105 to learn what the printer has taken")
+        self._out += _PROBE.encode("ascii") + b"\n"
+        self._log(">", _PROBE)
+
+    def _recovered(self, recovery: Recovery) -> None:
+        """The probe has answered: every line written before it is accounted for."""
+        self._recovery = None
+        result = account(recovery, self.ok_after_resend)
+        if result.learned:
+            wording = "an ok" if result.ok_after_resend else "no ok"
+            self._log("!", f"learned from the link: this firmware sends {wording} after a resend")
+        self.ok_after_resend = result.ok_after_resend
+        while self._in_flight:
+            self._acknowledge(self._in_flight.popleft(), assumed=False)
+        number = recovery.target
+        last_sent = self._next_number - 1
+        for _ in range(result.taken):
+            if number > last_sent:
+                break
+            self._acknowledge(self._history[number], assumed=False)
+            number += 1
+        refused = list(recovery.unknown)
+        for index in range(result.tails):
+            text = refused[index] if index < len(refused) else None
+            self.tails_seen += 1
+            self._log(
+                "!",
+                f"the firmware ran a line it cut itself after line {recovery.target - 1}: "
+                + (f"refused {text!r}" if text is not None else "one of the lines behind it"),
+            )
+            self._events.append(TailExecuted(text, recovery.target, recovery.candidates))
+        if number > last_sent:
+            if number == last_sent + 1:
+                # It has everything we sent: nothing needs resending after all.
+                self._log("!", f"resend of line {number}, not sent yet: nothing to resend")
+                self._rewind_target = None
+                return
+            self._resynchronise(f"printer asked for line {number}, beyond the last sent")
+            return
         self._resend_queue = deque(self._history[n] for n in range(number, last_sent + 1))
         self._rewind_target = number
-        self._stale_requests = stale
         self._events.append(ResendDone(number, len(self._resend_queue)))
 
     def _handle_start(self) -> None:
@@ -515,7 +714,7 @@ class PrinterConnection:
             if cached is not None and cached[0] is command and cached[1] == number:
                 data = cached[2]
             else:
-                data = frame(number, command)
+                data = frame(number, command, compact=self._compact)
             if not window.allows(in_flight, len(data)):
                 # Waiting for room: keep the framed line rather than framing it again.
                 self._framed_head = (command, number, data)
@@ -526,7 +725,7 @@ class PrinterConnection:
     def _write_numbered(self, command: str, tag: object, data: bytes | None = None) -> None:
         number = self._next_number
         if data is None:
-            data = frame(number, command)
+            data = frame(number, command, compact=self._compact)
         line = make_sent_line(command, data, number, tag)
         self._next_number = number + 1
         history = self._history
@@ -535,7 +734,7 @@ class PrinterConnection:
         if stale in history:
             del history[stale]
         if not self._in_flight:
-            self._last_heard = self._clock()
+            self._last_heard = self._progress_at = self._clock()
         self._in_flight.append(line)
         self._out += data
         self.lines_sent += 1
@@ -543,13 +742,41 @@ class PrinterConnection:
             self._line_log(">", command)
 
     def _prompt(self) -> None:
-        """Ask the printer for a sign of life with a numbered M105."""
+        """Ask a silent printer for a sign of life with an unnumbered M105.
+
+        Unnumbered, because the line the firmware expects next is not known
+        now (an ok may have gone missing, or a line): a numbered prompt could
+        itself be refused and start a resend loop. Its ``ok T:…`` comes after
+        everything written before it, so it acknowledges all of that.
+        """
         self._silent_prompts += 1
-        self._probe_pending = True
         self._last_heard = self._clock()
         self._narrow()
         self._log("!", "no answer: prompting the printer with M105")
-        self._write_numbered("M105", None)
+        data = _PROBE.encode("ascii") + b"\n"
+        self._out += data
+        self._in_flight.append(make_sent_line(_PROBE, data, None, PROBE_TAG))
+        self._log(">", _PROBE)
+
+    def _stalled(self, seconds: float) -> None:
+        """No line acknowledged for too long although the printer may still be talking."""
+        if not self._stall_resynced:
+            self._stall_resynced = True
+            self._progress_at = self._clock()
+            self._log("!", f"no line acknowledged for {seconds:.0f} s: resynchronising")
+            recovery = self._recovery
+            if recovery is not None:
+                self._send_probe(recovery)
+            else:
+                self._prompt()
+            return
+        reason = (
+            f"no line acknowledged for {seconds:.0f} s, more than the commands in flight "
+            "explain, even after resynchronising: the link was restarted"
+        )
+        self._log("!", reason)
+        self._events.append(Stalled(reason))
+        self.connect()
 
     def _resynchronise(self, why: str) -> None:
         self._log("!", f"{why}: renumbering with M110")
@@ -580,6 +807,7 @@ class PrinterConnection:
         self._queue.clear()
         self._resend_queue.clear()
         self._in_flight.clear()
+        self._recovery = None
         self._events.append(Halted(message))
 
     def _lose(self, reason: str, *, protocol: bool = True) -> None:
@@ -589,6 +817,7 @@ class PrinterConnection:
         self._queue.clear()
         self._resend_queue.clear()
         self._in_flight.clear()
+        self._recovery = None
         self._events.append(LinkLost(reason, protocol))
 
     def _forget_everything(self) -> None:
@@ -597,17 +826,17 @@ class PrinterConnection:
         self._resend_queue.clear()
         self._in_flight.clear()
         self._history.clear()
-        self._swallow_oks = 0
+        self._recovery = None
         self._rewind_target = None
-        self._stale_requests = 0
         self._same_request_count = 0
-        self._probe_pending = False
         self._silent_prompts = 0
         self._pending_fatal = None
         self._firmware = None
         self._capabilities = {}
         self._advanced_ok = False
-        self.window.single = False
+        self._stall_resynced = False
+        self._drops_silently = False
+        self.window.single = self.window_mode == "single"
         self.window.learn(None, None)
 
     def _log(self, direction: str, text: str) -> None:

@@ -64,3 +64,35 @@ class ResendDone:
 
     line: int
     count: int
+
+
+@dataclass(frozen=True, slots=True)
+class TailExecuted:
+    """The firmware ran or refused a line we never sent: the tail of a line its drain cut.
+
+    ``text`` is the firmware's own words for it when it refused it
+    (``Unknown command: "3 Y118.825 E0.615*62"``), None when it only said
+    ``ok`` (it ran a command: one of ``candidates``, the commands of the
+    lines that were on the wire when the drain fell). ``after_line`` is the
+    line the firmware asked for again.
+    """
+
+    text: str | None
+    after_line: int
+    candidates: tuple[str, ...]
+
+    @property
+    def executed(self) -> bool:
+        """True when the firmware ran it as a command (it did not refuse it)."""
+        return self.text is None
+
+
+@dataclass(frozen=True, slots=True)
+class Stalled:
+    """No line was acknowledged for longer than the commands in flight can explain.
+
+    The link has already tried to resynchronise once; it now starts over with
+    a new handshake, and whatever was running must be failed with ``reason``.
+    """
+
+    reason: str

@@ -15,9 +15,14 @@ def checksum(payload: bytes) -> int:
     return value
 
 
-def frame(number: int, command: str) -> bytes:
-    """``N<number> <command>*<checksum>\\n`` as bytes."""
-    payload = f"N{number} {command}".encode("ascii", "replace")
+def frame(number: int, command: str, *, compact: bool = False) -> bytes:
+    """``N<number> <command>*<checksum>\\n`` as bytes; ``compact``: no space after the number.
+
+    Without the space, one fewer cut point of a line leaves a tail that a
+    draining firmware would run as a command (see docs/firmware-behaviour.md).
+    """
+    separator = "" if compact else " "
+    payload = f"N{number}{separator}{command}".encode("ascii", "replace")
     return payload + b"*" + str(checksum(payload)).encode("ascii") + b"\n"
 
 

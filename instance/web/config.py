@@ -34,6 +34,8 @@ class ServeConfig:
     rx_buffer: int = 128
     command_buffer: int = 4
     response_timeout: float = 10.0
+    window: str = "auto"
+    failure_heaters: str = "off"
     max_upload_mb: int = 2048
     camera_url: str | None = None
     # Gate mode: the file holding this printer's key, and the key (hex in the file).
@@ -68,6 +70,20 @@ def _positive_float(text: str) -> float:
     value = float(text)
     if not value > 0:
         raise ValueError("must be a positive number")
+    return value
+
+
+def _window(text: str) -> str:
+    value = text.strip().lower()
+    if value not in ("auto", "single"):
+        raise ValueError("must be auto or single")
+    return value
+
+
+def _failure_heaters(text: str) -> str:
+    value = text.strip().lower()
+    if value not in ("off", "keep"):
+        raise ValueError("must be off or keep")
     return value
 
 
@@ -125,6 +141,18 @@ OPTIONS: tuple[Option, ...] = (
     Option("rx_buffer", _positive_int, "firmware receive buffer in bytes", 128),
     Option("command_buffer", _positive_int, "firmware command slots (BUFSIZE)", 4),
     Option("response_timeout", _positive_float, "seconds of silence before M105", 10.0),
+    Option(
+        "window",
+        _window,
+        "lines in flight: auto (many; one for a while after a line error) or single (one)",
+        "auto",
+    ),
+    Option(
+        "failure_heaters",
+        _failure_heaters,
+        "when a stalled link fails the job: off (heaters off) or keep",
+        "off",
+    ),
     Option("max_upload_mb", _positive_int, "largest accepted upload in MB", 2048),
     Option("camera_url", _text, "the printer's camera stream URL, shown on the page"),
     Option(

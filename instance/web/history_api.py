@@ -103,7 +103,12 @@ async def get_job_record(request: web.Request) -> web.Response:
     record = ctx.printer.records.get(job_id)
     if record is None:
         raise ApiError(404, f"no job {job_id} is recorded")
-    return web.json_response(job_record_json(record))
+    body = job_record_json(record)
+    body["warnings"] = [
+        {"at": w.at, "kind": w.kind, "message": w.message, "line": w.line, "text": w.text}
+        for w in ctx.printer.records.warnings(job_id)
+    ]
+    return web.json_response(body)
 
 
 async def get_job_temperatures(request: web.Request) -> web.Response:

@@ -76,6 +76,12 @@ async def metrics(request: web.Request) -> web.Response:
     out.sample("fabfleet_serial_lines_sent_total", core.lines_sent, printer=name)
     out.metric("fabfleet_serial_resends_total", "counter", "lines the printer asked again")
     out.sample("fabfleet_serial_resends_total", core.resend_count, printer=name)
+    out.metric(
+        "fabfleet_serial_tails_total",
+        "counter",
+        "lines cut by the firmware's own buffer drain that it ran or refused",
+    )
+    out.sample("fabfleet_serial_tails_total", core.tails_seen, printer=name)
     out.metric("fabfleet_serial_errors_total", "counter", "Error: lines from the printer")
     out.sample("fabfleet_serial_errors_total", printer.link.line_errors, printer=name)
     out.metric("fabfleet_serial_disconnects_total", "counter", "times the link was lost")

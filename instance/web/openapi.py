@@ -104,6 +104,12 @@ _SCHEMAS: dict[str, Schema] = {
             "filament_mm": _NULLABLE_NUMBER,
             "last_line": {"type": ["integer", "null"]},
             "resumed_from": {"type": ["integer", "null"]},
+            "warnings": {
+                "type": "array",
+                "description": "only in GET /api/v1/history/{id}: lines the firmware's own"
+                " drain cut and ran or refused, a stalled link",
+                "items": {"type": "object"},
+            },
         },
     },
     "Printer": {
@@ -114,6 +120,7 @@ _SCHEMAS: dict[str, Schema] = {
             "state": {"type": "string", "enum": _STATES},
             "connected": {"type": "boolean"},
             "error": _NULLABLE_STRING,
+            "notice": _NULLABLE_STRING,
             "bed_clear": {"type": "boolean"},
             "firmware": {"type": ["object", "null"]},
             "heaters": {"type": "object", "additionalProperties": _ref("Heater")},

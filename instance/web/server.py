@@ -46,8 +46,11 @@ def printer_settings(config: ServeConfig) -> PrinterSettings:
         command_slots=config.command_buffer,
         rx_buffer=config.rx_buffer,
         response_timeout=config.response_timeout,
+        window=config.window,
     )
-    return PrinterSettings(link=link, data_dir=config.data_dir)
+    return PrinterSettings(
+        link=link, data_dir=config.data_dir, failure_heaters=config.failure_heaters
+    )
 
 
 async def open_server(config: ServeConfig) -> RunningServer:

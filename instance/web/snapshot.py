@@ -38,6 +38,7 @@ def job(printer: Printer) -> dict[str, Any] | None:
         # Whole seconds: a page shows no more, and the stream sends less.
         "elapsed": round(progress.elapsed),
         "remaining": None if progress.remaining is None else round(progress.remaining),
+        "warnings": [warning.message for warning in printer.job_warnings],
     }
 
 
@@ -51,6 +52,7 @@ def printer_state(ctx: ServerContext) -> dict[str, Any]:
         "state": printer.state.value,
         "connected": printer.link.ready,
         "error": printer.error,
+        "notice": printer.notice,
         "bed_clear": printer.bed_clear,
         "firmware": None if firmware is None else {"name": firmware.name, **firmware.fields},
         "heaters": heaters(printer),

@@ -14,6 +14,8 @@ from instance.protocol.events import (
     PrinterReset,
     Ready,
     ResendDone,
+    Stalled,
+    TailExecuted,
 )
 from instance.protocol.framing import checksum, frame
 from instance.protocol.replies import ActionCommand, Busy, TemperatureReport
@@ -27,7 +29,7 @@ class Clock:
         return self.now
 
 
-LINE = re.compile(rb"^N(\d+) (.*)\*(\d+)$")
+LINE = re.compile(rb"^N(\d+) ?(.*)\*(\d+)$")
 
 
 def decode(data: bytes) -> list[tuple[int | None, str]]:
@@ -142,9 +144,9 @@ def test_without_advanced_ok_window_is_bounded_by_receive_buffer() -> None:
     short_moves(conn, 20)
     sent = decode(conn.data_to_send())
     # The first line may block; the rest must fit in 128 bytes.
-    sizes = [len(frame(number or 0, command)) for number, command in sent]
+    sizes = [len(frame(number or 0, command, compact=True)) for number, command in sent]
     assert sum(sizes[1:]) <= 128
-    assert 2 <= len(sent) <= 6
+    assert 2 <= len(sent) <= 4 + 128 // min(sizes)
     assert conn.in_flight == len(sent)
 
 
@@ -165,8 +167,10 @@ def test_advanced_ok_with_full_planner_falls_back_to_receive_buffer_bound() -> N
     short_moves(conn, 40)
     first = decode(conn.data_to_send())
     conn.receive_data(f"ok N{first[0][0]} P0 B3\n".encode())
-    conn.data_to_send()
-    assert conn.in_flight <= 5
+    sent = decode(conn.data_to_send())
+    # Beyond the first line (which may block) everything must fit the receive buffer.
+    beyond = conn.bytes_in_flight - len(frame(first[0][0] or 0, first[0][1], compact=True))
+    assert sent and beyond <= 128
 
 
 def test_blocking_command_limits_what_follows_it() -> None:
@@ -212,25 +216,43 @@ RESEND_FORMS = [
 ]
 
 
+PROBE_ANSWER = b"ok T:210.0 /210.0 B:60.0 /60.0 @:64 B@:32\n"
+
+
+def settle(conn: PrinterConnection, clock: Clock) -> list[tuple[int | None, str]]:
+    """Let the link go quiet after a resend request, answer its probe: what it then sends."""
+    assert conn.data_to_send() == b"", "nothing new may go out before the probe answers"
+    deadline = conn.next_deadline()
+    assert deadline is not None
+    clock.now = max(clock.now, deadline)
+    conn.check_timeouts()
+    assert decode(conn.data_to_send()) == [(None, "M105")]
+    conn.receive_data(PROBE_ANSWER)
+    return decode(conn.data_to_send())
+
+
 @pytest.mark.parametrize("form", RESEND_FORMS)
 def test_resend_forms_rewind_to_the_requested_line(form: str) -> None:
-    conn = connected()
+    clock = Clock()
+    conn = connected(clock)
     short_moves(conn, 3)
     sent = decode(conn.data_to_send())
     assert [n for n, _ in sent] == [2, 3, 4]
     conn.receive_data(b"ok\n")  # line 2 processed
     error = b"Error:checksum mismatch, Last Line: 2\n"
     conn.receive_data(error + form.format(n=3).encode() + b"\nok\n")
-    resent = decode(conn.data_to_send())
+    resent = settle(conn, clock)
     assert resent[0] == sent[1]
     # Falls back to one line in flight after a fault.
     assert len(resent) == 1
     got = events(conn)
     assert ResendDone(3, 2) in got
+    assert not [e for e in got if isinstance(e, TailExecuted)]
 
 
 def test_double_request_for_one_fault_resends_once() -> None:
-    conn = connected()
+    clock = Clock()
+    conn = connected(clock)
     short_moves(conn, 3)
     decode(conn.data_to_send())  # 2, 3, 4
     conn.receive_data(b"ok\n")
@@ -239,7 +261,7 @@ def test_double_request_for_one_fault_resends_once() -> None:
         b"Error:checksum mismatch, Last Line: 2\nResend: 3\nok\n"
         b"Error:Line Number is not Last Line Number+1, Last Line: 2\nResend: 3\nok\n"
     )
-    resent = decode(conn.data_to_send())
+    resent = settle(conn, clock)
     assert [n for n, _ in resent] == [3]
     conn.receive_data(b"ok\n")
     resent += decode(conn.data_to_send())
@@ -250,22 +272,65 @@ def test_double_request_for_one_fault_resends_once() -> None:
     assert acked == [0, 1, 2]
 
 
-def test_resend_without_following_ok_still_recovers() -> None:
-    conn = connected()
+def test_resend_without_following_ok_still_recovers_and_is_learned() -> None:
+    clock = Clock()
+    conn = connected(clock)
     short_moves(conn, 2)
     decode(conn.data_to_send())
-    conn.receive_data(b"rs 2\n")
-    assert [n for n, _ in decode(conn.data_to_send())] == [2]
+    conn.receive_data(b"Error:checksum mismatch, Last Line: 1\nrs 2\n")
+    assert [n for n, _ in settle(conn, clock)] == [2]
+    assert conn.ok_after_resend is False
+
+
+def test_a_firmware_that_never_sends_ok_after_a_resend_never_stalls() -> None:
+    """The stall an independent emulator found: every resend without ok, one line at a time."""
+    clock = Clock()
+    conn = connected(clock, window="single")
+    short_moves(conn, 40)
+    expected = 2
+    acked: list[object] = []
+    for _ in range(400):
+        sent = decode(conn.data_to_send())
+        if not sent:
+            if conn.idle:
+                break
+            clock.now = conn.next_deadline() or clock.now
+            conn.check_timeouts()
+            continue
+        for number, command in sent:
+            if number is None:
+                assert command == "M105"
+                conn.receive_data(PROBE_ANSWER)
+            elif number == expected and number % 3 == 0 and (number, "bad") not in acked:
+                # Every third line is damaged once; the firmware asks again, no ok after.
+                acked.append((number, "bad"))
+                conn.receive_data(f"Error:checksum mismatch, Last Line: {number - 1}\n".encode())
+                conn.receive_data(f"Resend: {number}\n".encode())
+            elif number == expected:
+                expected += 1
+                conn.receive_data(b"ok\n")
+            else:
+                conn.receive_data(
+                    f"Error:Line Number is not Last Line Number+1, Last Line: "
+                    f"{expected - 1}\nResend: {expected}\n".encode()
+                )
+        acked += [e.tag for e in events(conn) if isinstance(e, Acknowledged)]
+        assert conn.in_flight <= 1
+    assert [tag for tag in acked if isinstance(tag, int)] == list(range(40))
+    assert conn.ok_after_resend is False
 
 
 def test_resend_of_a_line_not_sent_yet_is_ignored() -> None:
-    conn = connected()
+    clock = Clock()
+    conn = connected(clock)
     conn.send("G28")
     decode(conn.data_to_send())  # line 2
     conn.receive_data(b"ok\nResend: 3\nok\n")
-    assert conn.data_to_send() == b""
+    assert settle(conn, clock) == []
     assert [e for e in events(conn) if isinstance(e, LinkLost)] == []
     assert conn.idle
+    # Nothing was refused (no Error: line), so nothing is learned from it.
+    assert conn.ok_after_resend is None
 
 
 def test_resend_older_than_history_is_a_stated_failure() -> None:
@@ -280,26 +345,150 @@ def test_resend_older_than_history_is_a_stated_failure() -> None:
 
 
 def test_endless_resend_of_one_line_means_the_link_is_stuck() -> None:
-    conn = connected()
+    clock = Clock()
+    conn = connected(clock)
     conn.send("G1 X1")
     decode(conn.data_to_send())
     for _ in range(12):
         conn.receive_data(b"Error:checksum mismatch, Last Line: 1\nResend: 2\nok\n")
-        conn.data_to_send()
+        if conn.state is not LinkState.READY:
+            break
+        assert [n for n, _ in settle(conn, clock)] == [2]
     lost = [e for e in events(conn) if isinstance(e, LinkLost)]
     assert lost and "keeps asking for line 2" in lost[0].reason
 
 
 def test_window_widens_again_after_clean_lines() -> None:
-    conn = connected()
+    clock = Clock()
+    conn = connected(clock)
     short_moves(conn, 400)
     conn.data_to_send()
     conn.receive_data(b"ok\nResend: 3\nok\n")
+    sent = settle(conn, clock)
     for _ in range(260):
-        sent = decode(conn.data_to_send())
         conn.receive_data(b"ok\n" * max(1, len(sent)))
+        sent = decode(conn.data_to_send())
     short_moves(conn, 20)
     assert len(decode(conn.data_to_send())) > 1
+
+
+def test_window_single_never_has_two_lines_in_flight() -> None:
+    conn = connected(window="single")
+    short_moves(conn, 300)
+    for _ in range(300):
+        sent = decode(conn.data_to_send())
+        assert len(sent) <= 1 and conn.in_flight <= 1
+        conn.receive_data(f"ok N{sent[0][0]} P15 B3\n".encode() if sent else b"ok\n")
+
+
+# ---------------------------------------------------------------- tails
+
+
+def test_an_ok_no_line_explains_is_an_executed_tail() -> None:
+    """Marlin 2 drained line 4's head; its tail ran as a command and answered ok."""
+    clock = Clock()
+    conn = connected(clock)
+    short_moves(conn, 5)
+    sent = decode(conn.data_to_send())
+    assert [n for n, _ in sent][:5] == [2, 3, 4, 5, 6]
+    conn.receive_data(b"ok\n")  # 2
+    conn.receive_data(b"Error:checksum mismatch, Last Line: 2\nResend: 3\nok\n")
+    conn.receive_data(b"ok\n")  # the tail of line 4, run as a move
+    conn.receive_data(
+        b"Error:Line Number is not Last Line Number+1, Last Line: 2\nResend: 3\nok\n"
+    )  # line 6 arrived whole after the drain
+    resent = settle(conn, clock)
+    assert [n for n, _ in resent] == [3]
+    tails = [e for e in events(conn) if isinstance(e, TailExecuted)]
+    assert len(tails) == 1
+    assert tails[0].executed and tails[0].after_line == 3
+    assert set(tails[0].candidates) == {c for n, c in sent if n is not None and n > 3}
+    assert conn.tails_seen == 1
+
+
+def test_an_unknown_command_echo_is_a_refused_tail_with_its_text() -> None:
+    clock = Clock()
+    conn = connected(clock)
+    short_moves(conn, 4)
+    conn.data_to_send()
+    conn.receive_data(b"ok\nError:checksum mismatch, Last Line: 2\nResend: 3\nok\n")
+    conn.receive_data(b'echo:Unknown command: "3 Y118.825 E0.615*62"\nok\n')
+    settle(conn, clock)
+    tails = [e for e in events(conn) if isinstance(e, TailExecuted)]
+    assert [t.text for t in tails] == ["3 Y118.825 E0.615*62"]
+    assert not tails[0].executed
+
+
+def test_tails_are_counted_right_once_no_ok_after_resend_is_learned() -> None:
+    clock = Clock()
+    conn = connected(clock, window="single")
+    short_moves(conn, 3)
+    conn.data_to_send()  # line 2 alone: a clean request teaches the firmware's habit
+    conn.receive_data(b"Error:checksum mismatch, Last Line: 1\nResend: 2\n")
+    settle(conn, clock)
+    assert conn.ok_after_resend is False
+    conn.window_mode = "auto"
+    conn.receive_data(b"ok\n")
+    conn.window.single = False
+    short_moves(conn, 6)
+    conn.data_to_send()
+    conn.receive_data(b"ok\nError:checksum mismatch, Last Line: 3\nResend: 4\nok\n")
+    settle(conn, clock)
+    assert len([e for e in events(conn) if isinstance(e, TailExecuted)]) == 1
+
+
+def test_a_drained_probe_is_sent_again() -> None:
+    clock = Clock()
+    conn = connected(clock)
+    short_moves(conn, 4)
+    conn.data_to_send()
+    conn.receive_data(b"Error:checksum mismatch, Last Line: 1\nResend: 2\nok\n")
+    clock.now = conn.next_deadline() or clock.now
+    conn.check_timeouts()
+    assert decode(conn.data_to_send()) == [(None, "M105")]
+    # A late line's error drained the probe's head: only "05" arrived, refused.
+    conn.receive_data(b"Error:Line Number is not Last Line Number+1, Last Line: 1\nResend: 2\nok\n")
+    conn.receive_data(b'echo:Unknown command: "05"\nok\n')
+    assert [n for n, _ in settle(conn, clock)] == [2]
+    assert not [e for e in events(conn) if isinstance(e, TailExecuted)]
+
+
+def test_compact_framing_for_known_firmware_only() -> None:
+    conn = connected()
+    conn.send("G1 X1")
+    assert conn.data_to_send().startswith(b"N2G1 X1*")
+    other = PrinterConnection(Clock())
+    other.connect()
+    other.data_to_send()
+    other.receive_data(b"ok\n")
+    other.data_to_send()
+    other.receive_data(b"FIRMWARE_NAME:Smoothieware\nok\n")
+    other.send("G1 X1")
+    assert other.data_to_send().startswith(b"N2 G1 X1*")
+
+
+# ---------------------------------------------------------------- stalls
+
+
+def test_busy_forever_on_a_move_resynchronises_once_then_stalls() -> None:
+    clock = Clock()
+    conn = connected(clock, response_timeout=5.0, stall_timeout=30.0)
+    conn.send("G1 X1", tag="move")
+    conn.data_to_send()
+    sent: list[tuple[int | None, str]] = []
+    stalled: list[Stalled] = []
+    for _ in range(100):
+        clock.now += 2.0
+        conn.receive_data(b"echo:busy: processing\n")
+        conn.check_timeouts()
+        sent += decode(conn.data_to_send())
+        stalled += [e for e in events(conn) if isinstance(e, Stalled)]
+        if stalled:
+            break
+    assert (None, "M105") in sent  # resynchronised once
+    assert stalled and "no line acknowledged" in stalled[0].reason
+    assert conn.state is LinkState.HANDSHAKE
+    assert (0, "M110 N0") in sent
 
 
 # ---------------------------------------------------------------- emergencies
@@ -414,7 +603,7 @@ def test_lost_ok_is_recovered_by_the_prompt() -> None:
     assert [c for _, c in decode(conn.data_to_send())] == ["M105"]
     conn.receive_data(b"ok T:210.0 /210.0 B:60.0 /60.0 @:64 B@:32\n")
     acked = [e for e in events(conn) if isinstance(e, Acknowledged)]
-    assert [e.tag for e in acked] == ["a", "b", None]
+    assert [e.tag for e in acked] == ["a", "b"]
     assert acked[1].assumed
     assert conn.idle
 
@@ -504,3 +693,28 @@ def test_end_of_stream_loses_the_link() -> None:
     conn.receive_data(b"")
     assert conn.state is LinkState.LOST
     assert any(isinstance(e, LinkLost) for e in events(conn))
+
+
+def test_reprapfirmware_gets_one_line_in_flight_and_a_silently_dropped_line_again() -> None:
+    """RepRapFirmware drops a line with a bad checksum without error, resend or ok."""
+    clock = Clock()
+    conn = PrinterConnection(clock, response_timeout=2.0)
+    conn.connect()
+    conn.data_to_send()
+    conn.receive_data(b"ok\n")
+    conn.data_to_send()
+    conn.receive_data(
+        b"FIRMWARE_NAME: RepRapFirmware for Duet 3 MB6HC FIRMWARE_VERSION: 3.4.5\nok\n"
+    )
+    events(conn)
+    short_moves(conn, 3)
+    first = decode(conn.data_to_send())
+    assert [n for n, _ in first] == [2]  # one line in flight, always
+    clock.now += 2.0  # its ok never comes: the firmware dropped it
+    conn.check_timeouts()
+    assert decode(conn.data_to_send()) == [(None, "M105")]
+    conn.receive_data(PROBE_ANSWER)
+    assert decode(conn.data_to_send()) == first  # the same line again
+    conn.receive_data(b"ok\n")
+    acked = [e.tag for e in events(conn) if isinstance(e, Acknowledged)]
+    assert acked == [0]

@@ -102,6 +102,9 @@ function render(state) {
   if (state.error) showError(state.error, 0);
   else if (Date.now() > Number($("error").dataset.until || 0)) showError("", 0);
 
+  $("notice").hidden = !state.notice;
+  $("notice").textContent = state.notice || "";
+
   $("bed").hidden = state.state !== "bed not cleared";
   const prompt = state.prompt;
   $("prompt").hidden = !prompt;
