@@ -72,7 +72,7 @@ async def open_rig(
     printer = Printer(settings)
     await printer.start()
     if wait_ready:
-        await asyncio.wait_for(printer.link.wait_ready(), 10)
+        await asyncio.wait_for(printer.link.wait_ready(), 60)
     return Rig(printer, sim)
 
 
@@ -81,7 +81,7 @@ def state(printer: Printer) -> PrinterState:
     return printer.state
 
 
-async def wait_until(predicate: Callable[[], bool], seconds: float = 10.0) -> None:
+async def wait_until(predicate: Callable[[], bool], seconds: float = 60.0) -> None:
     deadline = time.monotonic() + seconds
     while not predicate():
         if time.monotonic() > deadline:

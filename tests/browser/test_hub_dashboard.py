@@ -192,7 +192,7 @@ def test_the_dashboard_follows_a_print_server_going_away_and_coming_back(fleet: 
     )
     server.kill()
     server.wait()
-    expect(demo_3.locator(".state-badge")).to_have_text("unreachable", timeout=3000)
+    expect(demo_3.locator(".state-badge")).to_have_text("unreachable", timeout=30_000)
     expect(demo_3).to_have_attribute("data-kind", "off")
     expect(page.locator(".fleet-summary")).to_have_text("4 printers · 2 unreachable")
     # The hub goes on: the other printers still change on the page.

@@ -10,7 +10,6 @@ wrong shows up as dropped bytes, checksum errors and resends.
 from __future__ import annotations
 
 import asyncio
-import time
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +23,7 @@ from instance.sim.options import SimOptions
 from instance.sim.runner import serve_pty
 from tests.conftest import GCODE, file_commands, file_head, without_host
 
-pytestmark = pytest.mark.timeout(60)
+pytestmark = pytest.mark.timeout(300)
 
 SLOW_PLANNER = "slow_planner:delay=0.002"
 
@@ -43,11 +42,21 @@ async def print_over_pty(tmp_path: Path, lines: int, options: dict[str, Any]) ->
     )
     try:
         await printer.start()
-        await asyncio.wait_for(printer.link.wait_ready(), 10)
-        started = time.monotonic()
+        await asyncio.wait_for(printer.link.wait_ready(), 60)
         await printer.start_print(gcode)
-        record = await asyncio.wait_for(printer.wait_for_job(), 30)
-        seconds = time.monotonic() - started
+        peak = 0
+
+        async def watch_the_window() -> None:
+            nonlocal peak
+            while True:
+                peak = max(peak, printer.link.core.in_flight)
+                await asyncio.sleep(0.001)
+
+        watcher = asyncio.create_task(watch_the_window())
+        try:
+            record = await asyncio.wait_for(printer.wait_for_job(), 120)
+        finally:
+            watcher.cancel()
         assert record is not None
         assert record.outcome is JobOutcome.COMPLETED, record.reason
         firmware = server.firmware
@@ -57,9 +66,10 @@ async def print_over_pty(tmp_path: Path, lines: int, options: dict[str, Any]) ->
         assert firmware.counters.line_errors == 0
         assert printer.link.core.resend_count == 0
         assert printer.link.line_errors == 0
-        # And the window stayed wide: the moves' 2 ms each, not a round trip per line, set
-        # the pace (one in flight would add the pty's and the event loop's latency to each).
-        assert seconds < lines * 0.002 * 2.0
+        # And the window stayed wide: while the printer worked through its slow moves,
+        # the host kept several lines in flight, not one at a time (how fast that makes
+        # a print is bench/throughput.py's business).
+        assert peak >= 4, peak
     finally:
         await printer.stop()
         await server.close()

@@ -16,7 +16,8 @@ from instance.printer import PrinterError, PrinterState
 from instance.sim.options import SimOptions
 from tests.conftest import GCODE, Rig, file_commands, open_rig, state, wait_until, without_host
 
-pytestmark = pytest.mark.timeout(60)
+# Hang guards only: on a loaded machine the pause test takes four times as long.
+pytestmark = pytest.mark.timeout(300)
 
 CUBE = GCODE / "cube_slic3r.gcode"
 TOWER = GCODE / "tower_prusa_relE.gcode"
@@ -24,7 +25,7 @@ PAUSE_SCRIPT = ["G91", "G1 E-2 F2400", "G1 Z10 F600", "G90"]
 CANCEL_SCRIPT = ["M104 S0", "M140 S0", "M107", "G91", "G1 Z10 F600", "G90", "M84"]
 
 
-def run(coroutine: Coroutine[Any, Any, None], timeout: float = 50.0) -> None:
+def run(coroutine: Coroutine[Any, Any, None], timeout: float = 240.0) -> None:
     asyncio.run(asyncio.wait_for(coroutine, timeout))
 
 
@@ -119,10 +120,13 @@ def test_pause_twice_then_resume_restores_modes_position_and_skips_nothing(tmp_p
             after = job.progress()
             assert (after.bytes_done, after.lines_done) == (before.bytes_done, before.lines_done)
             assert after.elapsed == pytest.approx(before.elapsed, abs=0.01)
+            resuming = time.monotonic()
             await printer.resume()
             resumed = job.progress()
             assert resumed.lines_done >= before.lines_done
-            assert resumed.elapsed < before.elapsed + 0.2  # the paused time is not counted
+            # The paused time (0.3 s and more) is not counted: the clock has gone on for
+            # no longer than the resume itself took, however slow the machine.
+            assert resumed.elapsed - before.elapsed <= time.monotonic() - resuming + 0.01
         record = await asyncio.wait_for(printer.wait_for_job(), 40)
         assert record is not None
         assert record.outcome is JobOutcome.COMPLETED
@@ -186,11 +190,14 @@ def test_cancel_breaks_a_heat_up_wait_at_once(tmp_path: Path):
         rig = await open_rig(tmp_path / "data", SimOptions(seed=1, move_timing="real"))
         printer = rig.printer
         await printer.start_print(gcode)
-        await wait_until(lambda: "M109 S200" in rig.executed, 5)
+        await wait_until(lambda: "M109 S200" in rig.executed, 60)
         await asyncio.sleep(0.5)
-        started = time.monotonic()
         await printer.cancel()
-        assert time.monotonic() - started < 5
+        # The cancel did not wait for the heat-up (about a minute at 3 °C/s): the hotend
+        # is still far from 200 °C and M108 broke the wait.
+        hotends = {n: h for n, h in printer.heaters.items() if n.startswith("T")}
+        assert hotends, printer.heaters
+        assert all(actual < 150 for actual, _ in hotends.values()), hotends
         record = printer.last_job
         assert record is not None
         assert record.outcome is JobOutcome.CANCELLED

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import pytest
@@ -189,15 +188,13 @@ def test_any_chunking_reads_what_a_naive_reader_reads(
         gcode_file._CHUNK = saved
 
 
-def test_the_tower_file_is_read_well_under_two_tenths_of_a_second() -> None:
+def test_the_tower_file_is_read_whole_and_the_same_each_time() -> None:
+    # How fast (under 0.2 s) is bench/gcode_read.py's figure, not a test's.
     gcode = GcodeFile(TOWER)
-    best = float("inf")
-    for _ in range(3):
-        started = time.perf_counter()
-        count = sum(1 for _ in gcode.iter_commands())
-        best = min(best, time.perf_counter() - started)
-    assert count > 50_000
-    assert best < 0.2
+    first = [line.offset for line in gcode.iter_commands()]
+    assert len(first) > 50_000
+    assert [line.offset for line in gcode.iter_commands()] == first
+    assert gcode.command_count() == len(first)
 
 
 def test_command_count_is_cached(monkeypatch: pytest.MonkeyPatch) -> None:

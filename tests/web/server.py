@@ -97,9 +97,10 @@ def start_server(
         raise RuntimeError(f"the server did not start: {first!r} {errors}")
     served = Served(process, first.rsplit(" on ", 1)[1].strip().rstrip("/"), data_dir, sim, key)
     if wait_ready:
-        served.wait_state("ready", seconds=20)
-        # The first temperature report follows within a second of the handshake.
-        served.wait_for(lambda: bool(served.get("/api/v1/printer").json()["heaters"]), 10)
+        # Generous: on a loaded machine start-up and the handshake take their time.
+        served.wait_state("ready", seconds=60)
+        # The first temperature report follows the handshake.
+        served.wait_for(lambda: bool(served.get("/api/v1/printer").json()["heaters"]), 60)
     return served
 
 
