@@ -129,7 +129,7 @@ def _wait_for_line(process: subprocess.Popen[str], marker: str, what: str, log: 
     return line
 
 
-class _UnixConnection(http.client.HTTPConnection):
+class UnixConnection(http.client.HTTPConnection):
     """HTTP over a Unix socket (a demo part's private address)."""
 
     def __init__(self, path: str) -> None:
@@ -146,7 +146,7 @@ def answers(url: str) -> bool:
     """Whether ``url`` (http://HOST:PORT/… or http://unix:PATH:/…) answers 200 to a GET."""
     if url.startswith(UNIX_URL):
         path, _, local = url.removeprefix(UNIX_URL).partition(":")
-        connection = _UnixConnection(path)
+        connection = UnixConnection(path)
         try:
             connection.request("GET", local or "/")
             return connection.getresponse().status == 200

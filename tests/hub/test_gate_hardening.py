@@ -10,9 +10,6 @@ demo-3, the hub and nginx rendered from the stack's template.
 
 from __future__ import annotations
 
-import base64
-import os
-import socket
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -21,6 +18,7 @@ from urllib.parse import quote, urlsplit
 import pytest
 import requests
 
+from tests import raw_http
 from tests.hub.local_site import LocalSite, local_site
 
 PASSWORD = "correct horse battery"
@@ -45,18 +43,7 @@ def users(site: LocalSite) -> dict[str, requests.Session]:
 
 
 def raw(site: LocalSite, line: str, headers: dict[str, str] | None = None) -> tuple[int, bytes]:
-    """Send one request exactly as written (no client library rewrites its URI); the status
-    and body of the answer."""
-    address = urlsplit(site.url)
-    lines = [line, f"Host: {address.netloc}", "Connection: close", "Content-Length: 0"]
-    lines += [f"{name}: {value}" for name, value in (headers or {}).items()]
-    with socket.create_connection((address.hostname, address.port), timeout=10) as connection:
-        connection.sendall(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1"))
-        answer = b""
-        while chunk := connection.recv(65536):
-            answer += chunk
-    head, _, body = answer.partition(b"\r\n\r\n")
-    return int(head.split()[1]), body
+    return raw_http.raw(site.url, line, headers)
 
 
 def credentials(session: requests.Session) -> dict[str, str]:
@@ -247,22 +234,9 @@ def test_login_goes_on_only_to_a_path_of_this_site(site: LocalSite, given: str, 
 
 
 def handshake(site: LocalSite, session: requests.Session, origin: str | None) -> int:
-    headers = {
-        **credentials(session),
-        "Upgrade": "websocket",
-        "Connection": "Upgrade",
-        "Sec-WebSocket-Key": base64.b64encode(os.urandom(16)).decode(),
-        "Sec-WebSocket-Version": "13",
-    }
-    if origin is not None:
-        headers["Origin"] = origin
-    address = urlsplit(site.url)
-    lines = ["GET /printers/demo-1/api/v1/events HTTP/1.1", f"Host: {address.netloc}"]
-    lines += [f"{name}: {value}" for name, value in headers.items()]
-    with socket.create_connection((address.hostname, address.port), timeout=10) as connection:
-        connection.sendall(("\r\n".join(lines) + "\r\n\r\n").encode())
-        first = connection.recv(4096).split(b"\r\n", 1)[0]
-    return int(first.split()[1])
+    return raw_http.handshake(
+        site.url, "/printers/demo-1/api/v1/events", credentials(session), origin
+    )
 
 
 def test_the_printer_stream_refuses_another_sites_page(

@@ -30,6 +30,7 @@ import requests
 from hub.signing import HEADER, identity_for, read_master_key
 from orchestrator import stack_commands
 from orchestrator.stack_images import RequireImages
+from tests import raw_http
 from tests.images.conftest import Built
 from tests.images.proxy_stack import (
     ADMIN,
@@ -551,6 +552,71 @@ def test_a_print_server_reached_around_the_proxy_refuses(fleet: RunningFleet) ->
     assert upload.status_code in (401, 403)
     # Its health check still answers, for Docker.
     assert requests.get(f"{base}/api/health", timeout=5).status_code == 200
+
+
+OPERATOR = "oper-a"
+OPERATOR_PASSWORD = "operator password 19"
+
+
+@pytest.fixture(scope="module")
+def operator(fleet: RunningFleet) -> Visitor:
+    """An operator of printer a only, made with `fabfleet user add`, logged in."""
+    added = fabfleet(fleet.stack, "user", "add", OPERATOR, "--role", "operator", "--printer",
+                     "a", "--password-stdin", stdin=f"{OPERATOR_PASSWORD}\n")  # fmt: skip
+    assert added.exit_code == 0, added.output
+    visitor = Visitor(fleet.base)
+    visitor.login(OPERATOR, OPERATOR_PASSWORD)
+    return visitor
+
+
+def test_the_gate_decides_on_the_printer_nginx_routed_to(
+    fleet: RunningFleet, admin: Visitor, operator: Visitor
+) -> None:
+    """Issue 19, finding 1, through the published port: the '#' ends nginx's path at b, the
+    whole raw URI climbs to a; refused, and written down on b, where it went."""
+    since = str(time.time())
+    credentials = {"Cookie": operator.cookie_header(), "X-CSRF-Token": str(operator.csrf)}
+    cancel = "/api/v1/job/cancel"
+    line = f"POST /printers/b{cancel}#/../../../../../a{cancel} HTTP/1.1"
+    status, body = raw_http.raw(fleet.base + "/", line, credentials)
+    assert status == 403, body
+    entries = admin.json(f"/api/audit?since={since}&user={OPERATOR}")["entries"]
+    assert [(e["action"], e["printer"]) for e in entries] == [("refused cancel", "b")]
+    # An act let through is recorded with what the print server did: nothing to pause.
+    assert operator.post("/printers/a/api/v1/job/pause").status_code == 409
+    settled = eventually(
+        lambda: admin.json(f"/api/audit?since={since}&action=pause")["entries"],
+        lambda found: [e["outcome"] for e in found] == ["refused"],
+        30,
+        "the print server's refusal in the audit log",
+    )
+    assert (settled[0]["printer"], settled[0]["status"]) == ("a", 409)
+
+
+def test_clients_cannot_ask_the_gate(fleet: RunningFleet, operator: Visitor) -> None:
+    """Issue 19, finding 2: only nginx asks /api/auth/check."""
+    asked = {"X-Original-URI": "/printers/a/api/v1/job/cancel", "X-Original-Method": "POST",
+             "X-Fabfleet-Route": "printers/a"}  # fmt: skip
+    for method in ("GET", "POST"):
+        answer = operator.session.request(
+            method, fleet.base + "/api/auth/check", headers=asked, timeout=10
+        )
+        assert answer.status_code == 404
+        assert "X-Fabfleet-Identity" not in answer.headers
+
+
+def test_the_printer_stream_refuses_a_page_of_another_site(
+    fleet: RunningFleet, operator: Visitor
+) -> None:
+    """Issue 19, finding 4: the printer's WebSocket checks Origin."""
+    credentials = {"Cookie": operator.cookie_header()}
+
+    def status(origin: str | None) -> int:
+        return raw_http.handshake(fleet.base + "/", "/printers/a/api/v1/events", credentials,
+                                  origin)  # fmt: skip
+
+    assert status(fleet.base) == 101
+    assert status("http://evil.example") == 403
 
 
 # Run in printer A's container: what A can do with its own device and with B's.

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import requests
 
+from orchestrator.demo import UnixConnection
 from tests.orchestrator.umockdev import FABFLEET
 
 
@@ -33,10 +34,30 @@ def free_ports(count: int) -> int:
     raise AssertionError("no free ports")
 
 
+UNIX = "http://unix:"
+
+
+def socket_of(url: str) -> Path:
+    """The socket file of an upstream named as nginx names one (http://unix:PATH:/)."""
+    assert url.startswith(UNIX), url
+    return Path(url.removeprefix(UNIX).rstrip("/").removesuffix(":"))
+
+
 def listening(url: str) -> bool:
+    if url.startswith(UNIX):
+        return socket_of(url).exists()
     host, port = url.removeprefix("http://").rstrip("/").split(":")
     with socket.socket() as sock:
         return sock.connect_ex((host, int(port))) == 0
+
+
+def status_on_socket(url: str, path: str, headers: dict[str, str] | None = None) -> int:
+    connection = UnixConnection(str(socket_of(url)))
+    try:
+        connection.request("GET", path, headers=headers or {})
+        return connection.getresponse().status
+    finally:
+        connection.close()
 
 
 @dataclass
@@ -62,8 +83,8 @@ def start_demo(tmp_path: Path, printers: int) -> RunningDemo:
     servers = {}
     for index, line in enumerate(lines[1 : printers + 1], start=1):
         found = re.fullmatch(
-            rf"demo-{index}: print server on (http://127\.0\.0\.1:\d+/)  "
-            r"\(simulated Marlin on 127\.0\.0\.1:\d+\)\n",
+            rf"demo-{index}: print server on (http://unix:/\S+/demo-{index}\.sock:/)  "
+            rf"\(simulated Marlin on /\S+/demo-{index}\.tty\)\n",
             line,
         )
         servers[f"demo-{index}"] = found[1] if found else ""
@@ -89,7 +110,13 @@ def test_the_demo_runs_the_hub_the_proxy_and_printers_and_stops_on_ctrl_c(
     try:
         assert lines[0] == "starting 2 simulated printers (moves and heating 20x faster)\n"
         assert all(servers.values()), lines
-        assert re.fullmatch(r"hub: http://127\.0\.0\.1:\d+/\n", lines[3]), lines[3]
+        # Only nginx listens on a port: the hub and the print servers on Unix sockets, the
+        # simulators on ptys, in one directory only the demo's user may enter.
+        hub = re.fullmatch(r"hub: (http://unix:/\S+/hub\.sock:/)\n", lines[3])
+        assert hub, lines[3]
+        private = socket_of(hub[1]).parent
+        assert private.stat().st_mode & 0o777 == 0o700
+        assert {socket_of(url).parent for url in servers.values()} == {private}
         assert password, lines[4]
         assert lines[5] == f"open {site}/ ; Ctrl-C stops the demo\n"
 
@@ -106,9 +133,12 @@ def test_the_demo_runs_the_hub_the_proxy_and_printers_and_stops_on_ctrl_c(
         )  # fmt: skip
         # A print server reached around the proxy does nothing without the hub's identity.
         for url in servers.values():
-            assert requests.get(url + "api/v1/printer", timeout=10).status_code == 401
+            assert status_on_socket(url, "/api/v1/printer") == 401
             forged = {"X-Fabfleet-Identity": "e30.c2lnbmF0dXJl"}
-            assert requests.get(url + "api/v1/files", headers=forged, timeout=10).status_code == 403
+            assert status_on_socket(url, "/api/v1/files", forged) == 403
+        # Nor does the gate answer anyone but nginx.
+        assert requests.get(f"{site}/api/auth/check", timeout=10).status_code == 404
+        assert status_on_socket(hub[1], "/api/auth/check") == 404
 
         browser = requests.Session()
         wrong = browser.post(
@@ -143,6 +173,7 @@ def test_the_demo_runs_the_hub_the_proxy_and_printers_and_stops_on_ctrl_c(
     assert stopped == (0, "stopping\n", "")
     for url in [site + "/", *servers.values()]:
         assert not listening(url), url
+    assert not private.exists()
     # Kept in --data-dir: each printer's files and logs, the hub's database, the keys.
     assert (tmp_path / "demo-1" / "data" / "files" / "cube_slic3r.gcode").exists()
     assert (tmp_path / "demo-2" / "server.log").exists()
