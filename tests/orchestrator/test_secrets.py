@@ -51,8 +51,10 @@ def test_a_master_key_and_one_derived_key_per_printer(tmp_path: Path) -> None:
     ]  # fmt: skip
     # nginx's include: the key it asks the gate with, as the hub derives it; only it reads it.
     include = secrets / "proxy-gate.conf"
-    assert include.read_text().strip().endswith(
-        f'proxy_set_header X-Fabfleet-Proxy-Key "{proxy_key(master).hex()}";'
+    assert (
+        include.read_text()
+        .strip()
+        .endswith(f'proxy_set_header X-Fabfleet-Proxy-Key "{proxy_key(master).hex()}";')
     )
     assert mode(include) == 0o400
     assert owner_of(include) == EXPECTED_OWNER
