@@ -61,10 +61,16 @@ async def open_rig(
     response_timeout: float = 3.0,
     scripts: JobScripts | None = None,
     wait_ready: bool = True,
+    stall_timeout: float = 60.0,
 ) -> Rig:
     sim = InProcessLink(options or SimOptions(seed=1), [parse_fault(f) for f in faults])
     settings = PrinterSettings(
-        link=LinkSettings(port="sim://", response_timeout=response_timeout, reconnect_delay=0.2),
+        link=LinkSettings(
+            port="sim://",
+            response_timeout=response_timeout,
+            reconnect_delay=0.2,
+            stall_timeout=stall_timeout,
+        ),
         data_dir=data_dir,
         scripts=scripts or JobScripts(),
         opener=lambda: SimulatedTransport.open(sim),

@@ -37,6 +37,7 @@ from instance.protocol.replies import (
     Reply,
     ResendRequest,
     Start,
+    TemperatureReport,
     Wait,
 )
 
@@ -69,6 +70,8 @@ _MAX_REQUESTS_PER_RECOVERY = 64
 _CLEAN_LINES_TO_WIDEN = 200
 _PROBE = "M105"
 WINDOW_MODES = ("auto", "single")
+# "auto": ``N12G1`` for known firmware families, ``N12 G1`` otherwise; the others force one.
+FRAMINGS = ("auto", "compact", "spaced")
 # Firmware families known to take ``N12G1 …`` (no space after the number): their
 # line readers take the number with strtol and the parser skips it the same way.
 _COMPACT_FAMILIES = ("marlin", "prusa-firmware", "reprapfirmware", "klipper", "repetier")
@@ -76,6 +79,7 @@ _COMPACT_FAMILIES = ("marlin", "prusa-firmware", "reprapfirmware", "klipper", "r
 # no ok; GCodeBuffer / StringParser): only with one line in flight does the host
 # know which line to send again once a probe shows its ok never came.
 _SILENT_DROPPERS = ("reprapfirmware",)
+_DROP_CHECK = 1.0
 
 
 class _ProbeTag:
@@ -114,9 +118,12 @@ class PrinterConnection:
         byte_time: float = 0.0,
         resend_settle: float = 0.05,
         stall_timeout: float = 60.0,
+        framing: str = "auto",
     ) -> None:
         if history_size < 16:
             raise ValueError("history_size must be at least 16 lines")
+        if framing not in FRAMINGS:
+            raise ValueError(f"framing must be one of {', '.join(FRAMINGS)}, not {framing!r}")
         if window not in WINDOW_MODES:
             raise ValueError(f"window must be one of {', '.join(WINDOW_MODES)}, not {window!r}")
         self._clock = clock
@@ -150,8 +157,11 @@ class PrinterConnection:
         self._handshake_attempts = 0
         self._handshake_deadline = 0.0
         self._handshake_step = ""
+        self._after_temperatures = False
+        self._swallow_handshake_ok = False
         self._firmware: FirmwareInfo | None = None
         self._capabilities: dict[str, bool] = {}
+        self._framing = framing
         self._compact = False
         self._drops_silently = False
         self._progress_at = 0.0
@@ -350,22 +360,45 @@ class PrinterConnection:
     # ---------------------------------------------------------------- handshake
 
     def _start_handshake(self) -> None:
+        """Sync first: an unnumbered M105 whose ``ok T:…`` comes after anything still queued.
+
+        A board that was not reset (a print server restarted mid-print, a link
+        restarted after a stall) may still hold lines of the last session; their
+        oks must not be taken for the handshake's.
+        """
         self._handshake_attempts += 1
         self._handshake_deadline = self._clock() + _HANDSHAKE_RETRY
-        self._handshake_step = "M110"
+        self._handshake_step = "sync"
+        self._after_temperatures = False
         self._in_flight.clear()
         self._next_number = 0
         self._compact = False
-        self._write_numbered("M110 N0", None)
+        self._out += _PROBE.encode("ascii") + b"\n"
+        self._log(">", _PROBE)
 
-    def _handshake_ok(self, ok: Ok) -> None:
-        if self._handshake_step == "M110":
+    def _handshake_ok(self, ok: Ok, reports_temperatures: bool) -> None:
+        if self._handshake_step == "sync":
+            if not (reports_temperatures or self._after_temperatures):
+                self._log("!", "an ok from before the handshake (ignored)")
+                return
+            self._handshake_step = "M110"
+            self._handshake_deadline = self._clock() + _HANDSHAKE_RETRY
+            self._write_numbered("M110 N0", None)
+        elif reports_temperatures:
+            return  # a late answer to a sync probe sent again
+        elif self._handshake_step == "M110":
+            if ok.line not in (None, 0):
+                return  # a stale numbered ok
+            if self._swallow_handshake_ok and ok.line is None:
+                # The ok that follows the refusal, not M110's own.
+                self._swallow_handshake_ok = False
+                return
             self._handshake_step = "M115"
             self._in_flight.clear()
             self._handshake_deadline = self._clock() + _HANDSHAKE_RETRY * 2
             self._write_numbered("M115", None)
         elif self._handshake_step == "M115":
-            if ok.line == 0:
+            if ok.line not in (None, 1):
                 return  # a late ok for a repeated M110
             self._in_flight.clear()
             # Whatever was queued before the handshake belongs to the session
@@ -374,7 +407,8 @@ class PrinterConnection:
             self.state = LinkState.READY
             self._last_heard = self._progress_at = self._clock()
             name = (self._firmware.name if self._firmware is not None else "").lower()
-            self._compact = any(family in name for family in _COMPACT_FAMILIES)
+            known = any(family in name for family in _COMPACT_FAMILIES)
+            self._compact = self._framing == "compact" or (self._framing == "auto" and known)
             self._drops_silently = any(family in name for family in _SILENT_DROPPERS)
             if self._drops_silently:
                 self.window.single = True
@@ -398,6 +432,30 @@ class PrinterConnection:
                 self._emit_fatal()
                 return
             self._emit_fatal()
+        if self.state is LinkState.HANDSHAKE:
+            # M105 answered as temperatures, then a plain ok (Repetier's order).
+            self._after_temperatures = isinstance(reply, TemperatureReport)
+        if isinstance(reply, Busy) and self.state is LinkState.HANDSHAKE:
+            # Still busy with the last session's command: wait rather than ask again
+            # (more bytes now would only overrun a receive buffer that is full).
+            self._handshake_deadline = max(
+                self._handshake_deadline, self._clock() + 2 * _HANDSHAKE_RETRY
+            )
+        if (
+            isinstance(reply, ResendRequest | LineError)
+            and self.state is LinkState.HANDSHAKE
+            and self._handshake_step == "M115"
+        ):
+            # The firmware refused M115 by its number: M110 did not take. Number again.
+            self._log("!", "the printer refused the handshake's numbering: M110 again")
+            self._handshake_step = "M110"
+            self._in_flight.clear()
+            self._next_number = 0
+            self._write_numbered("M110 N0", None)
+            self._swallow_handshake_ok = (
+                isinstance(reply, ResendRequest) and self.ok_after_resend is not False
+            )
+            return
         if isinstance(reply, Ok | ResendRequest | Busy | Wait | Start):
             # Progress on our commands; autoreports and echoes say nothing about them.
             self._last_heard = self._clock()
@@ -447,7 +505,7 @@ class PrinterConnection:
 
     def _handle_ok(self, ok: Ok) -> None:
         if self.state is LinkState.HANDSHAKE:
-            self._handshake_ok(ok)
+            self._handshake_ok(ok, "T:" in ok.data or "T0:" in ok.data)
             return
         if self.state is not LinkState.READY:
             return
@@ -483,6 +541,9 @@ class PrinterConnection:
                         return
                     self._acknowledge_through(line, assumed=True)
                     return
+            # No M105 in flight: a late answer to a probe sent again (handshake, recovery).
+            self._log("!", "temperatures on an ok no M105 in flight asked for (ignored)")
+            return
         named = self._in_flight_line(ok.line) if ok.line is not None else None
         if named is None and ok.line is not None and ok.line in self._history:
             # ADVANCED_OK names a line already acknowledged: a duplicate ok.
@@ -648,10 +709,23 @@ class PrinterConnection:
             wording = "an ok" if result.ok_after_resend else "no ok"
             self._log("!", f"learned from the link: this firmware sends {wording} after a resend")
         self.ok_after_resend = result.ok_after_resend
-        while self._in_flight:
-            self._acknowledge(self._in_flight.popleft(), assumed=False)
         number = recovery.target
         last_sent = self._next_number - 1
+        if number > last_sent + 1:
+            # The firmware counts beyond anything sent: its counter is not ours (a session
+            # it kept from before), so every numbered line in flight was refused.
+            refused_lines = [line for line in self._in_flight if line.number is not None]
+            self._in_flight.clear()
+            if refused_lines:
+                first = refused_lines[0].number or 0
+                self._renumber(first - 1, f"printer asked for line {number}, beyond the last sent")
+                self._resend_queue = deque(self._history[n] for n in range(first, last_sent + 1))
+                self._events.append(ResendDone(first, len(self._resend_queue)))
+                return
+            self._resynchronise(f"printer asked for line {number}, beyond the last sent")
+            return
+        while self._in_flight:
+            self._acknowledge(self._in_flight.popleft(), assumed=False)
         for _ in range(result.taken):
             if number > last_sent:
                 break
@@ -668,12 +742,9 @@ class PrinterConnection:
             )
             self._events.append(TailExecuted(text, recovery.target, recovery.candidates))
         if number > last_sent:
-            if number == last_sent + 1:
-                # It has everything we sent: nothing needs resending after all.
-                self._log("!", f"resend of line {number}, not sent yet: nothing to resend")
-                self._rewind_target = None
-                return
-            self._resynchronise(f"printer asked for line {number}, beyond the last sent")
+            # It has everything we sent: nothing needs resending after all.
+            self._log("!", f"resend of line {number}, not sent yet: nothing to resend")
+            self._rewind_target = None
             return
         self._resend_queue = deque(self._history[n] for n in range(number, last_sent + 1))
         self._rewind_target = number
@@ -778,6 +849,16 @@ class PrinterConnection:
         self._events.append(Stalled(reason))
         self.connect()
 
+    def _renumber(self, last: int, why: str) -> None:
+        """Set the firmware's line counter to ``last`` (M110 is exempt from the number check)."""
+        self._log("!", f"{why}: renumbering with M110 N{last}")
+        command = f"M110 N{last}"
+        data = frame(last, command, compact=self._compact)
+        self._out += data
+        # Numbered as it is framed (an ADVANCED_OK ok names it), but not kept in the history.
+        self._in_flight.append(make_sent_line(command, data, last, None))
+        self._log(">", command)
+
     def _resynchronise(self, why: str) -> None:
         self._log("!", f"{why}: renumbering with M110")
         self._resend_queue.clear()
@@ -791,6 +872,10 @@ class PrinterConnection:
 
     def _allowance(self) -> float | None:
         """How long the printer may stay silent now."""
+        if self._drops_silently and self._in_flight and not self._probe_in_flight():
+            # A line this firmware dropped is never answered, a long command or not:
+            # a probe behind it answers at once if it was dropped, after it if not.
+            return min(self._response_timeout, _DROP_CHECK)
         allowance: float | None = self._response_timeout
         for line in self._in_flight:
             if line.code in _LONG_COMMANDS:

@@ -1149,6 +1149,10 @@ class SimulatedFirmware:
                 command.tail.outcome = "unknown"
             self._finish(command, [self._unknown(command)])
             return
+        if self.options.autoreport_silent:
+            # Announced and acknowledged, yet no report ever comes (a broken build).
+            self._finish(command)
+            return
         words = _words(command.text[len(command.code) :])
         self._autoreport = max(0.0, words.get("S", 1.0))
         self._next_autoreport = self._clock + self._autoreport if self._autoreport > 0 else math.inf

@@ -55,6 +55,8 @@ class SimOptions:
     cooling_rate: float = 1.0
     temp_window: float = 2.0
     autoreport_temp: bool = True
+    # Announces AUTOREPORT_TEMP and takes M155, but never sends a report.
+    autoreport_silent: bool = False
     emergency_parser: bool = True
     capabilities_report: str = "full"
     extruders: int = 1
@@ -138,7 +140,7 @@ def _problems(options: SimOptions) -> list[str]:
         at_least("baud", 300, integer=True)
     if isinstance(options.extruders, int) and options.extruders > 8:
         problems.append(f"extruders must be at most 8, not {options.extruders}")
-    for name in ("advanced_ok", "autoreport_temp", "emergency_parser"):
+    for name in ("advanced_ok", "autoreport_temp", "autoreport_silent", "emergency_parser"):
         if not isinstance(getattr(options, name), bool):
             problems.append(f"{name} must be true or false, not {getattr(options, name)!r}")
     if isinstance(options.seed, bool) or not isinstance(options.seed, int):

@@ -61,9 +61,19 @@ M115_MARLIN = (
 )
 
 
+SYNC_ANSWER = b"ok T:22.0 /0.0 B:22.0 /0.0 @:0 B@:0\n"
+
+
+def synced(conn: PrinterConnection) -> None:
+    """Answer the handshake's unnumbered M105: the link then numbers from 0."""
+    assert decode(conn.data_to_send()) == [(None, "M105")]
+    conn.receive_data(SYNC_ANSWER)
+
+
 def connected(clock: Clock | None = None, **options: object) -> PrinterConnection:
     conn = PrinterConnection(clock or Clock(), **options)  # type: ignore[arg-type]
     conn.connect()
+    synced(conn)
     assert decode(conn.data_to_send()) == [(0, "M110 N0")]
     conn.receive_data(b"ok\n")
     assert decode(conn.data_to_send()) == [(1, "M115")]
@@ -76,6 +86,7 @@ def connected(clock: Clock | None = None, **options: object) -> PrinterConnectio
 def test_handshake_reads_identity_and_capabilities() -> None:
     conn = PrinterConnection(Clock())
     conn.connect()
+    synced(conn)
     assert conn.data_to_send() == b"N0 M110 N0*125\n"
     conn.receive_data(b"ok\n")
     conn.data_to_send()
@@ -94,6 +105,7 @@ def test_reset_on_open_swallows_first_command_and_handshake_restarts() -> None:
     conn.connect()
     conn.data_to_send()
     conn.receive_data(b"start\necho:Marlin 2.1.2.1\necho: Last Updated: 2023-07-13\n")
+    synced(conn)
     assert decode(conn.data_to_send()) == [(0, "M110 N0")]
     conn.receive_data(b"ok\n")
     assert decode(conn.data_to_send()) == [(1, "M115")]
@@ -111,7 +123,7 @@ def test_silent_printer_fails_handshake_after_retries() -> None:
         clock.now = deadline
         conn.check_timeouts()
         sent += conn.data_to_send()
-    assert sent.count(b"M110 N0") == 5
+    assert sent.count(b"M105\n") == 5
     lost = [event for event in events(conn) if isinstance(event, LinkLost)]
     assert lost and "handshake" in lost[0].reason
     assert conn.state is LinkState.LOST
@@ -459,6 +471,7 @@ def test_compact_framing_for_known_firmware_only() -> None:
     assert conn.data_to_send().startswith(b"N2G1 X1*")
     other = PrinterConnection(Clock())
     other.connect()
+    synced(other)
     other.data_to_send()
     other.receive_data(b"ok\n")
     other.data_to_send()
@@ -488,7 +501,7 @@ def test_busy_forever_on_a_move_resynchronises_once_then_stalls() -> None:
     assert (None, "M105") in sent  # resynchronised once
     assert stalled and "no line acknowledged" in stalled[0].reason
     assert conn.state is LinkState.HANDSHAKE
-    assert (0, "M110 N0") in sent
+    assert sent[-1] == (None, "M105")  # a new handshake, syncing first
 
 
 # ---------------------------------------------------------------- emergencies
@@ -569,6 +582,7 @@ def test_start_banner_mid_print_is_a_reset() -> None:
     conn.receive_data(b"start\n")
     got = events(conn)
     assert any(isinstance(e, PrinterReset) for e in got)
+    synced(conn)
     assert decode(conn.data_to_send()) == [(0, "M110 N0")]
     assert conn.state is LinkState.HANDSHAKE
 
@@ -700,6 +714,7 @@ def test_reprapfirmware_gets_one_line_in_flight_and_a_silently_dropped_line_agai
     clock = Clock()
     conn = PrinterConnection(clock, response_timeout=2.0)
     conn.connect()
+    synced(conn)
     conn.data_to_send()
     conn.receive_data(b"ok\n")
     conn.data_to_send()
@@ -718,3 +733,18 @@ def test_reprapfirmware_gets_one_line_in_flight_and_a_silently_dropped_line_agai
     conn.receive_data(b"ok\n")
     acked = [e.tag for e in events(conn) if isinstance(e, Acknowledged)]
     assert acked == [0]
+
+
+def test_oks_from_before_the_handshake_are_not_taken_for_its_own() -> None:
+    """A board not reset still runs the last session's lines: their oks are stale."""
+    conn = PrinterConnection(Clock())
+    conn.connect()
+    assert decode(conn.data_to_send()) == [(None, "M105")]
+    conn.receive_data(b"ok N61 P15 B3\nok\nok\n")  # the old session's lines finishing
+    assert conn.data_to_send() == b""
+    conn.receive_data(SYNC_ANSWER)
+    assert decode(conn.data_to_send()) == [(0, "M110 N0")]
+    conn.receive_data(b"ok N0 P15 B3\n")
+    assert decode(conn.data_to_send()) == [(1, "M115")]
+    conn.receive_data(M115_MARLIN)
+    assert conn.state is LinkState.READY
