@@ -124,6 +124,17 @@ function render(state) {
 
   const job = state.job;
   const last = state.last_job;
+  const warnings = (job && job.warnings) || [];
+  const list = $("job-warnings");
+  list.hidden = warnings.length === 0;
+  if (list.dataset.count !== String(warnings.length)) {
+    list.dataset.count = String(warnings.length);
+    list.replaceChildren(...warnings.map((text) => {
+      const item = document.createElement("li");
+      item.textContent = text;
+      return item;
+    }));
+  }
   if (job) {
     $("job-file").textContent = job.file;
     const percent = (job.progress || 0) * 100;
