@@ -523,6 +523,8 @@ class PrinterConnection:
                     self._recovered(recovery)
                     return
             recovery.oks += 1
+            if self._known_answer(recovery):
+                self._recovered(recovery)
             return
         if advanced:
             self._advanced_ok = True
@@ -664,6 +666,22 @@ class PrinterConnection:
             refused=self._refusal_pending,
         )
         self._refusal_pending = False
+        if self._known_answer(self._recovery):
+            self._recovered(self._recovery)
+
+    def _known_answer(self, recovery: Recovery) -> bool:
+        """Nothing else was on the wire and this firmware's habit is known: no probe needed.
+
+        With only the refused line in flight no tail can exist, and once the link has
+        shown whether an ok follows a request, the oks to expect are known exactly.
+        """
+        return (
+            recovery.clean
+            and recovery.refused
+            and recovery.probes == 0
+            and self.ok_after_resend is not None
+            and recovery.oks == (recovery.requests if self.ok_after_resend else 0)
+        )
 
     def _rewind(self, recovery: Recovery, number: int) -> None:
         """An earlier line is asked for: lines kept in flight from it on are stale too."""

@@ -27,8 +27,10 @@ SLICER_FILES = sorted(GCODE.glob("*.gcode"))
 
 
 def assert_printed_exactly(executed: list[str], path: Path) -> None:
-    expected = file_commands(path)
-    printed = printed_commands(executed, expected)
+    # M105 asks for temperatures and nothing else: the host sends its own (polls, the
+    # handshake's and a resend's probe), so a file's own M105 cannot be told apart.
+    expected = [c for c in file_commands(path) if c != "M105"]
+    printed = [c for c in printed_commands(executed, expected) if c != "M105"]
     assert len(printed) == len(expected), f"{len(printed)} executed, file has {len(expected)}"
     assert printed == expected
 
@@ -74,8 +76,12 @@ def test_five_percent_corruption_over_tcp_with_latency_and_baud(tmp_path: Path) 
     ) as sim:
         result = print_file(sim.port, path, tmp_path / "data")
         executed, _ = sim.executed_with_resets()
+        ran = {tail.index for tail in sim.tails() if tail.executed}
     assert result.returncode == 0, result.stderr
-    assert_printed_exactly(executed, path)
+    # Many lines in flight at 250000 baud: Marlin's drain may cut a line behind a damaged
+    # one, and it runs the tail (docs/firmware-behaviour.md). Those it counted aside, the
+    # file ran exactly; tests/integration/test_firmware_matrix.py checks each is recorded.
+    assert_printed_exactly([c for i, c in enumerate(executed) if i not in ran], path)
 
 
 # Each fault, as flags to fabfleet-sim, and what must come of the print:

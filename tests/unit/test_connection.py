@@ -365,7 +365,9 @@ def test_endless_resend_of_one_line_means_the_link_is_stuck() -> None:
         conn.receive_data(b"Error:checksum mismatch, Last Line: 1\nResend: 2\nok\n")
         if conn.state is not LinkState.READY:
             break
-        assert [n for n, _ in settle(conn, clock)] == [2]
+        # Once the firmware's habit is known, a lone refused line needs no probe.
+        sent = decode(conn.data_to_send()) if conn.ok_after_resend is not None else []
+        assert [n for n, _ in sent or settle(conn, clock)] == [2]
     lost = [e for e in events(conn) if isinstance(e, LinkLost)]
     assert lost and "keeps asking for line 2" in lost[0].reason
 
@@ -382,6 +384,20 @@ def test_window_widens_again_after_clean_lines() -> None:
         sent = decode(conn.data_to_send())
     short_moves(conn, 20)
     assert len(decode(conn.data_to_send())) > 1
+
+
+def test_a_lone_refused_line_is_sent_again_at_once_once_the_habit_is_known() -> None:
+    clock = Clock()
+    conn = connected(clock, window="single")
+    short_moves(conn, 3)
+    conn.data_to_send()
+    conn.receive_data(b"Error:checksum mismatch, Last Line: 1\nResend: 2\nok\n")
+    assert [n for n, _ in settle(conn, clock)] == [2]  # the first time, it asks
+    assert conn.ok_after_resend is True
+    conn.receive_data(b"ok\n")
+    assert [n for n, _ in decode(conn.data_to_send())] == [3]
+    conn.receive_data(b"Error:checksum mismatch, Last Line: 2\nResend: 3\nok\n")
+    assert [n for n, _ in decode(conn.data_to_send())] == [3]  # no probe now
 
 
 def test_window_single_never_has_two_lines_in_flight() -> None:
