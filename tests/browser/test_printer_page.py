@@ -168,6 +168,8 @@ http {{
             proxy_set_header Upgrade $http_upgrade;
             proxy_set_header Connection "upgrade";
             proxy_set_header X-Forwarded-Prefix /printers/mk3;
+            # The stream accepts pages of the site the browser reached (its Origin).
+            proxy_set_header X-Forwarded-Host $http_host;
             proxy_buffering off;
             proxy_request_buffering off;
             client_max_body_size 0;
