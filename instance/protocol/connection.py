@@ -172,6 +172,7 @@ class PrinterConnection:
         # Whether this firmware follows a resend request with an ok: None until the
         # link has shown it (see instance/protocol/recovery.py).
         self.ok_after_resend: bool | None = None
+        self._learned_for = ""
         self._advanced_ok = False
         self._framed_head: tuple[str, int, bytes] | None = None
         if window == "single":
@@ -407,6 +408,10 @@ class PrinterConnection:
             self.state = LinkState.READY
             self._last_heard = self._progress_at = self._clock()
             name = (self._firmware.name if self._firmware is not None else "").lower()
+            if name != self._learned_for:
+                # What was learned of another board (a printer swapped on this port) is void.
+                self._learned_for = name
+                self.ok_after_resend = None
             known = any(family in name for family in _COMPACT_FAMILIES)
             self._compact = self._framing == "compact" or (self._framing == "auto" and known)
             self._drops_silently = any(family in name for family in _SILENT_DROPPERS)
