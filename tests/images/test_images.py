@@ -12,7 +12,8 @@ import pytest
 
 from orchestrator.fleet_file import parse_fleet
 from orchestrator.render import render_stack
-from orchestrator.render_context import CAMERA_DEVICE, PROXY_CONF, PROXY_DIR, ROLES
+from orchestrator.render_context import CAMERA_DEVICE, PROXY_CONF, PROXY_DIR, PROXY_KEY, ROLES
+from orchestrator.secrets import proxy_key_conf
 from tests.images.conftest import VERSION, Built, images
 
 KERNEL = "import instance.analysis.ckernel as k; print(k.compiled_available(), k.library_path())"
@@ -111,11 +112,18 @@ def test_the_proxy_image_accepts_a_rendered_config(
     (tmp_path / "proxy" / "nginx.conf").write_bytes(
         render_stack(fleet, VERSION)["proxy/nginx.conf"]
     )
+    # The stack mounts the proxy's key (an nginx include) from its secrets dir.
+    key = tmp_path / "proxy-gate.conf"
+    key.write_text(proxy_key_conf(b"k" * 32))
+    key.chmod(0o644)
     output = run(
         client,
         built.tag("proxy"),
         ["nginx", "-t", "-c", PROXY_CONF],
-        volumes={str(tmp_path / "proxy"): {"bind": PROXY_DIR, "mode": "ro"}},
+        volumes={
+            str(tmp_path / "proxy"): {"bind": PROXY_DIR, "mode": "ro"},
+            str(key): {"bind": PROXY_KEY, "mode": "ro"},
+        },
     )
     assert f"configuration file {PROXY_CONF} test is successful" in output
     image = client.images.get(built.tag("proxy"))
