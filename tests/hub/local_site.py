@@ -84,12 +84,12 @@ def _camera_stand_in(directory: Path, port: int) -> subprocess.Popen[bytes]:
 
 
 def _wait(url: str) -> None:
-    deadline = time.monotonic() + 20
+    deadline = time.monotonic() + 60
     while True:
         try:
-            if requests.get(url, timeout=2).status_code < 500:
+            if requests.get(url, timeout=10).status_code < 500:
                 return
-        except requests.ConnectionError:
+        except (requests.ConnectionError, requests.Timeout):
             pass
         if time.monotonic() > deadline:
             raise AssertionError(f"{url} did not answer")

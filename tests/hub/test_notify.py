@@ -19,6 +19,7 @@ import requests
 from aiohttp import web
 from playwright.sync_api import Page, expect
 
+from hub.notify import BACKOFF, TIMEOUT
 from hub.rights import Grants
 from tests.browser.conftest import browser, page, screenshot
 from tests.hub.conftest import HubProcess, SimulatedFleet, free_ports, login
@@ -76,7 +77,9 @@ class Receiver:
         return found
 
     async def handle(self, request: web.Request) -> web.Response:
-        received = Received(request.path, dict(request.headers), await request.read(), time.time())
+        received = Received(
+            request.path, dict(request.headers), await request.read(), time.monotonic()
+        )
         with self.lock:
             self.requests.append(received)
         if request.path.startswith("/broken"):
@@ -135,14 +138,14 @@ def receiver() -> Iterator[Receiver]:
 
 
 def add_target(session: requests.Session, hub: HubProcess, **body: Any) -> dict[str, Any]:
-    answer = session.post(hub.url + "api/notifications", json=body, timeout=10)
+    answer = session.post(hub.url + "api/notifications", json=body, timeout=60)
     assert answer.status_code == 201, answer.text
     added: dict[str, Any] = answer.json()
     return added
 
 
 def targets(session: requests.Session, hub: HubProcess) -> dict[str, dict[str, Any]]:
-    answer = session.get(hub.url + "api/notifications", timeout=10)
+    answer = session.get(hub.url + "api/notifications", timeout=60)
     assert answer.status_code == 200, answer.text
     return {t["name"]: t for t in answer.json()["targets"]}
 
@@ -261,15 +264,16 @@ def test_a_failing_target_is_retried_then_reported_and_never_holds_up_the_hub(
     printer.upload("short.gcode", SHORT)
     printer.print_file("short.gcode", "ada", clear=False)
 
-    # While the broken target is retried and the slow one hangs, the hub answers at once.
+    # While the broken target is retried and the slow one hangs, the hub answers: the answer
+    # comes while the delivery to the slow target is still under way (5 s a try, 4 tries).
     receiver.wait("/slow")
-    started = time.monotonic()
-    assert admin.get(hub.url + "api/notifications", timeout=10).status_code == 200
-    assert time.monotonic() - started < 1
+    assert targets(admin, hub)["slow"]["last"]["status"] is None
 
-    tries = receiver.wait("/broken", 4, seconds=30)
+    tries = receiver.wait("/broken", 4)
+    # Each retry waits its turn of the backoff (1, 2, 4 s) at least; a busy machine only
+    # makes the gaps longer.
     gaps = [later.at - earlier.at for earlier, later in itertools.pairwise(tries)]
-    assert [round(g) for g in gaps] == [1, 2, 4]
+    assert all(gap >= wait - 0.1 for gap, wait in zip(gaps, BACKOFF, strict=True)), gaps
     wait_until(lambda: targets(admin, hub)["broken"]["last"]["status"] == "failed", what="reported")
     last = targets(admin, hub)["broken"]["last"]
     assert "500" in last["error"]
@@ -292,12 +296,12 @@ def test_a_failing_target_is_retried_then_reported_and_never_holds_up_the_hub(
     answer = admin.post(hub.url + f"api/notifications/{nowhere['id']}/test", timeout=30)
     assert answer.status_code == 502
     assert answer.json()["target"]["last"]["status"] == "failed"
-    # A target that does not answer: given up after 5 s.
+    # A target that does not answer: given up after 5 s (not sooner; the hub still answers).
     started = time.monotonic()
-    answer = admin.post(hub.url + f"api/notifications/{slow['id']}/test", timeout=30)
+    answer = admin.post(hub.url + f"api/notifications/{slow['id']}/test", timeout=120)
     assert answer.status_code == 502
     assert "no answer within 5 s" in answer.json()["error"]
-    assert 4.5 < time.monotonic() - started < 8
+    assert time.monotonic() - started >= TIMEOUT - 0.1
 
 
 def test_targets_are_checked_and_only_admins_manage_them(

@@ -49,7 +49,7 @@ def at_terminal(argv: list[str], answers: list[str]) -> tuple[int, str]:
         """Read until the new output ends with ``until`` (None: until the command ends)."""
         nonlocal screen
         start = len(screen)
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 60
         while until is None or not screen[start:].endswith(until):
             assert time.monotonic() < deadline, f"no prompt; the screen: {screen!r}"
             ready, _, _ = select.select([fd], [], [], 1)
@@ -69,7 +69,7 @@ def at_terminal(argv: list[str], answers: list[str]) -> tuple[int, str]:
             os.write(fd, answer.encode() + b"\n")
         read(None)
     finally:
-        deadline = time.monotonic() + 10
+        deadline = time.monotonic() + 60
         while (done := os.waitpid(pid, os.WNOHANG))[0] == 0 and time.monotonic() < deadline:
             time.sleep(0.05)
         if done[0] == 0:
