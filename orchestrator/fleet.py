@@ -204,7 +204,7 @@ class Simulation(BaseModel):
     # Moves and heat-ups take this many times less than on a real printer.
     time_factor: Annotated[float, Field(ge=1, le=1000)] = 20.0
     # What it pretends to be: fabfleet-sim's --identity.
-    firmware: Literal["marlin2", "marlin1", "prusa", "rrf", "klipper", "repetier"] = "marlin2"
+    firmware: Literal["marlin2", "marlin1", "prusa", "rrf", "repetier", "klipper"] = "marlin2"
 
     def describe(self) -> str:
         """E.g. 'marlin2 at 20x speed'."""

@@ -158,7 +158,15 @@ class PrinterConnection:
         self._handshake_deadline = 0.0
         self._handshake_step = ""
         self._after_temperatures = False
+        self._after_ok = False
+        self._ok_line = False
+        self._spaced_line = False
         self._swallow_handshake_ok = False
+        # Unnumbered M105s sent whose answer has not come (a drained one never will).
+        self._probes_outstanding = 0
+        # Some firmware prints temperatures on every ok: then an ok with temperatures
+        # does not tell an M105's answer (learned when one comes that no M105 explains).
+        self._oks_carry_temperatures = False
         self._firmware: FirmwareInfo | None = None
         self._capabilities: dict[str, bool] = {}
         self._framing = framing
@@ -271,6 +279,10 @@ class PrinterConnection:
             recovery = self._recovery
             if recovery is not None and recovery.probe_sent_at is None:
                 deadlines.append(recovery.settle_deadline(self._settle))
+            if recovery is not None:
+                plain = recovery.plain_answer_deadline(self._settle)
+                if plain is not None:
+                    deadlines.append(plain)
             if self._in_flight or recovery is not None:
                 allowance = self._allowance()
                 if allowance is not None:
@@ -298,6 +310,13 @@ class PrinterConnection:
             and now >= recovery.settle_deadline(self._settle)
         ):
             self._send_probe(recovery)
+        if recovery is not None:
+            plain = recovery.plain_answer_deadline(self._settle)
+            if plain is not None and now >= plain:
+                recovery.oks -= 1  # the probe's own
+                self._probe_answered()
+                self._recovered(recovery)
+                recovery = None
         if not self._in_flight and recovery is None:
             return
         allowance = self._allowance()
@@ -370,23 +389,43 @@ class PrinterConnection:
         self._handshake_attempts += 1
         self._handshake_deadline = self._clock() + _HANDSHAKE_RETRY
         self._handshake_step = "sync"
-        self._after_temperatures = False
+        self._after_temperatures = self._after_ok = False
         self._in_flight.clear()
         self._next_number = 0
         self._compact = False
+        self._probes_outstanding += 1
         self._out += _PROBE.encode("ascii") + b"\n"
         self._log(">", _PROBE)
 
+    def _probe_answered(self) -> None:
+        self._probes_outstanding = max(0, self._probes_outstanding - 1)
+
+    def _stale_probe_answer(self, reports_temperatures: bool) -> bool:
+        """An ok with temperatures that answers a probe already given up on."""
+        if not reports_temperatures or self._probes_outstanding == 0:
+            if reports_temperatures:
+                self._oks_carry_temperatures = True
+            return False
+        self._probe_answered()
+        self._log("!", "a late answer to an M105 sent again (ignored)")
+        return True
+
+    def _synced(self) -> None:
+        """The sync probe answered: everything of an earlier session is behind us."""
+        self._probe_answered()
+        self._after_ok = self._after_temperatures = False
+        self._handshake_step = "M110"
+        self._handshake_deadline = self._clock() + _HANDSHAKE_RETRY
+        self._write_numbered("M110 N0", None)
+
     def _handshake_ok(self, ok: Ok, reports_temperatures: bool) -> None:
         if self._handshake_step == "sync":
-            if not (reports_temperatures or self._after_temperatures):
+            if not reports_temperatures:
                 self._log("!", "an ok from before the handshake (ignored)")
                 return
-            self._handshake_step = "M110"
-            self._handshake_deadline = self._clock() + _HANDSHAKE_RETRY
-            self._write_numbered("M110 N0", None)
-        elif reports_temperatures:
-            return  # a late answer to a sync probe sent again
+            self._synced()
+        elif self._stale_probe_answer(reports_temperatures):
+            return
         elif self._handshake_step == "M110":
             if ok.line not in (None, 0):
                 return  # a stale numbered ok
@@ -427,6 +466,9 @@ class PrinterConnection:
             return
         if self._line_log is not None:
             self._line_log("<", line)
+        self._ok_line = line.startswith("ok")
+        # Marlin's autoreport starts with a space (" T:…"); an M105 answer does not.
+        self._spaced_line = raw[:1] == b" "
         for reply in parse_reply(line):
             self._handle(reply)
 
@@ -438,8 +480,20 @@ class PrinterConnection:
                 return
             self._emit_fatal()
         if self.state is LinkState.HANDSHAKE:
-            # M105 answered as temperatures, then a plain ok (Repetier's order).
-            self._after_temperatures = isinstance(reply, TemperatureReport)
+            # An M105 answered with a plain ok and its temperatures on a line of their
+            # own, before the ok (Repetier) or after it: either pair answers the sync.
+            before, self._after_temperatures = (
+                self._after_temperatures,
+                isinstance(reply, TemperatureReport) and not self._spaced_line,
+            )
+            after_ok, self._after_ok = self._after_ok, isinstance(reply, Ok)
+            if self._handshake_step == "sync":
+                if isinstance(reply, TemperatureReport) and after_ok and not self._ok_line:
+                    self._synced()
+                    return
+                if isinstance(reply, Ok) and before:
+                    self._synced()
+                    return
         if isinstance(reply, Busy) and self.state is LinkState.HANDSHAKE:
             # Still busy with the last session's command: wait rather than ask again
             # (more bytes now would only overrun a receive buffer that is full).
@@ -516,15 +570,19 @@ class PrinterConnection:
             return
         advanced = ok.planner_free is not None or ok.buffer_free is not None
         reports_temperatures = "T:" in ok.data or "T0:" in ok.data
+        if self._oks_carry_temperatures:
+            reports_temperatures = False  # every ok has them: they answer nothing in particular
         recovery = self._recovery
         if recovery is not None:
             recovery.last_reply = self._clock()
+            recovery.last_ok_at = recovery.last_reply
             if reports_temperatures:
                 if recovery.temperature_oks < recovery.kept_m105:
                     recovery.temperature_oks += 1
                 elif recovery.probes > 0:
                     # A probe's answer (a probe sent again after a late request too: the
                     # first one answered, so it came after everything on the wire).
+                    self._probe_answered()
                     self._recovered(recovery)
                     return
             recovery.oks += 1
@@ -548,9 +606,10 @@ class PrinterConnection:
                         return
                     self._acknowledge_through(line, assumed=True)
                     return
-            # No M105 in flight: a late answer to a probe sent again (handshake, recovery).
-            self._log("!", "temperatures on an ok no M105 in flight asked for (ignored)")
-            return
+            if self._stale_probe_answer(reports_temperatures):
+                return
+            # No M105 in flight and no probe outstanding: this firmware prints
+            # temperatures on every ok (learned); it is a plain ok.
         named = self._in_flight_line(ok.line) if ok.line is not None else None
         if named is None and ok.line is not None and ok.line in self._history:
             # ADVANCED_OK names a line already acknowledged: a duplicate ok.
@@ -607,6 +666,7 @@ class PrinterConnection:
             if self._clean_acks >= _CLEAN_LINES_TO_WIDEN:
                 self.window.single = False
         if line.tag is PROBE_TAG:
+            self._probe_answered()
             return
         self._events.append(Acknowledged(line.command, line.tag, line.number, assumed))
 
@@ -718,6 +778,7 @@ class PrinterConnection:
 
     def _send_probe(self, recovery: Recovery) -> None:
         recovery.probes += 1
+        self._probes_outstanding += 1
         recovery.probe_sent_at = self._clock()
         self._last_heard = max(self._last_heard, self._clock())
         self._log("!", "resend request: sending M105 to learn what the printer has taken")
@@ -850,6 +911,7 @@ class PrinterConnection:
         data = _PROBE.encode("ascii") + b"\n"
         self._out += data
         self._in_flight.append(make_sent_line(_PROBE, data, None, PROBE_TAG))
+        self._probes_outstanding += 1
         self._log(">", _PROBE)
 
     def _stalled(self, seconds: float) -> None:

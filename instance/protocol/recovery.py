@@ -48,6 +48,7 @@ class Recovery:
     unknown: list[str] = field(default_factory=list)
     probes: int = 0
     probe_sent_at: float | None = None
+    last_ok_at: float | None = None
     # An ``Error:`` line came with the request: the firmware refused a line (and, if it
     # drains, cut what was behind it). A request without one refused nothing.
     refused: bool = False
@@ -55,6 +56,19 @@ class Recovery:
     def settle_deadline(self, settle: float) -> float:
         """When the link is quiet enough to send the probe."""
         return max(self.last_reply + settle, self.started + self.wire_seconds + settle)
+
+    def plain_answer_deadline(self, settle: float) -> float | None:
+        """When the last ok after the probe can be taken for its answer.
+
+        Some firmware answers M105 with a plain ok (temperatures on a line of their
+        own, or on every ok alike). The probe's answer is then the last ok once the
+        link has been quiet after it; on firmware whose ok carries the temperatures
+        the real answer has long come by then.
+        """
+        sent, last = self.probe_sent_at, self.last_ok_at
+        if sent is None or last is None or last < sent:
+            return None
+        return self.last_reply + settle
 
 
 @dataclass(frozen=True, slots=True)

@@ -135,7 +135,8 @@ cameras:
         (
             "zzz: 1",
             "unknown key 'zzz'; known keys here: name, serial, port_path, url, simulated, "
-            "baudrate, receive_buffer, command_buffer, profile, camera, groups",
+            "baudrate, receive_buffer, command_buffer, window, failure_heaters, profile, "
+            "camera, groups",
         ),
     ],
 )
@@ -225,8 +226,10 @@ printers:
          "least 1.0"),
         ("simulated: {time_factor: '5'}", "simulated.time_factor: '5' (text) is not a number; "
          "write it without quotes"),
-        ("simulated: {firmware: klipper}", "simulated.firmware: 'klipper' is not allowed; use "
-         "one of 'marlin2', 'marlin1', 'prusa', 'rrf' or 'repetier'"),
+        ("simulated: {firmware: smoothie}", "simulated.firmware: 'smoothie' is not allowed; use "
+         "one of 'marlin2', 'marlin1', 'prusa', 'rrf', 'repetier' or 'klipper'"),
+        ("window: many\n    simulated: true",
+         "window: 'many' is not allowed; use one of 'auto' or 'single'"),
     ],
 )  # fmt: skip
 def test_bad_simulated_printers(entry: str, expected: str) -> None:
