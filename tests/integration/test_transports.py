@@ -75,8 +75,9 @@ def test_rfc2217_url_prints_every_line(tmp_path: Path) -> None:
             bridge.close()
         executed, _ = sim.executed_with_resets()
     assert result.returncode == 0, result.stderr
-    expected = file_commands(path)
-    assert printed_commands(executed, expected) == expected
+    # M105 aside: the host sends its own (the handshake's sync, polls), like this Cura file.
+    expected = [c for c in file_commands(path) if c != "M105"]
+    assert [c for c in printed_commands(executed, expected) if c != "M105"] == expected
 
 
 @pytest.mark.parametrize(

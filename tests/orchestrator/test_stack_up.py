@@ -42,7 +42,8 @@ def test_up_converges_and_recreates_only_what_changed(
     stack.write([url_printer("a", 5001), url_printer("b", 5002)])
     first = stack.run("up")
     assert first.exit_code == 0, first.stderr
-    keys = ("gate.key", "printer-a.key", "printer-b.key")
+    # The master key, each printer's, then the proxy's key include (derived from the master).
+    keys = ("gate.key", "printer-a.key", "printer-b.key", "proxy-gate.conf")
     assert first.stdout == files_lines(stack, "changed", keys) + "up: 4 of 4 services running\n"
     # The keys and the hub's data are the containers' user's, and nobody else's.
     secrets = stack.state_dir / "secrets"
