@@ -79,7 +79,9 @@ _COMPACT_FAMILIES = ("marlin", "prusa-firmware", "reprapfirmware", "klipper", "r
 # no ok; GCodeBuffer / StringParser): only with one line in flight does the host
 # know which line to send again once a probe shows its ok never came.
 _SILENT_DROPPERS = ("reprapfirmware",)
-_DROP_CHECK = 1.0
+# A line RepRapFirmware takes is answered within milliseconds unless its move queue is
+# full; a probe sent after this long costs one M115 if the line was merely slow.
+_DROP_CHECK = 0.25
 
 
 class _ProbeTag:
@@ -167,6 +169,10 @@ class PrinterConnection:
         # Some firmware prints temperatures on every ok: then an ok with temperatures
         # does not tell an M105's answer (learned when one comes that no M105 explains).
         self._oks_carry_temperatures = False
+        self._unasked_temperatures = 0
+        # RepRapFirmware's probe is M115: its FIRMWARE_NAME line marks the ok that answers it,
+        # where an M105 probe's answer could not be told from a numbered poll's.
+        self._probe_named = False
         self._firmware: FirmwareInfo | None = None
         self._capabilities: dict[str, bool] = {}
         self._framing = framing
@@ -404,7 +410,10 @@ class PrinterConnection:
         """An ok with temperatures that answers a probe already given up on."""
         if not reports_temperatures or self._probes_outstanding == 0:
             if reports_temperatures:
-                self._oks_carry_temperatures = True
+                # Three in a row that no M105 asked for: this firmware puts them on every ok.
+                self._unasked_temperatures += 1
+                if self._unasked_temperatures >= 3:
+                    self._oks_carry_temperatures = True
             return False
         self._probe_answered()
         self._log("!", "a late answer to an M105 sent again (ignored)")
@@ -545,6 +554,8 @@ class PrinterConnection:
                 self._prompt()
         elif isinstance(reply, FirmwareInfo):
             self._firmware = reply
+            if self.state is LinkState.READY and self._drops_silently:
+                self._probe_named = True
             self._events.append(reply)
         elif isinstance(reply, Capability):
             self._capabilities[reply.name] = reply.enabled
@@ -596,14 +607,21 @@ class PrinterConnection:
         if not in_flight:
             self._log("!", "ok with nothing in flight (ignored)")
             return
+        if self._probe_named:
+            self._probe_named = False
+            for line in in_flight:
+                if line.tag is PROBE_TAG and line.code == "M115":
+                    if line is not in_flight[0]:
+                        self._send_again_before(line)
+                    else:
+                        self._acknowledge_through(line, assumed=False)
+                    return
         if reports_temperatures:
             # M105 answers on its ok line: the oldest M105 in flight (a poll or our
             # probe) is answered, so is everything before it.
             for line in in_flight:
                 if line.code == "M105":
-                    if line is not in_flight[0] and self._drops_silently:
-                        self._send_again_before(line)
-                        return
+                    self._unasked_temperatures = 0
                     self._acknowledge_through(line, assumed=True)
                     return
             if self._stale_probe_answer(reports_temperatures):
@@ -631,7 +649,9 @@ class PrinterConnection:
                 break
             dropped.append(line)
         numbered = [line for line in dropped if line.number is not None]
-        self._log("!", f"{len(dropped)} line(s) got no ok before M105 answered: sending again")
+        self._log(
+            "!", f"{len(dropped)} line(s) got no ok before the probe was answered: sending again"
+        )
         self.resend_count += len(numbered)
         self._resend_queue.extendleft(reversed(numbered))
         if numbered:
@@ -907,12 +927,13 @@ class PrinterConnection:
         self._silent_prompts += 1
         self._last_heard = self._clock()
         self._narrow()
-        self._log("!", "no answer: prompting the printer with M105")
-        data = _PROBE.encode("ascii") + b"\n"
+        command = "M115" if self._drops_silently else _PROBE
+        self._log("!", f"no answer: prompting the printer with {command}")
+        data = command.encode("ascii") + b"\n"
         self._out += data
-        self._in_flight.append(make_sent_line(_PROBE, data, None, PROBE_TAG))
+        self._in_flight.append(make_sent_line(command, data, None, PROBE_TAG))
         self._probes_outstanding += 1
-        self._log(">", _PROBE)
+        self._log(">", command)
 
     def _stalled(self, seconds: float) -> None:
         """No line acknowledged for too long although the printer may still be talking."""

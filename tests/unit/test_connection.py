@@ -743,8 +743,11 @@ def test_reprapfirmware_gets_one_line_in_flight_and_a_silently_dropped_line_agai
     assert [n for n, _ in first] == [2]  # one line in flight, always
     clock.now += 2.0  # its ok never comes: the firmware dropped it
     conn.check_timeouts()
-    assert decode(conn.data_to_send()) == [(None, "M105")]
-    conn.receive_data(PROBE_ANSWER)
+    # M115, not M105: its answer cannot be taken for a numbered M105 poll's.
+    assert decode(conn.data_to_send()) == [(None, "M115")]
+    conn.receive_data(
+        b"FIRMWARE_NAME: RepRapFirmware for Duet 3 MB6HC FIRMWARE_VERSION: 3.4.5\nok\n"
+    )
     assert decode(conn.data_to_send()) == first  # the same line again
     conn.receive_data(b"ok\n")
     acked = [e.tag for e in events(conn) if isinstance(e, Acknowledged)]
