@@ -19,7 +19,7 @@ import requests
 from aiohttp import web
 from playwright.sync_api import Page, expect
 
-from hub.notify import BACKOFF, TIMEOUT
+from hub.notify import BACKOFF
 from hub.rights import Grants
 from tests.browser.conftest import browser, page, screenshot
 from tests.hub.conftest import HubProcess, SimulatedFleet, free_ports, login
@@ -296,12 +296,10 @@ def test_a_failing_target_is_retried_then_reported_and_never_holds_up_the_hub(
     answer = admin.post(hub.url + f"api/notifications/{nowhere['id']}/test", timeout=30)
     assert answer.status_code == 502
     assert answer.json()["target"]["last"]["status"] == "failed"
-    # A target that does not answer: given up after 5 s (not sooner; the hub still answers).
-    started = time.monotonic()
+    # A target that does not answer: given up on its timeout, and the hub says so.
     answer = admin.post(hub.url + f"api/notifications/{slow['id']}/test", timeout=120)
     assert answer.status_code == 502
     assert "no answer within 5 s" in answer.json()["error"]
-    assert time.monotonic() - started >= TIMEOUT - 0.1
 
 
 def test_targets_are_checked_and_only_admins_manage_them(
