@@ -187,7 +187,6 @@ class PrinterConnection:
         # link has shown it (see instance/protocol/recovery.py).
         self.ok_after_resend: bool | None = None
         self._learned_for = ""
-        self._advanced_ok = False
         self._framed_head: tuple[str, int, bytes] | None = None
         if window == "single":
             self.window.single = True
@@ -579,7 +578,6 @@ class PrinterConnection:
             return
         if self.state is not LinkState.READY:
             return
-        advanced = ok.planner_free is not None or ok.buffer_free is not None
         reports_temperatures = "T:" in ok.data or "T0:" in ok.data
         if self._oks_carry_temperatures:
             reports_temperatures = False  # every ok has them: they answer nothing in particular
@@ -600,8 +598,6 @@ class PrinterConnection:
             if self._known_answer(recovery):
                 self._recovered(recovery)
             return
-        if advanced:
-            self._advanced_ok = True
         self.window.learn(ok.planner_free, ok.buffer_free)
         in_flight = self._in_flight
         if not in_flight:
@@ -727,7 +723,6 @@ class PrinterConnection:
                 return
         else:
             self._same_request_count = 1
-        self._probe_resolved_by_resend()
         kept: deque[SentLine] = deque()
         stale: list[SentLine] = []
         for line in self._in_flight:
@@ -783,10 +778,6 @@ class PrinterConnection:
         recovery.clean = False
         recovery.target = number
         self._in_flight = kept
-
-    def _probe_resolved_by_resend(self) -> None:
-        """A silence probe in flight is moot: the resend request is the printer's answer."""
-        self._silent_prompts = 0
 
     def _note_refused(self, recovery: Recovery, text: str) -> None:
         if recovery.probes > 0 and _PROBE.endswith(text.strip().upper()):
@@ -1024,7 +1015,6 @@ class PrinterConnection:
         self._pending_fatal = None
         self._firmware = None
         self._capabilities = {}
-        self._advanced_ok = False
         self._stall_resynced = False
         self._drops_silently = False
         self.window.single = self.window_mode == "single"
