@@ -47,8 +47,6 @@ _SILENT_CODES = frozenset(
         "M207",
         "M208",
         "M209",
-        "M220",
-        "M221",
         "M300",
         "M302",
         "M500",
@@ -252,6 +250,8 @@ class SimulatedFirmware:
         self._next_autoreport = math.inf
         self._next_wait = now + 1.0
         self._toolhead = Toolhead(feed_rate=options.feed_rate)
+        # M290's running total (Marlin's babystep.axis_total with BABYSTEP_DISPLAY_TOTAL).
+        self.babystep_z = 0.0
         scaled_rate = self._scaled_rate
         self._hotends = [
             Heater(
@@ -994,7 +994,6 @@ class SimulatedFirmware:
         return identity.unknown_command.format(command=text, code=code)
 
     def _silent_command(self, command: _Command) -> None:
-        words = _words(command.text[len(command.code) :])
         head = self._toolhead
         if command.code == "G90":
             head.relative = head.relative_e = False
@@ -1004,10 +1003,6 @@ class SimulatedFirmware:
             head.relative_e = False
         elif command.code == "M83":
             head.relative_e = True
-        elif command.code == "M220" and "S" in words:
-            head.speed_factor = max(1.0, words["S"])
-        elif command.code == "M221" and "S" in words:
-            head.flow_factor = max(1.0, words["S"])
         self._finish(command)
 
     def _move(self, command: _Command) -> None:
@@ -1118,6 +1113,40 @@ class SimulatedFirmware:
             self._finish(command, ok_data=self._temperatures())
         else:
             self._finish(command, [self._temperatures()])
+
+    # Overrides during a print, as Marlin 2.x runs them (docs/printer-page.md cites the files).
+
+    def _feed_rate(self, command: _Command) -> None:
+        """M220 (gcode/config/M220.cpp): S sets the percentage; no word: ``FR:<n>%``."""
+        words = _words(command.text[len(command.code) :])
+        head = self._toolhead
+        if "S" in words:
+            head.speed_factor = max(1.0, float(int(words["S"])))
+            self._finish(command)
+        else:
+            self._finish(command, [f"FR:{head.speed_factor:.0f}%"])
+
+    def _flow_rate(self, command: _Command) -> None:
+        """M221 (gcode/config/M221.cpp): S sets the active extruder's flow; else a report."""
+        words = _words(command.text[len(command.code) :])
+        head = self._toolhead
+        if "S" in words:
+            head.flow_factor = max(1.0, float(int(words["S"])))
+            self._finish(command)
+        else:
+            self._finish(command, [f"echo:E{head.tool} Flow: {head.flow_factor:.0f}%"])
+
+    def _babystep(self, command: _Command) -> None:
+        """M290 (gcode/motion/M290.cpp): Z or S steps Z by at most 2 mm; no axis or R: a report."""
+        text = command.text[len(command.code) :].upper()
+        words = _words(text)
+        step = words.get("Z", words.get("S"))
+        if step is not None:
+            self.babystep_z = round(self.babystep_z + max(-2.0, min(2.0, step)), 4)
+        if not any(axis in text for axis in "XYZ") or "R" in text:
+            self._finish(command, [f"echo:Babystep Z{self.babystep_z:g}"])
+        else:
+            self._finish(command)
 
     def _report_position(self, command: _Command) -> None:
         self._finish(command, [self._toolhead.report()])
@@ -1474,6 +1503,9 @@ _HANDLERS: dict[str, Callable[[SimulatedFirmware, _Command], None]] = {
     "M876": SimulatedFirmware._answer_prompt,
     "M999": SimulatedFirmware._resume_after_error,
     "M73": SimulatedFirmware._progress,
+    "M220": SimulatedFirmware._feed_rate,
+    "M221": SimulatedFirmware._flow_rate,
+    "M290": SimulatedFirmware._babystep,
 }
 # klippy: commands registered with when_not_ready=True (gcode.py, heaters.py M105).
 _KLIPPER_WHEN_NOT_READY = frozenset(["M105", "M110", "M112", "M115"])

@@ -17,6 +17,7 @@ from instance.files.store import FileStore, StoredFile
 from instance.printer import Printer, PrinterError
 from instance.web.auth import AccessCheck
 from instance.web.config import ServeConfig
+from instance.web.overrides import Overrides
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +43,8 @@ class ServerContext:
     selected: str | None = None
     counters: Counters = field(default_factory=Counters)
     printer_stopped: bool = False
+    # Feed-rate, flow and babystep set during the job (printer_api, the page's Tune box).
+    overrides: Overrides = field(default_factory=Overrides)
     _tasks: set[asyncio.Task[None]] = field(default_factory=set)
 
     async def begin(self, action: Coroutine[object, object, None], name: str) -> None:

@@ -15,6 +15,7 @@ from instance.printer import PrinterState
 from instance.web import bodies, links
 from instance.web.context import ServerContext, context
 from instance.web.errors import ApiError, error_response
+from instance.web.overrides import FEED_PERCENT, FLOW_PERCENT
 from instance.web.uploads import receive_upload
 
 API_VERSION = "0.1"
@@ -308,6 +309,39 @@ async def printer_command(request: web.Request) -> web.Response:
     return web.Response(status=204)
 
 
+def _factor(body: dict[str, Any], low: int, high: int) -> int:
+    """OctoPrint's ``factor``: a whole percentage (110) or a fraction (1.1)."""
+    value = body.get("factor")
+    if isinstance(value, float) and value.is_integer() and value > 10:
+        value = int(value)
+    if isinstance(value, float) and not isinstance(value, bool):
+        value = round(value * 100)
+    percent = bodies.whole({"factor": value}, "factor", low=low, high=high)
+    return percent
+
+
+async def printhead_command(request: web.Request) -> web.Response:
+    """Only ``feedrate`` (M220); jogs and homing go through the native API."""
+    ctx = context(request)
+    body = await bodies.json_object(request)
+    command = bodies.text(body, "command")
+    if command != "feedrate":
+        raise ApiError(400, f"unsupported printhead command {command!r}: only 'feedrate'")
+    ctx.overrides.set_feed(_factor(body, *FEED_PERCENT))
+    return web.Response(status=204)
+
+
+async def tool_command(request: web.Request) -> web.Response:
+    """Only ``flowrate`` (M221); temperatures go through the native API."""
+    ctx = context(request)
+    body = await bodies.json_object(request)
+    command = bodies.text(body, "command")
+    if command != "flowrate":
+        raise ApiError(400, f"unsupported tool command {command!r}: only 'flowrate'")
+    ctx.overrides.set_flow(_factor(body, *FLOW_PERCENT))
+    return web.Response(status=204)
+
+
 async def get_settings(request: web.Request) -> web.Response:
     ctx = context(request)
     camera = ctx.config.camera_url
@@ -398,6 +432,8 @@ def add_routes(app: web.Application) -> None:
     router.add_post("/api/job", job_command)
     router.add_get("/api/printer", get_printer)
     router.add_post("/api/printer/command", printer_command)
+    router.add_post("/api/printer/printhead", printhead_command)
+    router.add_post("/api/printer/tool", tool_command)
     router.add_get("/api/settings", get_settings)
     router.add_get("/api/printerprofiles", get_printer_profiles)
     router.add_get("/api/connection", get_connection)

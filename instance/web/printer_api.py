@@ -8,8 +8,9 @@ from typing import Any
 from aiohttp import web
 
 from instance.web import bodies
-from instance.web.context import context
+from instance.web.context import CONTEXT, context
 from instance.web.errors import ApiError
+from instance.web.overrides import BABYSTEP_MM, FEED_PERCENT, FLOW_PERCENT
 from instance.web.snapshot import printer_state
 
 MAX_COMMAND = 96
@@ -143,7 +144,41 @@ async def control(request: web.Request) -> web.Response:
     return web.json_response({"done": action}, status=202)
 
 
+async def set_overrides(request: web.Request) -> web.Response:
+    """Feed-rate (M220) and/or flow (M221) in percent; allowed while printing."""
+    ctx = context(request)
+    body = await bodies.json_object(request)
+    unknown = sorted(set(body) - {"feed_percent", "flow_percent"})
+    if unknown:
+        raise ApiError(400, f"unknown field {unknown[0]!r}: 'feed_percent' or 'flow_percent'")
+    if not body:
+        raise ApiError(400, "give 'feed_percent' (10 to 500) or 'flow_percent' (10 to 200)")
+    feed = flow = None
+    if "feed_percent" in body:
+        feed = bodies.whole(body, "feed_percent", low=FEED_PERCENT[0], high=FEED_PERCENT[1])
+    if "flow_percent" in body:
+        flow = bodies.whole(body, "flow_percent", low=FLOW_PERCENT[0], high=FLOW_PERCENT[1])
+    if feed is not None:
+        ctx.overrides.set_feed(feed)
+    if flow is not None:
+        ctx.overrides.set_flow(flow)
+    return web.json_response({"overrides": ctx.overrides.to_json()}, status=202)
+
+
+async def babystep(request: web.Request) -> web.Response:
+    """Move Z by a small amount now (M290), while printing too."""
+    ctx = context(request)
+    body = await bodies.json_object(request)
+    z_mm = bodies.number(body, "z_mm", low=-BABYSTEP_MM, high=BABYSTEP_MM)
+    if z_mm == 0:
+        raise ApiError(400, f"'z_mm' must be between -{BABYSTEP_MM:g} and {BABYSTEP_MM:g}, not 0")
+    ctx.overrides.babystep(z_mm)
+    return web.json_response({"overrides": ctx.overrides.to_json()}, status=202)
+
+
 def add_routes(app: web.Application) -> None:
+    ctx = app[CONTEXT]
+    ctx.overrides.watch(ctx.printer)
     router = app.router
     router.add_get("/api/v1/printer", get_printer)
     router.add_get("/api/v1/temperatures", get_temperatures)
@@ -155,3 +190,5 @@ def add_routes(app: web.Application) -> None:
     router.add_get("/api/v1/terminal", get_terminal)
     router.add_post("/api/v1/terminal", send_terminal)
     router.add_post("/api/v1/control/{action}", control)
+    router.add_post("/api/v1/printer/overrides", set_overrides)
+    router.add_post("/api/v1/printer/babystep", babystep)

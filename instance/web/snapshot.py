@@ -5,7 +5,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from instance.printer import Printer
+from instance.materials import default_presets
+from instance.printer import STALL_ONLY, Printer
 from instance.web.context import ServerContext, job_record_json
 
 
@@ -42,6 +43,18 @@ def job(printer: Printer) -> dict[str, Any] | None:
     }
 
 
+def presets(ctx: ServerContext) -> list[dict[str, object]]:
+    """The printer's material presets (the built-in table when none were given)."""
+    given = ctx.config.presets
+    return [p.as_json() for p in (default_presets() if given is None else given)]
+
+
+def after_job(printer: Printer) -> dict[str, str]:
+    """What happens to the heaters and fans once a job has ended."""
+    policy = printer.settings.after_job or STALL_ONLY
+    return policy.as_json()
+
+
 def printer_state(ctx: ServerContext) -> dict[str, Any]:
     printer = ctx.printer
     firmware = printer.firmware
@@ -61,4 +74,7 @@ def printer_state(ctx: ServerContext) -> dict[str, Any]:
         "last_job": None if last is None else job_record_json(last),
         "selected_file": ctx.selected,
         "camera_url": ctx.config.camera_url,
+        "presets": presets(ctx),
+        "after_job": after_job(printer),
+        "overrides": ctx.overrides.to_json(),
     }
