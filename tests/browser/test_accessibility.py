@@ -1,0 +1,142 @@
+"""axe-core on every page of the demo stack, at desktop and phone sizes.
+
+The hub's login page and each of its sections, a printer's page idle, printing
+and waiting for its bed to be cleared, and the pages a browser gets when it may
+not see a printer or asks for one that does not exist: no violation of impact
+serious or critical (WCAG A/AA, contrast, labels, landmarks ...). Each page is
+also saved as a screenshot.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import pytest
+from playwright.sync_api import Browser, Page, expect
+
+from tests.browser.axe_check import assert_accessible
+from tests.browser.conftest import screenshot
+from tests.browser.site import (
+    PASSWORD,
+    SIZES,
+    TINY_GCODE,
+    ConsoleWatch,
+    RunningSite,
+    SiteClient,
+    running_site,
+)
+
+pytestmark = pytest.mark.timeout(300)
+
+# Every section the hub's page names in its navigation must be among these (a new
+# one is found below and fails until it is added here).
+HUB_SECTIONS = ["dashboard", "queue", "history", "audit", "users", "notifications", "keys"]
+IDLE, PRINTING, DONE = "demo-1", "demo-2", "demo-3"
+TINY = "tiny-part.gcode"
+
+
+@dataclass
+class Lab:
+    site: RunningSite
+    admin: SiteClient
+    operator: SiteClient
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
+    """Three printers: one idle, one printing a long part, one done and waiting for its bed."""
+    with running_site(tmp_path_factory.mktemp("a11y"), 3, time_factor=20) as site:
+        admin = SiteClient(site)
+        admin.add_user("olga", "operator", [IDLE])
+        admin.upload(DONE, TINY, TINY_GCODE)
+        admin.start_print(DONE, TINY)
+        admin.start_print(PRINTING, "cube_slic3r.gcode")
+        admin.wait_for_state(DONE, "finished", within=120)
+        assert admin.printer(DONE)["bed_clear"] is False
+        assert admin.printer(PRINTING)["state"] in ("printing", "pausing", "paused")
+        yield Lab(site, admin, SiteClient(site, "olga", PASSWORD))
+
+
+def open_as(browser: Browser, size: str, client: SiteClient | None) -> Page:
+    """A fresh tab of ``size`` with ``client``'s session (or none)."""
+    context = browser.new_context(viewport=SIZES[size])  # type: ignore[arg-type]
+    if client is not None:
+        context.add_cookies(
+            [{"name": c.name, "value": c.value or "", "url": client.site.url}
+             for c in client.session.cookies]
+        )  # fmt: skip
+    return context.new_page()
+
+
+def check(page: Page, watch: ConsoleWatch, name: str) -> None:
+    screenshot(page, f"a11y-{name}")
+    assert_accessible(page, name)
+    assert watch.errors == [], watch.errors
+
+
+@pytest.fixture(params=sorted(SIZES))
+def size(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+def test_the_hub_names_only_the_sections_checked_here(lab: Lab, browser: Browser) -> None:
+    page = open_as(browser, "desktop", lab.admin)
+    try:
+        page.goto(lab.site.url + "/")
+        expect(page.locator("#dashboard")).to_be_visible()
+        named = page.locator("nav a[data-section]").evaluate_all(
+            "links => links.map(link => link.dataset.section)"
+        )
+        assert set(named) <= set(HUB_SECTIONS), f"new sections to check: {named}"
+    finally:
+        page.context.close()
+
+
+def test_login_page(lab: Lab, browser: Browser, size: str) -> None:
+    page, watch = open_as(browser, size, None), ConsoleWatch()
+    watch.watch(page)
+    page.goto(lab.site.url + "/login")
+    expect(page.get_by_label("User name")).to_be_visible()
+    check(page, watch, f"login-{size}")
+    page.context.close()
+
+
+@pytest.mark.parametrize("section", HUB_SECTIONS)
+def test_hub_section(lab: Lab, browser: Browser, size: str, section: str) -> None:
+    page, watch = open_as(browser, size, lab.admin), ConsoleWatch()
+    watch.watch(page)
+    page.goto(f"{lab.site.url}/#{section}")
+    expect(page.locator(f"#{section}")).to_be_visible()
+    page.wait_for_load_state("networkidle")
+    check(page, watch, f"hub-{section}-{size}")
+    page.context.close()
+
+
+@pytest.mark.parametrize(("printer", "shown"), [(IDLE, "idle"), (PRINTING, "printing"),
+                                                 (DONE, "bed-not-cleared")])  # fmt: skip
+def test_printer_page(lab: Lab, browser: Browser, size: str, printer: str, shown: str) -> None:
+    page, watch = open_as(browser, size, lab.admin), ConsoleWatch()
+    watch.watch(page)
+    page.goto(f"{lab.site.url}/printers/{printer}/")
+    expect(page.locator("#link")).to_have_text("live")
+    if shown == "bed-not-cleared":
+        expect(page.get_by_role("button", name="Bed is clear")).to_be_visible()
+    page.wait_for_load_state("networkidle")
+    check(page, watch, f"printer-{shown}-{size}")
+    page.context.close()
+
+
+@pytest.mark.parametrize(("path", "status"), [(f"/printers/{PRINTING}/", 403),
+                                              ("/printers/no-such-printer/", 403),
+                                              ("/no-such-page", 404)])  # fmt: skip
+def test_error_page(lab: Lab, browser: Browser, size: str, path: str, status: int) -> None:
+    """What an operator's browser gets for a printer not theirs, or an address that is none."""
+    page = open_as(browser, size, lab.operator)
+    answer = page.goto(lab.site.url + path)
+    assert answer is not None and answer.status == status
+    assert "text/html" in answer.headers.get("content-type", ""), answer.headers
+    name = path.strip("/").replace("/", "-")
+    screenshot(page, f"a11y-error-{name}-{size}")
+    assert_accessible(page, f"error page {path} ({size})")
+    page.context.close()
