@@ -14,6 +14,7 @@ from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from instance.after_job import AfterJobPolicy
 from instance.gcode_file import GcodeFile, GcodeLine, read_slicer_estimate
 from instance.job import PrintJob
 from instance.job_records import (
@@ -53,7 +54,8 @@ TERMINAL_LINES = 1000
 # A firmware that announced AUTOREPORT_TEMP but sent no report this long after M155
 # is polled with M105 instead.
 AUTOREPORT_GRACE = 5.0
-FAILURE_HEATERS = ("off", "keep")
+# With no policy given: nothing after a job, heaters off after a stalled link.
+STALL_ONLY = AfterJobPolicy(heaters="off", fans="keep")
 
 
 class PrinterState(enum.StrEnum):
@@ -90,9 +92,10 @@ class PrinterSettings:
     scripts: JobScripts = field(default_factory=JobScripts)
     temperature_interval: float = 1.0
     ready_timeout: float = 30.0
-    # When a job fails because the link stalled: "off" turns every heater off once
-    # the printer answers again, "keep" leaves them as they are.
-    failure_heaters: str = "off"
+    # Heaters and fans after every job (docs/print-server.md#after-a-job); None: left
+    # as the file or the cancel script left them, except that a job failed by a
+    # stalled link turns the heaters off once the printer answers again.
+    after_job: AfterJobPolicy | None = None
     # How to open the port; None: from ``link.port`` (tests pass the simulator here).
     opener: TransportOpener | None = None
 
@@ -109,11 +112,6 @@ class Printer:
     """The printer service: owns the link, the job and the records."""
 
     def __init__(self, settings: PrinterSettings) -> None:
-        if settings.failure_heaters not in FAILURE_HEATERS:
-            raise ValueError(
-                f"failure_heaters must be one of {', '.join(FAILURE_HEATERS)},"
-                f" not {settings.failure_heaters!r}"
-            )
         self.settings = settings
         self.data_dir = Path(settings.data_dir)
         self.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -138,7 +136,8 @@ class Printer:
         # Why the print paused by itself, or what went wrong in it without ending it.
         self.notice: str | None = None
         self.job_warnings: list[JobWarning] = []
-        self._cool_on_connect = False
+        # A policy to carry out once the printer answers again (after a stall).
+        self._after_job_on_connect: AfterJobPolicy | None = None
         self._autoreport_since: float | None = None
         self._autoreport_works = False
         self._bed_file = self.data_dir / "bed.json"
@@ -164,7 +163,7 @@ class Printer:
 
     async def stop(self) -> None:
         if self.job is not None:
-            self._end_job(JobOutcome.INTERRUPTED, "print server stopped")
+            self._end_job(JobOutcome.INTERRUPTED, "print server stopped", after=False)
         await self.link.stop()
         for task in list(self._tasks):
             task.cancel()
@@ -470,9 +469,9 @@ class Printer:
             self.link.send(f"M155 S{max(1, round(self.settings.temperature_interval))}")
             self._autoreport_since = time.monotonic()
             self._autoreport_works = False
-        if self._cool_on_connect:
-            self._cool_on_connect = False
-            self._heaters_off()
+        if self._after_job_on_connect is not None:
+            policy, self._after_job_on_connect = self._after_job_on_connect, None
+            self._apply_after_job(policy)
         if self.job is None:
             self._set_state(PrinterState.READY if self.bed_clear else self._after_job_state())
 
@@ -539,7 +538,8 @@ class Printer:
         for command, tag in commands:
             self.link.send(command, tag)
 
-    def _end_job(self, outcome: JobOutcome, reason: str | None) -> None:
+    def _end_job(self, outcome: JobOutcome, reason: str | None, *, after: bool = True) -> None:
+        """Record the job's end; ``after``: carry out the after-job policy now."""
         job = self.job
         if job is None:
             return
@@ -576,6 +576,9 @@ class Printer:
             self._set_state(PrinterState.FAILED)
         else:
             self._set_state(PrinterState.FAILED if self.link.ready else PrinterState.OFFLINE)
+        policy = self.settings.after_job
+        if after and policy is not None and self.link.ready:
+            self._apply_after_job(policy)
 
     def _require_job(self, state: PrinterState, verb: str) -> PrintJob:
         if self.job is None or self._state is not state:
@@ -677,16 +680,18 @@ class Printer:
                     job_id,
                     JobWarning(time.time(), "stall", reason, last.number if last else None),
                 )
-            self._end_job(JobOutcome.FAILED, reason)
-        self._cool_on_connect = self.settings.failure_heaters == "off"
+            self._end_job(JobOutcome.FAILED, reason, after=False)
+        policy = self.settings.after_job or STALL_ONLY
+        self._after_job_on_connect = policy if policy.acts else None
 
-    def _heaters_off(self) -> None:
+    def _apply_after_job(self, policy: AfterJobPolicy) -> None:
+        """Heaters and fans as the after-job policy says, noted in the terminal."""
         count = self.firmware.fields.get("EXTRUDER_COUNT", "") if self.firmware else ""
-        extruders = max(1, int(count)) if count.isdigit() else 1
-        for tool in range(extruders):
-            self.link.send(f"M104 T{tool} S0", _ScriptTag())
-        self.link.send("M140 S0", _ScriptTag())
-        log.warning("the failed job's heaters were turned off")
+        extruders = int(count) if count.isdigit() else 1
+        self._log_line("!", f"after the job: {policy.describe()} (after-job policy)")
+        for command in policy.commands(extruders):
+            self.link.send(command, _ScriptTag())
+        log.info("after the job: %s", policy.describe())
 
     def _log_line(self, direction: str, text: str) -> None:
         self.terminal.append((time.time(), direction, text))

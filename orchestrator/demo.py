@@ -34,7 +34,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
 
-from orchestrator.fleet import Fleet, Printer, Simulation, Site
+from orchestrator.fleet import (
+    BedSize,
+    Fleet,
+    Printer,
+    PrinterProfile,
+    Simulation,
+    Site,
+    after_job,
+    presets_json,
+)
 from orchestrator.render import hub_fleet, render_nginx
 from orchestrator.render_context import ProxySettings
 from orchestrator.secrets import (
@@ -55,6 +64,35 @@ ADMIN = "admin"
 NGINX_VARIABLE = "FABFLEET_NGINX"
 # How nginx (and the hub's fleet.json) name an upstream on a Unix socket.
 UNIX_URL = "http://unix:"
+# What the demo's printers are set up for, in turn: each page offers these presets.
+DEMO_MATERIALS = (["PLA", "PETG"], ["PLA", "PETG", "ABS", "ASA"], ["PLA", "TPU"])
+
+
+def demo_fleet(count: int) -> Fleet:
+    """The demo's fleet: simulated printers demo-1…demo-N with complete profiles, no cameras."""
+    return Fleet(
+        printers=[
+            Printer(
+                name=f"demo-{index}",
+                simulated=Simulation(),
+                profile=PrinterProfile(
+                    bed=BedSize(x=250, y=210, z=210),
+                    materials=DEMO_MATERIALS[(index - 1) % len(DEMO_MATERIALS)],
+                ),
+            )
+            for index in range(1, count + 1)
+        ]
+    )
+
+
+def instance_options(fleet: Fleet, printer: Printer) -> list[str]:
+    """``fabfleet-instance serve`` options the fleet file sets for ``printer`` (as compose does)."""
+    heaters, fans = after_job(fleet, printer)
+    return [
+        "--after-job-heaters", heaters,
+        "--after-job-fans", fans,
+        "--presets", presets_json(fleet, printer),
+    ]  # fmt: skip
 
 
 class DemoError(Exception):
@@ -205,6 +243,7 @@ class Demo:
         self.time_factor = time_factor
         self.processes: list[subprocess.Popen[str]] = []
         self.printers: list[DemoPrinter] = []
+        self.fleet = demo_fleet(printers)
         # private: the hub and print servers on Unix sockets, simulators on ptys, in here.
         self.private: Path | None = None
         if private:
@@ -229,7 +268,8 @@ class Demo:
         self.processes.append(process)
         return process
 
-    def _start_printer(self, name: str, say: Callable[[str], None]) -> DemoPrinter:
+    def _start_printer(self, entry: Printer, say: Callable[[str], None]) -> DemoPrinter:
+        name = entry.name
         home = self.workdir / name
         (home / "data" / "files").mkdir(parents=True, exist_ok=True)
         for sample in SAMPLE_FILES:
@@ -250,7 +290,8 @@ class Demo:
         server = self._spawn(
             [str(BIN / "fabfleet-instance"), "serve", "--port", port,
              "--data-dir", str(home / "data"), "--listen", self._listen(name), "--printer", name,
-             "--gate-key-file", str(self.workdir / printer_key_file(name))],
+             "--gate-key-file", str(self.workdir / printer_key_file(name)),
+             *instance_options(self.fleet, entry)],
             log,
         )  # fmt: skip
         line = _wait_for_line(server, " on http://", f"the print server of {name}", home)
@@ -306,21 +347,20 @@ class Demo:
     def start_printers(self, say: Callable[[str], None]) -> list[DemoPrinter]:
         """Only the simulated printers and their print servers, in gate mode with keys
         derived from ``<workdir>/secrets/gate.key`` (made when missing)."""
-        names = [f"demo-{index}" for index in range(1, self.count + 1)]
+        names = [printer.name for printer in self.fleet.printers]
         ensure_secrets(self.workdir, names, Owner(os.getuid(), os.getgid()))
-        for name in names:
-            self.printers.append(self._start_printer(name, say))
+        for printer in self.fleet.printers:
+            self.printers.append(self._start_printer(printer, say))
         return self.printers
 
     def start(self, say: Callable[[str], None]) -> DemoSite:
         """Everything running and answering; raises DemoError if a part does not start."""
         nginx = find_nginx()
-        names = [p.name for p in self.start_printers(say)]
+        self.start_printers(say)
         ensure_hub_data(self.workdir, Owner(os.getuid(), os.getgid()))
-        fleet = Fleet(printers=[Printer(name=n, simulated=Simulation()) for n in names])
         password = secrets.token_urlsafe(12)
         set_admin(self.workdir / "hub-data" / "hub.sqlite", password)
-        hub = self._start_hub(fleet)
+        hub = self._start_hub(self.fleet)
         say(f"hub: {hub}")
         url = self._start_proxy(nginx, hub)
         return DemoSite(url, password, hub, self.printers)

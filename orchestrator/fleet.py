@@ -2,15 +2,25 @@
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Collection, Iterator
 from dataclasses import dataclass
 from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_serializer, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    field_serializer,
+    field_validator,
+)
 from pydantic_core import PydanticCustomError
 
+from instance.materials import DEFAULT_MATERIALS
 from orchestrator.fleet_problems import FieldPath
 
 # Rates Marlin, Klipper and RepRapFirmware boards are built for; anything else is
@@ -146,6 +156,11 @@ def _check_image_repository(value: str) -> str:
     return value
 
 
+def _off_as_written(value: object) -> object:
+    # YAML reads an unquoted `off` as false: it is the word the file means.
+    return "off" if value is False else value
+
+
 Name = Annotated[str, AfterValidator(_check_name)]
 Serial = Annotated[str, AfterValidator(_check_serial)]
 PortPath = Annotated[str, AfterValidator(_check_port_path)]
@@ -157,6 +172,34 @@ ImageRepository = Annotated[str, AfterValidator(_check_image_repository)]
 Millimetres = Annotated[float, Field(gt=0)]
 Label = Annotated[str, Field(min_length=1, max_length=64)]
 ContainerId = Annotated[int, Field(ge=1, le=65534)]
+OffOrKeep = Annotated[Literal["off", "keep"], BeforeValidator(_off_as_written)]
+HotendCelsius = Annotated[int, Field(ge=150, le=450)]
+BedCelsius = Annotated[int, Field(ge=0, le=150)]
+
+
+class AfterJob(BaseModel):
+    """Heaters and fans once a job has ended: ``off`` or ``keep``; unset: the site's word."""
+
+    model_config = _MODEL
+
+    heaters: OffOrKeep | None = None
+    fans: OffOrKeep | None = None
+
+    def over(self, site: AfterJob) -> tuple[str, str]:
+        """(heaters, fans): this where set, else ``site``'s, else off."""
+        return (
+            self.heaters or site.heaters or "off",
+            self.fans or site.fans or "off",
+        )
+
+
+class Material(BaseModel):
+    """A material's temperature preset in °C."""
+
+    model_config = _MODEL
+
+    hotend: HotendCelsius
+    bed: BedCelsius
 
 
 class AxisLimits(BaseModel):
@@ -189,8 +232,11 @@ class PrinterProfile(BaseModel):
     max_acceleration: AxisLimits | None = None
     bed: BedSize | None = None
     nozzle: Annotated[float, Field(gt=0, le=5)] = 0.4
+    # Names from the site's material table; none: the page offers the whole table.
     materials: list[Label] = []
     tags: list[Label] = []
+    # Heaters and fans after a job, where this printer differs from the site.
+    after_job: AfterJob | None = None
 
 
 class Simulation(BaseModel):
@@ -229,8 +275,6 @@ class Printer(BaseModel):
     command_buffer: Annotated[int, Field(ge=1, le=64)] = 4
     # Lines in flight: "auto" (many; one for a while after a line error) or "single".
     window: Literal["auto", "single"] = "auto"
-    # A job failed by a stalled link: "off" turns the heaters off, "keep" leaves them.
-    failure_heaters: Literal["off", "keep"] = "off"
     profile: PrinterProfile | None = None
     camera: Name | None = None
     # Groups the hub's rights and fleet queue can name (e.g. "lab-a", "students").
@@ -308,6 +352,18 @@ class Site(BaseModel):
     # The fleet queue starts a job only while fewer than this many printers heat up
     # (0: no limit), so a farm does not trip its breaker.
     max_heating: Annotated[int, Field(ge=0, le=1000)] = 0
+    # Heaters and fans once a job has ended (off unless said otherwise).
+    after_job: AfterJob = AfterJob()
+    # Material presets added to, or replacing entries of, the built-in table.
+    materials: dict[Label, Material] = {}
+
+    def material_table(self) -> dict[str, Material]:
+        """The built-in materials (spelt as built in) with this site's changes, then additions."""
+        table = {name: Material(hotend=h, bed=b) for name, (h, b) in DEFAULT_MATERIALS.items()}
+        known = {name.lower(): name for name in table}
+        for name, material in self.materials.items():
+            table[known.get(name.lower(), name)] = material
+        return table
 
 
 class Fleet(BaseModel):
@@ -321,6 +377,47 @@ class Fleet(BaseModel):
 
 
 Device = Printer | Camera
+
+
+def after_job(fleet: Fleet, printer: Printer) -> tuple[str, str]:
+    """(heaters, fans) after a job on ``printer``: its profile's word over the site's."""
+    own = printer.profile.after_job if printer.profile else None
+    return (own or AfterJob()).over(fleet.site.after_job)
+
+
+def presets(fleet: Fleet, printer: Printer) -> list[dict[str, object]]:
+    """The printer's temperature presets: its materials, or the whole table if it lists none.
+
+    Materials not in the table are left out (:func:`unknown_materials` reports them).
+    """
+    table = fleet.site.material_table()
+    by_lower = {name.lower(): name for name in table}
+    listed = printer.profile.materials if printer.profile else []
+    names = [by_lower[m.lower()] for m in listed if m.lower() in by_lower] if listed else table
+    return [{"name": n, "hotend": table[n].hotend, "bed": table[n].bed} for n in names]
+
+
+def presets_json(fleet: Fleet, printer: Printer) -> str:
+    """:func:`presets` as compact JSON, as the print server's ``--presets`` takes them."""
+    return json.dumps(presets(fleet, printer), separators=(",", ":"))
+
+
+def unknown_materials(fleet: Fleet) -> list[Conflict]:
+    """Every profile material the site's table does not know, at its place in the file."""
+    table = fleet.site.material_table()
+    known = {name.lower() for name in table}
+    conflicts: list[Conflict] = []
+    for index, printer in enumerate(fleet.printers):
+        for position, name in enumerate(printer.profile.materials if printer.profile else []):
+            if name.lower() not in known:
+                conflicts.append(
+                    Conflict(
+                        ("printers", index, "profile", "materials", position),
+                        f"unknown material '{name}'; known: {', '.join(sorted(table))}"
+                        " (add it under site: materials: with its hotend and bed °C)",
+                    )
+                )
+    return conflicts
 
 
 def _one_identity(device: Device, fields: tuple[str, ...]) -> tuple[str, str] | None:

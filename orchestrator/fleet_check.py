@@ -10,7 +10,14 @@ from typing import Any, TypeVar
 from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 
-from orchestrator.fleet import IDENTITY_FIELDS, Camera, Fleet, Printer, find_conflicts
+from orchestrator.fleet import (
+    IDENTITY_FIELDS,
+    Camera,
+    Fleet,
+    Printer,
+    find_conflicts,
+    unknown_materials,
+)
 from orchestrator.fleet_problems import FieldPath, FleetFileError, Problem, spell_path
 from orchestrator.marked_yaml import MarkedYaml
 
@@ -49,7 +56,9 @@ def check_fleet(marked: MarkedYaml, source: str) -> Fleet:
         for c in (raw_cameras if isinstance(raw_cameras, list) else [])
         if isinstance(c, dict) and isinstance(c.get("name"), str)
     ]
-    for conflict in find_conflicts(printers, cameras, camera_names):
+    conflicts = find_conflicts(printers, cameras, camera_names)
+    conflicts += [] if fleet is None else unknown_materials(fleet)
+    for conflict in conflicts:
         message = conflict.message
         if conflict.other is not None:
             message += f" (line {marked.line_of(conflict.other)})"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from orchestrator.fleet import Camera, Fleet, Printer
+from orchestrator.fleet import Camera, Fleet, Printer, after_job, presets_json
 from orchestrator.secrets import GATE_KEY, HUB_DATA, PROXY_KEY_CONF, printer_key_file
 
 # What udev's usb_id/path_id ever put in ID_SERIAL_SHORT and ID_PATH: they replace
@@ -117,6 +117,9 @@ def stack_context(fleet: Fleet, version: str) -> dict[str, object]:
             # Where nginx reaches its print server, and its key file in the state directory.
             "upstream": service_address(f"printer-{p.name}"),
             "key_file": f"./{printer_key_file(p.name)}",
+            # After a job (heaters, fans) and the page's temperature presets (JSON).
+            "after_job": after_job(fleet, p),
+            "presets": presets_json(fleet, p),
         }
         for p in fleet.printers
     ]

@@ -9,6 +9,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from instance.after_job import check_choice
+from instance.materials import Preset, parse_presets
 from instance.web.gate import GateKeyError, read_key_file
 
 ENV_PREFIX = "FABFLEET_"
@@ -35,7 +37,11 @@ class ServeConfig:
     command_buffer: int = 4
     response_timeout: float = 10.0
     window: str = "auto"
-    failure_heaters: str = "off"
+    # After every job (a stalled one once the printer answers again): off or keep.
+    after_job_heaters: str = "off"
+    after_job_fans: str = "off"
+    # The page's temperature presets; None: the built-in material table.
+    presets: tuple[Preset, ...] | None = None
     max_upload_mb: int = 2048
     camera_url: str | None = None
     # Gate mode: the file holding this printer's key, and the key (hex in the file).
@@ -80,11 +86,8 @@ def _window(text: str) -> str:
     return value
 
 
-def _failure_heaters(text: str) -> str:
-    value = text.strip().lower()
-    if value not in ("off", "keep"):
-        raise ValueError("must be off or keep")
-    return value
+def _presets(text: str) -> tuple[Preset, ...]:
+    return tuple(parse_presets(text))
 
 
 def _text(text: str) -> str:
@@ -148,10 +151,17 @@ OPTIONS: tuple[Option, ...] = (
         "auto",
     ),
     Option(
-        "failure_heaters",
-        _failure_heaters,
-        "when a stalled link fails the job: off (heaters off) or keep",
+        "after_job_heaters",
+        check_choice,
+        "once a job has ended (completed, cancelled, failed): off (every heater off) or keep",
         "off",
+    ),
+    Option("after_job_fans", check_choice, "once a job has ended: off (fans off) or keep", "off"),
+    Option(
+        "presets",
+        _presets,
+        'temperature presets as JSON, [{"name": "PLA", "hotend": 210, "bed": 60}, …]'
+        " (default: the built-in material table)",
     ),
     Option("max_upload_mb", _positive_int, "largest accepted upload in MB", 2048),
     Option("camera_url", _text, "the printer's camera stream URL, shown on the page"),

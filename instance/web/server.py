@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
+from instance.after_job import AfterJobPolicy
 from instance.files.analyses import Analyser
 from instance.files.store import MB, FileStore
 from instance.link import LinkSettings
@@ -48,9 +49,8 @@ def printer_settings(config: ServeConfig) -> PrinterSettings:
         response_timeout=config.response_timeout,
         window=config.window,
     )
-    return PrinterSettings(
-        link=link, data_dir=config.data_dir, failure_heaters=config.failure_heaters
-    )
+    after_job = AfterJobPolicy(heaters=config.after_job_heaters, fans=config.after_job_fans)
+    return PrinterSettings(link=link, data_dir=config.data_dir, after_job=after_job)
 
 
 async def open_server(config: ServeConfig) -> RunningServer:

@@ -135,7 +135,7 @@ cameras:
         (
             "zzz: 1",
             "unknown key 'zzz'; known keys here: name, serial, port_path, url, simulated, "
-            "baudrate, receive_buffer, command_buffer, window, failure_heaters, profile, "
+            "baudrate, receive_buffer, command_buffer, window, profile, "
             "camera, groups",
         ),
     ],
