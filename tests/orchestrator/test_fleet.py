@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from instance.sim.options import IDENTITIES
-from orchestrator.fleet import Camera, Fleet, Printer, Simulation
+from orchestrator.fleet import Camera, Fleet, Printer, Simulation, after_job, presets
 from orchestrator.fleet_file import (
     dump_fleet,
     load_fleet,
@@ -407,3 +407,66 @@ def test_write_through_a_symlink_keeps_the_link(tmp_path: Path) -> None:
     write_fleet(link, Fleet(printers=[Printer(name="a", serial="S")]))
     assert link.is_symlink()
     assert load_fleet(real).printers[0].name == "a"
+
+
+AFTER_JOB_AND_MATERIALS = """\
+site:
+  after_job: {heaters: off, fans: keep}
+  materials:
+    pla: {hotend: 215, bed: 55}
+    PETG-CF: {hotend: 250, bed: 80}
+printers:
+  - name: mk3
+    simulated: true
+    profile:
+      materials: [PLA, PETG-CF]
+      after_job: {heaters: keep}
+  - name: ender
+    simulated: true
+"""
+
+
+def test_after_job_profile_over_site_over_default() -> None:
+    fleet = parse_fleet(AFTER_JOB_AND_MATERIALS, "fleet.yaml")
+    mk3, ender = fleet.printers
+    # The profile keeps the heaters; the fans follow the site; YAML's bare `off` is off.
+    assert after_job(fleet, mk3) == ("keep", "keep")
+    assert after_job(fleet, ender) == ("off", "keep")
+    assert after_job(Fleet(printers=[ender]), ender) == ("off", "off")
+
+
+def test_presets_are_the_printers_materials_or_the_whole_table() -> None:
+    fleet = parse_fleet(AFTER_JOB_AND_MATERIALS, "fleet.yaml")
+    mk3, ender = fleet.printers
+    # The site's pla changes the built-in PLA (spelt as built in); PETG-CF is new.
+    assert presets(fleet, mk3) == [
+        {"name": "PLA", "hotend": 215, "bed": 55},
+        {"name": "PETG-CF", "hotend": 250, "bed": 80},
+    ]
+    table = presets(fleet, ender)
+    assert [p["name"] for p in table] == ["PLA", "PETG", "ABS", "ASA", "TPU", "PA", "PC", "PETG-CF"]
+    assert table[2] == {"name": "ABS", "hotend": 250, "bed": 100}
+
+
+def test_an_unknown_material_is_named_at_its_line() -> None:
+    text = "printers:\n  - name: mk3\n    simulated: true\n    profile:\n      materials:\n"
+    text += "        - PLA\n        - Nylon-X\n"
+    assert problems(text) == [
+        "fleet.yaml:7: printers[0].profile.materials[1]: unknown material 'Nylon-X'; known: "
+        "ABS, ASA, PA, PC, PETG, PLA, TPU"
+        " (add it under site: materials: with its hotend and bed °C)"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("entry", "expected"),
+    [
+        ("materials: {PLA: {hotend: 900, bed: 60}}", "materials.PLA.hotend: 900 is out of range"),
+        ("materials: {PLA: {hotend: 210, bed: 200}}", "materials.PLA.bed: 200 is out of range"),
+        ("materials: {PLA: {hotend: 210}}", "materials.PLA.bed: 'bed' is required here"),
+        ("after_job: {heaters: cold}", "after_job.heaters: 'cold' is not allowed"),
+    ],
+)
+def test_bad_site_after_job_and_materials(entry: str, expected: str) -> None:
+    (problem,) = problems(f"site:\n  {entry}\n")
+    assert problem.startswith(f"fleet.yaml:2: site.{expected}"), problem
