@@ -16,6 +16,7 @@ from instance.web import (
     octoprint_api,
     openapi,
     printer_api,
+    toolpath_api,
 )
 from instance.web.context import CONTEXT, ServerContext, context
 from instance.web.errors import error_response, json_errors
@@ -59,6 +60,14 @@ def build_app(ctx: ServerContext) -> web.Application:
     app.router.add_static("/page/", PAGE, append_version=False)
     app.router.add_get("/api/v1", api_root)
     app.router.add_get("/api/v1/", api_root)
-    for module in (printer_api, files_api, history_api, octoprint_api, metrics, openapi):
+    for module in (
+        printer_api,
+        files_api,
+        toolpath_api,
+        history_api,
+        octoprint_api,
+        metrics,
+        openapi,
+    ):
         module.add_routes(app)
     return app

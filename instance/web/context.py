@@ -14,6 +14,7 @@ from aiohttp import web
 
 from instance.files.analyses import DONE, Analyser, Analysis
 from instance.files.store import FileStore, StoredFile
+from instance.files.toolpaths import Toolpaths
 from instance.printer import Printer, PrinterError
 from instance.web.auth import AccessCheck
 from instance.web.config import ServeConfig
@@ -43,6 +44,8 @@ class ServerContext:
     selected: str | None = None
     counters: Counters = field(default_factory=Counters)
     printer_stopped: bool = False
+    # Set by instance.web.toolpath_api when its routes are added.
+    toolpaths: Toolpaths | None = None
     # Feed-rate, flow and babystep set during the job (printer_api, the page's Tune box).
     overrides: Overrides = field(default_factory=Overrides)
     _tasks: set[asyncio.Task[None]] = field(default_factory=set)

@@ -83,6 +83,9 @@ _SCHEMAS: dict[str, Schema] = {
             "progress": _NUMBER,
             "bytes_done": {"type": "integer"},
             "bytes_total": {"type": "integer"},
+            "layer": {"type": ["integer", "null"], "minimum": 1},
+            "layer_count": {"type": ["integer", "null"], "minimum": 0},
+            "z": {"type": ["number", "null"]},
             "lines_done": {"type": "integer"},
             "lines_total": {"type": "integer"},
             "elapsed": _NUMBER,
@@ -301,6 +304,15 @@ def _paths() -> dict[str, Schema]:
                 "image/png": {"schema": {"type": "string", "format": "binary"}},
                 "image/jpeg": {"schema": {"type": "string", "format": "binary"}}}},
                 "404": _error("no such file or thumbnail"), **_AUTH},
+        }},
+        "/api/v1/files/{name}/toolpath": {"get": {
+            "parameters": [_NAME],
+            "summary": "the file's layer-by-layer toolpath preview (docs/printer-page.md)",
+            "responses": {"200": {"description": "the packed preview", "content": {
+                "application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}},
+                "304": {"description": "not modified since the ETag sent"},
+                "404": _error("no such file"),
+                "422": _error("the file cannot be previewed"), **_AUTH},
         }},
         "/api/v1/history": {"get": {
             "summary": "recorded jobs, newest first",

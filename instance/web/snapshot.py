@@ -5,9 +5,11 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from instance.analysis.toolpath import LayerIndex
 from instance.materials import default_presets
 from instance.printer import STALL_ONLY, Printer
 from instance.web.context import ServerContext, job_record_json
+from instance.web.toolpath_api import running_layers
 
 
 def _number(value: float | None, digits: int = 2) -> float | None:
@@ -23,17 +25,22 @@ def heaters(printer: Printer) -> dict[str, dict[str, float | None]]:
     }
 
 
-def job(printer: Printer) -> dict[str, Any] | None:
+def job(printer: Printer, layers: LayerIndex | None = None) -> dict[str, Any] | None:
     current = printer.job
     if current is None:
         return None
     progress = current.progress()
+    # Layer and Z from the file's toolpath preview (None until it is built).
+    position = None if layers is None else layers.at(progress.bytes_done)
     return {
         "id": current.id,
         "file": progress.file_name,
         "progress": _number(progress.fraction, 4),
         "bytes_done": progress.bytes_done,
         "bytes_total": progress.bytes_total,
+        "layer": None if position is None else position[0],
+        "layer_count": None if layers is None else len(layers.offsets),
+        "z": None if position is None else position[1],
         "lines_done": progress.lines_done,
         "lines_total": progress.lines_total,
         # Whole seconds: a page shows no more, and the stream sends less.
@@ -69,7 +76,7 @@ def printer_state(ctx: ServerContext) -> dict[str, Any]:
         "bed_clear": printer.bed_clear,
         "firmware": None if firmware is None else {"name": firmware.name, **firmware.fields},
         "heaters": heaters(printer),
-        "job": job(printer),
+        "job": job(printer, running_layers(ctx)),
         "prompt": None if prompt is None else {"text": prompt.text, "choices": prompt.choices},
         "last_job": None if last is None else job_record_json(last),
         "selected_file": ctx.selected,
