@@ -90,15 +90,24 @@ def add(
     role: str,
     grants: Grants,
     password: Callable[[], str],
+    prepare: Callable[[], None] = lambda: None,
 ) -> str:
-    """Add a user; ``password`` is asked only once name and role are known to be fine."""
+    """Add a user; ``password`` is asked only once name and role are known to be fine.
+
+    Nothing is created (``prepare`` is not called, the database not opened) until
+    every check has passed and the password is known: a refusal leaves no file.
+    """
     try:
         accounts.check_name(name)
         accounts.check_role(role)
+        if (data_dir / DATABASE).exists():
+            with accounts_database(data_dir) as db:
+                if accounts.get_account(db, name) is not None:
+                    raise accounts.UserExists(name)
+        new_password = password()
+        prepare()
         with accounts_database(data_dir) as db:
-            if accounts.get_account(db, name) is not None:
-                raise accounts.UserExists(name)
-            user = accounts.create_user(db, name, password(), role, grants, actor=actor())
+            user = accounts.create_user(db, name, new_password, role, grants, actor=actor())
     except (accounts.AccountError, WeakPassword) as error:
         raise UserCommandError(str(error)) from None
     grants_text = "every printer" if user.admin else accounts.describe_grants(user.grants)

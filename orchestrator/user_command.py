@@ -47,7 +47,7 @@ def _prepare(data_dir: Path) -> None:
 
 def _hand_over(data_dir: Path, uid: int, gid: int) -> None:
     """As root: the hub's container (running as uid:gid) must own what was written."""
-    if os.geteuid() != 0:
+    if os.geteuid() != 0 or not data_dir.exists():
         return
     for path in [data_dir, *data_dir.glob(users_cli.DATABASE + "*")]:
         try:
@@ -83,7 +83,8 @@ def add(
     config: ConfigOption = DEFAULT_PATH,
 ) -> None:
     """Add a user of the hub (asks for the password twice)."""
-    data_dir, uid, gid = _run(config, "add")
+    # Nothing is created before every check has passed and the password is known.
+    data_dir, uid, gid = _data_dir(config)
     try:
         chosen = users_cli.choose_role(admin, role)
         grants = users_cli.grants_from(printer or [], group or [], all_printers)
@@ -93,6 +94,7 @@ def add(
             chosen,
             grants,
             lambda: users_cli.read_new_password(password_stdin),
+            prepare=lambda: _prepare(data_dir),
         )
     except UserCommandError as error:
         _hand_over(data_dir, uid, gid)

@@ -143,3 +143,29 @@ def test_a_broken_fleet_file_is_reported(tmp_path: Path) -> None:
     assert done.returncode == 1
     assert "state_dir" in done.stderr
     assert not (tmp_path / "relative").exists()
+
+
+def test_a_refused_first_user_leaves_no_file_behind(tmp_path: Path) -> None:
+    """`fabfleet user add alice --admin` without a password creates no database, no directory."""
+    config = fleet_file(tmp_path)
+    cases = [
+        # No terminal and nothing on standard input: no password.
+        (["add", "alice", "--admin"], "", "fabfleet: no password given"),
+        (["add", "alice", "--admin", "--password-stdin"], "short", "the password is too short"),
+        (["add", "Alice!", "--admin", "--password-stdin"], PASSWORD, "'Alice!'"),
+        (["add", "alice", "--role", "boss", "--password-stdin"], PASSWORD, "no role 'boss'"),
+        (["add", "alice", "--printer", "", "--password-stdin"], PASSWORD, "fabfleet: "),
+    ]  # fmt: skip
+    for args, password, message in cases:
+        done = subprocess.run(
+            [str(FABFLEET), "user", *args, "--config", str(config)],
+            input=password, capture_output=True, text=True, timeout=60, start_new_session=True,
+            env={"PATH": os.environ["PATH"]},
+        )  # fmt: skip
+        assert done.returncode == 1, args
+        assert message in done.stderr.splitlines()[-1], (args, done.stderr)
+        assert not (tmp_path / "state").exists(), args
+    # And the same command with a password then works.
+    added = fabfleet(config, "add", "alice", "--admin", "--password-stdin", password=PASSWORD)
+    assert added.returncode == 0, added.stderr
+    assert (tmp_path / "state" / "hub-data" / "hub.sqlite").exists()
