@@ -53,7 +53,7 @@ def draws(page: Page) -> int:
 def test_upload_print_pause_resume_cancel_and_clear_the_bed(served: Served, page: Page) -> None:
     page.goto(served.url + "/")
     state = page.locator("#state")
-    expect(state).to_have_text("ready")
+    expect(state).to_have_text("Ready")
     expect(page.locator("#link")).to_have_text("live")
     expect(page.locator("#name")).to_have_text("printer")
     screenshot(page, "01-ready")
@@ -68,9 +68,11 @@ def test_upload_print_pause_resume_cancel_and_clear_the_bed(served: Served, page
     screenshot(page, "02-uploaded")
 
     item.get_by_role("button", name="Print").click()
-    expect(page.locator("#confirm-text")).to_have_text(f"Print {CUBE} now?")
+    expect(page.locator("#confirm-text")).to_have_text(f"Print {CUBE} on printer?")
+    expect(page.locator("#confirm-yes")).to_have_text("Print")
+    expect(page.locator("#confirm-no")).to_have_text("Don't print")
     page.locator("#confirm-yes").click()
-    expect(state).to_have_text("printing", timeout=20_000)
+    expect(state).to_have_text("Printing", timeout=20_000)
     expect(page.locator("#job-file")).to_have_text(CUBE)
     # Progress and the chart move on their own.
     page.wait_for_function("() => parseFloat(document.querySelector('#percent').textContent) > 0")
@@ -87,25 +89,27 @@ def test_upload_print_pause_resume_cancel_and_clear_the_bed(served: Served, page
     screenshot(page, "03-printing")
 
     page.locator("#pause").click()
-    expect(state).to_have_text("paused", timeout=30_000)
+    expect(state).to_have_text("Paused", timeout=30_000)
     paused_at = percent(page)
     expect(page.locator("#resume")).to_be_visible()
     expect(page.locator("#elapsed")).not_to_have_text(NOTHING)
     screenshot(page, "04-paused")
     page.locator("#resume").click()
-    expect(state).to_have_text("printing", timeout=30_000)
+    expect(state).to_have_text("Printing", timeout=30_000)
     page.wait_for_function(
         f"() => parseFloat(document.querySelector('#percent').textContent) > {paused_at}"
     )
 
     page.locator("#cancel").click()
-    expect(page.locator("#confirm-text")).to_have_text("Cancel this print? It cannot be resumed.")
+    expect(page.locator("#confirm-text")).to_have_text(f"Cancel {CUBE}? It cannot be resumed.")
+    expect(page.locator("#confirm-no")).to_have_text("Keep printing")
+    expect(page.locator("#confirm-yes")).to_have_text("Cancel print")
     page.locator("#confirm-yes").click()
-    expect(state).to_have_text("bed not cleared", timeout=30_000)
+    expect(state).to_have_text("Bed not cleared", timeout=30_000)
     expect(page.locator("#bed")).to_be_visible()
     screenshot(page, "05-bed-not-cleared")
     page.locator("#bed-clear").click()
-    expect(state).to_have_text("ready")
+    expect(state).to_have_text("Ready")
     expect(page.locator("#bed")).to_be_hidden()
     expect(page.locator("#history tr").first).to_contain_text("cancelled")
     no_sideways_scroll(page)
@@ -140,7 +144,7 @@ def no_sideways_scroll(page: Page) -> None:
 def test_usable_on_a_phone(served: Served, browser_phone: Page) -> None:
     page = browser_phone
     page.goto(served.url + "/")
-    expect(page.locator("#state")).to_have_text("ready")
+    expect(page.locator("#state")).to_have_text("Ready")
     # Nothing sticks out sideways; the big buttons stay big enough to hit.
     no_sideways_scroll(page)
     box = page.locator("[data-home='XYZ']").bounding_box()
@@ -203,7 +207,11 @@ def test_the_page_works_under_the_proxy_prefix(
     page.on("request", lambda request: requests.append(request.url))
     page.goto(behind_nginx)
     expect(page.locator("#link")).to_have_text("live")
-    expect(page.locator("#state")).to_have_text("ready")
+    expect(page.locator("#state")).to_have_text("Ready")
+    # Behind the hub's prefix, a way back to the fleet at the site's root.
+    fleet = page.get_by_role("link", name="← Fleet")
+    expect(fleet).to_be_visible()
+    assert fleet.get_attribute("href") == "/"
     page.set_input_files("#upload", str(GCODE / "cube_slic3r.gcode"))
     expect(page.locator("#upload-status")).to_have_text("Uploaded cube_slic3r.gcode")
     expect(page.locator("#files li[data-name='cube_slic3r.gcode']")).to_be_visible()

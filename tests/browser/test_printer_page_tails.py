@@ -101,7 +101,7 @@ def test_the_page_says_why_the_print_paused_and_lists_the_warnings(
     paused_by_a_tail: Running, page: Page, browser: Browser
 ) -> None:
     page.goto(paused_by_a_tail.url + "/")
-    expect(page.locator("#state")).to_have_text("paused")
+    expect(page.locator("#state")).to_have_text("Paused")
     notice = page.locator("#notice")
     expect(notice).to_be_visible()
     expect(notice).to_contain_text("relative positioning (G91)")

@@ -51,7 +51,7 @@ def test_log_in_upload_and_print_as_admin_then_back_to_login(demo: RunningDemo, 
     expect(page).to_have_url(printer)
     expect(page.locator("#name")).to_have_text("demo-1")
     expect(page.locator("#link")).to_have_text("live")
-    expect(page.locator("#state")).to_have_text("ready")
+    expect(page.locator("#state")).to_have_text("Ready")
 
     # An upload and a print change something: the page sends the session's CSRF token.
     content = (GCODE / "cube_slic3r.gcode").read_bytes()
@@ -60,7 +60,7 @@ def test_log_in_upload_and_print_as_admin_then_back_to_login(demo: RunningDemo, 
     item = page.locator(f"#files li[data-name='{CUBE}']")
     item.get_by_role("button", name="Print").click()
     page.locator("#confirm-yes").click()
-    expect(page.locator("#state")).to_have_text("printing", timeout=20_000)
+    expect(page.locator("#state")).to_have_text("Printing", timeout=20_000)
     screenshot(page, "demo-printing-as-admin")
     cookies = {c["name"]: c["value"] for c in page.context.cookies()}
     history = requests.get(f"{printer}api/v1/history", cookies=cookies, timeout=10).json()["jobs"]

@@ -1,0 +1,142 @@
+// What every part of the printer's page shares: element lookup, URLs relative to
+// the page (standalone and under the proxy's /printers/<name>/ prefix alike),
+// requests that report their refusals, the confirmation dialog, and formatting.
+
+export const $ = (id) => document.getElementById(id);
+export const api = (path) => new URL(path, document.baseURI).toString();
+export const BUSY = new Set(["printing", "pausing", "paused", "cancelling"]);
+export const NOTHING = "–";
+
+// What the parts of the page read: the last state message and the stored files.
+export const shared = { state: null, files: new Map() };
+
+// "bed not cleared" -> "Bed not cleared": state names are shown in sentence case.
+export function stateLabel(state) {
+  return state ? state[0].toUpperCase() + state.slice(1) : "";
+}
+
+export function clock(seconds) {
+  if (seconds === null || seconds === undefined) return NOTHING;
+  seconds = Math.max(0, Math.round(seconds));
+  const h = Math.floor(seconds / 3600), m = Math.floor((seconds % 3600) / 60), s = seconds % 60;
+  const two = (n) => String(n).padStart(2, "0");
+  return h ? `${h}:${two(m)}:${two(s)}` : `${m}:${two(s)}`;
+}
+
+export function size(bytes) {
+  if (bytes < 1024) return `${bytes} B`;
+  if (bytes < 1024 * 1024) return `${(bytes / 1024).toFixed(1)} KB`;
+  return `${(bytes / 1024 / 1024).toFixed(1)} MB`;
+}
+
+// The path before /printers/<name>/ when the page is behind the hub, else null.
+export function hubPrefix() {
+  const match = new URL(document.baseURI).pathname.match(/^(.*?\/)printers\/[^/]+\//);
+  return match ? match[1] : null;
+}
+
+// Behind the hub, the session's CSRF token (the fabfleet_csrf cookie) goes with
+// every request that changes something; standalone there is no such cookie.
+export function csrfToken() {
+  for (const part of document.cookie.split(";")) {
+    const [name, ...value] = part.trim().split("=");
+    if (name === "fabfleet_csrf") return decodeURIComponent(value.join("="));
+  }
+  return null;
+}
+
+// Not logged in (the hub's gate said 401): to the hub's login page at the site
+// root (before this page's /printers/<name>/), and back here afterwards.
+export function toLogin() {
+  const login = new URL(`${hubPrefix() || "/"}login`, window.location.origin);
+  login.searchParams.set("next", window.location.pathname + window.location.search);
+  window.location.assign(login.toString());
+}
+
+// A refused action stays in view for a while; the printer's own error as long as it lasts.
+export function showError(message, seconds = 8) {
+  const box = $("error");
+  box.textContent = message;
+  box.hidden = !message;
+  box.dataset.until = String(Date.now() + seconds * 1000);
+}
+
+// A request to the print server; on any failure the page says why and the
+// result is null (a button press never leaves an unhandled error behind).
+export async function call(method, path, body) {
+  const options = { method, headers: {} };
+  const token = csrfToken();
+  if (method !== "GET" && token) options.headers["X-CSRF-Token"] = token;
+  if (body !== undefined) {
+    options.headers["Content-Type"] = "application/json";
+    options.body = JSON.stringify(body);
+  }
+  let response;
+  try {
+    response = await fetch(api(path), options);
+  } catch {
+    showError("The print server does not answer; retrying…");
+    return null;
+  }
+  if (response.status === 401) {
+    toLogin();
+    return null;
+  }
+  let data = null;
+  try { data = await response.json(); } catch { /* no body */ }
+  if (!response.ok) {
+    showError((data && data.error) || `${response.status} ${response.statusText}`);
+    return null;
+  }
+  return data === null ? {} : data;
+}
+
+// Ask before acting. Each choice names its action ("Don't print" / "Print");
+// Escape is always the safe choice, and a destructive action (red) starts with
+// the focus on the safe one, so a stray Enter destroys nothing.
+export function confirmAction({ text, yes, no, danger = false }) {
+  const dialog = $("confirm");
+  const keep = $("confirm-no"), act = $("confirm-yes");
+  $("confirm-text").textContent = text;
+  keep.textContent = no;
+  act.textContent = yes;
+  act.className = danger ? "danger" : "primary";
+  dialog.returnValue = "";
+  return new Promise((resolve) => {
+    dialog.addEventListener("close", () => resolve(dialog.returnValue === "yes"), { once: true });
+    dialog.showModal();
+    (danger ? keep : act).focus();
+  });
+}
+
+// Why a print cannot start now, or "" when it can.
+export function printBlocked(state) {
+  if (!state) return "Waiting for the printer…";
+  if (BUSY.has(state.state)) return `The printer is ${state.state}.`;
+  if (!state.connected) return `The printer is ${state.state}: no print can start.`;
+  if (!state.bed_clear) return "Confirm the bed is clear first.";
+  if (state.state !== "ready") return `The printer is ${state.state}.`;
+  return "";
+}
+
+// Print a stored file after asking; the printer's name in the question.
+export async function printFile(name) {
+  const printer = shared.state ? shared.state.name : "this printer";
+  if (await confirmAction({ text: `Print ${name} on ${printer}?`, yes: "Print", no: "Don't print" })) {
+    await call("POST", "api/v1/job", { file: name });
+  }
+}
+
+// Run ``write`` at the next frame at most once, however often it is asked for:
+// DOM writes are batched per frame, not done per WebSocket message.
+export function perFrame(write) {
+  let pending = false;
+  return () => {
+    if (pending) return;
+    pending = true;
+    requestAnimationFrame(() => {
+      pending = false;
+      write();
+    });
+  };
+}
