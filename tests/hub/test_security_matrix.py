@@ -60,6 +60,17 @@ def act_octoprint(session: requests.Session, site: LocalSite, printer: str) -> i
     return session.post(url, json={"command": "cancel"}, timeout=10).status_code
 
 
+def act_tune(session: requests.Session, site: LocalSite, printer: str) -> int:
+    """Feed-rate overrides act while printing too: 202 wherever the gate lets them through."""
+    url = f"{site.url}printers/{printer}/api/v1/printer/overrides"
+    return session.post(url, json={"feed_percent": 100}, timeout=10).status_code
+
+
+def act_octoprint_feedrate(session: requests.Session, site: LocalSite, printer: str) -> int:
+    url = f"{site.url}printers/{printer}/api/printer/printhead"
+    return session.post(url, json={"command": "feedrate", "factor": 100}, timeout=10).status_code
+
+
 @pytest.mark.parametrize("user", list(USERS))
 def test_each_role_watches_and_acts_only_where_granted(
     site: LocalSite, sessions: dict[str, requests.Session], user: str
@@ -72,6 +83,9 @@ def test_each_role_watches_and_acts_only_where_granted(
         expected_act = 409 if printer in acted else 403
         assert act_native(session, site, printer) == expected_act, printer
         assert act_octoprint(session, site, printer) == expected_act, printer
+        assert act_tune(session, site, printer) == (202 if printer in acted else 403), printer
+        feedrate = act_octoprint_feedrate(session, site, printer)
+        assert feedrate == (204 if printer in acted else 403), printer
     snapshot = session.get(f"{site.url}cameras/cam1/snapshot", timeout=10)
     assert snapshot.status_code == (200 if camera else 403)
     if camera:
