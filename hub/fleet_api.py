@@ -1,5 +1,7 @@
 """The fleet as the dashboard sees it: ``GET /api/fleet``, the live stream
-``/api/fleet/events`` and ``POST /api/printers/{name}/bed-clear``.
+``/api/fleet/events`` and ``POST /api/printers/{name}/bed-clear`` (in every idle state
+whose bed is not confirmed clear: finished, failed, bed not cleared); the fleet
+actions (``POST /api/fleet/actions``) are hub/fleet_actions.py.
 
 The stream is one WebSocket per browser for the whole fleet: a ``snapshot``
 first (the same as ``GET /api/fleet``), then a ``printer`` message with a
@@ -28,7 +30,7 @@ from urllib.parse import urlsplit
 import aiohttp
 from aiohttp import WSMsgType, web
 
-from hub import audit
+from hub import audit, fleet_actions
 from hub.auth import current_user
 from hub.context import CONTEXT, HubContext, context
 from hub.errors import ApiError
@@ -54,6 +56,14 @@ def job_summary(job: Any) -> dict[str, Any] | None:
     if not isinstance(job, dict):
         return None
     return {k: job.get(k) for k in ("file", "progress", "elapsed", "remaining")}
+
+
+def last_job_summary(record: Any) -> dict[str, Any] | None:
+    """The print server's ``last_job`` record, as much as a card shows of it."""
+    if not isinstance(record, dict):
+        return None
+    keys = ("id", "file", "outcome", "reason", "duration", "ended_at")
+    return {k: record.get(k) for k in keys}
 
 
 def printer_entry(fleet: Fleet, printer: FleetPrinter, live: PrinterLive) -> dict[str, Any]:
@@ -84,6 +94,7 @@ def printer_entry(fleet: Fleet, printer: FleetPrinter, live: PrinterLive) -> dic
             "connected": status.get("connected", False),
             "heaters": status.get("heaters") or {},
             "job": job_summary(status.get("job")),
+            "last_job": last_job_summary(status.get("last_job")),
             "bed_clear": status.get("bed_clear"),
             "error": status.get("error"),
             "prompt": status.get("prompt"),
@@ -358,3 +369,4 @@ def setup(app: web.Application) -> None:
     app.router.add_get("/api/fleet", get_fleet)
     app.router.add_get("/api/fleet/events", fleet_events)
     app.router.add_post("/api/printers/{name}/bed-clear", confirm_bed_clear)
+    fleet_actions.setup(app)

@@ -384,3 +384,131 @@ def test_confirming_a_clear_bed_takes_the_right_and_a_print_server_that_answers(
     assert answer.status_code == 409
     assert "demo-1" in answer.json()["error"]
     assert audit_rows(site) == [("otto", "bed clear", "demo-2")]
+
+
+SQUARE = os.path.join(os.path.dirname(__file__), "..", "fixtures", "queue", "square.gcode")
+
+
+def print_square(site: Site, name: str) -> None:
+    """Upload the short square and print it on ``name``'s print server."""
+    with open(SQUARE, "rb") as source:
+        answer = site.on_printer(
+            "POST", name, "api/v1/files", files={"file": ("square.gcode", source)},
+            data={"print": "true", "overwrite": "true"},
+        )  # fmt: skip
+    assert answer.status_code == 201, answer.text
+
+
+def test_a_completed_print_shows_its_file_outcome_and_duration_and_its_bed_can_be_cleared(
+    site: Site,
+):
+    print_square(site, "demo-3")
+    finished = site.wait_state("demo-3", "finished", within=120)
+    assert finished["status"]["bed_clear"] is False
+    last = finished["status"]["last_job"]
+    assert last["file"] == "square.gcode"
+    assert last["outcome"] == "completed"
+    assert last["duration"] > 0
+    # The dashboard's button: the hub passes the confirmation on for a finished printer too.
+    answer = site.session("ada").post(site.url + "api/printers/demo-3/bed-clear", timeout=10)
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["state"] == "ready"
+    assert site.wait_state("demo-3", "ready")["status"]["bed_clear"] is True
+
+
+def fleet_action(site: Site, user: str, **body: Any) -> requests.Response:
+    return site.session(user).post(site.url + "api/fleet/actions", json=body, timeout=30)
+
+
+def action_audit(site: Site) -> list[tuple[str, str, str | None, str | None]]:
+    db = open_database(site.hub.data_dir / "hub.sqlite", [])
+    try:
+        rows = db.execute(
+            "SELECT a.user, a.action, a.printer, x.outcome FROM audit a"
+            " LEFT JOIN audit_acts x ON x.entry = a.id"
+            " WHERE a.action LIKE 'printer.%' ORDER BY a.id"
+        )
+        return sorted((r["user"], r["action"], r["printer"], r["outcome"]) for r in rows)
+    finally:
+        db.close()
+
+
+def test_fleet_actions_refuse_bad_requests_with_a_reason_and_change_nothing(site: Site):
+    bad: list[dict[str, Any]] = [
+        {"action": "explode", "printers": ["demo-1"]},
+        {"action": "pause", "printers": []},
+        {"action": "pause", "printers": "demo-1"},
+        {"action": "pause"},
+        {"action": "preheat", "printers": ["demo-1"]},
+        {"action": "preheat", "printers": ["demo-1"], "hotend": 999},
+        {"action": "preheat", "printers": ["demo-1"], "hotend": 200, "bed": -5},
+        {"action": "preheat", "printers": ["demo-1"], "hotend": "hot"},
+        {"action": "pause", "printers": ["demo-1"], "hotend": 200},
+    ]
+    for body in bad:
+        answer = fleet_action(site, "ada", **body)
+        assert answer.status_code == 400, body
+        assert answer.json()["error"], body
+    no_csrf = requests.post(
+        site.url + "api/fleet/actions", json={"action": "cooldown", "printers": ["demo-1"]},
+        cookies=site.session("ada").cookies, timeout=10,
+    )  # fmt: skip
+    assert no_csrf.status_code == 403
+    assert requests.post(site.url + "api/fleet/actions", json={}, timeout=10).status_code == 401
+    assert action_audit(site) == []
+
+
+def test_fleet_actions_act_on_each_printer_the_user_may_and_say_so_per_printer(site: Site):
+    answer = fleet_action(
+        site, "otto", action="preheat", printers=["demo-1", "demo-3", "nope", "ghost"],
+        hotend=215, bed=55,
+    )  # fmt: skip
+    assert answer.status_code == 200, answer.text
+    results = {r["printer"]: r for r in answer.json()["results"]}
+    assert list(results) == ["demo-1", "demo-3", "nope", "ghost"]
+    assert results["demo-1"] == {"printer": "demo-1", "ok": True}
+    # A printer otto may not act on and one that does not exist read the same.
+    assert results["demo-3"]["ok"] is False and results["nope"]["ok"] is False
+    assert results["demo-3"]["error"] == results["nope"]["error"]
+    assert "does not answer" in results["ghost"]["error"]
+    heaters = site.wait_state("demo-1", "ready")["status"]["heaters"]
+    deadline = time.monotonic() + 30
+    while heaters["T0"]["target"] != 215 or heaters["B"]["target"] != 55:
+        assert time.monotonic() < deadline, heaters
+        time.sleep(0.2)
+        heaters = site.fleet("ada")["printers"][0]["status"]["heaters"]
+    assert site.fleet("ada")["printers"][2]["status"]["heaters"]["T0"]["target"] in (0, None)
+    assert action_audit(site) == sorted([
+        ("otto", "printer.preheat", "demo-1", "done"),
+        ("otto", "printer.preheat", "demo-3", "refused"),
+        ("otto", "printer.preheat", "nope", "refused"),
+        ("otto", "printer.preheat", "ghost", "failed"),
+    ])  # fmt: skip
+
+    # A viewer acts on nothing, even what they watch.
+    answer = fleet_action(site, "vera", action="cooldown", printers=["demo-3"])
+    assert answer.json()["results"] == [
+        {"printer": "demo-3", "ok": False, "error": results["nope"]["error"]}
+    ]
+
+    # Pause, resume and cancel a print; pausing an idle printer is refused by its print server.
+    print_square(site, "demo-2")
+    site.wait_state("demo-2", "printing")
+    answer = fleet_action(site, "otto", action="pause", printers=["demo-2", "demo-1"])
+    results = {r["printer"]: r for r in answer.json()["results"]}
+    assert results["demo-2"]["ok"] is True
+    assert results["demo-1"]["ok"] is False and results["demo-1"]["error"]
+    site.wait_state("demo-2", "paused")
+    answer = fleet_action(site, "otto", action="resume", printers=["demo-2"])
+    assert answer.json()["results"] == [{"printer": "demo-2", "ok": True}]
+    site.wait_state("demo-2", "printing")
+    answer = fleet_action(site, "ada", action="cancel", printers=["demo-2"])
+    assert answer.json()["results"] == [{"printer": "demo-2", "ok": True}]
+    site.wait_state("demo-2", "bed not cleared")
+    answer = fleet_action(site, "ada", action="cooldown", printers=["demo-1", "demo-2"])
+    assert [r["ok"] for r in answer.json()["results"]] == [True, True]
+    audited = action_audit(site)
+    assert ("otto", "printer.pause", "demo-2", "done") in audited
+    assert ("otto", "printer.pause", "demo-1", "refused") in audited
+    assert ("ada", "printer.cancel", "demo-2", "done") in audited
+    assert ("vera", "printer.cooldown", "demo-3", "refused") in audited
