@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -126,7 +126,3 @@ class ConsoleWatch:
     def _console(self, message: ConsoleMessage) -> None:
         if message.type == "error":
             self.errors.append(f"{message.location.get('url', '')}: {message.text}")
-
-    def ignore(self, keep: Callable[[str], bool]) -> None:
-        """Forget errors ``keep`` says are expected (e.g. a refused act's 403 resource)."""
-        self.errors = [error for error in self.errors if not keep(error)]
