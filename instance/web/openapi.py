@@ -132,6 +132,14 @@ _SCHEMAS: dict[str, Schema] = {
             "last_job": {"oneOf": [_ref("JobRecord"), {"type": "null"}]},
             "selected_file": _NULLABLE_STRING,
             "camera_url": _NULLABLE_STRING,
+            "overrides": {
+                "type": "object",
+                "properties": {
+                    "feed_percent": {"type": "integer"},
+                    "flow_percent": {"type": "integer"},
+                    "babystep_z_mm": _NUMBER,
+                },
+            },
         },
     },
     "Analysis": {
@@ -254,6 +262,21 @@ def _paths() -> dict[str, Schema]:
             "requestBody": _body(control_body, required=False),
             "responses": {**_ok("queued", {"type": "object"}, "202"), **bad,
                           "404": _error("no such action"), **refused, **_AUTH},
+        }},
+        "/api/v1/printer/overrides": {"post": {
+            "summary": "feed-rate (M220) and flow (M221) in percent, also while printing",
+            "requestBody": _body({"type": "object", "properties": {
+                "feed_percent": {"type": "integer", "minimum": 10, "maximum": 500},
+                "flow_percent": {"type": "integer", "minimum": 10, "maximum": 200}}}),
+            "responses": {**_ok("sent; the overrides now", {"type": "object"}, "202"), **bad,
+                          **refused, **_AUTH},
+        }},
+        "/api/v1/printer/babystep": {"post": {
+            "summary": "move Z by a babystep (M290), also while printing",
+            "requestBody": _body({"type": "object", "required": ["z_mm"], "properties": {
+                "z_mm": {"type": "number", "minimum": -0.5, "maximum": 0.5}}}),
+            "responses": {**_ok("sent; the overrides now", {"type": "object"}, "202"), **bad,
+                          **refused, **_AUTH},
         }},
         "/api/v1/files": {
             "get": {"summary": "stored files with their analyses, and free disk space",
