@@ -35,7 +35,7 @@ UNITS_PER_MM = 100  # XY in 0.01 mm
 Z_UNITS_PER_MM = 1000  # Z in µm
 CHECKPOINT_EVERY = 16  # one file offset every this many points
 # Merge limits: a dropped point lies within this of the line that replaces it.
-TOLERANCE_MM = 0.02
+TOLERANCE_MM = 0.05
 MAX_RUN = 64  # points merged into one segment at most (bounds the check's cost)
 HEADER = struct.Struct("<4sHHIIiiii")
 LAYER = struct.Struct("<diiiI")

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from instance.analysis.toolpath import VERSION, LayerIndex
-from instance.files.store import FileStore, StoredFile
+from instance.files.store import FileStore, StoredFile, UnknownFile
 
 log = logging.getLogger(__name__)
 
@@ -85,6 +85,16 @@ class Toolpaths:
             return None
         self._indexes[stored.name] = (tag, found.index)
         return found.index
+
+    def prepare(self, name: str) -> None:
+        """Build the preview of a new or replaced file before anyone asks for it; forget the
+        preview of a file that is gone."""
+        try:
+            stored = self.store.stat(name)
+        except (UnknownFile, OSError):
+            self.forget(name)
+            return
+        self.index(stored)
 
     def forget(self, name: str) -> None:
         self._indexes.pop(name, None)

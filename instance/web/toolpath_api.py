@@ -70,6 +70,15 @@ def running_layers(ctx: ServerContext) -> LayerIndex | None:
 
 def add_routes(app: web.Application) -> None:
     ctx = app[CONTEXT]
-    ctx.toolpaths = Toolpaths(ctx.store)
-    ctx.toolpaths.remove_orphans()
+    toolpaths = ctx.toolpaths = Toolpaths(ctx.store)
+    toolpaths.remove_orphans()
+    # Each file analysed (after an upload or a start) gets its preview built next.
+    analysed = ctx.analyser.on_done
+
+    def analysed_then_preview(name: str) -> None:
+        if analysed is not None:
+            analysed(name)
+        toolpaths.prepare(name)
+
+    ctx.analyser.on_done = analysed_then_preview
     app.router.add_get("/api/v1/files/{name}/toolpath", get_toolpath)
