@@ -7,7 +7,9 @@ identity; the print server reports what it did with that request on the hub's
 events stream and :func:`settle` turns the outcome into ``done`` (2xx/3xx),
 ``refused`` (4xx) or ``failed`` (5xx) with the print server's status. An act whose
 print server never reported stays ``allowed``. Admins read it at ``GET /api/audit``
-(filters, newest first) and ``GET /api/audit.csv``.
+(filters, newest first) and ``GET /api/audit.csv``; each entry carries, besides its raw
+fields, a ``summary`` a person reads ("alice cancelled the print on mk3",
+hub/audit_words.py).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from datetime import UTC, datetime
 
 from aiohttp import web
 
+from hub.audit_words import summary
 from hub.auth import require_admin
 from hub.context import context
 from hub.errors import ApiError
@@ -146,8 +149,27 @@ def _filters(query: dict[str, str]) -> tuple[str, list[object]]:
     return (" WHERE " + " AND ".join(clauses)) if clauses else "", values
 
 
-def _entry(row: sqlite3.Row) -> dict[str, object]:
-    return {
+# How long after a print act its job may have started, to name the file it started.
+STARTED_WITHIN = 60.0
+
+
+def started_file(db: sqlite3.Connection, row: sqlite3.Row) -> str | None:
+    """The file a print act started, when the hub has archived that printer's job."""
+    if row["action"] != "print" or not row["printer"] or row["outcome"] not in ("done", None):
+        return None
+    try:
+        found = db.execute(
+            "SELECT file FROM job_archive WHERE printer = ? AND started_by = ?"
+            " AND started_at >= ? AND started_at < ? ORDER BY started_at LIMIT 1",
+            (row["printer"], row["user"], row["at"] - 1, row["at"] + STARTED_WITHIN),
+        ).fetchone()
+    except sqlite3.OperationalError:  # a database without the fleet history
+        return None
+    return str(found[0]) if found else None
+
+
+def _entry(row: sqlite3.Row, db: sqlite3.Connection) -> dict[str, object]:
+    entry: dict[str, object] = {
         "id": row["id"],
         "time": iso(row["at"]),
         "at": row["at"],
@@ -158,6 +180,8 @@ def _entry(row: sqlite3.Row) -> dict[str, object]:
         "outcome": row["outcome"],
         "status": row["status"],
     }
+    entry["summary"] = summary(entry, started_file(db, row))
+    return entry
 
 
 # Every row with its act's outcome (NULL for what is not an act through the gate).
@@ -176,7 +200,7 @@ async def list_audit(request: web.Request) -> web.Response:
         f"{ROWS}{where} ORDER BY a.at DESC, a.id DESC LIMIT ? OFFSET ?",
         [*values, limit, offset],
     ).fetchall()
-    return web.json_response({"entries": [_entry(r) for r in rows], "total": total})
+    return web.json_response({"entries": [_entry(r, db) for r in rows], "total": total})
 
 
 def _cell(value: object) -> str:
@@ -195,9 +219,10 @@ async def export_csv(request: web.Request) -> web.Response:
     out = io.StringIO()
     writer = csv.writer(out)
     fields = ("user", "action", "printer", "detail", "outcome", "status")
-    writer.writerow(["time", *fields])
+    writer.writerow(["time", *fields, "summary"])
     for row in rows:
-        writer.writerow([iso(row["at"]), *(_cell(row[f]) for f in fields)])
+        said = _entry(row, db)["summary"]
+        writer.writerow([iso(row["at"]), *(_cell(row[f]) for f in fields), _cell(said)])
     return web.Response(
         text=out.getvalue(),
         content_type="text/csv",

@@ -14,6 +14,10 @@ nginx itself answers 404 for it to clients). nginx hands over:
 - the client's own headers (cookie, X-Api-Key, Authorization, X-CSRF-Token);
 - ``X-Fabfleet-Gate: explain`` when it asks again only for a refusal's body (the
   error page of a 401/403): nothing is written to the audit log or signed then.
+  The body is what the client asked for: a browser's page navigation (its
+  ``Accept`` holds ``text/html``, hub/error_page.py) gets a 302 to the login
+  (``next=`` the page, ``reason=expired`` when it sent a session cookie) for a 401
+  and an HTML "Not allowed" page for a 403; everyone else the JSON ``{"error": ...}``.
 
 The decision is about the printer or camera nginx routed to, never one the hub
 reads for itself. The hub's own reading of the raw URI (normalised with and
@@ -40,7 +44,7 @@ from urllib.parse import parse_qs, unquote
 from aiohttp import web
 from multidict import CIMultiDictProxy
 
-from hub import audit
+from hub import audit, error_page
 from hub.context import HubContext, context
 from hub.errors import ApiError
 from hub.rights import User, may_act, may_view, may_view_camera
@@ -62,6 +66,8 @@ ROUTE_HEADER = "X-Fabfleet-Route"
 URI_HEADER = "X-Fabfleet-Uri"
 PHASE_HEADER = "X-Fabfleet-Gate"
 MAX_URI = 16 * 1024
+# Where a refusal keeps its message on the response, for the HTML page of it.
+REFUSAL = "fabfleet.refusal"
 KINDS = ("printers", "cameras")
 MISMATCH = "the request's raw URI names another printer or camera than the path the proxy routed"
 
@@ -178,7 +184,9 @@ def action_of(method: str, rest: list[str]) -> tuple[str, str]:
 
 
 def refuse(status: int, message: str) -> web.Response:
-    return web.json_response({"error": message}, status=status)
+    answer = web.json_response({"error": message}, status=status)
+    answer[REFUSAL] = message
+    return answer
 
 
 def from_proxy(ctx: HubContext, headers: CIMultiDictProxy[str]) -> bool:
@@ -213,7 +221,12 @@ async def check(request: web.Request) -> web.Response:
     path, _, query = uri.partition("?")
     route = route_of(request.headers, path)
     identified = _identified(request, query)
+    explain = request.headers.get(PHASE_HEADER, "") == "explain"
+    # Only the explaining ask's body reaches the client; nginx takes the status of the first.
+    page = explain and method in SAFE_METHODS and error_page.wants_html(request.headers)
     if identified is None:
+        if page:
+            return error_page.login_redirect(request.headers, uri)
         return refuse(401, "log in first (or send an API key as X-Api-Key)")
     acting = method not in SAFE_METHODS
     if (
@@ -222,9 +235,11 @@ async def check(request: web.Request) -> web.Response:
         and not csrf_matches(identified, request.headers.get(CSRF_HEADER))
     ):
         return refuse(403, CSRF_REFUSED)
-    explain = request.headers.get(PHASE_HEADER, "") == "explain"
     answer = printer_answer if route.kind == "printers" else camera_answer
-    return answer(ctx, identified.user, route, method, acting, explain)
+    found = answer(ctx, identified.user, route, method, acting, explain)
+    if page and found.status == 403:
+        return error_page.html_error(403, str(found.get(REFUSAL, "")), identified.user, uri)
+    return found
 
 
 def printer_answer(

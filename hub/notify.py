@@ -28,7 +28,9 @@ import base64
 import contextlib
 import json
 import logging
+import socket
 import sqlite3
+import ssl
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -287,6 +289,41 @@ def claim(db: sqlite3.Connection, target: Target, job: dict[str, Any], event: st
 # ---------------------------------------------------------------- delivery
 
 
+def _where(url: str) -> str:
+    parts = urlsplit(url)
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    return f"{parts.scheme}://{parts.hostname}:{port}"
+
+
+def _os_reason(error: BaseException | None) -> str:
+    if isinstance(error, ConnectionRefusedError):
+        return "connection refused"
+    if isinstance(error, socket.gaierror):
+        return "no such host name"
+    if isinstance(error, OSError) and error.strerror:
+        return error.strerror.lower()
+    return str(error) if error else "no connection"
+
+
+def failure_text(url: str, error: BaseException) -> str:
+    """Why a message did not go out, as a person reads it (not aiohttp's wording)."""
+    if isinstance(error, aiohttp.ClientSSLError | ssl.SSLError) and url.startswith("https:"):
+        reason = getattr(error, "os_error", None) or error
+        detail = getattr(reason, "reason", None) or getattr(reason, "strerror", None) or reason
+        return f"TLS error talking to {_where(url)}: {detail}"
+    if isinstance(error, aiohttp.ClientConnectorError):
+        return f"could not connect to {_where(url)} ({_os_reason(error.os_error)})"
+    if isinstance(error, aiohttp.ServerDisconnectedError):
+        return f"{_where(url)} closed the connection without an answer"
+    if isinstance(error, aiohttp.InvalidURL):
+        return f"{url} is not a URL the hub can send to"
+    if isinstance(error, aiohttp.ClientResponseError):
+        return f"{_where(url)} sent an answer that is not HTTP ({error.message})"
+    if isinstance(error, OSError):
+        return f"could not reach {_where(url)} ({_os_reason(error)})"
+    return f"could not send to {_where(url)}: {error or type(error).__name__}"
+
+
 class Notifier:
     """Sends notices in the background and follows the live state for events."""
 
@@ -333,9 +370,9 @@ class Notifier:
                     error=f"the target answered {answer.status} {answer.reason or ''}".strip(),
                 )  # fmt: skip
         except TimeoutError:
-            return Attempt(ok=False, retry=True, error=f"no answer within {TIMEOUT:g} s")
+            return Attempt(ok=False, retry=True, error=f"timed out after {TIMEOUT:g} s (no answer)")
         except (aiohttp.ClientError, OSError, ValueError) as error:
-            return Attempt(ok=False, retry=True, error=str(error) or type(error).__name__)
+            return Attempt(ok=False, retry=True, error=failure_text(target.url, error))
 
     def record(self, target: Target, event: str, result: Attempt, attempts: int) -> None:
         now = time.time()

@@ -1,7 +1,8 @@
 """The hub's pages: ``/`` (the app: dashboard, queue, history, admin) and ``/login``.
 
 Static files under ``/static/`` need no login (the login page uses them); ``/``
-sends a browser without a session to ``/login``.
+sends a browser without a session to ``/login`` (``?reason=expired`` when it sent a
+session cookie that no longer counts, so the login page can say so).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from pathlib import Path
 from aiohttp import web
 
 from hub.auth import USER
+from hub.error_page import EXPIRED, SESSION_COOKIE
 
 PAGE = Path(__file__).parent / "page"
 NO_CACHE = {"Cache-Control": "no-cache"}
@@ -18,7 +20,8 @@ NO_CACHE = {"Cache-Control": "no-cache"}
 
 async def index(request: web.Request) -> web.StreamResponse:
     if request.get(USER) is None:
-        raise web.HTTPFound("login")
+        expired = SESSION_COOKIE in request.cookies
+        raise web.HTTPFound(f"login?reason={EXPIRED}" if expired else "login")
     return web.FileResponse(PAGE / "index.html", headers=NO_CACHE)
 
 

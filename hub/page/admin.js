@@ -2,7 +2,7 @@
 "use strict";
 
 (() => {
-  const { api, el } = fabfleet;
+  const { api, el, field, tableBox } = fabfleet;
 
   function names(text) {
     return text.split(",").map((s) => s.trim()).filter(Boolean);
@@ -34,22 +34,26 @@
   // --- Users ------------------------------------------------------------------
 
   function usersSection(body, me) {
-    if (me.role !== "admin") return;
+    if (me.role !== "admin") {
+      fabfleet.adminsOnly(body, "Users", "Only admins can manage users.");
+      return null;
+    }
     const note = status();
     const rows = el("tbody");
-    const name = el("input", { name: "name", placeholder: "name", required: true, autocomplete: "off" });
+    const name = el("input", { name: "name", required: true, autocomplete: "off" });
     const password = el("input", {
-      name: "password", type: "password", placeholder: "password (10+ characters)",
+      name: "password", type: "password", placeholder: "10+ characters",
       required: true, autocomplete: "new-password",
     });
     const role = el("select", { name: "role" },
-      el("option", { value: "viewer" }, "viewer"),
-      el("option", { value: "operator" }, "operator"),
-      el("option", { value: "admin" }, "admin"));
-    const printers = el("input", { name: "printers", placeholder: "printers: mk3, mini (* = every)" });
-    const groups = el("input", { name: "groups", placeholder: "groups: lab" });
+      el("option", { value: "viewer" }, "Viewer"),
+      el("option", { value: "operator" }, "Operator"),
+      el("option", { value: "admin" }, "Admin"));
+    const printers = el("input", { name: "printers", placeholder: "mk3, mini (* = every printer)" });
+    const groups = el("input", { name: "groups", placeholder: "lab" });
     const form = el("form", { class: "card admin-form", id: "add-user" },
-      el("h3", {}, "Add a user"), name, password, role, printers, groups,
+      el("h3", {}, "Add a user"), field("Name", name), field("Password", password), field("Role", role),
+      field("Printers", printers), field("Groups", groups),
       el("button", { class: "primary", type: "submit" }, "Add user"), note.line);
 
     form.addEventListener("submit", async (event) => {
@@ -69,7 +73,8 @@
 
     function row(user) {
       const choose = el("select", { "aria-label": `role of ${user.name}` },
-        ...["viewer", "operator", "admin"].map((r) => el("option", { value: r, selected: r === user.role }, r)));
+        ...["viewer", "operator", "admin"].map((r) => el("option", { value: r, selected: r === user.role },
+          r.charAt(0).toUpperCase() + r.slice(1))));
       const printerBox = el("input", { value: user.grants.printers.join(", "), placeholder: "printers", "aria-label": `printers of ${user.name}` });
       const groupBox = el("input", { value: user.grants.groups.join(", "), placeholder: "groups", "aria-label": `groups of ${user.name}` });
       const change = async (what, patch) => {
@@ -118,27 +123,43 @@
     }
 
     body.append(el("h2", {}, "Users"),
-      el("table", { id: "users-table" },
-        el("thead", {}, el("tr", {}, el("th", {}, "Name"), el("th", {}, "Role"), el("th", {}, "Grants"), el("th", {}, ""))),
-        rows),
+      tableBox(el("table", { id: "users-table" },
+        el("thead", {}, el("tr", {}, el("th", {}, "Name"), el("th", {}, "Role"), el("th", {}, "Grants"),
+          el("th", {}, el("span", { class: "visually-hidden" }, "Changes")))),
+        rows)),
       form);
     return load;
   }
 
   // --- Audit ------------------------------------------------------------------
 
+  // One entry: the hub's sentence, and the raw fields behind a disclosure.
+  function auditRow(e) {
+    const raw = [["User", e.user], ["Action", e.action], ["Printer", e.printer || "–"], ["Detail", e.detail || "–"]];
+    if (e.outcome) raw.push(["Outcome", e.outcome + (e.status ? ` (${e.status})` : "")]);
+    return el("tr", { "data-entry": String(e.id) },
+      el("td", { class: "audit-time" }, when(e.time)),
+      el("td", {}, el("span", { class: "audit-summary" }, e.summary || `${e.user}: ${e.action}`),
+        el("details", { class: "audit-raw" }, el("summary", {}, "Details"),
+          el("dl", {}, ...raw.flatMap(([k, v]) => [el("dt", {}, k), el("dd", {}, String(v))])))));
+  }
+
   const PAGE = 100;
 
   function auditSection(body, me) {
-    if (me.role !== "admin") return;
+    if (me.role !== "admin") {
+      fabfleet.adminsOnly(body, "Audit log", "Only admins can read the audit log.");
+      return null;
+    }
     const note = status();
     const filters = {
-      user: el("input", { name: "user", placeholder: "user" }),
-      printer: el("input", { name: "printer", placeholder: "printer" }),
-      action: el("input", { name: "action", placeholder: "action (e.g. cancel)" }),
-      since: el("input", { name: "since", type: "datetime-local", "aria-label": "since" }),
-      until: el("input", { name: "until", type: "datetime-local", "aria-label": "until" }),
+      user: el("input", { name: "user" }),
+      printer: el("input", { name: "printer" }),
+      action: el("input", { name: "action", placeholder: "e.g. cancel" }),
+      since: el("input", { name: "since", type: "datetime-local" }),
+      until: el("input", { name: "until", type: "datetime-local" }),
     };
+    const LABELS = { user: "User", printer: "Printer", action: "Action", since: "Since", until: "Until" };
     const rows = el("tbody");
     const csv = el("a", { href: "api/audit.csv", download: "" }, "Download CSV");
     const older = el("button", { type: "button" }, "Older");
@@ -164,10 +185,8 @@
       q.set("offset", offset);
       try {
         const { entries, total } = await api("GET", "api/audit?" + q);
-        rows.replaceChildren(...entries.map((e) => el("tr", {},
-          el("td", {}, when(e.time)), el("td", {}, e.user), el("td", {}, e.action),
-          el("td", {}, e.printer || ""), el("td", {}, e.detail))));
-        if (!entries.length) rows.append(el("tr", {}, el("td", { colspan: 5, class: "muted" }, "Nothing recorded.")));
+        rows.replaceChildren(...entries.map(auditRow));
+        if (!entries.length) rows.append(el("tr", {}, el("td", { colspan: 2, class: "muted" }, "Nothing recorded.")));
         shown.textContent = total ? `${offset + 1}–${offset + entries.length} of ${total}` : "";
         older.disabled = offset + entries.length >= total;
         newer.disabled = offset === 0;
@@ -177,7 +196,8 @@
       }
     }
 
-    const form = el("form", { class: "filters" }, ...Object.values(filters),
+    const form = el("form", { class: "filters" },
+      ...Object.entries(filters).map(([key, input]) => field(LABELS[key], input)),
       el("button", { type: "submit", class: "primary" }, "Filter"), csv);
     form.addEventListener("submit", (event) => {
       event.preventDefault();
@@ -187,9 +207,9 @@
     older.addEventListener("click", () => { offset += PAGE; load(); });
     newer.addEventListener("click", () => { offset = Math.max(0, offset - PAGE); load(); });
     body.append(el("h2", {}, "Audit log"), form, note.line,
-      el("table", { id: "audit-table" },
-        el("thead", {}, el("tr", {}, ...["Time", "User", "Action", "Printer", "Detail"].map((h) => el("th", {}, h)))),
-        rows),
+      tableBox(el("table", { id: "audit-table" },
+        el("thead", {}, el("tr", {}, el("th", {}, "Time"), el("th", {}, "What happened"))),
+        rows)),
       el("p", {}, newer, " ", older, " ", shown));
     return load;
   }
@@ -199,9 +219,10 @@
   function keysSection(body) {
     const note = status();
     const rows = el("tbody");
-    const name = el("input", { name: "key-name", placeholder: "what it is for, e.g. PrusaSlicer", required: true });
+    const name = el("input", { name: "key-name", placeholder: "e.g. PrusaSlicer", required: true });
     const secret = el("div", { class: "card new-key", hidden: true });
-    const form = el("form", { id: "add-key" }, name, el("button", { type: "submit", class: "primary" }, "Create key"));
+    const form = el("form", { id: "add-key", class: "inline-form" }, field("What the key is for", name),
+      el("button", { type: "submit", class: "primary" }, "Create key"));
 
     form.addEventListener("submit", async (event) => {
       event.preventDefault();
@@ -243,14 +264,15 @@
 
     // One's own password, here with the other things that are one's own.
     const passwordNote = status();
-    const old = el("input", { name: "old-password", type: "password", placeholder: "current password",
+    const old = el("input", { name: "old-password", type: "password",
       autocomplete: "current-password", required: true });
-    const fresh = el("input", { name: "new-password", type: "password", placeholder: "new password (10+)",
+    const fresh = el("input", { name: "new-password", type: "password", placeholder: "10+ characters",
       autocomplete: "new-password", required: true });
-    const again = el("input", { name: "again-password", type: "password", placeholder: "new password again",
+    const again = el("input", { name: "again-password", type: "password",
       autocomplete: "new-password", required: true });
-    const passwordForm = el("form", { id: "own-password", class: "card" },
-      el("h3", {}, "Your password"), old, fresh, again,
+    const passwordForm = el("form", { id: "own-password", class: "card admin-form" },
+      el("h3", {}, "Your password"), field("Current password", old), field("New password", fresh),
+      field("New password again", again),
       el("button", { type: "submit" }, "Change password"), passwordNote.line);
     passwordForm.addEventListener("submit", async (event) => {
       event.preventDefault();
@@ -271,9 +293,10 @@
       el("p", { class: "muted" },
         "For slicers and scripts: send the key as X-Api-Key (as to OctoPrint). It acts as you, with your rights."),
       form, note.line, secret,
-      el("table", { id: "keys-table" },
-        el("thead", {}, el("tr", {}, ...["Name", "Key", "Created", "Last used", ""].map((h) => el("th", {}, h)))),
-        rows),
+      tableBox(el("table", { id: "keys-table" },
+        el("thead", {}, el("tr", {}, ...["Name", "Key", "Created", "Last used"].map((h) => el("th", {}, h)),
+          el("th", {}, el("span", { class: "visually-hidden" }, "Revoke")))),
+        rows)),
       passwordForm);
     return load;
   }

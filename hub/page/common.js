@@ -1,5 +1,6 @@
 // What every section of the hub's page shares: the API call with CSRF, who is
 // logged in, and switching sections. Sections register with fabfleet.section().
+// The header (links, printers, who, Log out) is site-header.js, shared with every page.
 "use strict";
 
 const fabfleet = (() => {
@@ -46,13 +47,40 @@ const fabfleet = (() => {
     return node;
   }
 
+  // A form field with its visible label: label("Name", input).
+  function field(text, input) {
+    return el("label", { class: "field" }, el("span", { class: "field-label" }, text), input);
+  }
+
+  // A table in its own scrolling box, so a wide one never widens the page on a phone.
+  function tableBox(table) {
+    return el("div", { class: "table-box" }, table);
+  }
+
+  // An address's section: one the page has, else the dashboard (a typo never shows nothing).
+  function chosen() {
+    const name = decodeURIComponent((location.hash || "#dashboard").slice(1));
+    const body = document.getElementById(name);
+    return body && body.hasAttribute("data-section-body") ? name : "dashboard";
+  }
+
   function show(name) {
     for (const body of document.querySelectorAll("[data-section-body]")) body.hidden = body.id !== name;
     for (const link of document.querySelectorAll("#nav a")) {
-      link.classList.toggle("current", link.dataset.section === name);
+      const here = link.dataset.section === name;
+      link.classList.toggle("current", here);
+      if (here) link.setAttribute("aria-current", "page");
+      else link.removeAttribute("aria-current");
     }
     const section = sections[name];
     if (section && section.shown) section.shown();
+  }
+
+  // What a section that only admins use shows to everyone else (never a blank page).
+  function adminsOnly(body, heading, message) {
+    body.replaceChildren(el("h2", {}, heading),
+      el("p", { class: "card admins-only", role: "note" }, message + " ",
+        el("a", { href: "#dashboard" }, "Back to the printers")));
   }
 
   // section("queue", {start(body, me), shown()}): start once logged in, shown on each visit.
@@ -62,22 +90,15 @@ const fabfleet = (() => {
 
   async function start() {
     me = await api("GET", "api/me");
-    document.getElementById("who").textContent = `${me.name} (${me.role})`;
-    for (const link of document.querySelectorAll("#nav a[data-admin]")) link.hidden = me.role !== "admin";
     for (const [name, handlers] of Object.entries(sections)) {
       if (handlers.start) handlers.start(document.getElementById(name), me);
     }
-    const chosen = () => (location.hash || "#dashboard").slice(1);
     window.addEventListener("hashchange", () => show(chosen()));
     show(chosen());
-    document.getElementById("logout").addEventListener("click", async () => {
-      await api("POST", "api/logout");
-      location.href = "login";
-    });
   }
 
   window.addEventListener("DOMContentLoaded", () => {
     start().catch((error) => console.error(error));
   });
-  return { api, el, cookie, section, get me() { return me; } };
+  return { api, el, cookie, section, adminsOnly, field, tableBox, get me() { return me; } };
 })();

@@ -3,9 +3,10 @@
 "use strict";
 
 (() => {
-  const { api, el } = fabfleet;
+  const { api, el, field, tableBox } = fabfleet;
   const PAGE = 50;
   const OUTCOMES = ["completed", "cancelled", "failed", "interrupted"];
+  const sentence = (word) => word.charAt(0).toUpperCase() + word.slice(1);
   let body = null;
   let offset = 0;
   let fields = null;
@@ -57,7 +58,8 @@
       el("td", {}, job.started_by || "–"),
       el("td", {}, when(job.started_at)),
       el("td", {}, duration(job.duration)),
-      el("td", { class: job.outcome === "failed" || job.outcome === "interrupted" ? "error" : "" }, job.outcome,
+      el("td", { class: job.outcome === "failed" || job.outcome === "interrupted" ? "error" : "" },
+        sentence(job.outcome),
         job.reason ? el("div", { class: "muted" }, job.reason) : null),
       el("td", {}, metres(job.filament_mm))));
     const table = el("table", { class: "history-jobs" },
@@ -72,7 +74,7 @@
       el("span", { class: "muted" }, data.total ? `${data.offset + 1}–${last} of ${data.total}` : ""), " ",
       el("button", { type: "button", disabled: last >= data.total,
         onclick: () => { offset += PAGE; refresh(); } }, "Older"));
-    return [el("div", { style: "overflow-x:auto" }, table), pager];
+    return [tableBox(table), pager];
   }
 
   function statsTable(title, key, rows, total) {
@@ -82,13 +84,13 @@
       el("td", {}, String(s.failed)), el("td", {}, String(s.cancelled)),
       el("td", {}, String(s.interrupted)), el("td", {}, rate(s.success_rate)),
       el("td", {}, duration(s.print_hours * 3600) || "0 s"), el("td", {}, s.filament_m.toFixed(2) + " m"));
-    return el("div", { class: "card history-stats", style: "overflow-x:auto" }, el("h3", {}, title),
-      el("table", { "data-stats": key },
+    return el("div", { class: "card history-stats" }, el("h3", {}, title),
+      tableBox(el("table", { "data-stats": key },
         el("thead", {}, el("tr", {}, [key === "printer" ? "Printer" : "User", "Jobs", "Completed",
           "Failed", "Cancelled", "Interrupted", "Success", "Print time", "Filament"]
           .map((h) => el("th", {}, h)))),
         el("tbody", {}, rows.map((r) => line(key === "printer" ? r.printer : (r.user || "–"), r, false)),
-          line("All", total, true))));
+          line("All", total, true)))));
   }
 
   async function refresh() {
@@ -106,7 +108,8 @@
       const problems = jobs.sources.filter((s) => s.error)
         .map((s) => el("div", { class: "muted" }, `${s.printer}: history not reachable (${s.error}); archived jobs shown`));
       out.replaceChildren(...problems, ...jobsTable(jobs),
-        el("div", { class: "history-stat-grid", style: "display:grid;gap:1rem;margin-top:1rem" },
+        el("div", { class: "history-stat-grid",
+          style: "display:grid;grid-template-columns:minmax(0,1fr);gap:1rem;margin-top:1rem" },
           statsTable("Per printer", "printer", stats.printers, stats.total),
           statsTable("Per user", "user", stats.users, stats.total)));
       status.textContent = "";
@@ -127,20 +130,18 @@
     start(section) {
       body = section;
       fields = {
-        printer: el("input", { name: "printer", list: "history-printers", placeholder: "every printer", size: "14" }),
-        user: el("input", { name: "user", list: "history-users", placeholder: "everyone", size: "12" }),
-        outcome: el("select", { name: "outcome" }, el("option", { value: "" }, "any outcome"),
-          OUTCOMES.map((o) => el("option", { value: o }, o))),
-        file: el("input", { name: "file", placeholder: "file name contains", size: "16" }),
+        printer: el("input", { name: "printer", list: "history-printers", placeholder: "Every printer", size: "14" }),
+        user: el("input", { name: "user", list: "history-users", placeholder: "Everyone", size: "12" }),
+        outcome: el("select", { name: "outcome" }, el("option", { value: "" }, "Any outcome"),
+          OUTCOMES.map((o) => el("option", { value: o }, sentence(o)))),
+        file: el("input", { name: "file", placeholder: "Part of the name", size: "16" }),
         since: el("input", { name: "since", type: "date" }),
         until: el("input", { name: "until", type: "date" }),
       };
       const form = el("form", { class: "history-filters card" },
-        el("label", {}, "Printer ", fields.printer), " ",
-        el("label", {}, "User ", fields.user), " ",
-        fields.outcome, " ", fields.file, " ",
-        el("label", {}, "From ", fields.since), " ",
-        el("label", {}, "to ", fields.until), " ",
+        field("Printer", fields.printer), field("User", fields.user),
+        field("Outcome", fields.outcome), field("File", fields.file),
+        field("From", fields.since), field("To", fields.until),
         el("button", { type: "submit", class: "primary" }, "Show"), " ",
         el("a", { class: "history-csv", href: "api/history.csv", download: "fleet-history.csv" }, "Export CSV"),
         el("datalist", { id: "history-printers" }), el("datalist", { id: "history-users" }));

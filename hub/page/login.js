@@ -7,7 +7,14 @@
   const error = document.getElementById("error");
   const submit = document.getElementById("submit");
 
-  const wanted = new URLSearchParams(location.search).get("next") || "";
+  const asked = new URLSearchParams(location.search);
+  const wanted = asked.get("next") || "";
+
+  // Why the login is shown: a session that ended (the hub says so), or a page that needs one.
+  const reason = document.getElementById("reason");
+  if (asked.get("reason") === "expired") reason.textContent = "Your session has expired — log in again.";
+  else if (wanted && wanted !== "/") reason.textContent = "Log in to continue.";
+  reason.hidden = !reason.textContent;
 
   function fail(message) {
     error.textContent = message;

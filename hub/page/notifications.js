@@ -3,7 +3,7 @@
 "use strict";
 
 (() => {
-  const { api, el } = fabfleet;
+  const { api, el, field, tableBox } = fabfleet;
   const EVENTS = { finished: "Print finished", failed: "Print failed", bed_clear_needed: "Bed needs clearing" };
   let body = null;
   let admin = false;
@@ -71,13 +71,14 @@
   function addForm() {
     const kind = el("select", { name: "kind" }, el("option", { value: "webhook" }, "Webhook (JSON)"),
       el("option", { value: "ntfy" }, "ntfy topic"));
-    const url = el("input", { name: "url", type: "url", required: true, size: "40",
-      placeholder: "https://example.org/hook or https://ntfy.example.org/printers" });
-    const name = el("input", { name: "name", placeholder: "name (optional)", size: "16" });
+    const url = el("input", { name: "url", type: "url", required: true,
+      placeholder: "https://example.org/hook" });
+    const name = el("input", { name: "name", placeholder: "optional" });
     const boxes = Object.entries(EVENTS).map(([value, label]) =>
       el("label", {}, el("input", { type: "checkbox", name: "events", value, checked: true }), " ", label));
-    const form = el("form", { class: "card notify-add" },
-      el("h3", {}, "Add a target"), kind, " ", url, " ", name, " ", ...boxes, " ",
+    const form = el("form", { class: "card notify-add admin-form" },
+      el("h3", {}, "Add a target"), field("Kind", kind), field("Address (URL)", url), field("Name", name),
+      el("fieldset", { class: "notify-events" }, el("legend", {}, "Tell it when"), ...boxes),
       el("button", { type: "submit", class: "primary" }, "Add"));
     form.addEventListener("submit", async (event) => {
       event.preventDefault();
@@ -101,14 +102,14 @@
       body = section;
       admin = me.role === "admin";
       if (!admin) {
-        section.replaceChildren(el("p", { class: "muted" }, "Only an admin manages notifications."));
+        fabfleet.adminsOnly(section, "Notifications", "Only admins can manage notifications.");
         return;
       }
       section.replaceChildren(el("h2", {}, "Notifications"),
         el("p", { class: "muted" }, "Each target hears once per job: the first of its events that applies."),
-        el("div", { style: "overflow-x:auto" }, el("table", { class: "notify-targets" },
-          el("thead", {}, el("tr", {}, ["Name", "Kind", "URL", "Events", "Last delivery", ""]
-            .map((h) => el("th", {}, h)))),
+        tableBox(el("table", { class: "notify-targets" },
+          el("thead", {}, el("tr", {}, ["Name", "Kind", "URL", "Events", "Last delivery"]
+            .map((h) => el("th", {}, h)), el("th", {}, el("span", { class: "visually-hidden" }, "Test or remove")))),
           el("tbody", {}))),
         el("p", { class: "notify-status muted", role: "status" }),
         addForm());

@@ -9,7 +9,7 @@ from urllib.parse import quote
 
 import pytest
 import requests
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Browser, Page, expect
 
 from hub.accounts import create_user
 from hub.app import schemas
@@ -106,8 +106,16 @@ def test_an_admin_adds_a_user_in_the_users_section(hub: HubProcess, page: Page) 
     # The change shows in the audit log.
     page.click("#nav a[data-section=audit]")
     audit = page.locator("#audit-table")
-    expect(audit).to_contain_text("user add")
-    expect(audit).to_contain_text("carol as operator")
+    added = audit.locator("tr", has_text="ada added user carol")
+    expect(added.locator(".audit-summary")).to_have_text(
+        "ada added user carol (operator; printer mini, printer mk3, group lab)"
+    )
+    screenshot(page, "hub-audit-sentences")
+    # The raw fields stay behind a disclosure.
+    raw = added.locator(".audit-raw")
+    raw.get_by_text("Details").click()
+    expect(raw).to_contain_text("user add")
+    expect(raw).to_contain_text("carol as operator")
 
     # And the user can be removed again (after confirming).
     page.click("#nav a[data-section=users]")
@@ -159,3 +167,81 @@ def test_a_user_changes_their_own_password(hub: HubProcess, page: Page) -> None:
     )
     assert old.status_code == 401
     login(hub.url, "ada", "a brand new password")
+
+
+def test_an_operator_sees_why_admin_sections_are_empty_and_a_bad_section_shows_printers(
+    hub: HubProcess, page: Page
+) -> None:
+    db = open_database(hub.data_dir / "hub.sqlite", schemas())
+    try:
+        create_user(db, "olga", PASSWORD, "operator")
+    finally:
+        db.close()
+    page.goto(hub.url + "login?next=" + quote("/#users", safe=""))
+    log_in(page, "olga", PASSWORD)
+    expect(page).to_have_url(hub.url + "#users")
+    users = page.locator("#users")
+    expect(users).to_be_visible()
+    expect(users).to_contain_text("Only admins can manage users.")
+    expect(users.get_by_role("link", name="Back to the printers")).to_be_visible()
+    screenshot(page, "hub-operator-opens-users")
+    page.goto(hub.url + "#audit")
+    expect(page.locator("#audit")).to_contain_text("Only admins can read the audit log.")
+    page.goto(hub.url + "#notifications")
+    expect(page.locator("#notifications")).to_contain_text("Only admins can manage notifications.")
+    page.goto(hub.url + "#no-such-section")
+    expect(page.locator("#dashboard")).to_be_visible()
+    expect(page.locator('#nav a[data-section="dashboard"]')).to_have_attribute(
+        "aria-current", "page"
+    )
+
+
+def test_every_admin_field_is_labelled_and_no_page_is_wider_than_a_phone(
+    hub: HubProcess, browser: Browser
+) -> None:
+    context = browser.new_context(viewport={"width": 360, "height": 740})
+    page = context.new_page()
+    try:
+        page.goto(hub.url + "login")
+        log_in(page, "ada", PASSWORD)
+        expect(page.locator("#who")).to_be_attached()
+        # Each section with what shows it has loaded its data.
+        loaded = {
+            "dashboard": "#dashboard", "queue": "#queue h2", "history": "table[data-stats=user]",
+            "audit": "#audit-table tbody tr", "users": "tr[data-user=ada]",
+            "notifications": ".notify-targets tbody tr", "keys": "#keys-table tbody tr",
+        }  # fmt: skip
+        for name, shown in loaded.items():
+            page.goto(hub.url + "#" + name)
+            expect(page.locator("#" + name)).to_be_visible()
+            expect(page.locator(shown).first).to_be_visible()
+            width = page.evaluate("document.documentElement.scrollWidth")
+            assert width <= 360, (name, width)
+            unlabelled = page.evaluate(UNLABELLED, "#" + name)
+            assert unlabelled == [], (name, unlabelled)
+            screenshot(page, f"hub-phone-{name}")
+        # Every section is reachable from the header's menu on a phone.
+        page.get_by_role("button", name="Menu").click()
+        for label in (
+            "Printers",
+            "Queue",
+            "History",
+            "Audit",
+            "Users",
+            "Notifications",
+            "API keys",
+        ):
+            expect(page.locator("#nav").get_by_role("link", name=label)).to_be_visible()
+        expect(page.get_by_role("button", name="Log out")).to_be_visible()
+        screenshot(page, "hub-phone-menu-open")
+        page.locator("#nav").get_by_role("link", name="Users").click()
+        expect(page.locator("#users")).to_be_visible()
+    finally:
+        context.close()
+
+
+# Inputs, selects and text areas of a section without a label a screen reader would read.
+UNLABELLED = """(scope) => [...document.querySelectorAll(scope + " input, " + scope + " select, "
+    + scope + " textarea")].filter((field) => field.type !== "hidden" && !field.labels.length
+    && !field.getAttribute("aria-label") && !field.getAttribute("aria-labelledby"))
+  .map((field) => field.outerHTML.slice(0, 120))"""

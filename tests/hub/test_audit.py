@@ -13,6 +13,7 @@ import requests
 from hub import audit
 from hub.accounts import create_user
 from hub.app import schemas
+from hub.audit_words import summary
 from hub.db import open_database
 from tests.hub.conftest import HubProcess, login
 
@@ -116,11 +117,15 @@ def test_the_csv_export(hub: HubProcess) -> None:
     assert answer.headers["Content-Type"].startswith("text/csv")
     assert "attachment" in answer.headers["Content-Disposition"]
     rows = list(csv.reader(io.StringIO(answer.text)))
-    assert rows[0] == ["time", "user", "action", "printer", "detail", "outcome", "status"]
+    assert rows[0] == [
+        "time", "user", "action", "printer", "detail", "outcome", "status", "summary",
+    ]  # fmt: skip
     assert [r[1:] for r in rows[1:]] == [
-        ["bob", "upload", "mk3", 'cube, "big".gcode', "", ""],
-        ["bob", "terminal", "mk3", '\'=HYPERLINK("x")', "", ""],  # never run as a formula
-    ]
+        ["bob", "upload", "mk3", 'cube, "big".gcode', "", "", "bob uploaded a file to mk3"],
+        # never run as a formula
+        ["bob", "terminal", "mk3", '\'=HYPERLINK("x")', "", "",
+         "bob sent a command from the terminal to mk3"],
+    ]  # fmt: skip
     assert rows[1][0].endswith("Z")
 
 
@@ -141,3 +146,69 @@ def test_only_admins_read_it_and_bad_filters_are_400(hub: HubProcess) -> None:
         answer = ada.get(hub.url + "api/audit", params=query)
         assert answer.status_code == 400, query
         assert message in answer.json()["error"], query
+
+
+# Each row as the gate, the users API, the queue and the fleet actions write it.
+SENTENCES = [
+    (("alice", "print", "mk3", "POST /api/v1/job", "done"), "alice started a print on mk3"),
+    (("bob", "cancel", "mk3", "POST /api/v1/job/cancel", "done"), "bob cancelled the print on mk3"),
+    (("bob", "pause", "mk3", "POST /api/v1/job/pause", "refused"),
+     "bob paused the print on mk3 — the printer refused"),
+    (("admin", "user add", None, "carol as operator; none", None),
+     "admin added user carol (operator)"),
+    (("admin", "user add", None, "dan as viewer; printer mk3", None),
+     "admin added user dan (viewer; printer mk3)"),
+    (("admin", "user role", None, "dan: viewer -> operator", None),
+     "admin changed the role of dan from viewer to operator"),
+    (("op1", "refused watch", "demo-2", "GET /", None), "op1 was refused: watch printer demo-2"),
+    (("op1", "refused cancel", "demo-2", "POST /api/v1/job/cancel", None),
+     "op1 was refused: cancel the print on demo-2"),
+    (("ada", "printer.preheat", "mk3", "preheat: hotend 215 °C, bed 60 °C (fleet action)", "done"),
+     "ada preheated mk3 (hotend 215 °C, bed 60 °C) (fleet action)"),
+    (("ada", "printer.cancel", "mk3", "cancel (fleet action)", "done"),
+     "ada cancelled the print on mk3 (fleet action)"),
+    (("ada", "delete file", "mk3", "part.gcode (DELETE /api/v1/files/part.gcode)", "done"),
+     "ada deleted part.gcode from mk3"),
+    (("ada", "bed clear", "mk3", "", None), "ada confirmed the bed of mk3 is clear"),
+    (("hub", "queue dispatch", "mk3", "entry 4: part.gcode for bob", None),
+     "The queue started part.gcode on mk3 (entry 4, for bob)"),
+    (("bob", "queue submit", None, "part.gcode x2 to printer:mk3, priority 0", None),
+     "bob queued 2 copies of part.gcode for printer mk3"),
+    (("bob", "login", None, "from 127.0.0.1", None), "bob logged in (from 127.0.0.1)"),
+    (("eve", "login failed", None, "from 10.0.0.9", None), "A login as eve failed (from 10.0.0.9)"),
+    (("ada", "notification target added", None, "phone (ntfy): https://n/x", None),
+     "ada added the notification target phone (ntfy): https://n/x"),
+    (("ada", "something new", None, "x=1", None), "ada: something new (x=1)"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("row", "sentence"), SENTENCES)
+def test_each_entry_reads_as_a_sentence(row: tuple[str, str, str | None, str, str | None],
+                                        sentence: str) -> None:  # fmt: skip
+    user, action, printer, detail, outcome = row
+    entry = {"user": user, "action": action, "printer": printer, "detail": detail,
+             "outcome": outcome, "status": None}  # fmt: skip
+    assert summary(entry) == sentence
+    assert "POST /api" not in sentence
+
+
+def test_the_api_says_which_file_a_print_started(hub: HubProcess) -> None:
+    db = open_database(hub.data_dir / "hub.sqlite", schemas())
+    try:
+        act = audit.record_act(db, "alice", "print", "mk3", "POST /api/v1/job")
+        audit.settle(db, "mk3", act, 200)
+        db.execute(
+            "INSERT INTO job_archive (printer, job_id, started_at, ended_at, file, started_by,"
+            " outcome, archived_at) VALUES ('mk3', 1, ?, ?, 'part.gcode', 'alice', 'completed', ?)",
+            (time.time() + 1, time.time() + 2, time.time() + 2),
+        )
+        audit.record(db, "bob", "cancel", "mk3", "POST /api/v1/job/cancel")
+    finally:
+        db.close()
+    ada = login(hub.url, "ada", PASSWORD)
+    found = entries(ada, hub.url, printer="mk3")
+    assert [e["summary"] for e in found] == [
+        "bob cancelled the print on mk3",
+        "alice started part.gcode on mk3",
+    ]
+    assert found[1]["detail"] == "POST /api/v1/job" and found[1]["outcome"] == "done"

@@ -162,7 +162,7 @@ def test_the_audit_says_what_the_print_server_did(
         "the cancel was not recorded as done",
     )
     csv = users["boss"].get(site.url + "api/audit.csv", params={"since": since}, timeout=10)
-    assert csv.text.splitlines()[0] == "time,user,action,printer,detail,outcome,status"
+    assert csv.text.splitlines()[0] == "time,user,action,printer,detail,outcome,status,summary"
 
 
 # --- 2. the gate answers nginx only -------------------------------------------------

@@ -366,7 +366,7 @@ def test_the_history_page_shows_filters_counts_and_exports_the_jobs(
     rows = section.locator("table.history-jobs tbody tr")
     expect(rows).to_have_count(3)
     expect(rows.nth(0)).to_contain_text("long.gcode")
-    expect(rows.nth(0)).to_contain_text("cancelled")
+    expect(rows.nth(0)).to_contain_text("Cancelled")
     expect(rows.nth(1)).to_contain_text("=SUM(A1).gcode")
     by_printer = section.locator("table[data-stats=printer] tbody tr")
     expect(by_printer).to_have_count(3)  # demo-1, demo-2, all
