@@ -16,6 +16,7 @@ import pytest
 import requests
 from playwright.sync_api import Browser, ConsoleMessage, Page, ViewportSize, expect, sync_playwright
 
+from tests.browser.axe_check import assert_accessible
 from tests.browser.conftest import FLAGS, chromium, screenshot
 from tests.hub.local_site import LocalSite, local_site
 
@@ -155,6 +156,12 @@ def test_a_browser_sees_not_allowed_then_an_expired_session_logs_in_again(
         expect(page.locator(".refused")).to_have_text(
             "No printer named 'demo-2' that op1 may watch."
         )
+        # Keyboard first: the first Tab reaches "Skip to content", which leads to the page.
+        page.keyboard.press("Tab")
+        skip = page.get_by_role("link", name="Skip to content")
+        expect(skip).to_be_focused()
+        page.keyboard.press("Enter")
+        expect(page.locator("main#content")).to_be_focused()
         header = page.locator("#site-header")
         if size == "phone":
             header.get_by_role("button", name="Menu").click()
@@ -162,6 +169,7 @@ def test_a_browser_sees_not_allowed_then_an_expired_session_logs_in_again(
         printers = header.get_by_label("Printer")
         expect(printers.locator("option")).to_have_text(["Choose a printer…", "demo-1"])
         assert page.evaluate("document.documentElement.scrollWidth") <= viewport["width"]
+        assert_accessible(page, f"not allowed ({size})")
         screenshot(page, f"gate-not-allowed-{size}")
 
         # The header leads on: the printer op1 may watch, chosen from the list.
@@ -178,6 +186,7 @@ def test_a_browser_sees_not_allowed_then_an_expired_session_logs_in_again(
         page.goto(f"{site.url}printers/demo-1/")
         expect(page).to_have_url(f"{site.url}login?next=/printers/demo-1/&reason=expired")
         expect(page.locator("#reason")).to_have_text("Your session has expired — log in again.")
+        assert_accessible(page, f"login after the session expired ({size})")
         screenshot(page, f"login-session-expired-{size}")
         log_in(page, "op1")
         expect(page).to_have_url(f"{site.url}printers/demo-1/")
