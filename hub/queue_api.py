@@ -35,7 +35,8 @@ from hub.context import HubContext, context
 from hub.errors import ApiError, error_response
 from hub.fleet import Fleet
 from hub.gcode_scan import GcodeFacts, facts_from_json
-from hub.queue_match import Needs, Target, TargetError, parse_tags, why_nowhere
+from hub.queue_match import Needs, Target, TargetError, misfits, parse_tags, why_nowhere
+from hub.queue_reasons import Floor, job_reasons, printer_reasons
 from hub.queue_store import Job
 from hub.rights import User, may_act, may_view
 from hub.sessions import read_object
@@ -62,17 +63,20 @@ def may_act_on_target(user: User, target: Target, fleet: Fleet) -> bool:
 
 
 def may_see(user: User, job: Job, fleet: Fleet) -> bool:
+    """Admins and the submitter see an entry; anyone else only when they may watch the
+    printer it was sent to, or (not sent yet) a printer of its target that fits it."""
     if user.admin or job.submitted_by == user.name:
         return True
+    if job.printer is not None:
+        sent_to = fleet.printer(job.printer)
+        return sent_to is not None and may_view(user, sent_to)
     try:
         printers = Target.parse(job.target).printers(fleet)
     except TargetError:
         return False
-    if job.printer is not None:
-        sent_to = fleet.printer(job.printer)
-        if sent_to is not None and may_view(user, sent_to):
-            return True
-    return any(may_view(user, p) for p in printers)
+    needs = dispatcher.needs_of(job)
+    fitting = [p for p in printers if not misfits(needs, p)] or printers
+    return any(may_view(user, p) for p in fitting)
 
 
 def may_change(user: User, job: Job, fleet: Fleet) -> bool:
@@ -302,14 +306,61 @@ def bed_waiting(ctx: HubContext, job: Job) -> bool:
     return bool(last.get("id") == job.printer_job)
 
 
-async def list_queue(request: web.Request) -> web.Response:
-    user = current_user(request)
+def floor_now(request: web.Request) -> Floor:
+    """What the dispatcher sees now: who holds an entry, how many printers heat."""
+    ctx = context(request)
+    occupied = {
+        j.printer: j.file.name
+        for j in queue_store.jobs(ctx.db, queue_store.ACTIVE)
+        if j.printer is not None
+    }
+    found = request.app.get(dispatcher.DISPATCHER)
+    heating = found.heating(time.time()) if found is not None else 0
+    refused = frozenset(found.refused) if found is not None else frozenset()
+    return Floor(ctx.live.printers, occupied, heating, ctx.fleet.max_heating, refused)
+
+
+def _visible_reasons(user: User, fleet: Fleet, reasons: list[dict[str, Any]]) -> list[Any]:
+    """Only the reasons about printers ``user`` may watch; who may act on each one."""
+    shown = []
+    for found in reasons:
+        name = found["printer"]
+        printer = fleet.printer(name) if name is not None else None
+        if name is not None and (printer is None or not may_view(user, printer)):
+            continue
+        shown.append({**found, "may_act": printer is not None and may_act(user, printer)})
+    return shown
+
+
+def queue_view(request: web.Request, user: User) -> dict[str, Any]:
+    """``GET /api/queue`` for ``user``: the entries and printers they may watch."""
     ctx = context(request)
     fleet = ctx.fleet
-    entries = [
-        {**job.to_json(), "bed_waiting": bed_waiting(ctx, job)}
-        for job in queue_store.recent(ctx.db)
-        if may_see(user, job, fleet)
+    floor = floor_now(request)
+    entries = []
+    waiting: list[Needs] = []
+    for job in queue_store.recent(ctx.db):
+        if job.state == "queued":
+            waiting.append(dispatcher.needs_of(job))
+        if not may_see(user, job, fleet):
+            continue
+        reasons: list[dict[str, Any]] = []
+        if job.state == "queued":
+            needs = dispatcher.needs_of(job)
+            found = job_reasons(job.id, needs, needs.target.printers(fleet), floor)
+            reasons = _visible_reasons(user, fleet, found)
+        sent_to = fleet.printer(job.printer) if job.printer else None
+        entries.append({
+            **job.to_json(),
+            "bed_waiting": bed_waiting(ctx, job),
+            "printer_may_act": sent_to is not None and may_act(user, sent_to),
+            "waiting_reasons": reasons,
+        })  # fmt: skip
+    watched = {p.name: may_act(user, p) for p in fleet.printers if may_view(user, p)}
+    printers = [
+        {**row, "may_act": watched[row["name"]]}
+        for row in printer_reasons(fleet, floor, waiting)
+        if row["name"] in watched
     ]
     targets = (
         ["fleet"]
@@ -317,7 +368,16 @@ async def list_queue(request: web.Request) -> web.Response:
         + [f"printer:{p.name}" for p in fleet.printers]
     )
     allowed = [t for t in targets if may_act_on_target(user, Target.parse(t), fleet)]
-    return web.json_response({"entries": entries, "targets": allowed})
+    return {"entries": entries, "targets": allowed, "printers": printers}
+
+
+async def list_queue(request: web.Request) -> web.Response:
+    return web.json_response(queue_view(request, current_user(request)))
+
+
+async def list_printers(request: web.Request) -> web.Response:
+    """``GET /api/queue/printers``: why each printer the user may watch takes no work."""
+    return web.json_response({"printers": queue_view(request, current_user(request))["printers"]})
 
 
 def _entry(request: web.Request, user: User) -> Job:
@@ -443,6 +503,7 @@ def setup(app: web.Application) -> None:
     dispatcher.setup(app)
     app.router.add_post("/api/queue", submit)
     app.router.add_get("/api/queue", list_queue)
+    app.router.add_get("/api/queue/printers", list_printers)
     app.router.add_patch("/api/queue/{id}", change)
     app.router.add_delete("/api/queue/{id}", cancel)
     app.router.add_post("/api/queue/{id}/requeue", requeue)

@@ -7,6 +7,7 @@ a queue takes jobs for printers that are offline, they just wait.
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -346,3 +347,86 @@ def test_a_stray_latin1_degree_sign_is_still_gcode(hub: HubProcess) -> None:
     answer = post(ada, hub, b"; hot end 210\xb0C\nG28\nG1 X10 Y10 Z0.2\nG1 X20 E1\n")
     assert answer.status_code == 201, answer.text
     assert answer.json()["entries"][0]["file"]["box"]["max_x"] == 20
+
+
+def reasons(entry: dict[str, Any]) -> list[tuple[str, str | None]]:
+    return [(r["code"], r["printer"]) for r in entry["waiting_reasons"]]
+
+
+def test_each_waiting_entry_says_why_and_each_printer_why_it_takes_no_work(
+    hub: HubProcess,
+) -> None:
+    ada = login(hub.url, "ada", PASSWORD)
+    lab = post(ada, hub, SQUARE.read_bytes(), target="group:lab").json()["entries"][0]
+    listed = entries(ada, hub)[lab["id"]]
+    # Every printer of the lab fits it, and none answers.
+    assert reasons(listed) == [
+        ("none_free", None), ("unreachable", "mk3"), ("unreachable", "mini"),
+    ]  # fmt: skip
+    assert "mk3 is unreachable" in listed["waiting_reasons"][1]["text"]
+    assert all(r["may_act"] is True for r in listed["waiting_reasons"][1:])
+    printers = ada.get(hub.url + "api/queue/printers", timeout=10).json()["printers"]
+    assert [(p["name"], p["state"], p["code"], p["taking_work"]) for p in printers] == [
+        ("mk3", "unreachable", "unreachable", False),
+        ("mini", "unreachable", "unreachable", False),
+        ("other", "unreachable", "unreachable", False),
+    ]
+    assert ada.get(hub.url + "api/queue", timeout=10).json()["printers"] == printers
+    # The lab's printers change to PETG: no printer of the lab fits the waiting PLA job now.
+    changed = fleet()
+    for printer in changed["printers"][:2]:
+        printer["profile"]["materials"] = ["PETG"]
+    hub.write_fleet(changed)
+    deadline = time.monotonic() + 30
+    while reasons(entries(ada, hub)[lab["id"]])[0][0] != "no_printer_fits":
+        assert time.monotonic() < deadline
+        time.sleep(0.2)
+    listed = entries(ada, hub)[lab["id"]]
+    assert reasons(listed) == [("no_printer_fits", None), ("misfit", "mk3"), ("misfit", "mini")]
+    assert listed["waiting_reasons"][1]["text"] == "needs PLA; mk3 has PETG"
+    # A finished entry says nothing of waiting.
+    ada.delete(hub.url + f"api/queue/{lab['id']}", timeout=10)
+    assert entries(ada, hub)[lab["id"]]["waiting_reasons"] == []
+
+
+def test_operators_and_viewers_see_only_entries_and_printers_they_may_watch(
+    hub: HubProcess,
+) -> None:
+    """Decided: an entry on (or done on) a printer shows to who may watch that printer; a
+    waiting one to who may watch a printer of its target that fits it. Admins and the
+    submitter see everything they queued."""
+    ada = login(hub.url, "ada", PASSWORD)
+    olga = login(hub.url, "olga", PASSWORD)
+    vic = login(hub.url, "vic", PASSWORD)
+    square = SQUARE.read_bytes()
+    petg = square.replace(b"filament_type = PLA", b"filament_type = PETG")
+    anywhere = post(ada, hub, square, target="fleet").json()["entries"][0]["id"]
+    # PETG: only the attic's printer (which lists no materials) can take it.
+    attic_only = post(ada, hub, petg, target="fleet").json()["entries"][0]["id"]
+    attic = post(ada, hub, square, target="printer:other").json()["entries"][0]["id"]
+    # One of the fleet's entries went to the attic's printer and printed there.
+    done = post(ada, hub, square, target="fleet").json()["entries"][0]["id"]
+    db = open_database(hub.data_dir / "hub.sqlite", schemas())
+    db.execute("UPDATE queue_jobs SET state = 'done', printer = 'other' WHERE id = ?", (done,))
+    db.close()
+    assert set(entries(ada, hub)) == {anywhere, attic_only, attic, done}
+    for user in (olga, vic):
+        seen = entries(user, hub)
+        assert set(seen) == {anywhere}
+        # Its reasons name only the printers the user may watch.
+        assert {r["printer"] for r in seen[anywhere]["waiting_reasons"]} == {None, "mk3", "mini"}
+        printers = user.get(hub.url + "api/queue/printers", timeout=10).json()["printers"]
+        assert [p["name"] for p in printers] == ["mk3", "mini"]
+    assert [r["may_act"] for r in entries(olga, hub)[anywhere]["waiting_reasons"][1:]] == [
+        True, True,
+    ]  # fmt: skip
+    assert [r["may_act"] for r in entries(vic, hub)[anywhere]["waiting_reasons"][1:]] == [
+        False, False,
+    ]  # fmt: skip
+    # Who queued an entry sees it wherever it goes.
+    own = post(olga, hub, square, target="group:lab").json()["entries"][0]["id"]
+    db = open_database(hub.data_dir / "hub.sqlite", schemas())
+    db.execute("UPDATE queue_jobs SET state = 'done', printer = 'other' WHERE id = ?", (own,))
+    db.close()
+    assert own in entries(olga, hub)
+    assert own not in entries(vic, hub)

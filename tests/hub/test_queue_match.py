@@ -6,6 +6,7 @@ import pytest
 
 from hub.fleet import Bed, Fleet, FleetPrinter, Profile
 from hub.gcode_scan import Box
+from hub.live import PrinterLive
 from hub.queue_match import (
     Needs,
     Target,
@@ -15,6 +16,7 @@ from hub.queue_match import (
     parse_tags,
     why_nowhere,
 )
+from hub.queue_reasons import Floor, job_reasons, printer_reasons
 
 MK3 = FleetPrinter(
     name="mk3",
@@ -122,3 +124,74 @@ def test_why_nowhere_is_empty_when_one_fits() -> None:
 def test_tags() -> None:
     assert parse_tags(" enclosure, pla,,pla ") == ("enclosure", "pla")
     assert parse_tags("") == ()
+
+
+# --- why a job waits, why a printer takes no work (hub/queue_reasons.py) -----------------
+
+
+def live(name: str, state: str = "ready", online: bool = True, **status: object) -> PrinterLive:
+    return PrinterLive(name, state=state, online=online, status={"state": state, **status})
+
+
+LAB = Needs(Target.parse("group:lab"), material="PLA", nozzle=0.4, box=CUBE)
+
+
+def codes(reasons: list[dict[str, object]]) -> list[tuple[object, object]]:
+    return [(r["code"], r["printer"]) for r in reasons]
+
+
+def test_a_job_waiting_names_each_fitting_printer_and_what_holds_it() -> None:
+    floor = Floor({
+        "mk3": live("mk3", "printing", job={"file": "benchy.gcode"}),
+        "any": live("any", "finished", bed_clear=False),
+    })  # fmt: skip
+    found = job_reasons(1, LAB, [MK3, ANY], floor)
+    assert codes(found) == [("none_free", None), ("busy", "mk3"), ("bed_not_clear", "any")]
+    assert found[1]["text"] == "mk3 is busy printing benchy.gcode"
+    assert found[2]["text"] == "any's bed is not confirmed clear"
+    both_busy = Floor({"mk3": live("mk3", "printing"), "any": live("any", "ready")},
+                      occupied={"any": "part.gcode"})  # fmt: skip
+    found = job_reasons(1, LAB, [MK3, ANY], both_busy)
+    assert codes(found) == [("all_busy", None), ("busy", "mk3"), ("busy", "any")]
+    assert found[0]["text"] == "Every printer that fits is busy: mk3, any"
+    assert found[2]["text"] == "any is busy printing part.gcode"
+    gone = Floor({"mk3": live("mk3", "offline"), "any": live("any", "unknown", online=False)})
+    assert codes(job_reasons(1, LAB, [MK3, ANY], gone)) == [
+        ("none_free", None), ("offline", "mk3"), ("unreachable", "any"),
+    ]  # fmt: skip
+
+
+def test_a_job_that_could_go_waits_for_the_heat_up_budget_or_the_next_round() -> None:
+    ready = {"mk3": live("mk3"), "any": live("any", "printing")}
+    budget = Floor(ready, heating=2, max_heating=2)
+    found = job_reasons(1, LAB, [MK3, ANY], budget)
+    assert codes(found) == [("heating_budget", None), ("busy", "any")]
+    assert found[0]["text"] == "Heat-up budget full: 2 of 2 printers heating"
+    assert codes(job_reasons(1, LAB, [MK3, ANY], Floor(ready))) == [("next_round", None)]
+    refused = Floor(ready, refused=frozenset({(1, "mk3")}))
+    assert codes(job_reasons(1, LAB, [MK3, ANY], refused)) == [
+        ("none_free", None), ("refused", "mk3"), ("busy", "any"),
+    ]  # fmt: skip
+
+
+def test_a_job_no_printer_fits_any_more_lists_each_printers_misfits() -> None:
+    petg = Needs(Target.parse("fleet"), material="PETG", nozzle=0.4)
+    found = job_reasons(1, petg, [MK3], Floor({"mk3": live("mk3")}))
+    assert codes(found) == [("no_printer_fits", None), ("misfit", "mk3")]
+    assert found[1]["text"] == "needs PETG; mk3 has PLA"
+
+
+def test_each_printer_says_whether_it_takes_work_and_why_not() -> None:
+    fleet = Fleet(printers=(MK3, ANY, SMALL))
+    floor = Floor({"mk3": live("mk3"), "any": live("any", "failed", bed_clear=False),
+                   "mini": live("mini")})  # fmt: skip
+    rows = {r["name"]: r for r in printer_reasons(fleet, floor, [LAB])}
+    assert (rows["mk3"]["code"], rows["mk3"]["taking_work"]) == ("ready", True)
+    assert (rows["any"]["code"], rows["any"]["state"]) == ("bed_not_clear", "failed")
+    # The mini's 0.6 mm nozzle takes no waiting job.
+    assert (rows["mini"]["code"], rows["mini"]["taking_work"]) == ("no_job_fits", False)
+    assert rows["mini"]["reason"] == "mini does not match any waiting job"
+    idle = {r["name"]: r["code"] for r in printer_reasons(fleet, floor, [])}
+    assert idle == {"mk3": "idle", "any": "bed_not_clear", "mini": "idle"}
+    nobody = {r["name"]: r["state"] for r in printer_reasons(fleet, Floor({}), [])}
+    assert nobody == {"mk3": "unreachable", "any": "unreachable", "mini": "unreachable"}
