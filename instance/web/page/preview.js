@@ -12,6 +12,7 @@
   const COLOURS = {
     below: "#c5ccd6", layer: "#1f6feb", done: "#d9480f", travel: "#8a93a3", todo: "#8fb4f5",
   };
+  const BELOW_LAYERS = 150, NEAR_LAYERS = 10;
   const PRINTING = new Set(["printing", "pausing", "paused", "cancelling"]);
   const $ = (id) => document.getElementById(id);
 
@@ -126,16 +127,22 @@
     target.stroke(path);
   }
 
+  // The faint layers below, kept on a canvas of their own: going up a layer (as a print does)
+  // adds one layer to it. Drawn afresh, far down a tall file, only every few layers are drawn
+  // (seen from above they cover one another), and each of the last few.
   function fillBelow(view, upto) {
+    let stride = 1;
     if (!below || below.width !== canvas.width || below.height !== canvas.height || upto < belowUpTo) {
       below = below || document.createElement("canvas");
       below.width = canvas.width;
       below.height = canvas.height;
       belowUpTo = 0;
+      stride = Math.max(1, Math.floor(upto / BELOW_LAYERS));
     }
     const target = below.getContext("2d");
     target.lineJoin = "round";
     for (; belowUpTo < upto; belowUpTo++) {
+      if (belowUpTo % stride && belowUpTo < upto - NEAR_LAYERS) continue;
       stroke(target, layerPaths(belowUpTo).extrude, COLOURS.below, 1.5, view);
     }
   }
@@ -146,6 +153,7 @@
     const started = performance.now();
     const dpr = window.devicePixelRatio || 1;
     const width = Math.round(canvas.clientWidth * dpr), height = Math.round(canvas.clientHeight * dpr);
+    if (!width || !height) return; // not laid out (yet): a 0-sized canvas cannot be drawn from
     if (canvas.width !== width || canvas.height !== height) {
       canvas.width = width;
       canvas.height = height;
