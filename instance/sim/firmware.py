@@ -1116,25 +1116,23 @@ class SimulatedFirmware:
 
     # Overrides during a print, as Marlin 2.x runs them (docs/printer-page.md cites the files).
 
-    def _feed_rate(self, command: _Command) -> None:
-        """M220 (gcode/config/M220.cpp): S sets the percentage; no word: ``FR:<n>%``."""
+    def _speed_or_flow(self, command: _Command) -> None:
+        """M220 (gcode/config/M220.cpp), M221 (M221.cpp): S sets the percentage; alone, a report."""
         words = _words(command.text[len(command.code) :])
         head = self._toolhead
+        flow = command.code == "M221"
         if "S" in words:
-            head.speed_factor = max(1.0, float(int(words["S"])))
+            percent = max(1.0, float(int(words["S"])))
+            if flow:
+                head.flow_factor = percent
+            else:
+                head.speed_factor = percent
             self._finish(command)
+            return
+        if flow:
+            self._finish(command, [f"echo:E{head.tool} Flow: {head.flow_factor:.0f}%"])
         else:
             self._finish(command, [f"FR:{head.speed_factor:.0f}%"])
-
-    def _flow_rate(self, command: _Command) -> None:
-        """M221 (gcode/config/M221.cpp): S sets the active extruder's flow; else a report."""
-        words = _words(command.text[len(command.code) :])
-        head = self._toolhead
-        if "S" in words:
-            head.flow_factor = max(1.0, float(int(words["S"])))
-            self._finish(command)
-        else:
-            self._finish(command, [f"echo:E{head.tool} Flow: {head.flow_factor:.0f}%"])
 
     def _babystep(self, command: _Command) -> None:
         """M290 (gcode/motion/M290.cpp): Z or S steps Z by at most 2 mm; no axis or R: a report."""
@@ -1503,8 +1501,8 @@ _HANDLERS: dict[str, Callable[[SimulatedFirmware, _Command], None]] = {
     "M876": SimulatedFirmware._answer_prompt,
     "M999": SimulatedFirmware._resume_after_error,
     "M73": SimulatedFirmware._progress,
-    "M220": SimulatedFirmware._feed_rate,
-    "M221": SimulatedFirmware._flow_rate,
+    "M220": SimulatedFirmware._speed_or_flow,
+    "M221": SimulatedFirmware._speed_or_flow,
     "M290": SimulatedFirmware._babystep,
 }
 # klippy: commands registered with when_not_ready=True (gcode.py, heaters.py M105).

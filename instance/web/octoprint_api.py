@@ -5,6 +5,7 @@ Shapes follow OctoPrint's documentation; only the local origin exists (no SD car
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from aiohttp import web
@@ -314,31 +315,31 @@ def _factor(body: dict[str, Any], low: int, high: int) -> int:
     value = body.get("factor")
     if isinstance(value, float) and value.is_integer() and value > 10:
         value = int(value)
-    if isinstance(value, float) and not isinstance(value, bool):
+    if isinstance(value, float) and math.isfinite(value):
         value = round(value * 100)
-    percent = bodies.whole({"factor": value}, "factor", low=low, high=high)
-    return percent
+    return bodies.whole({"factor": value}, "factor", low=low, high=high)
+
+
+async def _only(request: web.Request, kind: str, accepted: str) -> dict[str, Any]:
+    """The body of a ``kind`` command that must be ``accepted`` (the one this server runs)."""
+    body = await bodies.json_object(request)
+    command = bodies.text(body, "command")
+    if command != accepted:
+        raise ApiError(400, f"unsupported {kind} command {command!r}: only {accepted!r}")
+    return body
 
 
 async def printhead_command(request: web.Request) -> web.Response:
     """Only ``feedrate`` (M220); jogs and homing go through the native API."""
-    ctx = context(request)
-    body = await bodies.json_object(request)
-    command = bodies.text(body, "command")
-    if command != "feedrate":
-        raise ApiError(400, f"unsupported printhead command {command!r}: only 'feedrate'")
-    ctx.overrides.set_feed(_factor(body, *FEED_PERCENT))
+    body = await _only(request, "printhead", "feedrate")
+    context(request).overrides.set_feed(_factor(body, *FEED_PERCENT))
     return web.Response(status=204)
 
 
 async def tool_command(request: web.Request) -> web.Response:
     """Only ``flowrate`` (M221); temperatures go through the native API."""
-    ctx = context(request)
-    body = await bodies.json_object(request)
-    command = bodies.text(body, "command")
-    if command != "flowrate":
-        raise ApiError(400, f"unsupported tool command {command!r}: only 'flowrate'")
-    ctx.overrides.set_flow(_factor(body, *FLOW_PERCENT))
+    body = await _only(request, "tool", "flowrate")
+    context(request).overrides.set_flow(_factor(body, *FLOW_PERCENT))
     return web.Response(status=204)
 
 

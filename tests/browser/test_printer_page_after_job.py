@@ -15,6 +15,7 @@ from playwright.sync_api import Browser, Page, ViewportSize, expect
 
 from instance.analysis.thumbnails import png_rgba
 from tests.browser.conftest import screenshot
+from tests.browser.printer_page_checks import no_sideways_scroll, watch_console
 from tests.web.server import Served, gcode_head, running_server
 
 pytestmark = pytest.mark.timeout(240)
@@ -30,17 +31,6 @@ def served(tmp_path: Path) -> Iterator[Served]:
     """No API key (as behind the hub); moves take no time."""
     with running_server(tmp_path, key=None) as s:
         yield s
-
-
-def watch_console(page: Page) -> list[str]:
-    errors: list[str] = []
-    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-    return errors
-
-
-def no_sideways_scroll(page: Page) -> None:
-    overflow = page.evaluate("() => document.documentElement.scrollWidth - window.innerWidth")
-    assert overflow <= 0, f"the page is {overflow} px wider than the window"
 
 
 def unlabelled(page: Page) -> list[str]:

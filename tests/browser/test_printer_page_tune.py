@@ -11,6 +11,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from tests.browser.conftest import screenshot
+from tests.browser.printer_page_checks import watch_console
 from tests.web.server import Served, gcode_head, running_server
 
 pytestmark = pytest.mark.timeout(240)
@@ -24,12 +25,6 @@ def served(tmp_path: Path) -> Iterator[Served]:
     """No API key; 10 ms moves, so a print keeps running while the test acts."""
     with running_server(tmp_path, key=None, sim_args=("--fault", "slow_planner:delay=0.01")) as s:
         yield s
-
-
-def watch_console(page: Page) -> list[str]:
-    errors: list[str] = []
-    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-    return errors
 
 
 def printing(served: Served, page: Page) -> None:
