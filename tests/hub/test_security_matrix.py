@@ -205,3 +205,47 @@ def test_repeated_bad_passwords_lock_the_account(site: LocalSite) -> None:
     )
     assert locked.status_code == 429
     assert "Retry-After" in locked.headers
+
+
+FLEET_ACTIONS: dict[str, dict[str, object]] = {
+    "pause": {},
+    "resume": {},
+    "cancel": {},
+    "preheat": {"hotend": 40, "bed": 30},
+    "cooldown": {},
+}
+NOT_ALLOWED = "no such printer, or you may not act on it"
+
+
+@pytest.mark.parametrize("action", list(FLEET_ACTIONS))
+@pytest.mark.parametrize("user", list(USERS))
+def test_fleet_actions_act_only_on_printers_the_user_may_act_on(
+    site: LocalSite, sessions: dict[str, requests.Session], user: str, action: str
+) -> None:
+    _role, _grants, _watched, acted, _camera = USERS[user]
+    body = {"action": action, "printers": [*PRINTERS, "nope"], **FLEET_ACTIONS[action]}
+    answer = sessions[user].post(f"{site.url}api/fleet/actions", json=body, timeout=30)
+    assert answer.status_code == 200, answer.text
+    results = {r["printer"]: r for r in answer.json()["results"]}
+    assert list(results) == [*PRINTERS, "nope"]
+    for printer in PRINTERS:
+        result = results[printer]
+        if printer in acted:
+            # Let through: the print server did it, or says why not (nothing to pause).
+            assert result.get("error") != NOT_ALLOWED, (printer, result)
+            if action in ("preheat", "cooldown"):
+                assert result["ok"] is True, (printer, result)
+        else:
+            assert result == {"printer": printer, "ok": False, "error": NOT_ALLOWED}, printer
+    # A printer that does not exist reads as one the user may not act on.
+    assert results["nope"] == {"printer": "nope", "ok": False, "error": NOT_ALLOWED}
+
+
+def test_fleet_actions_need_a_login_and_the_csrf_token(
+    site: LocalSite, sessions: dict[str, requests.Session]
+) -> None:
+    body = {"action": "cooldown", "printers": list(PRINTERS)}
+    assert requests.post(f"{site.url}api/fleet/actions", json=body).status_code == 401
+    forged = requests.Session()
+    forged.cookies.update(sessions["boss"].cookies)
+    assert forged.post(f"{site.url}api/fleet/actions", json=body).status_code == 403
