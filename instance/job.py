@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
+from instance.eta import RemainingTime
 from instance.gcode_file import GcodeFile, GcodeLine, ProgressClock, SlicerEstimate, parse_m73
 from instance.job_records import JobRecords
 from instance.machine_state import MachineState
+from instance.protocol.framing import command_code
 from instance.temperature_history import JobTemperatureSeries
 
 # Lines handed to the link beyond those in flight: enough to refill the window
 # at once, few enough that a pause takes back what was not sent yet.
 FEED_AHEAD = 8
+# An M73 with the normal mode's time remaining (PrusaSlicer writes silent-mode Q/S lines too).
+_NORMAL_MODE_R = re.compile(r"[Rr]\s*\d")
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +71,7 @@ class PrintJob:
         self.feeding = True
         self.progress_clock = ProgressClock()
         self.progress_clock.start(clock(), fraction_done=start_offset / max(1, file.size))
+        self.remaining_time = RemainingTime(estimate.print_time, start_offset / max(1, file.size))
         self.temperatures = JobTemperatureSeries(time.time())
         if start_offset:
             self._lines_done = self._count_commands_before(start_offset)
@@ -94,9 +100,16 @@ class PrintJob:
         self._lines_done += 1
         self.machine.apply(line.command)
         self._records.mark_progress(self.id, line.number, line.end_offset)
-        if line.command[:3] == "M73":
+        now = self._clock()
+        print_time = self.progress_clock.elapsed(now)
+        code = command_code(line.command)
+        self.remaining_time.acknowledged(print_time, code)
+        if code == "M73":
             percent, remaining = parse_m73(line.command)
-            self.progress_clock.note_m73(self._clock(), percent, remaining)
+            self.progress_clock.note_m73(now, percent, remaining)
+            if remaining is not None and _NORMAL_MODE_R.search(line.command, 3):
+                # The silent mode's figures (Q/S, printed beside P/R) are not this pace.
+                self.remaining_time.note_m73(print_time, remaining)
 
     def take_back(self, withdrawn: list[tuple[str, object]]) -> list[tuple[str, object]]:
         """Lines the sender had not written yet go back to the file; others are returned."""
@@ -132,7 +145,10 @@ class PrintJob:
         last = self.last_acked
         done = last.end_offset if last is not None else self.start_offset
         fraction = done / self.file.size if self.file.size else 1.0
-        remaining = self.progress_clock.eta(now, fraction, None, self.estimate.print_time)
+        remaining = self.remaining_time.estimate(self.progress_clock.elapsed(now), fraction)
+        if remaining is None:
+            # Nothing from the slicer: the time so far, extrapolated.
+            remaining = self.progress_clock.eta(now, fraction, None, None)
         return JobProgress(
             file_name=self.file_name,
             bytes_done=done,
