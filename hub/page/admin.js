@@ -123,7 +123,7 @@
     }
 
     body.append(el("h2", {}, "Users"),
-      tableBox(el("table", { id: "users-table" },
+      tableBox("Users", el("table", { id: "users-table" },
         el("thead", {}, el("tr", {}, el("th", {}, "Name"), el("th", {}, "Role"), el("th", {}, "Grants"),
           el("th", {}, el("span", { class: "visually-hidden" }, "Changes")))),
         rows)),
@@ -207,7 +207,7 @@
     older.addEventListener("click", () => { offset += PAGE; load(); });
     newer.addEventListener("click", () => { offset = Math.max(0, offset - PAGE); load(); });
     body.append(el("h2", {}, "Audit log"), form, note.line,
-      tableBox(el("table", { id: "audit-table" },
+      tableBox("Audit log entries", el("table", { id: "audit-table" },
         el("thead", {}, el("tr", {}, el("th", {}, "Time"), el("th", {}, "What happened"))),
         rows)),
       el("p", {}, newer, " ", older, " ", shown));
@@ -293,7 +293,7 @@
       el("p", { class: "muted" },
         "For slicers and scripts: send the key as X-Api-Key (as to OctoPrint). It acts as you, with your rights."),
       form, note.line, secret,
-      tableBox(el("table", { id: "keys-table" },
+      tableBox("Your API keys", el("table", { id: "keys-table" },
         el("thead", {}, el("tr", {}, ...["Name", "Key", "Created", "Last used"].map((h) => el("th", {}, h)),
           el("th", {}, el("span", { class: "visually-hidden" }, "Revoke")))),
         rows)),

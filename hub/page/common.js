@@ -52,9 +52,10 @@ const fabfleet = (() => {
     return el("label", { class: "field" }, el("span", { class: "field-label" }, text), input);
   }
 
-  // A table in its own scrolling box, so a wide one never widens the page on a phone.
-  function tableBox(table) {
-    return el("div", { class: "table-box" }, table);
+  // A table in its own scrolling box, so a wide one never widens the page on a phone; the
+  // box takes keyboard focus (arrow keys scroll it) and is named for screen readers.
+  function tableBox(label, table) {
+    return el("div", { class: "table-box", tabindex: "0", role: "region", "aria-label": label }, table);
   }
 
   // An address's section: one the page has, else the dashboard (a typo never shows nothing).

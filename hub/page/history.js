@@ -74,7 +74,7 @@
       el("span", { class: "muted" }, data.total ? `${data.offset + 1}–${last} of ${data.total}` : ""), " ",
       el("button", { type: "button", disabled: last >= data.total,
         onclick: () => { offset += PAGE; refresh(); } }, "Older"));
-    return [tableBox(table), pager];
+    return [tableBox("Jobs", table), pager];
   }
 
   function statsTable(title, key, rows, total) {
@@ -85,7 +85,7 @@
       el("td", {}, String(s.interrupted)), el("td", {}, rate(s.success_rate)),
       el("td", {}, duration(s.print_hours * 3600) || "0 s"), el("td", {}, s.filament_m.toFixed(2) + " m"));
     return el("div", { class: "card history-stats" }, el("h3", {}, title),
-      tableBox(el("table", { "data-stats": key },
+      tableBox(title, el("table", { "data-stats": key },
         el("thead", {}, el("tr", {}, [key === "printer" ? "Printer" : "User", "Jobs", "Completed",
           "Failed", "Cancelled", "Interrupted", "Success", "Print time", "Filament"]
           .map((h) => el("th", {}, h)))),

@@ -107,7 +107,7 @@
       }
       section.replaceChildren(el("h2", {}, "Notifications"),
         el("p", { class: "muted" }, "Each target hears once per job: the first of its events that applies."),
-        tableBox(el("table", { class: "notify-targets" },
+        tableBox("Notification targets", el("table", { class: "notify-targets" },
           el("thead", {}, el("tr", {}, ["Name", "Kind", "URL", "Events", "Last delivery"]
             .map((h) => el("th", {}, h)), el("th", {}, el("span", { class: "visually-hidden" }, "Test or remove")))),
           el("tbody", {}))),

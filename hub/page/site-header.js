@@ -57,10 +57,18 @@
     el("a", { class: "site-brand", href: root.href }, "fabfleet"), menu, body);
   slot.replaceChildren(skip, bar);
 
-  menu.addEventListener("click", () => {
-    const open = menu.getAttribute("aria-expanded") !== "true";
+  function openMenu(open) {
     menu.setAttribute("aria-expanded", String(open));
     bar.classList.toggle("open", open);
+  }
+  menu.addEventListener("click", () => openMenu(menu.getAttribute("aria-expanded") !== "true"));
+  // A chosen section closes the menu (on the hub's page the page itself stays); so does Escape.
+  nav.addEventListener("click", (event) => { if (event.target.closest("a")) openMenu(false); });
+  bar.addEventListener("keydown", (event) => {
+    if (event.key === "Escape" && bar.classList.contains("open")) {
+      openMenu(false);
+      menu.focus();
+    }
   });
   choose.addEventListener("change", () => {
     const option = choose.selectedOptions[0];
