@@ -25,15 +25,17 @@ approximate a Raspberry Pi's browser on a desktop machine.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import statistics
 import tempfile
 import time
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from playwright.sync_api import Browser, sync_playwright
+from playwright.sync_api import Browser, Page, sync_playwright
 
 from instance.analysis.toolpath import build_toolpath, encode
 from tests.big_gcode import write_big_gcode
@@ -111,7 +113,9 @@ def build_times(path: Path, runs: int) -> tuple[list[float], int, int, int]:
     return times, layers, points, packed
 
 
-def first_draw(browser: Browser, url: str, throttle: float) -> tuple[float, float]:
+@contextlib.contextmanager
+def drawn_page(browser: Browser, url: str, throttle: float) -> Iterator[Page]:
+    """The printer's page in a fresh context (nothing cached), once the preview is drawn."""
     context = browser.new_context(viewport={"width": 1280, "height": 900})
     page = context.new_page()
     try:
@@ -123,12 +127,17 @@ def first_draw(browser: Browser, url: str, throttle: float) -> tuple[float, floa
             "() => document.getElementById('preview').dataset.firstDrawMs !== undefined",
             timeout=120_000,
         )
+        yield page
+    finally:
+        context.close()
+
+
+def first_draw(browser: Browser, url: str, throttle: float) -> tuple[float, float]:
+    with drawn_page(browser, url, throttle) as page:
         data: dict[str, Any] = page.evaluate(
             "() => ({...document.getElementById('preview').dataset})"
         )
         return float(data["firstDrawMs"]), float(data["loadToDrawMs"])
-    finally:
-        context.close()
 
 
 def measure(runs: int, throttle: float, seconds: float) -> PreviewBench:
@@ -184,17 +193,7 @@ def measure(runs: int, throttle: float, seconds: float) -> PreviewBench:
 def frames_while_printing(
     browser: Browser, served: Any, throttle: float, seconds: float
 ) -> dict[str, Any]:
-    context = browser.new_context(viewport={"width": 1280, "height": 900})
-    page = context.new_page()
-    try:
-        if throttle > 1:
-            session = context.new_cdp_session(page)
-            session.send("Emulation.setCPUThrottlingRate", {"rate": throttle})
-        page.goto(served.url + "/")
-        page.wait_for_function(
-            "() => document.getElementById('preview').dataset.firstDrawMs !== undefined",
-            timeout=120_000,
-        )
+    with drawn_page(browser, served.url, throttle) as page:
         served.post("/api/v1/job", json={"file": NAME}).raise_for_status()
         page.wait_for_function(
             "() => document.getElementById('preview-layer-text').textContent.includes('printing')",
@@ -205,8 +204,6 @@ def frames_while_printing(
         served.post("/api/v1/job/cancel")
         sample["layers_passed"] = int(sample["layer"]) - start_layer
         return sample
-    finally:
-        context.close()
 
 
 def main() -> None:

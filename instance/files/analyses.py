@@ -8,7 +8,6 @@ import json
 import logging
 import os
 import shutil
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -17,6 +16,7 @@ from typing import Any
 
 from instance.files.analyse_worker import EXIT_DONE, EXIT_UNAVAILABLE
 from instance.files.store import FileStore, StoredFile, UnknownFile
+from instance.files.worker_process import run_module
 
 log = logging.getLogger(__name__)
 
@@ -170,33 +170,19 @@ class Analyser:
         except (UnknownFile, OSError):
             return
         out = self.directory / f"{name}.result"
-        process = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
+        returncode, errors = await run_module(
             "instance.files.analyse_worker",
             str(self.store.directory / name),
             str(out),
-            stdin=asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.DEVNULL,
-            stderr=asyncio.subprocess.PIPE,
+            seconds=self.timeout,
+            late=f"the analysis took longer than {self.timeout:.0f} s",
         )
-        try:
-            _, errors = await asyncio.wait_for(process.communicate(), self.timeout)
-        except TimeoutError:
-            process.kill()
-            await process.wait()
-            errors = f"the analysis took longer than {self.timeout:.0f} s".encode()
-        except asyncio.CancelledError:
-            with contextlib.suppress(ProcessLookupError):
-                process.kill()
-            await process.wait()
-            raise
         record: dict[str, Any] = {
             "size": stored.size,
             "mtime": stored.modified,
             "analysed_at": time.time(),
         }
-        if process.returncode == EXIT_DONE:
+        if returncode == EXIT_DONE:
             try:
                 payload = json.loads(out.read_text(encoding="utf-8"))
                 record.update(
@@ -207,8 +193,8 @@ class Analyser:
         else:
             message = errors.decode("utf-8", "replace").strip().splitlines()
             record.update(
-                status=UNAVAILABLE if process.returncode == EXIT_UNAVAILABLE else FAILED,
-                error=message[-1] if message else f"analyser exited {process.returncode}",
+                status=UNAVAILABLE if returncode == EXIT_UNAVAILABLE else FAILED,
+                error=message[-1] if message else f"analyser exited {returncode}",
             )
         new_thumbnails = out.with_name(out.name + THUMBNAILS_SUFFIX)
         with contextlib.suppress(FileNotFoundError):

@@ -15,13 +15,13 @@ import contextlib
 import json
 import logging
 import os
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from instance.analysis.toolpath import VERSION, LayerIndex
 from instance.files.store import FileStore, StoredFile, UnknownFile
+from instance.files.worker_process import run_module
 
 log = logging.getLogger(__name__)
 
@@ -170,37 +170,23 @@ class Toolpaths:
     async def _run_worker(self, stored: StoredFile) -> Preview:
         packed, _, record_path = self._paths(stored.name)
         source = self.store.directory / stored.name
-        process = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
+        returncode, errors = await run_module(
             "instance.analysis.toolpath",
             str(source),
             str(packed),
-            stdin=asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.DEVNULL,
-            stderr=asyncio.subprocess.PIPE,
+            seconds=self.timeout,
+            late=f"building the preview took longer than {self.timeout:.0f} s",
         )
-        try:
-            _, errors = await asyncio.wait_for(process.communicate(), self.timeout)
-        except TimeoutError:
-            process.kill()
-            await process.wait()
-            errors = f"building the preview took longer than {self.timeout:.0f} s".encode()
-        except asyncio.CancelledError:
-            with contextlib.suppress(ProcessLookupError):
-                process.kill()
-            await process.wait()
-            raise
         record: dict[str, Any] = {"etag": etag_of(stored)}
         index_path = packed.with_name(packed.name + ".json")
-        if process.returncode == 0:
+        if returncode == 0:
             try:
                 record.update(json.loads(index_path.read_text(encoding="utf-8")))
             except (OSError, ValueError) as error:
                 record["error"] = f"unreadable preview: {error}"
         else:
             lines = errors.decode("utf-8", "replace").strip().splitlines()
-            record["error"] = lines[-1] if lines else f"the preview exited {process.returncode}"
+            record["error"] = lines[-1] if lines else f"the preview exited {returncode}"
         with contextlib.suppress(FileNotFoundError):
             index_path.unlink()
         if etag_of(self._current(stored)) != record["etag"]:
