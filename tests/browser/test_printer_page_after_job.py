@@ -14,6 +14,7 @@ import pytest
 from playwright.sync_api import Browser, Page, ViewportSize, expect
 
 from instance.analysis.thumbnails import png_rgba
+from tests.browser.axe_check import serious_violations
 from tests.browser.conftest import screenshot
 from tests.browser.printer_page_checks import no_sideways_scroll, watch_console
 from tests.web.server import Served, gcode_head, running_server
@@ -90,6 +91,7 @@ def test_a_finished_print_is_cleared_on_the_page_and_the_next_print_starts(
     expect(again).to_be_disabled()
     expect(page.locator("#history tr").first).to_contain_text("completed")
     screenshot(page, "after-job-02-finished")
+    assert serious_violations(page) == []
 
     page.get_by_role("button", name="Bed is clear").click()
     expect(state).to_have_text("Ready")
@@ -112,6 +114,7 @@ def test_a_finished_print_is_cleared_on_the_page_and_the_next_print_starts(
     no_sideways_scroll(page)
     readable_history(page)
     screenshot(page, "after-job-04-history-phone")
+    assert serious_violations(page) == []
     assert errors == []
 
 

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Page, expect
 
+from tests.browser.axe_check import serious_violations
 from tests.browser.conftest import screenshot
 from tests.browser.printer_page_checks import watch_console
 from tests.web.server import Served, gcode_head, running_server
@@ -65,6 +66,7 @@ def test_tune_a_running_print_and_see_when_it_finishes(served: Served, page: Pag
     page.wait_for_timeout(1500)
     expect(speed).to_have_value("120")
     screenshot(page, "tune-01-printing")
+    assert serious_violations(page) == []
     assert errors == []
 
 
