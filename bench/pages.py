@@ -90,11 +90,11 @@ def login_cookies(client: SiteClient) -> list[Any]:
     ]
 
 
-def measure(page: Page, url: str) -> dict[str, float]:
+def measure(page: Page, url: str) -> dict[str, float | None]:
     page.goto(url)
     page.wait_for_function("window.__ready !== undefined", timeout=30_000)
     page.wait_for_load_state("load")
-    figures: dict[str, float] = page.evaluate(FIGURES)
+    figures: dict[str, float | None] = page.evaluate(FIGURES)
     return figures
 
 
@@ -124,16 +124,22 @@ def loads(browser: Browser, runs: int) -> dict[str, Any]:
     return results
 
 
-def summary(samples: list[dict[str, float]]) -> dict[str, dict[str, float]]:
-    """Per figure: median, min and max over the runs."""
-    return {
-        key: {
-            "median": round(statistics.median(s[key] for s in samples), 1),
-            "min": round(min(s[key] for s in samples), 1),
-            "max": round(max(s[key] for s in samples), 1),
-        }
-        for key in samples[0]
-    }
+def summary(samples: list[dict[str, float | None]]) -> dict[str, dict[str, float] | None]:
+    """Per figure: median, min and max over the runs that have it (a reload may not paint)."""
+    result: dict[str, dict[str, float] | None] = {}
+    for key in samples[0]:
+        values = [value for s in samples if (value := s[key]) is not None]
+        result[key] = (
+            {
+                "median": round(statistics.median(values), 1),
+                "min": round(min(values), 1),
+                "max": round(max(values), 1),
+                "runs": len(values),
+            }
+            if values
+            else None
+        )
+    return result
 
 
 def spawn(command: list[str], log: Path) -> subprocess.Popen[str]:
@@ -219,6 +225,24 @@ def tab_seconds(session: CDPSession) -> dict[str, float]:
     return {m["name"]: float(m["value"]) for m in metrics if m["name"] in wanted}
 
 
+def chromium_seconds() -> dict[str, float]:
+    """CPU seconds so far of the browser's renderers and of all its processes (psutil)."""
+    spent = {"renderer": 0.0, "chromium": 0.0}
+    for process in psutil.Process().children(recursive=True):
+        try:
+            command = process.cmdline()
+            times = process.cpu_times()
+        except psutil.Error:
+            continue
+        if not command or "chrom" not in command[0]:
+            continue
+        seconds = times.user + times.system
+        spent["chromium"] += seconds
+        if "--type=renderer" in command:
+            spent["renderer"] += seconds
+    return spent
+
+
 def window_cpu(
     page: Page, context: BrowserContext, hub: psutil.Process, seconds: float
 ) -> dict[str, float]:
@@ -226,14 +250,18 @@ def window_cpu(
     session = context.new_cdp_session(page)
     session.send("Performance.enable")
     before_tab, before_hub = tab_seconds(session), hub.cpu_times()
+    before_browser = chromium_seconds()
     started = time.monotonic()
     page.wait_for_timeout(seconds * 1000)
     spent = time.monotonic() - started
     after_tab, after_hub = tab_seconds(session), hub.cpu_times()
+    after_browser = chromium_seconds()
     session.detach()
     figures = {
         f"tab_{key}_percent": 100 * (after_tab[key] - before_tab[key]) / spent for key in after_tab
     }
+    for key, seconds in after_browser.items():
+        figures[f"{key}_cpu_percent"] = 100 * (seconds - before_browser[key]) / spent
     hub_seconds = (after_hub.user + after_hub.system) - (before_hub.user + before_hub.system)
     figures["hub_cpu_percent"] = 100 * hub_seconds / spent
     return {key: round(value, 1) for key, value in figures.items()}
@@ -288,8 +316,9 @@ def main() -> None:
             for name, kinds in results["loads"].items():
                 for kind, figures in kinds.items():
                     said = ", ".join(
-                        f"{key} {f['median']} ({f['min']} to {f['max']})"
+                        f"{key} {f['median']} ({f['min']} to {f['max']}, {f['runs']} runs)"
                         for key, f in figures.items()
+                        if f is not None
                     )
                     print(f"{name}, {kind} cache: {said}", flush=True)
         if not arguments.skip_fleet:
