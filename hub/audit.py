@@ -153,22 +153,43 @@ def _filters(query: dict[str, str]) -> tuple[str, list[object]]:
 STARTED_WITHIN = 60.0
 
 
-def started_file(db: sqlite3.Connection, row: sqlite3.Row) -> str | None:
-    """The file a print act started, when the hub has archived that printer's job."""
+# A printer's most recent job as its print server last reported it (``last_job``):
+# (file, started_by, started_at), for a print act whose job is not archived yet.
+Recent = dict[str, tuple[str, str | None, float]]
+
+
+def recent_jobs(request: web.Request) -> Recent:
+    ctx = context(request)
+    found: Recent = {}
+    for printer in ctx.fleet.printers:
+        last = ctx.live.get(printer.name).status.get("last_job")
+        if isinstance(last, dict) and last.get("file") and last.get("started_at") is not None:
+            found[printer.name] = (str(last["file"]), last.get("started_by"), last["started_at"])
+    return found
+
+
+def started_file(db: sqlite3.Connection, row: sqlite3.Row, recent: Recent) -> str | None:
+    """The file a print act started: from the fleet history, or the printer's latest job."""
     if row["action"] != "print" or not row["printer"] or row["outcome"] not in ("done", None):
         return None
+    start, end = row["at"] - 1, row["at"] + STARTED_WITHIN
     try:
         found = db.execute(
             "SELECT file FROM job_archive WHERE printer = ? AND started_by = ?"
             " AND started_at >= ? AND started_at < ? ORDER BY started_at LIMIT 1",
-            (row["printer"], row["user"], row["at"] - 1, row["at"] + STARTED_WITHIN),
+            (row["printer"], row["user"], start, end),
         ).fetchone()
     except sqlite3.OperationalError:  # a database without the fleet history
-        return None
-    return str(found[0]) if found else None
+        found = None
+    if found:
+        return str(found[0])
+    latest = recent.get(row["printer"])
+    if latest and latest[1] == row["user"] and start <= float(latest[2]) < end:
+        return latest[0]
+    return None
 
 
-def _entry(row: sqlite3.Row, db: sqlite3.Connection) -> dict[str, object]:
+def _entry(row: sqlite3.Row, db: sqlite3.Connection, recent: Recent) -> dict[str, object]:
     entry: dict[str, object] = {
         "id": row["id"],
         "time": iso(row["at"]),
@@ -180,7 +201,7 @@ def _entry(row: sqlite3.Row, db: sqlite3.Connection) -> dict[str, object]:
         "outcome": row["outcome"],
         "status": row["status"],
     }
-    entry["summary"] = summary(entry, started_file(db, row))
+    entry["summary"] = summary(entry, started_file(db, row, recent))
     return entry
 
 
@@ -196,11 +217,12 @@ async def list_audit(request: web.Request) -> web.Response:
     limit = _count(query.get("limit"), "limit", DEFAULT_LIMIT, MAX_LIMIT)
     offset = _count(query.get("offset"), "offset", 0, 2**62)
     total = db.execute(f"SELECT count(*) FROM audit a{where}", values).fetchone()[0]
+    recent = recent_jobs(request)
     rows = db.execute(
         f"{ROWS}{where} ORDER BY a.at DESC, a.id DESC LIMIT ? OFFSET ?",
         [*values, limit, offset],
     ).fetchall()
-    return web.json_response({"entries": [_entry(r, db) for r in rows], "total": total})
+    return web.json_response({"entries": [_entry(r, db, recent) for r in rows], "total": total})
 
 
 def _cell(value: object) -> str:
@@ -213,6 +235,7 @@ async def export_csv(request: web.Request) -> web.Response:
     require_admin(request)
     db = context(request).db
     where, values = _filters(dict(request.query))
+    recent = recent_jobs(request)
     rows = db.execute(
         f"{ROWS}{where} ORDER BY a.at DESC, a.id DESC LIMIT ?", [*values, MAX_EXPORT]
     ).fetchall()
@@ -221,7 +244,7 @@ async def export_csv(request: web.Request) -> web.Response:
     fields = ("user", "action", "printer", "detail", "outcome", "status")
     writer.writerow(["time", *fields, "summary"])
     for row in rows:
-        said = _entry(row, db)["summary"]
+        said = _entry(row, db, recent)["summary"]
         writer.writerow([iso(row["at"]), *(_cell(row[f]) for f in fields), _cell(said)])
     return web.Response(
         text=out.getvalue(),

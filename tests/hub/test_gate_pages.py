@@ -9,6 +9,7 @@ The same in Chromium: the error page wears the shared header, at desktop and pho
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -107,6 +108,35 @@ def test_the_hubs_own_missing_pages_are_pages_and_its_api_stays_json(site: Local
     assert api.status_code == 404 and api.json()["error"]
     admin_only = op1.get(site.url + "api/users", headers=NAVIGATION, timeout=10)
     assert admin_only.status_code == 403 and "only an admin" in admin_only.json()["error"]
+
+
+def test_the_audit_says_who_started_which_file_where(site: LocalSite) -> None:
+    """Issue 13: "POST /api/v1/job" becomes "op1 started cube_slic3r.gcode on demo-1"."""
+    op1 = site.login("op1", PASSWORD)
+    started = op1.post(
+        f"{site.url}printers/demo-1/api/v1/job", json={"file": "cube_slic3r.gcode"}, timeout=10
+    )
+    assert started.status_code == 201, started.text
+    cancelled = op1.post(f"{site.url}printers/demo-1/api/v1/job/cancel", timeout=10)
+    assert cancelled.status_code in (200, 202), cancelled.text
+    refused = op1.post(f"{site.url}printers/demo-2/api/v1/job/pause", timeout=10)
+    assert refused.status_code == 403
+    boss = site.login("boss", PASSWORD)
+    wanted = [
+        "op1 was refused: pause the print on demo-2",
+        "op1 cancelled the print on demo-1",
+        "op1 started cube_slic3r.gcode on demo-1",
+    ]
+    deadline = time.monotonic() + 30
+    while True:
+        answer = boss.get(site.url + "api/audit", params={"user": "op1", "limit": "3"}, timeout=10)
+        said = [e["summary"] for e in answer.json()["entries"]]
+        if said == wanted or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    assert said == wanted
+    # The raw fields are still there for whoever wants them.
+    assert answer.json()["entries"][2]["detail"] == "POST /api/v1/job"
 
 
 # --- in Chromium -----------------------------------------------------------------------
