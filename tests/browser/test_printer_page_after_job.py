@@ -231,3 +231,24 @@ def test_files_show_thumbnails_and_are_searched_and_sorted_as_remembered(
     assert names(page)[0] == "c_large.gcode"
     context.close()
     assert errors == []
+
+
+def test_a_failed_print_is_cleared_on_the_page_too(tmp_path: Path, page: Page) -> None:
+    """The cable is pulled mid-print: once the printer is back the job shows as failed."""
+    errors = watch_console(page)
+    with running_server(
+        tmp_path, key=None, sim_args=("--fault", "unplug:at_line=150,seconds=1")
+    ) as served:
+        assert served.upload("part.gcode", SMALL, path="/api/v1/files").status_code == 201
+        page.goto(served.url + "/")
+        expect(page.locator("#state")).to_have_text("Ready")
+        page.get_by_role("button", name="Print part.gcode", exact=True).click()
+        page.locator("#confirm-yes").click()
+        expect(page.locator("#state")).to_have_text("Failed", timeout=60_000)
+        expect(page.locator("#bed-text")).to_contain_text("The last print failed")
+        expect(page.locator("#print-note")).to_have_text("Confirm the bed is clear first.")
+        screenshot(page, "after-job-07-failed")
+        page.get_by_role("button", name="Bed is clear").click()
+        expect(page.locator("#state")).to_have_text("Ready")
+        expect(page.get_by_role("button", name="Print part.gcode", exact=True)).to_be_enabled()
+    assert errors == []

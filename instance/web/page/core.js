@@ -113,7 +113,7 @@ export function confirmAction({ text, yes, no, danger = false }) {
 export function printBlocked(state) {
   if (!state) return "Waiting for the printer…";
   if (BUSY.has(state.state)) return `The printer is ${state.state}.`;
-  if (!state.connected) return `The printer is ${state.state}: no print can start.`;
+  if (!state.connected) return "The printer is not connected: no print can start.";
   if (!state.bed_clear) return "Confirm the bed is clear first.";
   if (state.state !== "ready") return `The printer is ${state.state}.`;
   return "";
