@@ -132,6 +132,28 @@ _SCHEMAS: dict[str, Schema] = {
             "last_job": {"oneOf": [_ref("JobRecord"), {"type": "null"}]},
             "selected_file": _NULLABLE_STRING,
             "camera_url": _NULLABLE_STRING,
+            "presets": {
+                "type": "array",
+                "description": "temperature presets: the printer's materials, else the whole"
+                " built-in table",
+                "items": {
+                    "type": "object",
+                    "required": ["name", "hotend", "bed"],
+                    "properties": {
+                        "name": {"type": "string"},
+                        "hotend": {"type": "integer"},
+                        "bed": {"type": "integer"},
+                    },
+                },
+            },
+            "after_job": {
+                "type": "object",
+                "description": "heaters and fans once a job has ended: off or keep",
+                "properties": {
+                    "heaters": {"type": "string", "enum": ["off", "keep"]},
+                    "fans": {"type": "string", "enum": ["off", "keep"]},
+                },
+            },
             "overrides": {
                 "type": "object",
                 "properties": {
