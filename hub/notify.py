@@ -320,7 +320,7 @@ def failure_text(url: str, error: BaseException) -> str:
     if isinstance(error, aiohttp.ClientResponseError):
         return f"{_where(url)} sent an answer that is not HTTP ({error.message})"
     if isinstance(error, OSError):
-        return f"could not reach {_where(url)} ({_os_reason(error)})"
+        return f"could not connect to {_where(url)} ({_os_reason(error)})"
     return f"could not send to {_where(url)}: {error or type(error).__name__}"
 
 

@@ -7,6 +7,8 @@ import asyncio
 import contextlib
 import itertools
 import json
+import socket
+import ssl
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -19,7 +21,7 @@ import requests
 from aiohttp import web
 from playwright.sync_api import Page, expect
 
-from hub.notify import BACKOFF
+from hub.notify import BACKOFF, failure_text
 from hub.rights import Grants
 from tests.browser.conftest import browser, page, screenshot
 from tests.hub.conftest import HubProcess, SimulatedFleet, free_ports, login
@@ -424,3 +426,20 @@ def test_the_notifications_page_adds_tests_and_removes_targets(
     log_in_page(page, hub, "vic", "notifications")
     expect(page.locator('#nav a[data-section="notifications"]')).to_be_hidden()
     expect(section).to_contain_text("Only admins can manage notifications.")
+
+
+def test_a_failure_reads_as_a_person_would_say_it() -> None:
+    """aiohttp's "ssl:default [Connect call failed …]" never reaches the page."""
+    refused = ConnectionRefusedError(111, "Connect call failed ('127.0.0.1', 9)")
+    assert failure_text("http://127.0.0.1:9/hook", refused) == (
+        "could not connect to http://127.0.0.1:9 (connection refused)"
+    )
+    assert failure_text(
+        "http://hooks.invalid/x", socket.gaierror(-2, "Name or service not known")
+    ) == ("could not connect to http://hooks.invalid:80 (no such host name)")
+    broken = ssl.SSLError(1, "[SSL: WRONG_VERSION_NUMBER] wrong version number")
+    assert failure_text("https://hooks.example:8443/x", broken).startswith(
+        "TLS error talking to https://hooks.example:8443:"
+    )
+    # A plain http URL never gets a TLS word, whatever the exception says.
+    assert "TLS" not in failure_text("http://hooks.example/x", broken)
