@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
+from tests.browser.axe_check import assert_accessible
 from tests.browser.conftest import screenshot
 from tests.web.server import GCODE, Served, running_server
 
@@ -64,6 +65,7 @@ def test_a_selected_file_is_drawn_and_browsed_with_the_keyboard(served: Served, 
     page.wait_for_function("() => Number(document.getElementById('preview').dataset.draws) > 0")
     assert page.evaluate(INKED, "preview") > 1000
     screenshot(page, "preview-01-top-layer")
+    assert_accessible(page, "printer page with a preview")
 
     slider = page.get_by_label("Layer", exact=True)
     slider.focus()
@@ -124,6 +126,11 @@ def test_a_print_is_followed_layer_by_layer(served: Served, page: Page):
     expect(text).to_contain_text("Layer 1 of 99")
     page.get_by_label("Follow the print").check()
     expect(text).to_contain_text("· printing")
+
+    # Once the job has ended the layer stays, no longer said to be printing.
+    assert served.post("/api/v1/job/cancel").status_code == 202
+    expect(text).not_to_contain_text("printing", timeout=30_000)
+    expect(text).to_contain_text("of 99")
     assert problems == []
 
 
@@ -145,6 +152,7 @@ def test_the_preview_fits_a_phone(served: Served, browser: Browser):
         box = page.locator("#preview").bounding_box()
         assert box is not None and box["width"] <= 360
         screenshot(page, "preview-03-phone")
+        assert_accessible(page, "printer page with a preview, phone")
     finally:
         context.close()
     assert errors == []

@@ -278,6 +278,7 @@
   function applyState(state) {
     const running = state.job && PRINTING.has(state.state) ? state.job : null;
     const name = running ? running.file : (state.selected_file || (state.last_job && state.last_job.file) || null);
+    const followed = job !== null;
     job = running && running.file === name ? { bytes: running.bytes_done, layer: running.layer || 0 } : null;
     const newJob = running ? running.id : null;
     if (name !== file || (newJob !== null && newJob !== jobId)) {
@@ -287,6 +288,11 @@
     }
     jobId = newJob;
     place(false);
+    if (followed && !job) {
+      // The job ended: the layer stays, in the colours of a file at rest.
+      describe();
+      redraw();
+    }
   }
 
   function wire() {
