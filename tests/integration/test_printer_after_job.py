@@ -8,7 +8,10 @@ the bed and the fan off after that end code; with ``keep`` it leaves them.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import subprocess
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -18,6 +21,7 @@ from instance.job_records import JobOutcome
 from instance.link import LinkSettings
 from instance.materials import DEFAULT_MATERIALS
 from instance.printer import Printer, PrinterSettings
+from instance.sim.firmware import SimulatedFirmware
 from instance.sim.options import SimOptions
 from instance.sim.process import BIN
 from instance.sim.runner import serve_pty
@@ -51,10 +55,9 @@ def reports(printer: Printer) -> int:
     return sum(1 for _, direction, text in printer.terminal if direction == "<" and "B:" in text)
 
 
-async def print_and_watch(tmp_path: Path, policy: AfterJobPolicy) -> tuple[Printer, list[str]]:
-    """Print SHORT_PRINT over a pty; the printer and what ran after the file's last line."""
-    gcode = tmp_path / "short.gcode"
-    gcode.write_text(SHORT_PRINT)
+@contextlib.asynccontextmanager
+async def pty_printer(tmp_path: Path, policy: AfterJobPolicy) -> AsyncIterator[Rig]:
+    """A print server with ``policy`` on a simulated printer behind a real pty."""
     link_path = tmp_path / "printer"
     server = await serve_pty(
         SimOptions(seed=1, move_timing="accelerated", time_factor=50.0), [], str(link_path)
@@ -70,21 +73,40 @@ async def print_and_watch(tmp_path: Path, policy: AfterJobPolicy) -> tuple[Print
     try:
         await printer.start()
         await asyncio.wait_for(printer.link.wait_ready(), 30)
+        yield Rig(printer, server.firmware)
+    finally:
+        await printer.stop()
+        await server.close()
+
+
+@dataclass
+class Rig:
+    printer: Printer
+    firmware: SimulatedFirmware
+
+
+async def settled(printer: Printer) -> None:
+    """Two temperature reports later: what the printer reports now is settled."""
+    seen = reports(printer)
+    await wait_until(lambda: reports(printer) >= seen + 2)
+
+
+async def print_and_watch(tmp_path: Path, policy: AfterJobPolicy) -> tuple[Printer, list[str]]:
+    """Print SHORT_PRINT over a pty; the printer and what ran after the file's last line."""
+    gcode = tmp_path / "short.gcode"
+    gcode.write_text(SHORT_PRINT)
+    async with pty_printer(tmp_path, policy) as rig:
+        printer = rig.printer
         await printer.start_print(gcode)
         await wait_until(lambda: bed_target(printer) == 60)
         record = await asyncio.wait_for(printer.wait_for_job(), 60)
         assert record is not None and record.outcome is JobOutcome.COMPLETED
         if policy.acts:
-            await wait_until(lambda: "M107" in server.firmware.executed[-3:])
-        # Two temperature reports after the end: what the printer reports now is settled.
-        seen = reports(printer)
-        await wait_until(lambda: reports(printer) >= seen + 2)
-        executed = without_host(server.firmware.executed)
+            await wait_until(lambda: "M107" in rig.firmware.executed[-3:])
+        await settled(printer)
+        executed = without_host(rig.firmware.executed)
         last = max(i for i, command in enumerate(executed) if command.startswith("M104 S0"))
         return printer, executed[last + 1 :]
-    finally:
-        await printer.stop()
-        await server.close()
 
 
 def test_after_a_completed_print_the_bed_and_fan_go_off(tmp_path: Path) -> None:
@@ -113,6 +135,36 @@ def test_heaters_kept_fans_off(tmp_path: Path) -> None:
         printer, after = await print_and_watch(tmp_path, AfterJobPolicy("keep", "off"))
         assert after == ["M107"]
         assert bed_target(printer) == 60
+
+    asyncio.run(scenario())
+
+
+def test_never_during_a_pause_and_after_a_cancel_too(tmp_path: Path) -> None:
+    moves = "".join(
+        f"G1 X{10 + i % 100} Y{10 + (i * 7) % 100} E{i * 0.05:.2f} F3000\n" for i in range(3000)
+    )
+    gcode = tmp_path / "long.gcode"
+    gcode.write_text(SHORT_PRINT.replace("M104 S0 ; end code: the hotend only\n", moves))
+
+    async def scenario() -> None:
+        async with pty_printer(tmp_path, AfterJobPolicy()) as rig:
+            printer = rig.printer
+            await printer.start_print(gcode)
+            await wait_until(
+                lambda: printer.job is not None and printer.job.progress().lines_done > 200
+            )
+            await printer.pause()
+            paused_at = len(rig.firmware.executed)
+            await settled(printer)
+            # Paused, not ended: the bed and the fan stay on for the resume.
+            assert bed_target(printer) == 60
+            assert "M107" not in rig.firmware.executed[paused_at:]
+            await printer.cancel()
+            await wait_until(
+                lambda: rig.firmware.executed[-3:] == ["M104 T0 S0", "M140 S0", "M107"]
+            )
+            await settled(printer)
+            assert bed_target(printer) == 0
 
     asyncio.run(scenario())
 
