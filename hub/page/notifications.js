@@ -4,6 +4,7 @@
 
 (() => {
   const { api, el, field, tableBox } = fabfleet;
+  const KINDS = { webhook: "Webhook", ntfy: "ntfy topic" };
   const EVENTS = { finished: "Print finished", failed: "Print failed", bed_clear_needed: "Bed needs clearing" };
   let body = null;
   let admin = false;
@@ -19,11 +20,12 @@
   }
 
   function lastDelivery(last) {
-    if (!last.status) return el("span", { class: "muted" }, "nothing sent yet");
+    if (!last.status) return el("span", { class: "muted" }, "Nothing sent yet");
+    const what = EVENTS[last.event] || (last.event === "test" ? "Test" : last.event);
     if (last.status === "delivered") {
-      return el("span", { class: "notify-ok" }, `delivered ${last.event} at ${when(last.time)}`);
+      return el("span", { class: "notify-ok" }, `${what}: delivered at ${when(last.time)}`);
     }
-    return el("span", { class: "error" }, `${last.event} failed at ${when(last.time)}: ${last.error}`);
+    return el("span", { class: "error" }, `${what}: not delivered at ${when(last.time)}: ${last.error}`);
   }
 
   function row(target) {
@@ -49,7 +51,7 @@
       await refresh();
     } }, "Remove");
     return el("tr", { "data-target": String(target.id) },
-      el("td", {}, target.name), el("td", {}, target.kind),
+      el("td", {}, target.name), el("td", {}, KINDS[target.kind] || target.kind),
       el("td", { class: "notify-url" }, target.url),
       el("td", {}, target.events.map((e) => EVENTS[e] || e).join(", ")),
       el("td", { class: "notify-last" }, lastDelivery(target.last)),

@@ -399,15 +399,31 @@ def test_the_notifications_page_adds_tests_and_removes_targets(
     rows = section.locator(".notify-targets tbody tr[data-target]")
     expect(rows).to_have_count(1)
     expect(rows.nth(0)).to_contain_text("Print finished, Print failed")
-    expect(rows.nth(0).locator(".notify-last")).to_have_text("nothing sent yet")
+    expect(rows.nth(0).locator(".notify-last")).to_have_text("Nothing sent yet")
 
     rows.nth(0).get_by_role("button", name="Test").click()
     expect(section.locator(".notify-status")).to_have_text("The test reached lab hook.")
-    expect(rows.nth(0).locator(".notify-last")).to_contain_text("delivered test")
+    expect(rows.nth(0).locator(".notify-last")).to_contain_text("Test: delivered at")
     test = receiver.to("/hook")[0].json()
     assert test["event"] == "test"
     # Links in messages lead to the address the admin used.
     assert test["url"] == hub.url
+
+    # A target nothing listens on: the page says so in plain words (no aiohttp, no TLS).
+    port = free_ports(1)
+    form.locator("input[name=url]").fill(f"http://127.0.0.1:{port}/hook")
+    form.locator("input[name=name]").fill("nowhere")
+    form.locator("button[type=submit]").click()
+    expect(rows).to_have_count(2)
+    nowhere = section.locator(".notify-targets tbody tr", has_text="nowhere")
+    nowhere.get_by_role("button", name="Test").click()
+    said = f"could not connect to http://127.0.0.1:{port} (connection refused)"
+    expect(section.locator(".notify-status")).to_contain_text(said, timeout=30_000)
+    expect(nowhere.locator(".notify-last")).to_contain_text(said)
+    expect(nowhere.locator(".notify-last")).not_to_contain_text("ssl")
+    page.once("dialog", lambda dialog: dialog.accept())
+    nowhere.get_by_role("button", name="Remove").click()
+    expect(rows).to_have_count(1)
 
     # Refused by the hub: the page says why, nothing is added.
     form.locator("input[name=url]").fill("ftp://example.org/hook")
