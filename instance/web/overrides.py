@@ -34,6 +34,8 @@ class Overrides:
 
     def watch(self, printer: Printer) -> None:
         """Start every new job of ``printer`` from the defaults."""
+        if self._printer is printer:
+            return  # already watching (an app built twice on one context)
         self._printer = printer
         printer.subscribe(self._printer_changed)
 
