@@ -15,11 +15,14 @@ from pathlib import Path
 
 import pytest
 import requests
-from playwright.sync_api import Browser, ConsoleMessage, Page, ViewportSize, expect, sync_playwright
+from playwright.sync_api import Browser, ConsoleMessage, Page, ViewportSize, expect
 
 from tests.browser.axe_check import assert_accessible
-from tests.browser.conftest import FLAGS, chromium, screenshot
+from tests.browser.conftest import browser, screenshot
 from tests.hub.local_site import LocalSite, local_site
+
+# The page tests' real Chromium (tests/browser/conftest.py).
+__all__ = ["browser"]
 
 PASSWORD = "correct horse battery"
 NAVIGATION = {
@@ -140,14 +143,6 @@ def test_the_audit_says_who_started_which_file_where(site: LocalSite) -> None:
 
 
 # --- in Chromium -----------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=chromium(), headless=True, args=FLAGS)
-        yield launched
-        launched.close()
 
 
 def console_errors(page: Page) -> list[str]:
