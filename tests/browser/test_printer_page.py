@@ -105,6 +105,8 @@ def test_upload_print_pause_resume_cancel_and_clear_the_bed(served: Served, page
     expect(page.locator("#confirm-text")).to_have_text(f"Cancel {CUBE}? It cannot be resumed.")
     expect(page.locator("#confirm-no")).to_have_text("Keep printing")
     expect(page.locator("#confirm-yes")).to_have_text("Cancel print")
+    expect(page.locator("#confirm-yes")).to_have_class("danger")
+    expect(page.locator("#confirm-no")).to_be_focused()
     page.locator("#confirm-yes").click()
     expect(state).to_have_text("Bed not cleared", timeout=30_000)
     expect(page.locator("#bed")).to_be_visible()
