@@ -58,7 +58,7 @@ class Toolpaths:
         self._building: dict[str, asyncio.Task[Preview]] = {}
         self._one_at_a_time = asyncio.Lock()
         # The last record read, by name: the running job's index is asked for every second.
-        self._indexes: dict[str, tuple[str, LayerIndex]] = {}
+        self._indexes: dict[str, tuple[str, LayerIndex | None]] = {}
 
     async def preview(self, stored: StoredFile) -> Preview:
         """The file's preview, built first if it has none or an outdated one."""
@@ -77,6 +77,7 @@ class Toolpaths:
         try:
             found = self._read(stored)
         except PreviewUnavailable:
+            self._indexes[stored.name] = (tag, None)  # not asked of the disk again
             return None
         if found is None:
             # Not awaited: a state message after the build carries the layer.

@@ -3,14 +3,14 @@ with the keyboard, and followed while the simulated printer prints it."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
 from tests.browser.axe_check import assert_accessible
-from tests.browser.conftest import screenshot
+from tests.browser.conftest import ARTIFACTS, screenshot
 from tests.web.server import GCODE, Served, running_server
 
 pytestmark = pytest.mark.timeout(300)
@@ -94,7 +94,26 @@ def test_a_selected_file_is_drawn_and_browsed_with_the_keyboard(served: Served, 
         f"() => Number(document.getElementById('preview').dataset.draws) > {draws}"
     )
     assert page.evaluate(INKED, "preview") > first_layer_ink
+    travel.uncheck()
+
+    # Zoomed in, the picture changes; "Fit" brings back the whole part as it was.
+    whole = draw_after(page, lambda: None)
+    zoomed = draw_after(page, page.get_by_role("button", name="Zoom in").click)
+    assert zoomed != whole
+    assert draw_after(page, page.get_by_role("button", name="Fit").click) == whole
     assert problems == []
+
+
+def draw_after(page: Page, act: Callable[[], None]) -> int:
+    """The canvas' inked pixels once ``act`` has been drawn."""
+    draws = int(page.locator("#preview").get_attribute("data-draws") or 0)
+    act()
+    page.wait_for_function(
+        f"() => Number(document.getElementById('preview').dataset.draws) >= {draws}"
+    )
+    page.evaluate("() => new Promise((done) => requestAnimationFrame(() => done()))")
+    inked: int = page.evaluate(INKED, "preview")
+    return inked
 
 
 def test_a_print_is_followed_layer_by_layer(served: Served, page: Page):
@@ -152,6 +171,7 @@ def test_the_preview_fits_a_phone(served: Served, browser: Browser):
         box = page.locator("#preview").bounding_box()
         assert box is not None and box["width"] <= 360
         screenshot(page, "preview-03-phone")
+        page.locator("#preview-panel").screenshot(path=str(ARTIFACTS / "preview-04-phone-box.png"))
         assert_accessible(page, "printer page with a preview, phone")
     finally:
         context.close()

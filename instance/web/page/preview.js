@@ -24,6 +24,8 @@
   let follow = true;
   let below = null, belowUpTo = 0; // offscreen canvas holding layers [0, belowUpTo) faint
   let frame = 0, draws = 0, fresh = false, fetchedAt = 0;
+  // Zoom (1: the part fits) and pan (device pixels); the view the faint layers were drawn in.
+  let zoom = 1, panX = 0, panY = 0, belowView = "", drag = null;
   const paths = new Map(); // layer index → {extrude, travel} Path2D in file units
 
   function parse(buffer) {
@@ -116,8 +118,10 @@
     const margin = 12 * (window.devicePixelRatio || 1);
     const scale = Math.min((target.width - 2 * margin) / width, (target.height - 2 * margin) / height);
     const left = (target.width - width * scale) / 2, top = (target.height - height * scale) / 2;
+    const cx = target.width / 2, cy = target.height / 2;
+    const x = cx + (left - minX * scale - cx) * zoom + panX, y = cy + (top + maxY * scale - cy) * zoom + panY;
     // Printer Y points away from the operator: up on the screen.
-    return { scale, matrix: [scale, 0, 0, -scale, left - minX * scale, top + maxY * scale] };
+    return { scale: scale * zoom, matrix: [scale * zoom, 0, 0, -scale * zoom, x, y] };
   }
 
   function stroke(target, path, colour, widthPx, view) {
@@ -132,7 +136,10 @@
   // (seen from above they cover one another), and each of the last few.
   function fillBelow(view, upto) {
     let stride = 1;
-    if (!below || below.width !== canvas.width || below.height !== canvas.height || upto < belowUpTo) {
+    const seen = `${zoom} ${panX} ${panY}`;
+    if (!below || below.width !== canvas.width || below.height !== canvas.height || upto < belowUpTo
+        || seen !== belowView) {
+      belowView = seen;
       below = below || document.createElement("canvas");
       below.width = canvas.width;
       below.height = canvas.height;
@@ -162,8 +169,13 @@
     context.clearRect(0, 0, canvas.width, canvas.height);
     if (toolpath.layers.length) {
       const view = transform(canvas);
-      fillBelow(view, layer);
-      context.drawImage(below, 0, 0);
+      if (drag && below) {
+        // While dragging, the faint layers move as a picture; drawn afresh when let go.
+        context.drawImage(below, panX - drag.belowX, panY - drag.belowY);
+      } else {
+        fillBelow(view, layer);
+        context.drawImage(below, 0, 0);
+      }
       context.lineJoin = "round";
       const lineWidth = 2 * dpr;
       if ($("preview-travel").checked) stroke(context, layerPaths(layer).travel, COLOURS.travel, dpr, view);
@@ -185,6 +197,44 @@
       canvas.dataset.firstDrawMs = took.toFixed(2);
       canvas.dataset.loadToDrawMs = (performance.now() - fetchedAt).toFixed(2);
     }
+  }
+
+  // Zoom by `factor` keeping the point at (x, y) (device pixels) where it is.
+  function zoomBy(factor, x = canvas.width / 2, y = canvas.height / 2) {
+    const next = Math.max(1, Math.min(40, zoom * factor));
+    const cx = canvas.width / 2, cy = canvas.height / 2;
+    panX = x - cx - (next / zoom) * (x - cx - panX);
+    panY = y - cy - (next / zoom) * (y - cy - panY);
+    zoom = next;
+    if (zoom === 1) panX = panY = 0;
+    redraw();
+  }
+
+  function wireView() {
+    const dpr = () => window.devicePixelRatio || 1;
+    $("preview-zoom-in").addEventListener("click", () => zoomBy(1.5));
+    $("preview-zoom-out").addEventListener("click", () => zoomBy(1 / 1.5));
+    $("preview-fit").addEventListener("click", () => { zoom = 1; panX = panY = 0; redraw(); });
+    canvas.addEventListener("wheel", (event) => {
+      if (!toolpath) return;
+      event.preventDefault();
+      const box = canvas.getBoundingClientRect();
+      zoomBy(event.deltaY < 0 ? 1.25 : 0.8, (event.clientX - box.left) * dpr(), (event.clientY - box.top) * dpr());
+    }, { passive: false });
+    canvas.addEventListener("pointerdown", (event) => {
+      if (zoom === 1 || event.pointerType !== "mouse") return;
+      drag = { x: event.clientX, y: event.clientY, panX, panY, belowX: panX, belowY: panY };
+      canvas.setPointerCapture(event.pointerId);
+    });
+    canvas.addEventListener("pointermove", (event) => {
+      if (!drag) return;
+      panX = drag.panX + (event.clientX - drag.x) * dpr();
+      panY = drag.panY + (event.clientY - drag.y) * dpr();
+      redraw();
+    });
+    const release = () => { if (drag) { drag = null; redraw(); } };
+    canvas.addEventListener("pointerup", release);
+    canvas.addEventListener("pointercancel", release);
   }
 
   function redraw() {
@@ -229,6 +279,8 @@
     paths.clear();
     below = null;
     belowUpTo = 0;
+    zoom = 1;
+    panX = panY = 0;
     canvas.dataset.file = name || "";
     $("preview-file").textContent = name || "No file selected";
     describe();
@@ -311,6 +363,7 @@
       place(false);
     });
     new ResizeObserver(redraw).observe(canvas);
+    wireView();
     document.addEventListener("printer-state", (event) => applyState(event.detail));
     describe();
     status.textContent = "Select a file to see its layers.";
