@@ -62,6 +62,7 @@ def printer_act(action: str, detail: str, printer: str, file: str | None) -> str
         "bed clear": f"confirmed the bed of {p} is clear",
         "prompt answer": f"answered a prompt of {p}",
         "terminal": f"sent a command from the terminal to {p}",
+        "tune": f"changed the speed, flow or Z babystep of {p}",
         "octoprint job command": f"sent a job command to {p} (OctoPrint API)",
         "camera request": f"changed a camera setting ({detail})",
     }

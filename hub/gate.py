@@ -177,6 +177,10 @@ def action_of(method: str, rest: list[str]) -> tuple[str, str]:
             return "terminal", detail
         case ["api", "v1", "control", what]:
             return f"control:{what[:40]}", detail
+        case ["api", "v1", "printer", "overrides" | "babystep"]:
+            return "tune", detail
+        case ["api", "printer", "printhead" | "tool"]:
+            return "tune", detail
         case ["api", "job"]:
             return "octoprint job command", detail
         case _:

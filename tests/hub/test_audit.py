@@ -15,6 +15,7 @@ from hub.accounts import create_user
 from hub.app import schemas
 from hub.audit_words import summary
 from hub.db import open_database
+from hub.gate import action_of
 from tests.hub.conftest import HubProcess, login
 
 PASSWORD = "correct horse battery"
@@ -170,6 +171,8 @@ SENTENCES = [
     (("ada", "delete file", "mk3", "part.gcode (DELETE /api/v1/files/part.gcode)", "done"),
      "ada deleted part.gcode from mk3"),
     (("ada", "bed clear", "mk3", "", None), "ada confirmed the bed of mk3 is clear"),
+    (("ada", "tune", "mk3", "POST /api/v1/printer/overrides", "done"),
+     "ada changed the speed, flow or Z babystep of mk3"),
     (("hub", "queue dispatch", "mk3", "entry 4: part.gcode for bob", None),
      "The queue started part.gcode on mk3 (entry 4, for bob)"),
     (("bob", "queue submit", None, "part.gcode x2 to printer:mk3, priority 0", None),
@@ -190,6 +193,15 @@ def test_each_entry_reads_as_a_sentence(row: tuple[str, str, str | None, str, st
              "outcome": outcome, "status": None}  # fmt: skip
     assert summary(entry) == sentence
     assert "POST /api" not in sentence
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["api/v1/printer/overrides", "api/v1/printer/babystep", "api/printer/printhead",
+     "api/printer/tool"],
+)  # fmt: skip
+def test_speed_flow_and_babysteps_are_audited_as_tuning(path: str) -> None:
+    assert action_of("POST", path.split("/")) == ("tune", f"POST /{path}")
 
 
 def test_the_api_says_which_file_a_print_started(hub: HubProcess) -> None:
