@@ -35,7 +35,8 @@ class RemainingTime:
         self._heating = 0.0
         self._last_ack = 0.0
         self._first_m73: float | None = None
-        # The latest M73 R (slicer seconds left) and the print time it was acknowledged at.
+        # The latest M73 R (slicer seconds left) and the printing time (heating excluded)
+        # it was acknowledged at.
         self._m73: tuple[float, float] | None = None
         # Slicer seconds done and print seconds spent (heating excluded) at the latest M73.
         self._m73_progress: tuple[float, float] | None = None
@@ -51,9 +52,10 @@ class RemainingTime:
         """The file's ``M73 R`` (in seconds) was acknowledged at ``print_time``."""
         if self._first_m73 is None:
             self._first_m73 = remaining
-        self._m73 = (remaining, print_time)
+        printing = self._printing(print_time)
+        self._m73 = (remaining, printing)
         total = self.slicer_total or self._first_m73
-        self._m73_progress = (total - remaining, self._printing(print_time))
+        self._m73_progress = (total - remaining, printing)
 
     def rate_weight(self, slicer_done: float, printing: float) -> float:
         """How much the observed rate counts (0 to 1) after this much of the job."""
@@ -72,16 +74,19 @@ class RemainingTime:
         rate = min(high, max(low, printing / slicer_done))
         return 1.0 + (rate - 1.0) * self.rate_weight(slicer_done, printing)
 
-    def estimate(self, print_time: float, fraction: float) -> float | None:
+    def estimate(self, print_time: float, fraction: float, heating: bool = False) -> float | None:
         """Seconds left at ``print_time`` with ``fraction`` of the file done; None: no slicer
-        figure to go on."""
+        figure to go on. ``heating``: the printer is in a heat-up wait now (the clock stands
+        still until it ends)."""
         if fraction >= 1.0:
             return 0.0
+        if heating:
+            print_time = min(print_time, self._last_ack)
         if self._m73 is not None and self._m73_progress is not None:
             remaining, at = self._m73
             factor = self.factor(*self._m73_progress)
-            # Counted down by the print time since: smooth between the file's M73 lines.
-            return max(0.0, remaining * factor - (print_time - at))
+            # Counted down by the printing time since: smooth between the file's M73 lines.
+            return max(0.0, remaining * factor - (self._printing(print_time) - at))
         if self.slicer_total is None:
             return None
         done = self.slicer_total * max(0.0, fraction - self._start_fraction)

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import re
 import time
+from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
-from instance.eta import RemainingTime
+from instance.eta import HEAT_WAITS, RemainingTime
 from instance.gcode_file import GcodeFile, GcodeLine, ProgressClock, SlicerEstimate, parse_m73
 from instance.job_records import JobRecords
 from instance.machine_state import MachineState
@@ -68,6 +69,8 @@ class PrintJob:
         self.last_acked: GcodeLine | None = None
         self._lines_done = 0
         self._next_offset = start_offset
+        # Lines handed to the sender and not acknowledged yet: (number, a heat-up wait).
+        self._in_flight: deque[tuple[int, bool]] = deque()
         self.feeding = True
         self.progress_clock = ProgressClock()
         self.progress_clock.start(clock(), fraction_done=start_offset / max(1, file.size))
@@ -89,6 +92,8 @@ class PrintJob:
                 self._exhausted = True
                 return
             send(line.command, line)
+            heat_wait = line.command[:1] in "Mm" and command_code(line.command) in HEAT_WAITS
+            self._in_flight.append((line.number, heat_wait))
             self.outstanding += 1
             self._next_offset = line.end_offset
             queued += 1
@@ -104,6 +109,9 @@ class PrintJob:
         print_time = self.progress_clock.elapsed(now)
         code = command_code(line.command)
         self.remaining_time.acknowledged(print_time, code)
+        in_flight = self._in_flight
+        while in_flight and in_flight[0][0] <= line.number:
+            in_flight.popleft()
         if code == "M73":
             percent, remaining = parse_m73(line.command)
             self.progress_clock.note_m73(now, percent, remaining)
@@ -123,6 +131,8 @@ class PrintJob:
             else:
                 others.append((command, tag))
         if first is not None:
+            while self._in_flight and self._in_flight[-1][0] >= first.number:
+                self._in_flight.pop()
             self._next_offset = first.offset
             self._lines = self.file.iter_commands(first.offset)
             self._exhausted = False
@@ -145,7 +155,12 @@ class PrintJob:
         last = self.last_acked
         done = last.end_offset if last is not None else self.start_offset
         fraction = done / self.file.size if self.file.size else 1.0
-        remaining = self.remaining_time.estimate(self.progress_clock.elapsed(now), fraction)
+        remaining = self.remaining_time.estimate(
+            self.progress_clock.elapsed(now),
+            fraction,
+            # The next line the printer will acknowledge waits for a heater.
+            heating=bool(self._in_flight) and self._in_flight[0][1],
+        )
         if remaining is None:
             # Nothing from the slicer: the time so far, extrapolated.
             remaining = self.progress_clock.eta(now, fraction, None, None)

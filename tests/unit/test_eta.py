@@ -166,3 +166,32 @@ def test_the_observed_rate_counts_only_after_enough_of_the_job() -> None:
     assert estimate.estimate(5.0, 0.10) == pytest.approx(900.0 * 0.05)
     # Or 30 s of printing at the slicer's pace: the threshold by time.
     assert RemainingTime(1000.0).estimate(30.0, 0.015) == pytest.approx(985.0)
+
+
+def test_the_estimate_stands_still_while_the_printer_heats(tmp_path: Path) -> None:
+    """Four minutes in M190 take nothing off the time left, during the wait or after it."""
+    run = Run(tmp_path, 1.0, with_m73=True)
+    job = run.job
+    by_code = {line.command.split()[0]: line for line in reversed(run.lines)}
+    job.acknowledged(by_code["M140"])
+    job.acknowledged(by_code["M104"])
+    before = job.progress().remaining
+    assert before is not None
+    # The printer sits in M190 (every line before it acknowledged): four minutes pass.
+    run.clock.now += 240.0
+    assert job.progress().remaining == before
+    job.acknowledged(by_code["M190"])
+    # (The M190 line itself is a few bytes of the file done.)
+    assert job.progress().remaining == pytest.approx(before, abs=PER_MOVE)
+    run.records.close()
+
+
+def test_an_m73_countdown_stands_still_while_the_printer_heats() -> None:
+    estimate = RemainingTime(1800.0)
+    estimate.acknowledged(0.0, "M73")
+    estimate.note_m73(0.0, 1800.0)
+    assert estimate.estimate(240.0, 0.0, heating=True) == 1800.0
+    estimate.acknowledged(240.0, "M190")
+    assert estimate.estimate(240.0, 0.001) == 1800.0
+    # Then it counts down with the printing.
+    assert estimate.estimate(300.0, 0.03) == pytest.approx(1740.0)
