@@ -80,6 +80,7 @@ def html_error(status: int, message: str, user: User | None, asked: str) -> web.
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>{title} · fabfleet</title>
+<link rel="icon" href="data:,">
 <link rel="stylesheet" href="/static/hub.css">
 <link rel="stylesheet" href="/static/site-header.css">
 </head>
