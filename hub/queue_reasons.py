@@ -67,7 +67,7 @@ def blocker(printer: FleetPrinter, floor: Floor) -> Reason | None:
     if live.state == "offline":
         return reason("offline", f"{name} is offline: the printer is not connected", name)
     if live.state in BUSY or name in floor.occupied:
-        file = _current_file(live) or floor.occupied.get(name)
+        file = floor.occupied.get(name) or _current_file(live)
         doing = f"busy printing {file}" if file else f"busy ({live.state})"
         return reason("busy", f"{name} is {doing}", name)
     if not live.status.get("bed_clear", True):

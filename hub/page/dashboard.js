@@ -1,7 +1,8 @@
 // The dashboard: one card per printer, kept live by one WebSocket for the whole
 // fleet (api/fleet/events: a "snapshot", then "printer" messages). Changes are
 // applied in one requestAnimationFrame batch, so a hundred busy printers cost
-// one layout a frame at most.
+// one layout a frame at most. Other scripts (fleet-actions.js, camera-wall.js) extend
+// it through fabfleet.dashboard: the entries, the selection, and a place in its toolbar.
 "use strict";
 
 (() => {
@@ -18,6 +19,9 @@
   };
   const STATE_CHOICES = ["ready", "printing", "paused", "bed not cleared", "finished", "failed",
                          "offline", "unreachable"];
+  const BUSY = ["printing", "pausing", "paused", "cancelling"];
+  const OUTCOME_TEXT = { completed: "Completed", cancelled: "Cancelled", failed: "Failed",
+                         interrupted: "Interrupted" };
 
   let root = null;
   let grid = null;
@@ -31,6 +35,10 @@
   let socket = null;
   let retry = RETRY_FIRST;
   let order = [];
+  const selection = new Set(); // names of the selected cards
+  const listeners = []; // fn(kind) after "snapshot", "printers" and "selection" changes
+  const extensions = []; // fn(root, toolbar) once the dashboard is built
+  const deferred = new Map(); // thumbnail look-ups waiting for the dashboard to be shown
 
   // --- formatting -----------------------------------------------------------
 
@@ -66,6 +74,33 @@
     return entry.state;
   }
 
+  // "bed not cleared" → "Bed not cleared": one spelling on cards, filters and the queue.
+  function sentence(text) {
+    return text ? text.charAt(0).toUpperCase() + text.slice(1) : "";
+  }
+
+  function plural(count, word) {
+    return `${count} ${word}${count === 1 ? "" : "s"}`;
+  }
+
+  // An idle printer whose bed nobody confirmed clear yet: finished, failed, bed not cleared.
+  function bedWaits(entry) {
+    const status = entry.status || {};
+    return entry.online && status.bed_clear === false && !BUSY.includes(entry.state);
+  }
+
+  function lastJobText(entry) {
+    const last = entry.status && entry.status.last_job;
+    if (!last || !last.outcome) return "";
+    const outcome = OUTCOME_TEXT[last.outcome] || sentence(last.outcome);
+    const took = last.duration === null || last.duration === undefined ? "" : ` · ${duration(last.duration)}`;
+    return `${outcome}${took}`;
+  }
+
+  function tell(kind) {
+    for (const listener of listeners) listener(kind);
+  }
+
   // --- cards ----------------------------------------------------------------
 
   function makeCard(entry) {
@@ -83,20 +118,35 @@
       message: el("p", { class: "printer-message" }),
       actions: el("div", { class: "printer-actions" }),
       notice: el("p", { class: "printer-notice error", role: "alert" }),
+      thumbnail: el("img", { class: "job-thumbnail", alt: "", hidden: true, width: "64",
+                             height: "64", decoding: "async" }),
+      lastFile: el("span", { class: "last-file" }),
+      lastOutcome: el("span", { class: "last-outcome" }),
+      select: null,
     };
+    parts.thumbnail.addEventListener("load", () => { parts.thumbnail.hidden = false; });
+    parts.thumbnail.addEventListener("error", () => { parts.thumbnail.hidden = true; });
+    parts.last = el("div", { class: "last-job", hidden: true },
+      el("span", { class: "muted" }, "Last job "), parts.lastFile, parts.lastOutcome);
     const job = el("div", { class: "job" },
-      el("div", { class: "job-line" }, parts.file, parts.percent),
+      el("div", { class: "job-line" }, parts.thumbnail, parts.file, parts.percent),
       el("div", { class: "progress", role: "progressbar", "aria-label": `${entry.name} progress` },
          parts.bar),
       el("div", { class: "job-line" }, parts.eta, parts.elapsed));
     parts.job = job;
+    if (entry.may_act) {
+      parts.select = el("input", {
+        type: "checkbox", class: "printer-select", "aria-label": `Select ${entry.name}`,
+        onchange: (event) => select(entry.name, event.target.checked),
+      });
+    }
     const card = el("article", { class: "printer-card", "data-printer": entry.name },
-      el("header", { class: "printer-head" }, parts.name, parts.state),
+      el("header", { class: "printer-head" }, parts.select, parts.name, parts.state),
       el("div", { class: "printer-body" },
         el("div", { class: "temps" },
           el("span", { class: "temp" }, el("span", { class: "muted" }, "Hotend "), parts.hotend),
           el("span", { class: "temp" }, el("span", { class: "muted" }, "Bed "), parts.bed)),
-        job, parts.message, parts.actions, parts.notice));
+        job, parts.last, parts.message, parts.actions, parts.notice));
     if (entry.camera) {
       parts.picture = el("img", {
         class: "camera-snapshot", alt: `${entry.name}: camera ${entry.camera.name}`,
@@ -124,7 +174,7 @@
     const status = entry.status || {};
     const label = stateLabel(entry);
     const kind = STATE_KIND[label] || "off";
-    put(holder, "state", parts.state, label, text);
+    put(holder, "state", parts.state, sentence(label), text);
     put(holder, "kind", card, kind, (node, value) => {
       node.dataset.kind = value;
       parts.state.dataset.kind = value;
@@ -152,6 +202,21 @@
           job.elapsed === null || job.elapsed === undefined ? "" : `${duration(job.elapsed)} in`,
           text);
     }
+    // The current file's thumbnail (the slicer's largest preview); none when it has none.
+    put(holder, "thumbnail", parts.thumbnail, job && job.file ? job.file : "", (node, value) => {
+      node.hidden = true;
+      node.removeAttribute("src");
+      if (value) showThumbnail(node, entry.path, value, () => holder.shown.thumbnail === value);
+    });
+    const last = !job && bedWaits(entry) && status.last_job ? status.last_job : null;
+    put(holder, "hasLast", parts.last, Boolean(last), (node, value) => { node.hidden = !value; });
+    if (last) {
+      put(holder, "lastFile", parts.lastFile, last.file || "", (node, value) => {
+        node.textContent = value;
+        node.title = value;
+      });
+      put(holder, "lastOutcome", parts.lastOutcome, lastJobText(entry), text);
+    }
     let message = "";
     if (!entry.online) message = "The print server does not answer.";
     else if (status.error) message = status.error;
@@ -161,7 +226,7 @@
       node.textContent = value;
       node.hidden = !value;
     });
-    const canClear = entry.may_act && entry.online && entry.state === "bed not cleared";
+    const canClear = Boolean(entry.may_act) && bedWaits(entry);
     put(holder, "clear", parts.actions, canClear, (node, value) => {
       node.replaceChildren();
       if (value) {
@@ -185,13 +250,50 @@
     }
   }
 
+  // Asked once per printed file: its analysis says which thumbnails it has (no 404s).
+  async function showThumbnail(img, path, file, still) {
+    if (!root || root.hidden) { // asked for when the dashboard is shown
+      deferred.set(img, () => showThumbnail(img, path, file, still));
+      return;
+    }
+    const base = `${path}api/v1/files/${encodeURIComponent(file)}`;
+    let best = null;
+    try {
+      const answer = await fetch(base, { credentials: "same-origin" });
+      if (!answer.ok) return;
+      const found = await answer.json();
+      const result = (found.analysis && found.analysis.result) || {};
+      for (const thumbnail of result.thumbnails || []) {
+        if (!best || thumbnail.width * thumbnail.height > best.width * best.height) best = thumbnail;
+      }
+    } catch (error) {
+      return; // no picture is no loss
+    }
+    if (best && still()) img.src = `${base}/thumbnails/${best.index}`;
+  }
+
+  function select(name, on) {
+    if (on) selection.add(name);
+    else selection.delete(name);
+    const holder = cards.get(name);
+    if (holder && holder.parts.select) holder.parts.select.checked = on;
+    tell("selection");
+  }
+
+  function shownNames() {
+    return order.filter((name) => !cards.get(name).card.hidden);
+  }
+
+  function snapshotUrl(entry) {
+    return entry.camera ? `${entry.camera.path}snapshot?t=${Date.now()}` : "";
+  }
+
   function snapshot(img, entry) {
-    if (!entry.camera) return;
-    img.src = `${entry.camera.path}snapshot?t=${Date.now()}`;
+    if (entry.camera) img.src = snapshotUrl(entry);
   }
 
   function refreshPictures() {
-    if (!root || root.hidden || document.visibilityState !== "visible") return;
+    if (!root || root.hidden || grid.hidden || document.visibilityState !== "visible") return;
     for (const [name, holder] of cards) {
       const entry = entries.get(name);
       if (holder.parts.picture && entry && !holder.card.hidden) snapshot(holder.parts.picture, entry);
@@ -226,15 +328,15 @@
     const visible = order.filter((name) => !cards.get(name).card.hidden).length;
     const total = order.length;
     const down = order.filter((name) => !entries.get(name).online).length;
-    summary.textContent = (visible === total ? `${total} printers` : `${visible} of ${total} printers`)
-      + (down ? ` · ${down} unreachable` : "");
+    summary.textContent = (visible === total ? plural(total, "printer")
+      : `${visible} of ${plural(total, "printer")}`) + (down ? ` · ${down} unreachable` : "");
   }
 
-  function options(select, first, values) {
-    const chosen = select.value;
-    select.replaceChildren(el("option", { value: "" }, first),
-                           ...values.map((v) => el("option", { value: v }, v)));
-    select.value = values.includes(chosen) ? chosen : "";
+  function options(menu, first, values, label = (v) => v) {
+    const chosen = menu.value;
+    menu.replaceChildren(el("option", { value: "" }, first),
+                         ...values.map((v) => el("option", { value: v }, label(v))));
+    menu.value = values.includes(chosen) ? chosen : "";
   }
 
   // --- live updates ---------------------------------------------------------
@@ -245,9 +347,10 @@
     entries.clear();
     for (const entry of message.printers) entries.set(entry.name, entry);
     for (const [name, holder] of cards) {
-      if (!entries.has(name)) {
+      if (!entries.has(name) || Boolean(holder.parts.select) !== Boolean(entries.get(name).may_act)) {
         holder.card.remove();
         cards.delete(name);
+        selection.delete(name);
       }
     }
     order = message.printers.map((entry) => entry.name);
@@ -266,6 +369,7 @@
     filters.tag = root.querySelector(".filter-tag").value;
     refilter();
     root.querySelector(".fleet-empty").hidden = order.length > 0;
+    tell("snapshot");
   }
 
   function drawPending() {
@@ -276,6 +380,7 @@
     }
     pending.clear();
     count();
+    tell("printers");
   }
 
   function receive(message) {
@@ -324,41 +429,59 @@
     const search = el("input", {
       type: "search", class: "filter-text", placeholder: "Search printers, files, tags",
       "aria-label": "Search printers",
-      oninput: (event) => { filters.text = event.target.value.trim().toLowerCase(); refilter(); },
+      oninput: (event) => { filters.text = event.target.value.trim().toLowerCase(); refilterAndTell(); },
     });
     const state = el("select", {
       class: "filter-state", "aria-label": "State",
-      onchange: (event) => { filters.state = event.target.value; refilter(); },
+      onchange: (event) => { filters.state = event.target.value; refilterAndTell(); },
     });
-    options(state, "All states", STATE_CHOICES);
+    options(state, "All states", STATE_CHOICES, sentence);
     const group = el("select", {
       class: "filter-group", "aria-label": "Group",
-      onchange: (event) => { filters.group = event.target.value; refilter(); },
+      onchange: (event) => { filters.group = event.target.value; refilterAndTell(); },
     });
     const tag = el("select", {
       class: "filter-tag", "aria-label": "Tag",
-      onchange: (event) => { filters.tag = event.target.value; refilter(); },
+      onchange: (event) => { filters.tag = event.target.value; refilterAndTell(); },
     });
     summary = el("span", { class: "fleet-summary muted" });
     live = el("span", { class: "fleet-live", "data-kind": "warn" }, "connecting…");
     return el("div", { class: "fleet-toolbar" }, search, state, group, tag, summary, live);
   }
 
+  function refilterAndTell() {
+    refilter();
+    tell("filter");
+  }
+
+  fabfleet.dashboard = {
+    entries, selection, select, shownNames, sentence, plural,
+    get order() { return order; },
+    listen(listener) { listeners.push(listener); },
+    extend(extension) { extensions.push(extension); },
+    snapshotUrl, refreshPictures,
+  };
+
   fabfleet.section("dashboard", {
     start(body) {
       root = body;
       grid = el("div", { class: "fleet-grid" });
+      const bar = toolbar();
       body.replaceChildren(
-        toolbar(),
+        bar,
         el("p", { class: "fleet-empty muted", hidden: true },
            "No printers to show: the fleet is empty, or none is granted to you."),
         grid);
+      for (const extend of extensions) extend(body, bar, grid);
       document.addEventListener("visibilitychange", refreshPictures);
       setInterval(refreshPictures, SNAPSHOT_EVERY);
       connect();
     },
     shown() {
       refreshPictures();
+      const waiting = [...deferred.values()];
+      deferred.clear();
+      for (const lookUp of waiting) lookUp();
     },
   });
 })();

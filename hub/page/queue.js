@@ -1,5 +1,6 @@
 // The fleet queue: submit a G-code file (copies, target, priority, tags), watch the
-// entries go to printers, reorder, cancel and requeue them. API: docs/hub.md.
+// entries go to printers, reorder, cancel and requeue them; why each waiting entry waits and
+// why each printer takes no work (waiting_reasons, printers). API: docs/hub.md.
 "use strict";
 
 (() => {
@@ -12,7 +13,55 @@
   let form = null;
   let table = null;
   let message = null;
+  let printersTable = null;
   let allowed = [];
+
+  function sentence(text) {
+    return text ? text.charAt(0).toUpperCase() + text.slice(1) : "";
+  }
+
+  // "printer:demo-1" → "demo-1", "group:lab" → "group lab", "fleet" → "any printer";
+  // required tags: "any printer tagged pla".
+  function targetText(target, tags) {
+    const tagged = tags && tags.length ? ` tagged ${tags.join(", ")}` : "";
+    if (target === "fleet") return `any printer${tagged}`;
+    const [kind, ...rest] = target.split(":");
+    const name = rest.join(":");
+    if (kind === "group") return `group ${name}${tagged ? ` (printers${tagged})` : ""}`;
+    return `${name}${tagged ? ` (${tagged.trim()})` : ""}`;
+  }
+
+  function bedClearButton(printer) {
+    return el("button", {
+      type: "button", class: "primary", "data-action": "bed clear", "data-printer": printer,
+      title: `Confirm ${printer}'s bed is clear: it takes the next job`,
+      onclick: () => act("POST", `api/printers/${encodeURIComponent(printer)}/bed-clear`),
+    }, `Bed clear on ${printer}`);
+  }
+
+  // Why a waiting entry waits: the summary, then the printers' reasons grouped by kind; a
+  // bed-clear button for each printer whose bed waits, where the user may act on it.
+  function why(entry) {
+    const reasons = entry.waiting_reasons || [];
+    if (entry.state !== "queued" || !reasons.length) return entry.reason || "";
+    const lines = reasons.filter((r) => !r.printer).map((r) => el("li", { "data-code": r.code }, r.text));
+    const byCode = new Map();
+    for (const r of reasons.filter((found) => found.printer)) {
+      if (!byCode.has(r.code)) byCode.set(r.code, []);
+      byCode.get(r.code).push(r);
+    }
+    for (const [code, found] of byCode) {
+      if (code === "bed_not_clear") {
+        lines.push(el("li", { "data-code": code },
+          `Bed not confirmed clear: ${found.map((r) => r.printer).join(", ")}`,
+          el("span", { class: "queue-bed-buttons" },
+             found.filter((r) => r.may_act).map((r) => bedClearButton(r.printer)))));
+      } else {
+        lines.push(el("li", { "data-code": code }, found.map((r) => r.text).join("; ")));
+      }
+    }
+    return el("ul", { class: "queue-why" }, lines);
+  }
 
   function when(seconds) {
     return seconds ? new Date(seconds * 1000).toLocaleTimeString() : "";
@@ -71,9 +120,14 @@
       found.push(button("Requeue", "Put it back in the queue (clear the bed first)",
         () => act("POST", `api/queue/${id}/requeue`)));
     }
-    if (entry.bed_waiting && entry.printer) {
-      found.push(button("Bed clear", `Confirm ${entry.printer}'s bed is clear: it takes the next job`,
-        () => act("POST", `api/printers/${encodeURIComponent(entry.printer)}/bed-clear`)));
+    return found;
+  }
+
+  function rowButtons(entry) {
+    const found = buttons(entry);
+    // The bed of the printer this print ended on waits for a person: only one who may act on it.
+    if (entry.bed_waiting && entry.printer && entry.printer_may_act) {
+      found.push(bedClearButton(entry.printer));
     }
     return found;
   }
@@ -82,16 +136,27 @@
     const file = entry.file;
     const facts = [file.material, file.nozzle ? `${file.nozzle} mm` : null,
       minutes(file.estimated_seconds)].filter(Boolean).join(" · ");
+    const cell = (label, attributes, ...content) => el("td", { "data-label": label, ...attributes },
+                                                      ...content);
     return el("tr", { "data-entry": String(entry.id), "data-state": entry.state },
-      el("td", {}, el("div", {}, file.name), facts ? el("div", { class: "muted" }, facts) : null),
-      el("td", {}, `${entry.copy}/${entry.copies}`),
-      el("td", {}, entry.target, entry.tags.length ? el("div", { class: "muted" }, entry.tags.join(", ")) : null),
-      el("td", {}, String(entry.priority)),
-      el("td", {}, el("span", { class: `queue-state queue-${entry.state}` }, entry.state)),
-      el("td", { "data-printer": entry.printer || "" }, entry.printer || "–"),
-      el("td", {}, entry.submitted_by, el("div", { class: "muted" }, when(entry.submitted_at))),
-      el("td", { class: "queue-reason" }, entry.reason || ""),
-      el("td", { class: "queue-actions" }, buttons(entry)));
+      cell("File", {}, el("div", {}, file.name), facts ? el("div", { class: "muted" }, facts) : null),
+      cell("Copy", {}, `${entry.copy}/${entry.copies}`),
+      cell("Target", { class: "queue-target", "data-target": entry.target },
+           targetText(entry.target, entry.tags)),
+      cell("Priority", {}, String(entry.priority)),
+      cell("State", {}, el("span", { class: `queue-state queue-${entry.state}` }, sentence(entry.state))),
+      cell("Printer", { "data-printer": entry.printer || "" }, entry.printer || "–"),
+      cell("Submitted by", {}, entry.submitted_by, el("div", { class: "muted" }, when(entry.submitted_at))),
+      cell("Why", { class: "queue-reason" }, why(entry)),
+      cell("", { class: "queue-actions" }, rowButtons(entry)));
+  }
+
+  function printerRow(printer) {
+    return el("tr", { "data-printer": printer.name, "data-code": printer.code },
+      el("td", {}, printer.name),
+      el("td", {}, sentence(printer.state)),
+      el("td", { class: printer.taking_work ? "" : "queue-reason" }, printer.reason,
+         printer.code === "bed_not_clear" && printer.may_act ? [" ", bedClearButton(printer.name)] : null));
   }
 
   function render(data) {
@@ -99,13 +164,17 @@
     const select = form.elements.target;
     const chosen = select.value;
     if (select.options.length !== allowed.length) {
-      select.replaceChildren(...allowed.map((t) => el("option", { value: t }, t)));
+      select.replaceChildren(...allowed.map((t) => el("option", { value: t },
+        t.startsWith("printer:") ? targetText(t) : sentence(targetText(t)))));
       if (allowed.includes(chosen)) select.value = chosen;
     }
     form.hidden = me.role === "viewer" || allowed.length === 0;
     const rows = data.entries.map(row);
     table.querySelector("tbody").replaceChildren(...(rows.length ? rows
       : [el("tr", {}, el("td", { colspan: "9", class: "muted" }, "The queue is empty."))]));
+    const printers = (data.printers || []).map(printerRow);
+    printersTable.querySelector("tbody").replaceChildren(...(printers.length ? printers
+      : [el("tr", {}, el("td", { colspan: "3", class: "muted" }, "No printers to show."))]));
   }
 
   async function refresh() {
@@ -160,8 +229,14 @@
       el("thead", {}, el("tr", {}, ["File", "Copy", "Target", "Priority", "State", "Printer",
         "Submitted by", "Why", ""].map((h) => el("th", {}, h)))),
       el("tbody", {}));
+    printersTable = el("table", { class: "queue-printers" },
+      el("caption", { class: "muted" }, "Whether each printer takes work, and why not"),
+      el("thead", {}, el("tr", {}, ["Printer", "State", "Taking work?"].map((h) => el("th", {}, h)))),
+      el("tbody", {}));
     body.replaceChildren(el("h2", {}, "Queue"), form, message,
-      el("div", { class: "queue-scroll" }, table));
+      el("div", { class: "queue-scroll" }, table),
+      el("h3", {}, "Printers"),
+      el("div", { class: "queue-scroll" }, printersTable));
   }
 
   fabfleet.section("queue", {

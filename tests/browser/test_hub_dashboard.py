@@ -17,7 +17,9 @@ from hub.app import schemas
 from hub.db import open_database
 from hub.rights import Grants
 from hub.signing import HEADER, identity_for, read_master_key
+from instance.analysis.thumbnails import png_rgba
 from tests.browser.conftest import screenshot
+from tests.browser.site import DESKTOP, PHONE
 from tests.hub.conftest import (  # noqa: F401  (fixtures)
     HubProcess,
     SimulatedFleet,
@@ -97,25 +99,25 @@ def test_an_admin_watches_the_fleet_live_filters_it_and_clears_a_bed(fleet: Flee
     open_dashboard(page, fleet, "ada")
     expect(page.locator(".printer-card")).to_have_count(4)
     for name in ("demo-1", "demo-2", "demo-3"):
-        expect(card(page, name).locator(".state-badge")).to_have_text("ready")
+        expect(card(page, name).locator(".state-badge")).to_have_text("Ready")
     expect(card(page, "demo-1").locator(".hotend")).to_have_text(re.compile(r"^\d+ °C$"))
     expect(card(page, "demo-1").locator(".printer-name")).to_have_attribute(
         "href", "/printers/demo-1/"
     )
     ghost = card(page, "ghost")
-    expect(ghost.locator(".state-badge")).to_have_text("unreachable")
+    expect(ghost.locator(".state-badge")).to_have_text("Unreachable")
     expect(ghost.locator(".printer-message")).to_have_text("The print server does not answer.")
     expect(page.locator(".fleet-summary")).to_have_text("4 printers · 1 unreachable")
     expect(page.locator(".fleet-live")).to_have_text("live")
     # The camera's picture comes through the proxy, fresh each time.
     picture = card(page, "demo-2").locator("img.camera-snapshot")
     expect(picture).to_have_attribute("src", re.compile(r"^/cameras/cam1/snapshot\?t=\d+$"))
-    assert card(page, "demo-1").locator("img").count() == 0
+    assert card(page, "demo-1").locator("img.camera-snapshot").count() == 0
 
     # A print started on the printer's own server shows up and moves.
     assert fleet.on_printer("demo-1", "api/v1/job", {"file": "cube_slic3r.gcode"}) == 201
     printing = card(page, "demo-1")
-    expect(printing.locator(".state-badge")).to_have_text("printing")
+    expect(printing.locator(".state-badge")).to_have_text("Printing")
     expect(printing.locator(".job-file")).to_have_text("cube_slic3r.gcode")
     expect(printing.locator(".hotend")).to_have_text(re.compile(r"/ 200 °C"))
     page.wait_for_function(
@@ -148,12 +150,12 @@ def test_an_admin_watches_the_fleet_live_filters_it_and_clears_a_bed(fleet: Flee
 
     # A cancelled print leaves the bed to be cleared: the admin confirms it from here.
     assert fleet.on_printer("demo-1", "api/v1/job/cancel") == 202
-    expect(printing.locator(".state-badge")).to_have_text("bed not cleared", timeout=15000)
+    expect(printing.locator(".state-badge")).to_have_text("Bed not cleared", timeout=15000)
     button = printing.locator("button.bed-clear")
     expect(button).to_have_text("Confirm bed clear")
     screenshot(page, "hub-dashboard-02-bed-not-cleared")
     button.click()
-    expect(printing.locator(".state-badge")).to_have_text("ready")
+    expect(printing.locator(".state-badge")).to_have_text("Ready")
     expect(button).to_have_count(0)
     assert page.locator("button").filter(has_text="Confirm bed clear").count() == 0
 
@@ -166,9 +168,9 @@ def test_a_viewer_sees_cards_but_no_actions_and_the_hub_refuses_them(fleet: Flee
     expect(page.locator(".printer-card")).to_have_count(2)
     expect(card(page, "demo-3")).to_have_count(0)
     expect(card(page, "demo-2").locator(".state-badge")).to_have_text(
-        "bed not cleared", timeout=15000
+        "Bed not cleared", timeout=15000
     )
-    expect(card(page, "demo-1").locator(".state-badge")).to_have_text("ready")
+    expect(card(page, "demo-1").locator(".state-badge")).to_have_text("Ready")
     expect(page.locator(".printer-card button")).to_have_count(0)
     screenshot(page, "hub-dashboard-03-viewer")
     csrf = next(c["value"] for c in page.context.cookies() if c["name"] == "fabfleet_csrf")
@@ -177,13 +179,13 @@ def test_a_viewer_sees_cards_but_no_actions_and_the_hub_refuses_them(fleet: Flee
     )
     assert answer.status == 403
     assert "vera" in answer.json()["error"]
-    expect(card(page, "demo-2").locator(".state-badge")).to_have_text("bed not cleared")
+    expect(card(page, "demo-2").locator(".state-badge")).to_have_text("Bed not cleared")
 
 
 def test_the_dashboard_follows_a_print_server_going_away_and_coming_back(fleet: Fleet, page: Page):
     open_dashboard(page, fleet, "ada")
     demo_3 = card(page, "demo-3")
-    expect(demo_3.locator(".state-badge")).to_have_text("ready")
+    expect(demo_3.locator(".state-badge")).to_have_text("Ready")
     assert fleet.printers.demo is not None
     server = next(
         p
@@ -192,7 +194,7 @@ def test_the_dashboard_follows_a_print_server_going_away_and_coming_back(fleet: 
     )
     server.kill()
     server.wait()
-    expect(demo_3.locator(".state-badge")).to_have_text("unreachable", timeout=30_000)
+    expect(demo_3.locator(".state-badge")).to_have_text("Unreachable", timeout=30_000)
     expect(demo_3).to_have_attribute("data-kind", "off")
     expect(page.locator(".fleet-summary")).to_have_text("4 printers · 2 unreachable")
     # The hub goes on: the other printers still change on the page.
@@ -209,7 +211,7 @@ def test_on_a_phone_the_cards_fit_the_screen(fleet: Fleet, browser: Browser):
     try:
         open_dashboard(page, fleet, "ada")
         expect(page.locator(".printer-card")).to_have_count(4)
-        expect(card(page, "demo-1").locator(".state-badge")).to_have_text("ready")
+        expect(card(page, "demo-1").locator(".state-badge")).to_have_text("Ready")
         overflow = page.evaluate("() => document.scrollingElement.scrollWidth - window.innerWidth")
         assert overflow <= 0
         boxes = [card(page, n).bounding_box() for n in ("demo-1", "demo-2")]
@@ -223,7 +225,7 @@ def test_on_a_phone_the_cards_fit_the_screen(fleet: Fleet, browser: Browser):
 
 def test_when_the_session_ends_the_dashboard_goes_to_the_login_page(fleet: Fleet, page: Page):
     open_dashboard(page, fleet, "ada")
-    expect(card(page, "demo-1").locator(".state-badge")).to_have_text("ready")
+    expect(card(page, "demo-1").locator(".state-badge")).to_have_text("Ready")
     # A new password ends every session of the user; the stream notices and closes.
     db = open_database(fleet.hub.data_dir / "hub.sqlite", schemas())
     try:
@@ -232,3 +234,61 @@ def test_when_the_session_ends_the_dashboard_goes_to_the_login_page(fleet: Fleet
         db.close()
     expect(page.locator(".fleet-live")).to_have_text("reconnecting…", timeout=15000)
     expect(page.locator("#login")).to_be_visible(timeout=15000)
+
+
+def test_the_camera_wall_shows_each_camera_the_user_may_watch(fleet: Fleet, browser: Browser):
+    """Only demo-2 has a camera here; vera may watch the lab (demo-1, demo-2)."""
+    for size, viewport in (("desktop", DESKTOP), ("phone", PHONE)):
+        look_at_the_camera_wall(fleet, browser, size, viewport)
+
+
+def look_at_the_camera_wall(fleet: Fleet, browser: Browser, size: str, viewport: Any) -> None:
+    picture = png_rgba(4, 3, bytes([30, 90, 160, 255]) * 12)
+    context = browser.new_context(viewport=viewport)
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    asked: list[str] = []
+
+    def snapshot(route: Any) -> None:
+        asked.append(route.request.url)
+        route.fulfill(status=200, body=picture, content_type="image/png")
+
+    # The camera's stand-in: nginx would pass this to the camera's stream.
+    page.route("**/cameras/*/snapshot*", snapshot)
+    try:
+        open_dashboard(page, fleet, "vera")
+        toggle = page.get_by_role("button", name="Cameras")
+        expect(toggle).to_have_attribute("aria-pressed", "false")
+        toggle.click()
+        wall = page.get_by_label("Camera wall")
+        expect(wall).to_be_visible()
+        expect(page.locator(".fleet-grid")).to_be_hidden()
+        tiles = wall.locator("a.wall-tile")
+        expect(tiles).to_have_count(1)
+        tile = tiles.first
+        expect(tile).to_have_attribute("href", "/printers/demo-2/")
+        expect(tile.locator(".wall-name")).to_have_text("demo-2")
+        expect(tile.locator(".state-badge")).to_have_text("Ready")
+        expect(tile.locator("img")).to_have_attribute("alt", "demo-2: camera cam1")
+        page.wait_for_function("() => document.querySelector('.wall-snapshot').naturalWidth === 4")
+        # Refreshed every few seconds while shown.
+        seen = len(asked)
+        deadline = time.monotonic() + 30
+        while len(asked) <= seen:
+            assert time.monotonic() < deadline, asked
+            page.wait_for_timeout(250)
+        overflow = page.evaluate("() => document.scrollingElement.scrollWidth - innerWidth")
+        assert overflow <= 0
+        box = tile.bounding_box()
+        assert box is not None
+        if size == "phone":
+            assert box["width"] > 300  # one column, the screen's width
+        screenshot(page, f"hub-dashboard-05-camera-wall-{size}")
+        # Back to the cards (a tile is a link to the printer's page, above).
+        page.get_by_role("button", name="Printer cards").click()
+        expect(page.locator(".fleet-grid")).to_be_visible()
+        expect(wall).to_be_hidden()
+        assert errors == [], errors
+    finally:
+        context.close()
