@@ -62,8 +62,7 @@ def test_a_selected_file_is_drawn_and_browsed_with_the_keyboard(served: Served, 
     # Not printing: the whole part, its top layer over the faint layers below.
     expect(text).to_have_text("Layer 99 of 99 · Z 19.95 mm", timeout=30_000)
     expect(page.locator("#preview-file")).to_have_text(CUBE)
-    page.wait_for_function("() => Number(document.getElementById('preview').dataset.draws) > 0")
-    assert page.evaluate(INKED, "preview") > 1000
+    assert ink(page) > 1000
     screenshot(page, "preview-01-top-layer")
     assert_accessible(page, "printer page with a preview")
 
@@ -71,7 +70,7 @@ def test_a_selected_file_is_drawn_and_browsed_with_the_keyboard(served: Served, 
     slider.focus()
     page.keyboard.press("Home")
     expect(text).to_have_text("Layer 1 of 99 · Z 0.35 mm")
-    first_layer_ink = page.evaluate(INKED, "preview")
+    first_layer_ink = ink(page)
     assert first_layer_ink > 100
     page.keyboard.press("ArrowRight")
     expect(text).to_have_text("Layer 2 of 99 · Z 0.55 mm")
@@ -88,12 +87,7 @@ def test_a_selected_file_is_drawn_and_browsed_with_the_keyboard(served: Served, 
     # Travel moves are off by default; turned on, more is drawn.
     travel = page.get_by_label("Show travel moves")
     expect(travel).not_to_be_checked()
-    draws = int(page.locator("#preview").get_attribute("data-draws") or 0)
-    travel.check()
-    page.wait_for_function(
-        f"() => Number(document.getElementById('preview').dataset.draws) > {draws}"
-    )
-    assert page.evaluate(INKED, "preview") > first_layer_ink
+    assert draw_after(page, travel.check) > first_layer_ink
     travel.uncheck()
 
     # Zoomed in, the picture changes; "Fit" brings back the whole part as it was.
@@ -101,19 +95,34 @@ def test_a_selected_file_is_drawn_and_browsed_with_the_keyboard(served: Served, 
     zoomed = draw_after(page, page.get_by_role("button", name="Zoom in").click)
     assert zoomed != whole
     assert draw_after(page, page.get_by_role("button", name="Fit").click) == whole
+
+    # Any stored file can be picked to be shown; "The printer's file" goes back.
+    other = "cube_slic3r.gcode"  # 67 layers
+    assert served.upload(other, (GCODE / other).read_bytes(), path="/api/v1/files").ok
+    chooser = page.get_by_label("Show", exact=True)
+    chooser.focus()
+    expect(chooser.locator(f"option[value='{other}']")).to_have_count(1)
+    chooser.select_option(other)
+    expect(page.locator("#preview-file")).to_have_text(other)
+    expect(text).to_have_text("Layer 67 of 67 · Z 20.15 mm")
+    chooser.select_option("")
+    expect(page.locator("#preview-file")).to_have_text(CUBE)
+    expect(text).to_have_text("Layer 99 of 99 · Z 19.95 mm")
     assert problems == []
 
 
 def draw_after(page: Page, act: Callable[[], None]) -> int:
     """The canvas' inked pixels once ``act`` has been drawn."""
-    draws = int(page.locator("#preview").get_attribute("data-draws") or 0)
     act()
-    page.wait_for_function(
-        f"() => Number(document.getElementById('preview').dataset.draws) >= {draws}"
-    )
+    return ink(page)
+
+
+def ink(page: Page, count: str = INKED) -> int:
+    """The canvas' pixels ``count`` counts once what was asked of it is drawn (it draws in the
+    next animation frame; the text under it changes at once)."""
     page.evaluate("() => new Promise((done) => requestAnimationFrame(() => done()))")
-    inked: int = page.evaluate(INKED, "preview")
-    return inked
+    counted: int = page.evaluate(count, "preview")
+    return counted
 
 
 def test_a_print_is_followed_layer_by_layer(served: Served, page: Page):
@@ -130,7 +139,7 @@ def test_a_print_is_followed_layer_by_layer(served: Served, page: Page):
         f"() => Number(document.getElementById('preview').dataset.layer) > {first}",
         timeout=60_000,
     )
-    assert page.evaluate(PRINTED, "preview") > 0
+    assert ink(page, PRINTED) > 0
     # The snapshot says the same layer and its Z.
     job = served.get("/api/v1/printer").json()["job"]
     assert job["layer_count"] == 99
@@ -165,7 +174,7 @@ def test_the_preview_fits_a_phone(served: Served, browser: Browser):
             "Layer 99 of 99 · Z 19.95 mm", timeout=30_000
         )
         page.locator("#preview-panel").scroll_into_view_if_needed()
-        assert page.evaluate(INKED, "preview") > 1000
+        assert ink(page) > 1000
         width = page.evaluate("() => document.documentElement.scrollWidth")
         assert width <= 360
         box = page.locator("#preview").bounding_box()

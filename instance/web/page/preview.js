@@ -16,7 +16,9 @@
   const PRINTING = new Set(["printing", "pausing", "paused", "cancelling"]);
   const $ = (id) => document.getElementById(id);
 
-  let canvas, context, slider, status, label;
+  let canvas, context, slider, status, label, chooser;
+  let chosen = ""; // the file picked in the box, "" to show what the printer does
+  let latest = null; // the last state message
   let toolpath = null; // the parsed preview of `file`
   let file = null, jobId = null, loading = null;
   let layer = 0; // 0-based index of the layer shown
@@ -328,8 +330,10 @@
   }
 
   function applyState(state) {
+    latest = state;
     const running = state.job && PRINTING.has(state.state) ? state.job : null;
-    const name = running ? running.file : (state.selected_file || (state.last_job && state.last_job.file) || null);
+    const automatic = running ? running.file : (state.selected_file || (state.last_job && state.last_job.file) || null);
+    const name = chosen || automatic;
     const followed = job !== null;
     job = running && running.file === name ? { bytes: running.bytes_done, layer: running.layer || 0 } : null;
     const newJob = running ? running.id : null;
@@ -347,6 +351,29 @@
     }
   }
 
+  // The stored files as the box's choices, after "what the printer does".
+  async function listFiles() {
+    let names = [];
+    try {
+      const answer = await fetch(new URL("api/v1/files", document.baseURI));
+      if (answer.ok) names = (await answer.json()).files.map((entry) => entry.name);
+    } catch (error) {
+      return; // the list stays as it was; the page shows the connection's state
+    }
+    const keep = chooser.value;
+    const options = [new Option("The printer's file", "")];
+    names.forEach((name) => options.push(new Option(name, name)));
+    chooser.replaceChildren(...options);
+    chooser.value = names.includes(keep) ? keep : "";
+    if (chosen && !names.includes(chosen)) choose("");
+  }
+
+  function choose(name) {
+    chosen = name;
+    if (latest) applyState(latest);
+    else load(name || null);
+  }
+
   function wire() {
     canvas = $("preview");
     if (!canvas) return;
@@ -362,6 +389,10 @@
       follow = event.target.checked;
       place(false);
     });
+    chooser = $("preview-choose");
+    chooser.addEventListener("focus", listFiles);
+    chooser.addEventListener("change", () => choose(chooser.value));
+    listFiles();
     new ResizeObserver(redraw).observe(canvas);
     wireView();
     document.addEventListener("printer-state", (event) => applyState(event.detail));
