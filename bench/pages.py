@@ -25,7 +25,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import signal
 import statistics
 import subprocess
 import sys
@@ -39,6 +38,7 @@ from typing import Any
 import psutil
 from playwright.sync_api import Browser, BrowserContext, CDPSession, Page, Route, sync_playwright
 
+from bench.hub_dashboard import PASSWORD, Fleet
 from hub.accounts import create_user
 from hub.app import schemas
 from hub.db import open_database
@@ -48,7 +48,6 @@ from tests.browser.site import DESKTOP, SiteClient, running_site
 from tests.hub.conftest import printer_entry
 
 BIN = Path(sys.executable).parent
-PASSWORD = "benchmark password"
 
 # Set before any page script runs: notes (performance.now()) when `ready` first holds.
 READY_WATCH = """(() => {
@@ -83,13 +82,6 @@ FIGURES = """() => {
 }"""
 
 
-def login_cookies(client: SiteClient) -> list[Any]:
-    return [
-        {"name": c.name, "value": c.value or "", "url": client.site.url}
-        for c in client.session.cookies
-    ]
-
-
 def measure(page: Page, url: str) -> dict[str, float | None]:
     page.goto(url)
     page.wait_for_function("window.__ready !== undefined", timeout=30_000)
@@ -114,7 +106,7 @@ def loads(browser: Browser, runs: int) -> dict[str, Any]:
             cold, warm = [], []
             for _ in range(runs):
                 context = browser.new_context(viewport=DESKTOP)  # type: ignore[arg-type]
-                context.add_cookies(login_cookies(client))
+                context.add_cookies(client.browser_cookies())
                 context.add_init_script(READY_WATCH % ready)
                 page = context.new_page()
                 cold.append(measure(page, url))
@@ -142,39 +134,17 @@ def summary(samples: list[dict[str, float | None]]) -> dict[str, dict[str, float
     return result
 
 
-def spawn(command: list[str], log: Path) -> subprocess.Popen[str]:
-    with log.open("w") as errors:
-        return subprocess.Popen(
-            command, stdout=subprocess.PIPE, stderr=errors, text=True, start_new_session=True
-        )
-
-
-def stop(processes: list[subprocess.Popen[str]]) -> None:
-    for process in reversed(processes):
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-    for process in reversed(processes):
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        if process.stdout is not None:
-            process.stdout.close()
-
-
 @contextmanager
 def stand_in_fleet(count: int) -> Iterator[tuple[str, subprocess.Popen[str]]]:
     """The fake fleet and a hub following it: (the hub's URL, its process)."""
-    processes: list[subprocess.Popen[str]] = []
     with tempfile.TemporaryDirectory(prefix="fabfleet-bench-fleet-") as temporary:
         workdir = Path(temporary)
+        processes = Fleet(workdir)  # bench/hub_dashboard.py's: starts and stops processes
         try:
-            fleet = spawn(
+            fleet = processes.spawn(
                 [sys.executable, "-m", "bench.fake_fleet", "--printers", str(count)],
                 workdir / "fleet.log",
             )
-            processes.append(fleet)
             assert fleet.stdout is not None
             base = fleet.stdout.readline().rsplit(" on ", 1)[1].strip()
             names = [f"bench-{i}" for i in range(1, count + 1)]
@@ -189,13 +159,12 @@ def stand_in_fleet(count: int) -> Iterator[tuple[str, subprocess.Popen[str]]]:
                 for name in names
             ]
             (data / "fleet.json").write_text(json.dumps({"printers": entries, "cameras": cameras}))
-            hub = spawn(
+            hub = processes.spawn(
                 [str(BIN / "fabfleet-hub"), "serve", "--data-dir", str(data),
                  "--gate-key-file", str(workdir / "secrets" / "gate.key"),
                  "--listen", "127.0.0.1:0"],
                 workdir / "hub.log",
             )  # fmt: skip
-            processes.append(hub)
             assert hub.stdout is not None
             url = hub.stdout.readline().split(" on ", 1)[1].strip()
             db = open_database(data / "hub.sqlite", schemas())
@@ -203,7 +172,7 @@ def stand_in_fleet(count: int) -> Iterator[tuple[str, subprocess.Popen[str]]]:
             db.close()
             yield url, hub
         finally:
-            stop(processes)
+            processes.stop()
 
 
 def camera_picture(browser: Browser) -> bytes:

@@ -65,6 +65,13 @@ class SiteClient:
         )
         assert answer.status_code == 200, answer.text
 
+    def browser_cookies(self) -> list[Any]:
+        """The session's cookies, for a browser context's ``add_cookies``."""
+        return [
+            {"name": c.name, "value": c.value or "", "url": self.site.url}
+            for c in self.session.cookies
+        ]
+
     @property
     def csrf(self) -> dict[str, str]:
         return {"X-CSRF-Token": self.session.cookies["fabfleet_csrf"]}

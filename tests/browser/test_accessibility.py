@@ -62,10 +62,7 @@ def open_as(browser: Browser, size: str, client: SiteClient | None) -> Page:
     """A fresh tab of ``size`` with ``client``'s session (or none)."""
     context = browser.new_context(viewport=SIZES[size])  # type: ignore[arg-type]
     if client is not None:
-        context.add_cookies(
-            [{"name": c.name, "value": c.value or "", "url": client.site.url}
-             for c in client.session.cookies]
-        )  # fmt: skip
+        context.add_cookies(client.browser_cookies())
     return context.new_page()
 
 
@@ -85,7 +82,7 @@ def test_the_hub_names_only_the_sections_checked_here(lab: Lab, browser: Browser
     try:
         page.goto(lab.site.url + "/")
         expect(page.locator("#dashboard")).to_be_visible()
-        named = page.locator("nav a[data-section]").evaluate_all(
+        named = page.locator("a[data-section]").evaluate_all(
             "links => links.map(link => link.dataset.section)"
         )
         assert set(named) <= set(HUB_SECTIONS), f"new sections to check: {named}"
@@ -110,6 +107,17 @@ def test_hub_section(lab: Lab, browser: Browser, size: str, section: str) -> Non
     expect(page.locator(f"#{section}")).to_be_visible()
     page.wait_for_load_state("networkidle")
     check(page, watch, f"hub-{section}-{size}")
+    page.context.close()
+
+
+def test_camera_wall(lab: Lab, browser: Browser, size: str) -> None:
+    page, watch = open_as(browser, size, lab.admin), ConsoleWatch()
+    watch.watch(page)
+    page.goto(f"{lab.site.url}/#dashboard")
+    page.get_by_role("button", name="Cameras").click()
+    expect(page.get_by_role("button", name="Printer cards")).to_be_visible()
+    page.wait_for_load_state("networkidle")
+    check(page, watch, f"hub-camera-wall-{size}")
     page.context.close()
 
 

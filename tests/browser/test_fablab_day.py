@@ -193,7 +193,7 @@ def test_a_day_in_the_fablab(site: RunningSite, browser: Browser, tmp_path: Path
     story.snap("viewer-dashboard")
     page.goto(f"{site.url}/printers/{OTHER}/")
     expect(state_of(page)).to_have_text(re.compile("ready", re.IGNORECASE))
-    expect(page.get_by_text("cube_slic3r.gcode").first).to_be_visible()
+    expect(page.get_by_text("cube_slic3r.gcode").filter(visible=True).first).to_be_visible()
     acts = page.get_by_role("button", name=re.compile(ACT_BUTTONS)).filter(visible=True)
     expect(acts.first).to_be_visible()
     for index in range(acts.count()):
