@@ -37,32 +37,44 @@
     return board.sentence(entry.online ? entry.state : "unreachable");
   }
 
+  let layout = null; // the names of the tiles shown, in order
+
+  // The tiles in fleet order (rebuilt only when the cameras change), each state written
+  // only when it changed.
   function sync() {
     if (!wall || wall.hidden) return;
     const names = board.order.filter((name) => (board.entries.get(name) || {}).camera);
-    for (const [name, found] of tiles) {
-      if (!names.includes(name)) {
-        found.tile.remove();
-        tiles.delete(name);
+    const wanted = names.join("\n");
+    if (wanted !== layout) {
+      layout = wanted;
+      for (const [name, found] of tiles) {
+        if (!names.includes(name)) {
+          found.tile.remove();
+          tiles.delete(name);
+        }
       }
+      for (const name of names) {
+        let found = tiles.get(name);
+        if (!found) {
+          const entry = board.entries.get(name);
+          found = tile(entry);
+          tiles.set(name, found);
+          found.img.src = board.snapshotUrl(entry);
+        }
+        grid.append(found.tile);
+      }
+      empty.hidden = names.length > 0;
     }
     for (const name of names) {
       const entry = board.entries.get(name);
-      let found = tiles.get(name);
-      if (!found) {
-        found = tile(entry);
-        tiles.set(name, found);
-        found.img.src = board.snapshotUrl(entry);
-      }
-      grid.append(found.tile);
+      const found = tiles.get(name);
       const text = label(entry);
       if (found.shown !== text) {
         found.shown = text;
         found.state.textContent = text;
-        found.state.dataset.kind = entry.online ? (entry.state === "ready" ? "ok" : "busy") : "off";
+        found.state.dataset.kind = board.kind(entry);
       }
     }
-    empty.hidden = names.length > 0;
   }
 
   function refresh() {

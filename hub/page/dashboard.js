@@ -456,6 +456,7 @@
 
   fabfleet.dashboard = {
     entries, selection, select, shownNames, sentence, plural,
+    kind(entry) { return STATE_KIND[stateLabel(entry)] || "off"; },
     get order() { return order; },
     listen(listener) { listeners.push(listener); },
     extend(extension) { extensions.push(extension); },

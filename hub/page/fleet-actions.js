@@ -24,7 +24,12 @@
     });
   }
 
-  function update() {
+  let said = "";
+
+  // After a snapshot, a filter or a selection change (a printer's own update changes
+  // nothing here): the bar's words and buttons, written only when they change.
+  function update(kind) {
+    if (kind === "printers") return;
     const mayAct = board.order.some((name) => (board.entries.get(name) || {}).may_act);
     bar.hidden = !mayAct;
     for (const name of [...board.selection]) {
@@ -35,8 +40,12 @@
     all.checked = shown.length > 0 && picked === shown.length;
     all.indeterminate = picked > 0 && picked < shown.length;
     const count = board.selection.size;
-    chosen.textContent = count ? `${board.plural(count, "printer")} selected` : "None selected";
-    for (const button of bar.querySelectorAll("button[data-action]")) button.disabled = count === 0;
+    const words = count ? `${board.plural(count, "printer")} selected` : "None selected";
+    if (words !== said) {
+      said = words;
+      chosen.textContent = words;
+      for (const button of bar.querySelectorAll("button[data-action]")) button.disabled = !count;
+    }
   }
 
   function degreesOk(text, highest) {

@@ -18,6 +18,7 @@ from hub.db import open_database
 from hub.rights import Grants
 from hub.signing import HEADER, identity_for, read_master_key
 from instance.analysis.thumbnails import png_rgba
+from tests.browser.axe_check import assert_accessible
 from tests.browser.conftest import screenshot
 from tests.browser.site import DESKTOP, PHONE
 from tests.hub.conftest import (  # noqa: F401  (fixtures)
@@ -285,6 +286,7 @@ def look_at_the_camera_wall(fleet: Fleet, browser: Browser, size: str, viewport:
         if size == "phone":
             assert box["width"] > 300  # one column, the screen's width
         screenshot(page, f"hub-dashboard-05-camera-wall-{size}")
+        assert_accessible(page, f"camera wall ({size})")
         # Back to the cards (a tile is a link to the printer's page, above).
         page.get_by_role("button", name="Printer cards").click()
         expect(page.locator(".fleet-grid")).to_be_visible()

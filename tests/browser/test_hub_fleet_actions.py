@@ -14,6 +14,7 @@ import pytest
 from playwright.sync_api import Browser, Locator, Page, expect
 
 from instance.analysis.thumbnails import png_rgba
+from tests.browser.axe_check import assert_accessible
 from tests.browser.conftest import screenshot
 from tests.browser.site import (
     DESKTOP,
@@ -108,6 +109,7 @@ def test_a_finished_card_shows_its_last_job_and_frees_the_printer(
     expect(page.locator(".fleet-summary")).to_have_text("1 of 3 printers")
     page.select_option(".filter-state", "")
     both_sizes(page, "hub-dashboard-10-finished-card")
+    assert_accessible(page, "dashboard with a finished card")
     button.click()
     expect(done.locator(".state-badge")).to_have_text("Ready")
     expect(done.locator(".last-job")).to_be_hidden()
@@ -180,6 +182,7 @@ def test_fleet_actions_pause_resume_and_cancel_several_printers_with_their_thumb
     expect(said).to_contain_text("Pause: 0 printers done, 3 not")
     expect(said.locator("li[data-ok=false]")).to_have_count(3)
     both_sizes(page, "hub-dashboard-12-results")
+    assert_accessible(page, "dashboard with fleet actions' results")
     page.get_by_label("Select all shown").uncheck()
     expect(actions).to_contain_text("None selected")
     page.context.close()

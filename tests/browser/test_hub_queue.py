@@ -14,6 +14,7 @@ from hub.app import schemas
 from hub.db import open_database
 from hub.rights import Grants
 from orchestrator.demo import Demo
+from tests.browser.axe_check import assert_accessible
 from tests.browser.conftest import screenshot
 from tests.browser.site import DESKTOP, PHONE
 from tests.hub.conftest import HubProcess, SimulatedFleet, free_ports, start_hub_process
@@ -163,6 +164,7 @@ def test_a_waiting_copy_says_why_and_its_bed_is_cleared_from_there(site: Site, p
     )
     expect(printers.locator("tr[data-printer=demo-1]")).to_contain_text("Finished")
     both_sizes(page, "hub-queue-05-waiting-why")
+    assert_accessible(page, "queue with a waiting copy")
 
     # The operator of demo-1 sees the same, and clears the bed from the waiting row.
     page.context.clear_cookies()
