@@ -9,6 +9,7 @@ also saved as a screenshot.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -66,9 +67,16 @@ def open_as(browser: Browser, size: str, client: SiteClient | None) -> Page:
     return context.new_page()
 
 
+def fits(page: Page, name: str) -> None:
+    """No horizontal page scroll (a 360 px phone included)."""
+    wide = page.evaluate("[document.documentElement.scrollWidth, window.innerWidth]")
+    assert wide[0] <= wide[1], f"{name}: the page is {wide[0]} px wide in a {wide[1]} px window"
+
+
 def check(page: Page, watch: ConsoleWatch, name: str) -> None:
     screenshot(page, f"a11y-{name}")
     assert_accessible(page, name)
+    fits(page, name)
     assert watch.errors == [], watch.errors
 
 
@@ -121,6 +129,18 @@ def test_camera_wall(lab: Lab, browser: Browser, size: str) -> None:
     page.context.close()
 
 
+@pytest.mark.parametrize("section", ["users", "audit", "notifications"])
+def test_admin_section_as_operator(lab: Lab, browser: Browser, size: str, section: str) -> None:
+    """An operator who opens an admin's section gets a page that says something."""
+    page, watch = open_as(browser, size, lab.operator), ConsoleWatch()
+    watch.watch(page)
+    page.goto(f"{lab.site.url}/#{section}")
+    page.wait_for_load_state("networkidle")
+    expect(page.get_by_role("main")).not_to_have_text(re.compile(r"^\s*$"))
+    check(page, watch, f"hub-{section}-as-operator-{size}")
+    page.context.close()
+
+
 @pytest.mark.parametrize(("printer", "shown"), [(IDLE, "idle"), (PRINTING, "printing"),
                                                  (DONE, "bed-not-cleared")])  # fmt: skip
 def test_printer_page(lab: Lab, browser: Browser, size: str, printer: str, shown: str) -> None:
@@ -147,4 +167,5 @@ def test_error_page(lab: Lab, browser: Browser, size: str, path: str, status: in
     name = path.strip("/").replace("/", "-")
     screenshot(page, f"a11y-error-{name}-{size}")
     assert_accessible(page, f"error page {path} ({size})")
+    fits(page, f"error page {path} ({size})")
     page.context.close()
