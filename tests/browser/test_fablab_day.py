@@ -40,7 +40,9 @@ TIME_FACTOR = 50
 SLOW = 60_000  # ms: what a simulated print and the hub's dispatch may take at most
 T = TypeVar("T")
 # The printer page's buttons that change something: hidden or disabled for a viewer.
-ACT_BUTTONS = r"^(Print|Delete|Preheat|Extrude|Set |Send|Home|Cool down|Motors off|Pause|Resume|Cancel)"
+ACT_BUTTONS = (
+    r"^(Print|Delete|Preheat|Extrude|Set |Send|Home|Cool down|Motors off|Pause|Resume|Cancel)"
+)
 # A printer no longer printing (fleet actions preheat and cool only such).
 AT_REST = ("finished", "ready", "bed not cleared", "failed")
 
