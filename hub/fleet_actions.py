@@ -74,7 +74,8 @@ def _temperature(body: dict[str, Any], name: str, highest: int, required: bool) 
         if required:
             raise ApiError(400, f"'{name}' is required to preheat (°C)")
         return None
-    if isinstance(value, bool) or not isinstance(value, int | float) or value != int(value):
+    whole = isinstance(value, int) or (isinstance(value, float) and value.is_integer())
+    if isinstance(value, bool) or not whole:
         raise ApiError(400, f"'{name}' must be a whole number of °C")
     if not 0 <= value <= highest:
         raise ApiError(400, f"'{name}' must be between 0 and {highest} °C")

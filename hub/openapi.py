@@ -164,6 +164,27 @@ PATHS: Schema = {
     "/api/fleet": {
         "get": {"summary": "the printers one may watch, live", "responses": _answers("401")}
     },
+    "/api/fleet/actions": {
+        "post": {
+            "summary": "pause, resume, cancel, preheat or cool down several printers",
+            "requestBody": _body(
+                {
+                    "type": "object",
+                    "properties": {
+                        "action": {
+                            "type": "string",
+                            "enum": ["pause", "resume", "cancel", "preheat", "cooldown"],
+                        },
+                        "printers": {"type": "array", "items": {"type": "string"}},
+                        "hotend": {"type": "integer"},
+                        "bed": {"type": "integer"},
+                    },
+                    "required": ["action", "printers"],
+                }
+            ),
+            "responses": _answers("400", "401", "403"),
+        }
+    },
     "/api/printers/{name}/bed-clear": {
         "parameters": [_path("name", {"type": "string", "minLength": 1})],
         "post": {
@@ -198,6 +219,9 @@ PATHS: Schema = {
             },
             "responses": _answers("400", "401", "403", "404", "413", "415", "422"),
         },
+    },
+    "/api/queue/printers": {
+        "get": {"summary": "why each printer takes no work", "responses": _answers("401")}
     },
     "/api/queue/{id}": {
         "parameters": [_ID],
