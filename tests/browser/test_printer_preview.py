@@ -105,10 +105,26 @@ def test_a_selected_file_is_drawn_and_browsed_with_the_keyboard(served: Served, 
     chooser.select_option(other)
     expect(page.locator("#preview-file")).to_have_text(other)
     expect(text).to_have_text("Layer 67 of 67 · Z 20.15 mm")
+
+    # A file that cannot be previewed says why, and no picture of another file stays.
+    (served.files_dir / "blob.gcode").write_bytes(b"GCDE" + bytes(range(256)) * 64)
+    page.locator("#preview-layer").focus()
+    chooser.focus()
+    expect(chooser.locator("option[value='blob.gcode']")).to_have_count(1)
+    chooser.select_option("blob.gcode")
+    expect(page.locator("#preview-status")).to_have_text(
+        "No preview: blob.gcode cannot be previewed: binary G-code (.bgcode) is not supported;"
+        " export plain G-code"
+    )
+    assert ink(page) == 0
+    expect(text).to_have_text("No layers")
     chooser.select_option("")
     expect(page.locator("#preview-file")).to_have_text(CUBE)
     expect(text).to_have_text("Layer 99 of 99 · Z 19.95 mm")
-    assert problems == []
+    # The browser's own note of the refused request is the only message.
+    assert problems == [
+        "Failed to load resource: the server responded with a status of 422 (Unprocessable Entity)"
+    ]
 
 
 def draw_after(page: Page, act: Callable[[], None]) -> int:

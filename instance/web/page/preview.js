@@ -158,7 +158,12 @@
 
   function draw() {
     frame = 0;
-    if (!toolpath) return;
+    if (!toolpath) {
+      // Nothing (yet) to show: no picture of another file stays behind.
+      context.setTransform(1, 0, 0, 1, 0, 0);
+      context.clearRect(0, 0, canvas.width, canvas.height);
+      return;
+    }
     const started = performance.now();
     const dpr = window.devicePixelRatio || 1;
     const width = Math.round(canvas.clientWidth * dpr), height = Math.round(canvas.clientHeight * dpr);
@@ -218,7 +223,7 @@
     $("preview-zoom-out").addEventListener("click", () => zoomBy(1 / 1.5));
     $("preview-fit").addEventListener("click", () => { zoom = 1; panX = panY = 0; redraw(); });
     canvas.addEventListener("wheel", (event) => {
-      if (!toolpath) return;
+      if (!toolpath || (zoom === 1 && event.deltaY > 0)) return; // nothing to zoom out: the page scrolls
       event.preventDefault();
       const box = canvas.getBoundingClientRect();
       zoomBy(event.deltaY < 0 ? 1.25 : 0.8, (event.clientX - box.left) * dpr(), (event.clientY - box.top) * dpr());
