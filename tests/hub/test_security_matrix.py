@@ -51,6 +51,12 @@ def watch(session: requests.Session, site: LocalSite, printer: str) -> int:
     return session.get(f"{site.url}printers/{printer}/api/v1/printer", timeout=10).status_code
 
 
+def watch_toolpath(session: requests.Session, site: LocalSite, printer: str) -> int:
+    """A file's toolpath preview: watching; the print server itself says there is no such file."""
+    url = f"{site.url}printers/{printer}/api/v1/files/none.gcode/toolpath"
+    return session.get(url, timeout=10).status_code
+
+
 def act_native(session: requests.Session, site: LocalSite, printer: str) -> int:
     return session.post(f"{site.url}printers/{printer}/api/v1/job/pause", timeout=10).status_code
 
@@ -79,6 +85,7 @@ def test_each_role_watches_and_acts_only_where_granted(
     session = sessions[user]
     for printer in PRINTERS:
         assert watch(session, site, printer) == (200 if printer in watched else 403), printer
+        assert watch_toolpath(session, site, printer) == (404 if printer in watched else 403)
         # Allowed through the gate, the print server itself says nothing is printing (409).
         expected_act = 409 if printer in acted else 403
         assert act_native(session, site, printer) == expected_act, printer
@@ -96,6 +103,7 @@ def test_nothing_answers_without_login_but_the_login_page(site: LocalSite) -> No
     anonymous = requests.Session()
     for printer in PRINTERS:
         assert watch(anonymous, site, printer) == 401
+        assert watch_toolpath(anonymous, site, printer) == 401
         assert act_native(anonymous, site, printer) == 401
         assert act_octoprint(anonymous, site, printer) == 401
     assert anonymous.get(f"{site.url}cameras/cam1/snapshot", timeout=10).status_code == 401
