@@ -149,6 +149,8 @@ def _filters(query: dict[str, str]) -> tuple[str, list[object]]:
     return (" WHERE " + " AND ".join(clauses)) if clauses else "", values
 
 
+# Acts that may start a print: the native API's, and the OctoPrint API's job and file commands.
+STARTS = ("print", "octoprint job command", "octoprint file command")
 # How long after a print act its job may have started, to name the file it started.
 STARTED_WITHIN = 60.0
 
@@ -170,7 +172,7 @@ def recent_jobs(request: web.Request) -> Recent:
 
 def started_file(db: sqlite3.Connection, row: sqlite3.Row, recent: Recent) -> str | None:
     """The file a print act started: from the fleet history, or the printer's latest job."""
-    if row["action"] != "print" or not row["printer"] or row["outcome"] not in ("done", None):
+    if row["action"] not in STARTS or not row["printer"] or row["outcome"] not in ("done", None):
         return None
     start, end = row["at"] - 1, row["at"] + STARTED_WITHIN
     try:

@@ -46,6 +46,8 @@ def printer_act(action: str, detail: str, printer: str, file: str | None) -> str
     p = printer
     if action == "print":
         return f"started {file} on {p}" if file else f"started a print on {p}"
+    if file and action in ("octoprint job command", "octoprint file command"):
+        return f"started {file} on {p} (OctoPrint API)"
     if action in JOB_STEPS:
         return f"{JOB_STEPS[action]} the print on {p}"
     if action.startswith("printer."):

@@ -185,6 +185,13 @@ SENTENCES = [
 ]  # fmt: skip
 
 
+def test_an_octoprint_command_that_started_a_file_says_so() -> None:
+    entry = {"user": "bob", "action": "octoprint job command", "printer": "mk3",
+             "detail": "POST /api/job", "outcome": "done", "status": 204}  # fmt: skip
+    assert summary(entry) == "bob sent a job command to mk3 (OctoPrint API)"
+    assert summary(entry, "part.gcode") == "bob started part.gcode on mk3 (OctoPrint API)"
+
+
 @pytest.mark.parametrize(("row", "sentence"), SENTENCES)
 def test_each_entry_reads_as_a_sentence(row: tuple[str, str, str | None, str, str | None],
                                         sentence: str) -> None:  # fmt: skip
