@@ -109,10 +109,11 @@ class Fleet:
             assert " on http://" in line, f"{name}: {line!r}"
             self.urls[name] = line.rsplit(" on ", 1)[1].strip()
 
-    def start_hub(self) -> tuple[str, subprocess.Popen[str]]:
+    def start_hub(self, fleet: dict[str, Any] | None = None) -> tuple[str, subprocess.Popen[str]]:
+        """The hub on ``fleet`` (fleet.json's content), by default the started printers."""
         data = self.workdir / "hub"
         data.mkdir()
-        fleet = {
+        fleet = fleet or {
             "printers": [printer_entry(n, u, groups=[f"row-{i % 5}"])
                          for i, (n, u) in enumerate(self.urls.items())],
             "cameras": [],

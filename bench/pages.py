@@ -39,9 +39,6 @@ import psutil
 from playwright.sync_api import Browser, BrowserContext, CDPSession, Page, Route, sync_playwright
 
 from bench.hub_dashboard import PASSWORD, Fleet
-from hub.accounts import create_user
-from hub.app import schemas
-from hub.db import open_database
 from orchestrator.secrets import Owner, ensure_secrets
 from tests.browser.conftest import FLAGS, chromium
 from tests.browser.site import DESKTOP, SiteClient, running_site
@@ -149,8 +146,6 @@ def stand_in_fleet(count: int) -> Iterator[tuple[str, subprocess.Popen[str]]]:
             base = fleet.stdout.readline().rsplit(" on ", 1)[1].strip()
             names = [f"bench-{i}" for i in range(1, count + 1)]
             ensure_secrets(workdir, [], Owner(os.getuid(), os.getgid()))
-            data = workdir / "hub"
-            data.mkdir()
             entries = [
                 printer_entry(name, f"{base}/p/{name}", camera=f"cam-{name}") for name in names
             ]
@@ -158,18 +153,7 @@ def stand_in_fleet(count: int) -> Iterator[tuple[str, subprocess.Popen[str]]]:
                 {"name": f"cam-{name}", "path": f"/cameras/cam-{name}/", "upstream": "x"}
                 for name in names
             ]
-            (data / "fleet.json").write_text(json.dumps({"printers": entries, "cameras": cameras}))
-            hub = processes.spawn(
-                [str(BIN / "fabfleet-hub"), "serve", "--data-dir", str(data),
-                 "--gate-key-file", str(workdir / "secrets" / "gate.key"),
-                 "--listen", "127.0.0.1:0"],
-                workdir / "hub.log",
-            )  # fmt: skip
-            assert hub.stdout is not None
-            url = hub.stdout.readline().split(" on ", 1)[1].strip()
-            db = open_database(data / "hub.sqlite", schemas())
-            create_user(db, "bench", PASSWORD, "admin")
-            db.close()
+            url, hub = processes.start_hub({"printers": entries, "cameras": cameras})
             yield url, hub
         finally:
             processes.stop()
