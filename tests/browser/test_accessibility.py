@@ -98,12 +98,20 @@ def test_the_hub_names_only_the_sections_checked_here(lab: Lab, browser: Browser
         page.context.close()
 
 
-def test_login_page(lab: Lab, browser: Browser, size: str) -> None:
+@pytest.mark.parametrize(
+    ("path", "said"),
+    [("/login", None), (f"/login?reason=expired&next=/printers/{IDLE}/", "session has expired")],
+    ids=["login", "login-expired"],
+)
+def test_login_page(lab: Lab, browser: Browser, size: str, path: str, said: str | None) -> None:
     page, watch = open_as(browser, size, None), ConsoleWatch()
     watch.watch(page)
-    page.goto(lab.site.url + "/login")
+    page.goto(lab.site.url + path)
     expect(page.get_by_label("User name")).to_be_visible()
-    check(page, watch, f"login-{size}")
+    if said is not None:
+        expect(page.get_by_role("status")).to_contain_text(said)
+    name = "login-expired" if said else "login"
+    check(page, watch, f"{name}-{size}")
     page.context.close()
 
 
