@@ -191,7 +191,8 @@ class Toolpaths:
         with contextlib.suppress(FileNotFoundError):
             index_path.unlink()
         if etag_of(self._current(stored)) != record["etag"]:
-            # Replaced while it was read: the next request builds again.
+            # Replaced or deleted while it was read: nothing of it is kept.
+            self.forget(stored.name)
             raise PreviewUnavailable(f"{stored.name} changed while its preview was built")
         temporary = record_path.with_name(record_path.name + ".tmp")
         temporary.write_text(json.dumps(record), encoding="utf-8")

@@ -101,6 +101,8 @@ async def delete_file(request: web.Request) -> web.Response:
     name = request.match_info["name"]
     ctx.store.delete(name, in_use=ctx.printing)
     ctx.analyser.forget(name)
+    if ctx.toolpaths is not None:
+        ctx.toolpaths.forget(name)
     if ctx.selected == name:
         ctx.selected = None
     return web.Response(status=204)

@@ -67,6 +67,19 @@ def test_an_uploaded_file_gets_its_preview_without_being_asked(shared_server: Se
     assert len(decode_layers(gzip.decompress(packed.read_bytes()))) == 67
 
 
+@pytest.mark.parametrize(
+    "path", ["/api/v1/files/tp-deleted.gcode", "/api/files/local/tp-deleted.gcode"]
+)
+def test_a_deleted_file_leaves_no_preview_behind(shared_server: Served, path: str):
+    server = shared_server
+    server.upload("tp-deleted.gcode", SLIC3R, path="/api/v1/files")
+    assert server.get("/api/v1/files/tp-deleted.gcode/toolpath").status_code == 200
+    assert server.delete(path).status_code == 204
+    left = [p.name for p in (server.files_dir / ".toolpath").iterdir()]
+    assert not [name for name in left if name.startswith("tp-deleted.gcode")]
+    assert server.get("/api/v1/files/tp-deleted.gcode/toolpath").status_code == 404
+
+
 def test_a_missing_file_is_404_and_an_unreadable_one_422(shared_server: Served):
     server = shared_server
     missing = server.get("/api/v1/files/nowhere.gcode/toolpath")
