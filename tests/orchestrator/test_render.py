@@ -171,9 +171,13 @@ def test_every_printer_and_camera_asks_the_hub(case: str) -> None:
     assert "proxy_set_header Upgrade $http_upgrade;" in blocks["= /api/fleet/events"]
     assert "client_max_body_size 2g;" in blocks["/api/queue"]
     assert "proxy_request_buffering off;" in blocks["/api/queue"]
-    assert "return 302 /login?next=$request_uri;" in blocks["@fabfleet_login"]
+    # A refusal's body is the hub's, in the form the client asked for (a page for a browser).
+    for path in ("@fabfleet_login", "@fabfleet_refused"):
+        assert "proxy_set_header X-Fabfleet-Gate explain;" in blocks[path], path
+        assert "proxy_set_header Accept $http_accept;" in blocks[path], path
+        assert "return 302" not in blocks[path], path
     # Only nginx asks the gate, with its key; a client asking gets 404.
-    for path in ("= /_auth", "@fabfleet_refused"):
+    for path in ("= /_auth", "@fabfleet_login", "@fabfleet_refused"):
         assert f"include {PROXY_KEY};" in blocks[path], path
         assert "proxy_set_header X-Fabfleet-Route $fabfleet_route;" in blocks[path], path
         assert "proxy_set_header X-Fabfleet-Uri $fabfleet_routed_uri;" in blocks[path], path
