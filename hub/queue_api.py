@@ -35,6 +35,7 @@ from hub.context import HubContext, context
 from hub.errors import ApiError, error_response
 from hub.fleet import Fleet
 from hub.gcode_scan import GcodeFacts, facts_from_json
+from hub.live import BUSY
 from hub.queue_match import Needs, Target, TargetError, misfits, parse_tags, why_nowhere
 from hub.queue_reasons import Floor, job_reasons, printer_reasons
 from hub.queue_store import Job
@@ -302,6 +303,8 @@ def bed_waiting(ctx: HubContext, job: Job) -> bool:
     live = ctx.live.printers.get(job.printer)
     if live is None or not live.online or live.status.get("bed_clear", True):
         return False
+    if live.state in BUSY:
+        return False  # the next job prints: its bed is taken, not waiting
     last = live.status.get("last_job") or {}
     return bool(last.get("id") == job.printer_job)
 

@@ -340,3 +340,32 @@ def test_a_restart_of_the_hub_keeps_the_queue(
         assert (data / "queue" / f"{before[waiting[0]]['file']['id']}.gcode").exists()
     finally:
         hub.stop()
+
+
+def test_a_done_entry_offers_its_bed_only_while_the_printer_waits_for_it(
+    start_hub: Callable[..., HubProcess],
+    simulated_printers: Callable[..., SimulatedFleet],
+) -> None:
+    """Once another print runs on the printer, the done entry's "Bed clear" would only be
+    refused (a job is running): the entry no longer says its bed waits."""
+    fleet = simulated_printers(1, time_factor=50)
+    hub = start_hub(fleet.fleet())
+    session = add_user(hub, "ada")
+    [entry] = [e["id"] for e in submit(session, hub, target="printer:demo-1")]
+    done = entry_in(session, hub, entry, ("done",))
+    until("its bed waits", lambda: queue(session, hub)[entry]["bed_waiting"])
+    assert done["printer"] == "demo-1"
+    # Someone clears the bed and prints something else on the printer itself.
+    clear_bed(fleet, "demo-1")
+    url = fleet.printers[0].url
+    answer = requests.post(
+        url + "api/v1/job", json={"file": "cube_slic3r.gcode"}, headers=signed(fleet, "demo-1"),
+        timeout=5,
+    )  # fmt: skip
+    assert answer.status_code == 201, answer.text
+    until("printing", lambda: printer_status(fleet, "demo-1")["state"] == "printing")
+    assert printer_status(fleet, "demo-1")["bed_clear"] is False
+    until("no bed to clear", lambda: not queue(session, hub)[entry]["bed_waiting"])
+    listed = session.get(hub.url + "api/queue/printers", timeout=10).json()["printers"]
+    assert [(p["name"], p["code"]) for p in listed] == [("demo-1", "busy")]
+    assert "cube_slic3r.gcode" in listed[0]["reason"]

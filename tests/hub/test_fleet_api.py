@@ -443,12 +443,23 @@ def test_fleet_actions_refuse_bad_requests_with_a_reason_and_change_nothing(site
         {"action": "preheat", "printers": ["demo-1"], "hotend": 999},
         {"action": "preheat", "printers": ["demo-1"], "hotend": 200, "bed": -5},
         {"action": "preheat", "printers": ["demo-1"], "hotend": "hot"},
+        {"action": "preheat", "printers": ["demo-1"], "hotend": 200.5},
+        {"action": "preheat", "printers": ["demo-1"], "hotend": True},
+        {"action": "pause", "printers": ["demo-1"], "speed": 2},
         {"action": "pause", "printers": ["demo-1"], "hotend": 200},
     ]
     for body in bad:
         answer = fleet_action(site, "ada", **body)
         assert answer.status_code == 400, body
         assert answer.json()["error"], body
+    # Python's JSON reads NaN and Infinity: not a temperature either.
+    for number in ("NaN", "Infinity", "1e400"):
+        answer = site.session("ada").post(
+            site.url + "api/fleet/actions", timeout=10,
+            data=f'{{"action": "preheat", "printers": ["demo-1"], "hotend": {number}}}',
+            headers={"Content-Type": "application/json"},
+        )  # fmt: skip
+        assert answer.status_code == 400, (number, answer.text)
     no_csrf = requests.post(
         site.url + "api/fleet/actions", json={"action": "cooldown", "printers": ["demo-1"]},
         cookies=site.session("ada").cookies, timeout=10,
