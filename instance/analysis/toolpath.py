@@ -18,9 +18,11 @@ from __future__ import annotations
 import gzip
 import json
 import math
+import operator
 import os
 import struct
 import sys
+from array import array
 from bisect import bisect_left
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -200,17 +202,17 @@ def encode(toolpath: Toolpath) -> bytes:
     total = 0
     for layer in toolpath.layers:
         steps, offsets = _steps(layer, bounds)
+        count = len(steps) // 2
         table += LAYER.pack(
-            float(layer.offset),
-            round(layer.z * Z_UNITS_PER_MM),
-            layer.start[0],
-            layer.start[1],
-            len(steps) // 2,
+            float(layer.offset), round(layer.z * Z_UNITS_PER_MM), *layer.start, count
         )
-        body += struct.pack(f"<{len(steps)}h", *steps)
-        checkpoints = [offsets[i] - layer.offset for i in range(0, len(offsets), CHECKPOINT_EVERY)]
-        body += struct.pack(f"<{len(checkpoints)}I", *checkpoints)
-        total += len(steps) // 2
+        checkpoints = array("I", [n - layer.offset for n in offsets[::CHECKPOINT_EVERY]])
+        if sys.byteorder == "big":
+            steps.byteswap()
+            checkpoints.byteswap()
+        body += steps.tobytes()
+        body += checkpoints.tobytes()
+        total += count
     if bounds[0] > bounds[2]:
         bounds = [0, 0, 0, 0]
     header = HEADER.pack(
@@ -224,28 +226,46 @@ def encode(toolpath: Toolpath) -> bytes:
     return bytes(header + table + body)
 
 
-def _steps(layer: Layer, bounds: list[float]) -> tuple[list[int], list[int]]:
-    """Deltas ``(dx * 2 + extrudes, dy)`` from the layer's start; long ones cut in pieces."""
-    steps: list[int] = []
-    offsets: list[int] = []
-    x, y = layer.start
-    for nx, ny, kind, offset in zip(layer.xs, layer.ys, layer.kinds, layer.offsets, strict=True):
-        dx, dy = nx - x, ny - y
-        pieces = max(1, -(-max(abs(dx), abs(dy)) // MAX_STEP))
-        px, py = x, y
-        for n in range(1, pieces + 1):
-            tx, ty = x + dx * n // pieces, y + dy * n // pieces
-            steps += ((tx - px) * 2 + kind, ty - py)
-            offsets.append(offset)
-            px, py = tx, ty
-        if kind == EXTRUDE:
-            for bx, by in ((x, y), (nx, ny)):
-                bounds[0] = min(bounds[0], bx)
-                bounds[1] = min(bounds[1], by)
-                bounds[2] = max(bounds[2], bx)
-                bounds[3] = max(bounds[3], by)
-        x, y = nx, ny
+def _steps(layer: Layer, bounds: list[float]) -> tuple[array[int], list[int]]:
+    """Deltas ``(dx * 2 + extrudes, dy)`` from the layer's start, interleaved, and each one's
+    file offset; ``bounds`` grown to the layer's extrusions."""
+    xs, ys, kinds, offsets = layer.xs, layer.ys, layer.kinds, layer.offsets
+    if not xs:
+        return array("h"), []
+    before_x, before_y = [layer.start[0], *xs[:-1]], [layer.start[1], *ys[:-1]]
+    ends_x = [x for x, k in zip(xs, kinds, strict=True) if k]
+    ends_x += [x for x, k in zip(before_x, kinds, strict=True) if k]
+    ends_y = [y for y, k in zip(ys, kinds, strict=True) if k]
+    ends_y += [y for y, k in zip(before_y, kinds, strict=True) if k]
+    if ends_x:
+        bounds[0], bounds[1] = min(bounds[0], min(ends_x)), min(bounds[1], min(ends_y))
+        bounds[2], bounds[3] = max(bounds[2], max(ends_x)), max(bounds[3], max(ends_y))
+    dxs = list(map(operator.sub, xs, before_x))
+    dys = list(map(operator.sub, ys, before_y))
+    if max(max(dxs), -min(dxs), max(dys), -min(dys)) > MAX_STEP:
+        dxs, dys, kinds, offsets = _cut_long_steps(dxs, dys, kinds, offsets)
+    steps = array("h", bytes(4 * len(dxs)))
+    steps[0::2] = array("h", [dx * 2 + k for dx, k in zip(dxs, kinds, strict=True)])
+    steps[1::2] = array("h", dys)
     return steps, offsets
+
+
+def _cut_long_steps(
+    dxs: list[int], dys: list[int], kinds: list[int], offsets: list[int]
+) -> tuple[list[int], list[int], list[int], list[int]]:
+    """The same path with every step longer than MAX_STEP cut into equal pieces."""
+    out: tuple[list[int], list[int], list[int], list[int]] = ([], [], [], [])
+    for dx, dy, kind, offset in zip(dxs, dys, kinds, offsets, strict=True):
+        pieces = max(1, -(-max(abs(dx), abs(dy)) // MAX_STEP))
+        done_x = done_y = 0
+        for n in range(1, pieces + 1):
+            to_x, to_y = dx * n // pieces, dy * n // pieces
+            out[0].append(to_x - done_x)
+            out[1].append(to_y - done_y)
+            out[2].append(kind)
+            out[3].append(offset)
+            done_x, done_y = to_x, to_y
+    return out
 
 
 @dataclass(frozen=True)
