@@ -126,6 +126,19 @@ def test_hub_section(lab: Lab, browser: Browser, size: str, section: str) -> Non
     page.context.close()
 
 
+@pytest.mark.parametrize("where", ["/", f"/printers/{IDLE}/"], ids=["hub", "printer"])
+def test_phone_menu_open(lab: Lab, browser: Browser, where: str) -> None:
+    """The shared header's menu, opened on a phone, over the hub and over a printer."""
+    page, watch = open_as(browser, "phone", lab.admin), ConsoleWatch()
+    watch.watch(page)
+    page.goto(lab.site.url + where)
+    page.get_by_role("button", name="Menu").click()
+    expect(page.get_by_role("link", name="Queue")).to_be_visible()
+    name = "hub" if where == "/" else "printer"
+    check(page, watch, f"menu-open-{name}-phone")
+    page.context.close()
+
+
 def test_camera_wall(lab: Lab, browser: Browser, size: str) -> None:
     page, watch = open_as(browser, size, lab.admin), ConsoleWatch()
     watch.watch(page)
