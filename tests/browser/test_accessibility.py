@@ -171,6 +171,9 @@ def test_printer_page(lab: Lab, browser: Browser, size: str, printer: str, shown
     expect(page.locator("#link")).to_have_text("live")
     if shown == "bed-not-cleared":
         expect(page.get_by_role("button", name="Bed is clear")).to_be_visible()
+    if shown == "printing":
+        printing = page.get_by_role("status").filter(has_text=re.compile(r"^\s*printing\s*$", re.I))
+        expect(printing.first).to_be_visible()
     page.wait_for_load_state("networkidle")
     check(page, watch, f"printer-{shown}-{size}")
     page.context.close()
