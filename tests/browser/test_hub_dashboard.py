@@ -20,6 +20,7 @@ from hub.signing import HEADER, identity_for, read_master_key
 from instance.analysis.thumbnails import png_rgba
 from tests.browser.axe_check import assert_accessible
 from tests.browser.conftest import screenshot
+from tests.browser.layout import overflow
 from tests.browser.site import DESKTOP, PHONE
 from tests.hub.conftest import (  # noqa: F401  (fixtures)
     HubProcess,
@@ -279,8 +280,7 @@ def look_at_the_camera_wall(fleet: Fleet, browser: Browser, size: str, viewport:
         while len(asked) <= seen:
             assert time.monotonic() < deadline, asked
             page.wait_for_timeout(250)
-        overflow = page.evaluate("() => document.scrollingElement.scrollWidth - innerWidth")
-        assert overflow <= 0
+        assert overflow(page) <= 0
         box = tile.bounding_box()
         assert box is not None
         if size == "phone":

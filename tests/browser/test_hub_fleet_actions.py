@@ -15,11 +15,10 @@ from playwright.sync_api import Browser, Locator, Page, expect
 
 from instance.analysis.thumbnails import png_rgba
 from tests.browser.axe_check import assert_accessible
-from tests.browser.conftest import screenshot
+from tests.browser.layout import both_sizes
 from tests.browser.site import (
     DESKTOP,
     PASSWORD,
-    PHONE,
     TINY_GCODE,
     ConsoleWatch,
     RunningSite,
@@ -67,16 +66,6 @@ def open_dashboard(browser: Browser, lab: Lab, watch: ConsoleWatch, user: str = 
 
 def card(page: Page, name: str) -> Locator:
     return page.locator(f'.printer-card[data-printer="{name}"]')
-
-
-def both_sizes(page: Page, name: str) -> None:
-    """Screenshots at desktop and phone sizes; at both, nothing wider than the screen."""
-    for size, viewport in (("desktop", DESKTOP), ("phone", PHONE)):
-        page.set_viewport_size(viewport)  # type: ignore[arg-type]
-        overflow = page.evaluate("() => document.scrollingElement.scrollWidth - innerWidth")
-        assert overflow <= 0, (size, overflow)
-        screenshot(page, f"{name}-{size}")
-    page.set_viewport_size(DESKTOP)  # type: ignore[arg-type]
 
 
 def clear_beds(lab: Lab) -> None:

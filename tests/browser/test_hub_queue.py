@@ -16,7 +16,7 @@ from hub.rights import Grants
 from orchestrator.demo import Demo
 from tests.browser.axe_check import assert_accessible
 from tests.browser.conftest import screenshot
-from tests.browser.site import DESKTOP, PHONE
+from tests.browser.layout import both_sizes
 from tests.hub.conftest import HubProcess, SimulatedFleet, free_ports, start_hub_process
 
 pytestmark = pytest.mark.timeout(240)
@@ -117,16 +117,6 @@ def test_a_viewer_sees_the_queue_but_cannot_change_it(site: Site, page: Page) ->
     expect(page.locator("#queue tbody button")).to_have_count(0)
     expect(page.locator("#queue .queue-table tbody")).to_contain_text("ada")
     screenshot(page, "hub-queue-04-viewer")
-
-
-def both_sizes(page: Page, name: str) -> None:
-    """Screenshots at desktop and phone sizes; at both, nothing wider than the screen."""
-    for size, viewport in (("desktop", DESKTOP), ("phone", PHONE)):
-        page.set_viewport_size(viewport)  # type: ignore[arg-type]
-        overflow = page.evaluate("() => document.scrollingElement.scrollWidth - innerWidth")
-        assert overflow <= 0, (size, overflow)
-        screenshot(page, f"{name}-{size}")
-    page.set_viewport_size(DESKTOP)  # type: ignore[arg-type]
 
 
 def test_a_waiting_copy_says_why_and_its_bed_is_cleared_from_there(site: Site, page: Page) -> None:
