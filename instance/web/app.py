@@ -12,6 +12,7 @@ from instance.web import (
     files_api,
     history_api,
     links,
+    me_api,
     metrics,
     octoprint_api,
     openapi,
@@ -62,6 +63,7 @@ def build_app(ctx: ServerContext) -> web.Application:
     app.router.add_get("/api/v1/", api_root)
     for module in (
         printer_api,
+        me_api,
         files_api,
         toolpath_api,
         history_api,

@@ -36,6 +36,8 @@ class AccessCheck(Protocol):
 
     def requester(self, request: web.Request) -> str: ...
 
+    def may_act(self, request: web.Request) -> bool: ...
+
 
 def presented_key(request: web.Request) -> str | None:
     key = request.headers.get("X-Api-Key")
@@ -73,6 +75,10 @@ class ApiKeyCheck:
         """The name recorded as who did something: the API key's user."""
         return self.api_user if self._key is not None else ANONYMOUS
 
+    def may_act(self, request: web.Request) -> bool:
+        """Whoever got past the key (or anyone, without one) may act."""
+        return True
+
 
 class GateCheck:
     """The middleware that lets through only requests the hub vouched for (401 none, 403 not
@@ -104,6 +110,11 @@ class GateCheck:
         """The name recorded as who did something: the user the hub signed for."""
         identity = request.get(IDENTITY)
         return identity.user if identity is not None else ANONYMOUS
+
+    def may_act(self, request: web.Request) -> bool:
+        """Whether the hub signed that this user may act on this printer."""
+        identity = request.get(IDENTITY)
+        return identity is not None and identity.may_act
 
 
 def access_check(

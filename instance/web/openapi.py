@@ -185,6 +185,14 @@ _SCHEMAS: dict[str, Schema] = {
             "links": {"type": "object"},
         },
     },
+    "Me": {
+        "type": "object",
+        "required": ["user", "may_act"],
+        "properties": {
+            "user": {"type": "string"},
+            "may_act": {"type": "boolean"},
+        },
+    },
     "Series": {
         "type": "object",
         "properties": {
@@ -230,6 +238,10 @@ def _paths() -> dict[str, Schema]:
         "/api/v1/printer": {"get": {
             "summary": "the printer: state, heaters, job, prompt, last job",
             "responses": {**_ok("the printer", _ref("Printer")), **_AUTH},
+        }},
+        "/api/v1/me": {"get": {
+            "summary": "who is asking, and whether they may act on this printer or only watch",
+            "responses": {**_ok("the requester", _ref("Me")), **_AUTH},
         }},
         "/api/v1/temperatures": {"get": {
             "summary": "1 Hz temperature history since a time (default: the last hour)",

@@ -57,6 +57,12 @@ def watch_toolpath(session: requests.Session, site: LocalSite, printer: str) -> 
     return session.get(url, timeout=10).status_code
 
 
+def me(session: requests.Session, site: LocalSite, printer: str) -> tuple[int, object]:
+    """What the printer's page asks to know whether to offer its acts."""
+    answer = session.get(f"{site.url}printers/{printer}/api/v1/me", timeout=10)
+    return answer.status_code, answer.json()
+
+
 def act_native(session: requests.Session, site: LocalSite, printer: str) -> int:
     return session.post(f"{site.url}printers/{printer}/api/v1/job/pause", timeout=10).status_code
 
@@ -86,6 +92,13 @@ def test_each_role_watches_and_acts_only_where_granted(
     for printer in PRINTERS:
         assert watch(session, site, printer) == (200 if printer in watched else 403), printer
         assert watch_toolpath(session, site, printer) == (404 if printer in watched else 403)
+        if printer in watched:
+            assert me(session, site, printer) == (
+                200,
+                {"user": user, "may_act": printer in acted},
+            ), printer
+        else:
+            assert me(session, site, printer)[0] == 403, printer
         # Allowed through the gate, the print server itself says nothing is printing (409).
         expected_act = 409 if printer in acted else 403
         assert act_native(session, site, printer) == expected_act, printer

@@ -167,3 +167,15 @@ def test_a_key_file_every_user_can_read_is_refused(tmp_path: Path) -> None:
     )  # fmt: skip
     assert result.returncode == 2
     assert f"{missing}: cannot read the gate key" in result.stderr
+
+
+def test_me_says_who_the_hub_signed_for_and_whether_they_may_act(gated: Served) -> None:
+    """The printer's page asks this to disable what a watcher may not press."""
+    viewer = requests.Session()
+    viewer.auth = SignedAs("victor", may_act=False)
+    answer = viewer.get(gated.url + "/api/v1/me", timeout=30)
+    assert answer.status_code == 200, answer.text
+    assert answer.json() == {"user": "victor", "may_act": False}
+    assert gated.get("/api/v1/me").json() == {"user": "alice", "may_act": True}
+    # Without an identity it says nothing about anyone.
+    assert status(gated, "GET", "/api/v1/me") == 401
