@@ -200,3 +200,26 @@ def test_an_operator_selects_and_preheats_only_their_printer(
     actions.get_by_role("button", name="Cool down").click()
     expect(said).to_contain_text("Cool down: 1 printer done")
     page.context.close()
+
+
+def test_a_failed_card_shows_its_last_job_and_the_bed_clear_button(
+    lab: Lab, browser: Browser, watch: ConsoleWatch
+) -> None:
+    """Last in this file: an emergency stop leaves demo-3 disconnected."""
+    lab.admin.upload("demo-3", "tiny.gcode", TINY_GCODE)
+    lab.admin.start_print("demo-3", "tiny.gcode")
+    lab.admin.wait_for_state("demo-3", "finished", within=SLOW / 1000)
+    answer = lab.admin.call("POST", "/printers/demo-3/api/v1/control/emergency-stop")
+    assert answer.status_code == 202, answer.text
+    lab.admin.wait_for_state("demo-3", "failed")
+    page = open_dashboard(browser, lab, watch)
+    failed = card(page, "demo-3")
+    expect(failed.locator(".state-badge")).to_have_text("Failed")
+    expect(failed).to_have_attribute("data-kind", "bad")
+    expect(failed.locator(".last-file")).to_have_text("tiny.gcode")
+    expect(failed.locator(".printer-message")).to_contain_text("emergency stop")
+    both_sizes(page, "hub-dashboard-13-failed-card")
+    failed.get_by_role("button", name="Confirm bed clear").click()
+    expect(failed.get_by_role("button", name="Confirm bed clear")).to_have_count(0)
+    assert lab.admin.printer("demo-3")["bed_clear"] is True
+    page.context.close()
