@@ -104,7 +104,7 @@
   function build(root, toolbar, cardsGrid) {
     grid = el("div", { class: "wall-grid" });
     empty = el("p", { class: "muted", hidden: true }, "None of your printers has a camera.");
-    wall = el("div", { class: "camera-wall", hidden: true, "aria-label": "Camera wall" },
+    wall = el("div", { class: "camera-wall", hidden: true, role: "region", "aria-label": "Camera wall" },
               empty, grid);
     toggle = el("button", { type: "button", class: "wall-toggle", "aria-pressed": "false",
       onclick: () => show(wall.hidden, cardsGrid) }, "Cameras");
