@@ -76,12 +76,17 @@ def clear_beds(lab: Lab) -> None:
         lab.admin.wait_for_state(name, "ready")
 
 
+def print_to_the_end(lab: Lab, printer: str) -> None:
+    """A tiny part printed to the end: the printer is finished, its bed not clear."""
+    lab.admin.upload(printer, "tiny.gcode", TINY_GCODE)
+    lab.admin.start_print(printer, "tiny.gcode")
+    lab.admin.wait_for_state(printer, "finished", within=SLOW / 1000)
+
+
 def test_a_finished_card_shows_its_last_job_and_frees_the_printer(
     lab: Lab, browser: Browser, watch: ConsoleWatch
 ) -> None:
-    lab.admin.upload("demo-3", "tiny.gcode", TINY_GCODE)
-    lab.admin.start_print("demo-3", "tiny.gcode")
-    lab.admin.wait_for_state("demo-3", "finished", within=SLOW / 1000)
+    print_to_the_end(lab, "demo-3")
     page = open_dashboard(browser, lab, watch)
     done = card(page, "demo-3")
     expect(done.locator(".state-badge")).to_have_text("Finished")
@@ -206,9 +211,7 @@ def test_a_failed_card_shows_its_last_job_and_the_bed_clear_button(
     lab: Lab, browser: Browser, watch: ConsoleWatch
 ) -> None:
     """Last in this file: an emergency stop leaves demo-3 disconnected."""
-    lab.admin.upload("demo-3", "tiny.gcode", TINY_GCODE)
-    lab.admin.start_print("demo-3", "tiny.gcode")
-    lab.admin.wait_for_state("demo-3", "finished", within=SLOW / 1000)
+    print_to_the_end(lab, "demo-3")
     answer = lab.admin.call("POST", "/printers/demo-3/api/v1/control/emergency-stop")
     assert answer.status_code == 202, answer.text
     lab.admin.wait_for_state("demo-3", "failed")
