@@ -7,8 +7,9 @@ export const api = (path) => new URL(path, document.baseURI).toString();
 export const BUSY = new Set(["printing", "pausing", "paused", "cancelling"]);
 export const NOTHING = "–";
 
-// What the parts of the page read: the last state message and the stored files.
-export const shared = { state: null, files: new Map() };
+// What the parts of the page read: the last state message, the stored files, and
+// whether the user may act on this printer (null until known; rights.js).
+export const shared = { state: null, files: new Map(), mayAct: null };
 
 // "bed not cleared" -> "Bed not cleared": state names are shown in sentence case.
 export function stateLabel(state) {

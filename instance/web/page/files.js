@@ -113,6 +113,7 @@ export async function loadFiles() {
 }
 
 function upload(file) {
+  if (shared.mayAct === false) return; // a watcher has no upload box; nor a drop
   const status = $("upload-status");
   const form = new FormData();
   form.append("file", file, file.name);

@@ -1,6 +1,7 @@
 // The printer's own history: one row per job (a card on a phone), the outcome
 // never cut, and "Print again" while the file is still stored.
 import { $, api, call, clock, printBlocked, printFile, shared } from "./core.js";
+import { lockActs } from "./rights.js";
 
 const COLUMNS = ["File", "By", "Started", "Duration", "Outcome"];
 
@@ -57,6 +58,7 @@ export async function loadHistory() {
   });
   $("history").replaceChildren(...rows);
   updateAgain();
+  lockActs();
 }
 
 // "Print again" follows the printer (ready, bed clear) and the files (still stored?).

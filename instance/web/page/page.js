@@ -8,6 +8,7 @@ import {
 } from "./core.js";
 import { loadFiles, wireFiles } from "./files.js";
 import { loadHistory, updateAgain, wireHistory } from "./history.js";
+import { loadRights, lockActs } from "./rights.js";
 import { appendLog, wireTerminal } from "./terminal.js";
 import { renderTune, wireTune } from "./tune.js";
 
@@ -110,7 +111,8 @@ function renderHeaters(state) {
   $("heaters").replaceChildren(...rows);
 }
 
-// Print buttons say why they are disabled; so does "Print again".
+// Print buttons say why they are disabled; so does "Print again". Last, a
+// watcher's acting controls are disabled whatever the printer's state.
 function updatePrintButtons() {
   const blocked = printBlocked(shared.state);
   const note = $("print-note");
@@ -121,6 +123,7 @@ function updatePrintButtons() {
     button.title = blocked;
   });
   updateAgain();
+  lockActs();
 }
 
 function render() {
@@ -247,6 +250,7 @@ function wire() {
   wireTerminal();
   wireFiles(updatePrintButtons);
   wireHistory();
+  loadRights(updatePrintButtons);
   call("GET", "api/v1/temperatures").then((data) => { if (data) chart.load(data); });
   connect();
 }
