@@ -47,6 +47,13 @@ READY_FIELDS = (
     " #command"
 )
 
+# What a watcher may still use: it only changes what the page shows.
+WATCHING = {
+    "preview-choose", "preview-down", "preview-up", "preview-layer", "preview-zoom-in",
+    "preview-zoom-out", "preview-fit", "preview-travel", "preview-follow", "file-filter",
+    "file-sort", "step", "hide-temperatures", "hide-ok", "autoscroll", "history-outcome",
+}  # fmt: skip
+
 
 @dataclass
 class Lab:
@@ -138,6 +145,13 @@ def test_a_viewer_sees_every_act_disabled_with_the_reason(
     expect(fields).to_have_count(7)
     for index in range(7):
         expect(fields.nth(index)).to_be_disabled()
+    # Nothing else on the printer's part of the page can be used but what only shows.
+    usable = page.evaluate(
+        """() => [...document.querySelectorAll('main button, main input, main select')]
+            .filter((control) => !control.disabled && control.checkVisibility())
+            .map((control) => control.id || control.outerHTML.slice(0, 80))"""
+    )
+    assert set(usable) <= WATCHING, sorted(set(usable) - WATCHING)
     # No upload box; what only shows (search, sort, preview, terminal filters) still works.
     expect(page.get_by_text("Drop a G-code file here")).to_be_hidden()
     expect(page.get_by_label("Search files")).to_be_enabled()
@@ -178,8 +192,17 @@ def test_a_viewer_cannot_pause_nor_cancel_a_print(lab: Lab, browser: Browser) ->
             screenshot(page, f"watcher-viewer-printing-{size}")
             assert watch.errors == [], watch.errors
             page.context.close()
+        answer = lab.admin.call("POST", f"/printers/{PRINTER}/api/v1/job/pause")
+        assert answer.status_code == 202, answer.text
+        lab.admin.wait_for_state(PRINTER, "paused")
+        page, watch = open_page(browser, lab, lab.viewer, "desktop")
+        assert_watch_only(
+            page, [page.get_by_role("button", name=name) for name in ("Resume", "Cancel")]
+        )
+        assert watch.errors == [], watch.errors
+        page.context.close()
         operator, watch = open_page(browser, lab, lab.operator, "desktop")
-        expect(operator.get_by_role("button", name="Pause")).to_be_enabled()
+        expect(operator.get_by_role("button", name="Resume")).to_be_enabled()
         expect(operator.get_by_role("button", name="Cancel")).to_be_enabled()
         assert watch.errors == [], watch.errors
         operator.context.close()
