@@ -18,6 +18,7 @@ from playwright.sync_api import Browser, Page, expect
 
 from tests.browser.axe_check import assert_accessible
 from tests.browser.conftest import screenshot
+from tests.browser.layout import overflow
 from tests.browser.site import (
     PASSWORD,
     SIZES,
@@ -69,8 +70,8 @@ def open_as(browser: Browser, size: str, client: SiteClient | None) -> Page:
 
 def fits(page: Page, name: str) -> None:
     """No horizontal page scroll (a 360 px phone included)."""
-    wide = page.evaluate("[document.documentElement.scrollWidth, window.innerWidth]")
-    assert wide[0] <= wide[1], f"{name}: the page is {wide[0]} px wide in a {wide[1]} px window"
+    wider = overflow(page)
+    assert wider <= 0, f"{name}: the page is {wider} px wider than its window"
 
 
 def check(page: Page, watch: ConsoleWatch, name: str) -> None:
@@ -164,9 +165,14 @@ def test_admin_section_as_operator(lab: Lab, browser: Browser, size: str, sectio
 
 @pytest.mark.parametrize(("printer", "shown"), [(IDLE, "idle"), (PRINTING, "printing"),
                                                  (DONE, "bed-not-cleared")])  # fmt: skip
-def test_printer_page(lab: Lab, browser: Browser, size: str, printer: str, shown: str) -> None:
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+def test_printer_page(
+    lab: Lab, browser: Browser, size: str, printer: str, shown: str, scheme: str
+) -> None:
     page, watch = open_as(browser, size, lab.admin), ConsoleWatch()
     watch.watch(page)
+    # The shared header follows the system's dark mode; the page under it must still pass.
+    page.emulate_media(color_scheme="dark" if scheme == "dark" else "light")
     page.goto(f"{lab.site.url}/printers/{printer}/")
     expect(page.locator("#link")).to_have_text("live")
     if shown == "bed-not-cleared":
@@ -175,7 +181,7 @@ def test_printer_page(lab: Lab, browser: Browser, size: str, printer: str, shown
         printing = page.get_by_role("status").filter(has_text=re.compile(r"^\s*printing\s*$", re.I))
         expect(printing.first).to_be_visible()
     page.wait_for_load_state("networkidle")
-    check(page, watch, f"printer-{shown}-{size}")
+    check(page, watch, f"printer-{shown}-{size}" + ("-dark" if scheme == "dark" else ""))
     page.context.close()
 
 

@@ -15,7 +15,9 @@ from dataclasses import dataclass
 import pytest
 from playwright.sync_api import Browser, Locator, Page, expect
 
+from tests.browser.axe_check import assert_accessible
 from tests.browser.conftest import screenshot
+from tests.browser.printer_page_checks import no_sideways_scroll
 from tests.browser.site import (
     PASSWORD,
     SIZES,
@@ -84,12 +86,13 @@ def size(request: pytest.FixtureRequest) -> str:
 
 
 def open_page(
-    browser: Browser, lab: Lab, client: SiteClient, size: str
+    browser: Browser, lab: Lab, client: SiteClient, size: str, dark: bool = False
 ) -> tuple[Page, ConsoleWatch]:
     context = browser.new_context(viewport=SIZES[size])  # type: ignore[arg-type]
     context.add_cookies(client.browser_cookies())
     page, watch = context.new_page(), ConsoleWatch()
     watch.watch(page)
+    page.emulate_media(color_scheme="dark" if dark else "light")
     # The page asks once who the user is to this printer; its answer decides the controls.
     with page.expect_response(lambda answer: answer.url.endswith("/api/v1/me")) as asked:
         page.goto(f"{lab.site.url}/printers/{PRINTER}/")
@@ -116,6 +119,13 @@ def assert_watch_only(page: Page, controls: list[Locator]) -> None:
         expect(control).to_have_attribute("title", REASON)
 
 
+def looks_right(page: Page, name: str) -> None:
+    """Saved as a screenshot; no serious axe violation (the reason's box included); fits."""
+    screenshot(page, name)
+    assert_accessible(page, name)
+    no_sideways_scroll(page)
+
+
 def ready(lab: Lab) -> None:
     """The tiny part's bed confirmed (by the admin): the printer is ready to print again."""
     if lab.admin.printer(PRINTER)["bed_clear"] is False:
@@ -127,9 +137,9 @@ def ready(lab: Lab) -> None:
 def test_a_viewer_cannot_confirm_the_bed(lab: Lab, browser: Browser, size: str) -> None:
     if lab.admin.printer(PRINTER)["bed_clear"] is not False:
         pytest.fail("the tiny part's bed was confirmed before this test")
-    page, watch = open_page(browser, lab, lab.viewer, size)
+    page, watch = open_page(browser, lab, lab.viewer, size, dark=True)
     assert_watch_only(page, [page.get_by_role("button", name="Bed is clear")])
-    screenshot(page, f"watcher-viewer-bed-{size}")
+    looks_right(page, f"watcher-viewer-bed-{size}-dark")
     assert watch.errors == [], watch.errors
     page.context.close()
 
@@ -156,7 +166,7 @@ def test_a_viewer_sees_every_act_disabled_with_the_reason(
     expect(page.get_by_text("Drop a G-code file here")).to_be_hidden()
     expect(page.get_by_label("Search files")).to_be_enabled()
     expect(page.get_by_label("Hide ok")).to_be_enabled()
-    screenshot(page, f"watcher-viewer-ready-{size}")
+    looks_right(page, f"watcher-viewer-ready-{size}")
     assert watch.errors == [], watch.errors
     page.context.close()
 
