@@ -19,11 +19,10 @@ from typing import Any, TypeVar
 import pytest
 from playwright.sync_api import Browser, Locator, Page, expect
 
-from tests.browser.conftest import screenshot
+from tests.browser.layout import both_sizes
 from tests.browser.site import (
     DESKTOP,
     PASSWORD,
-    PHONE,
     TINY_GCODE,
     ConsoleWatch,
     RunningSite,
@@ -64,12 +63,9 @@ class Story:
         self.step = 0
 
     def snap(self, what: str) -> None:
+        """A screenshot at both sizes, each fitting its window."""
         self.step += 1
-        name = f"fablab-{self.step:02d}-{what}"
-        screenshot(self.page, f"{name}-desktop")
-        self.page.set_viewport_size(PHONE)  # type: ignore[arg-type]
-        screenshot(self.page, f"{name}-phone")
-        self.page.set_viewport_size(DESKTOP)  # type: ignore[arg-type]
+        both_sizes(self.page, f"fablab-{self.step:02d}-{what}")
 
     def log_in(self, user: str, password: str) -> None:
         page = self.page
