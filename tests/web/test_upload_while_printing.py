@@ -44,8 +44,12 @@ def test_a_200_mb_upload_during_a_print_leaves_the_print_exact(tmp_path: Path) -
         s.wait_for(lambda: s.get("/api/v1/history").json()["jobs"][0]["outcome"] is not None, 240)
         job = s.get("/api/v1/history").json()["jobs"][0]
         assert (job["file"], job["outcome"]) == (source.name, "completed")
-        # Nothing lost, nothing twice, and the link never dropped.
-        assert without_host(s.sim.executed()) == file_commands(source)
+        # Nothing lost, nothing twice, and the link never dropped; then the
+        # default after-job policy (heaters and fans off) and nothing else.
+        executed = without_host(s.sim.executed())
+        job_lines = file_commands(source)
+        assert executed[: len(job_lines)] == job_lines
+        assert executed[len(job_lines) :] == ["M104 T0 S0", "M140 S0", "M107"]
         assert metric(s, "fabfleet_serial_disconnects_total") == 0
         # Not one line rejected or resent: the window never overran the printer's buffers.
         assert metric(s, "fabfleet_serial_resends_total") == 0
