@@ -94,13 +94,29 @@ function item(file) {
   return entry;
 }
 
+// One list item per file, kept while the file is unchanged: a redraw (an
+// analysis finishing, a search) moves the nodes instead of rebuilding them, so
+// thumbnails are not fetched again and nothing under the pointer is replaced.
+const items = new Map(); // name -> {key, node}
+
+function itemFor(file) {
+  const best = thumbnailOf(file);
+  const key = JSON.stringify([file.size, file.modified, describe(file), best && best.index]);
+  const kept = items.get(file.name);
+  if (kept && kept.key === key) return kept.node;
+  const node = item(file);
+  items.set(file.name, { key, node });
+  return node;
+}
+
 function renderFiles() {
+  for (const name of items.keys()) if (!shared.files.has(name)) items.delete(name);
   const filter = $("file-filter").value.trim().toLowerCase();
   const order = ORDER[$("file-sort").value] || ORDER.name;
   const files = [...shared.files.values()]
     .filter((file) => !filter || file.name.toLowerCase().includes(filter))
     .sort(order);
-  $("files").replaceChildren(...files.map(item));
+  $("files").replaceChildren(...files.map(itemFor));
   $("files-empty").hidden = files.length > 0 || shared.files.size === 0;
   onFilesChanged();
 }
