@@ -107,6 +107,12 @@ class SiteClient:
         answer = self.call("POST", f"/printers/{printer}/api/v1/job", {"file": file})
         assert answer.status_code == 201, answer.text
 
+    def print_to_end(self, printer: str, file: str = "tiny-part.gcode") -> None:
+        """Upload TINY_GCODE as ``file`` and print it until the printer says finished."""
+        self.upload(printer, file, TINY_GCODE)
+        self.start_print(printer, file)
+        self.wait_for_state(printer, "finished", within=120)
+
     def wait_for_state(self, printer: str, *states: str, within: float = 90) -> str:
         """Poll until the printer is in one of ``states`` (a generous deadline, no timing)."""
         deadline = time.monotonic() + within

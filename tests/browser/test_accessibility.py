@@ -22,7 +22,6 @@ from tests.browser.layout import overflow
 from tests.browser.site import (
     PASSWORD,
     SIZES,
-    TINY_GCODE,
     ConsoleWatch,
     RunningSite,
     SiteClient,
@@ -35,7 +34,6 @@ pytestmark = pytest.mark.timeout(300)
 # one is found below and fails until it is added here).
 HUB_SECTIONS = ["dashboard", "queue", "history", "audit", "users", "notifications", "keys"]
 IDLE, PRINTING, DONE = "demo-1", "demo-2", "demo-3"
-TINY = "tiny-part.gcode"
 
 
 @dataclass
@@ -51,10 +49,8 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
     with running_site(tmp_path_factory.mktemp("a11y"), 3, time_factor=20) as site:
         admin = SiteClient(site)
         admin.add_user("olga", "operator", [IDLE])
-        admin.upload(DONE, TINY, TINY_GCODE)
-        admin.start_print(DONE, TINY)
         admin.start_print(PRINTING, "cube_slic3r.gcode")
-        admin.wait_for_state(DONE, "finished", within=120)
+        admin.print_to_end(DONE)
         assert admin.printer(DONE)["bed_clear"] is False
         assert admin.printer(PRINTING)["state"] in ("printing", "pausing", "paused")
         yield Lab(site, admin, SiteClient(site, "olga", PASSWORD))
