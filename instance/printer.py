@@ -55,6 +55,12 @@ TERMINAL_LINES = 1000
 # is polled with M105 instead.
 AUTOREPORT_GRACE = 5.0
 # With no policy given: nothing after a job, heaters off after a stalled link.
+# A cancel breaks a heat-up wait with M108. Marlin's M108 only ends a wait that has
+# begun (it clears wait_for_heatup, which M109/M190 set when they start), so one
+# that arrives while the M109 is still behind moves in the firmware's buffers is
+# lost: it is sent again this often, this many times at most, until the queue drains.
+CANCEL_BREAK_EVERY = 2.0
+CANCEL_BREAKS = 30
 STALL_ONLY = AfterJobPolicy(heaters="off", fans="keep")
 
 
@@ -330,13 +336,29 @@ class Printer:
         # Break a heat-up (or user) wait so the queue can drain.
         self.link.emergency("M108")
         try:
-            await self.link.execute("M400")
+            await self._drain_breaking_waits()
             for command in self.settings.scripts.cancel_commands():
                 await self.link.execute(command)
         except CommandFailed as error:
             log.warning("cancel script did not complete: %s", error)
         if self.job is job:
             self._end_job(JobOutcome.CANCELLED, "cancelled by the user")
+
+    async def _drain_breaking_waits(self) -> None:
+        """M400; while it waits, M108 again (bounded) for a heat-up wait begun after the first."""
+        drained = asyncio.ensure_future(self.link.execute("M400"))
+        try:
+            for _ in range(CANCEL_BREAKS):
+                done, _pending = await asyncio.wait({drained}, timeout=CANCEL_BREAK_EVERY)
+                if done:
+                    break
+                if self._state is not PrinterState.CANCELLING or not self.link.ready:
+                    break
+                self.link.emergency("M108")
+            await drained
+        finally:
+            if not drained.done():
+                drained.cancel()
 
     async def wait_for_job(self) -> JobRecord | None:
         """Wait until the current job ends; its record."""

@@ -213,6 +213,37 @@ def test_cancel_breaks_a_heat_up_wait_at_once(tmp_path: Path):
     run(scenario())
 
 
+def test_cancel_breaks_a_heat_up_wait_that_begins_after_the_first_m108(tmp_path: Path):
+    # Marlin's M108 ends only a wait that has begun: sent while the M109 still
+    # sits behind moves in the firmware's buffers it is lost, and the cancel would
+    # wait for the whole heat-up. The host sends it again until the queue drains.
+    gcode = tmp_path / "moves-then-heat.gcode"
+    # More moves than the planner holds (16), so the M109 waits in the command
+    # buffer, written but not begun, while the first moves run.
+    moves = "".join(f"G1 X{10 + (i % 2) * 10} F3000\n" for i in range(18))
+    gcode.write_text("M104 S200\n" + moves + "M109 S200 ; wait\nG1 X50 F3000\n")
+
+    async def scenario() -> None:
+        rig = await open_rig(tmp_path / "data", SimOptions(seed=1, move_timing="real"))
+        printer = rig.printer
+        await printer.start_print(gcode)
+        await wait_until(lambda: rig.executed.count("G1 X20 F3000") >= 1, 60)
+        assert "M109 S200" not in rig.executed
+        await printer.cancel()
+        executed = rig.executed
+        assert "M109 S200" in executed, "the wait began after the first M108"
+        # The first M108 came before the wait and was lost; a later one broke it.
+        assert executed.index("M108") < executed.index("M109 S200")
+        assert "M108" in executed[executed.index("M109 S200") :]
+        hotends = {n: h for n, h in printer.heaters.items() if n.startswith("T")}
+        assert all(actual < 150 for actual, _ in hotends.values()), hotends
+        record = printer.last_job
+        assert record is not None and record.outcome is JobOutcome.CANCELLED
+        await rig.close()
+
+    run(scenario())
+
+
 def test_cancel_while_paused_ends_the_job_without_resuming(tmp_path: Path):
     commands = file_commands(CUBE)
 
