@@ -2,7 +2,7 @@
 
 Each printer lives under ``/p/<name>/`` (the hub takes an upstream with a path):
 ``api/health``, ``api/v1/printer`` and the events WebSocket ``api/v1/events``
-that the hub's watcher follows (hub/fleet_state.py). Every printer sends a
+that the hub's watcher follows (hub/fleet/watch.py). Every printer sends a
 ``state`` event a second, as a real print server does while printing (each
 temperature report is one): the whole ``GET /api/v1/printer`` with the hotend
 wobbling around its target and the job moving on. No simulator, no serial link:

@@ -35,11 +35,11 @@ import psutil
 import requests
 from playwright.sync_api import sync_playwright
 
-from hub.accounts import create_user
 from hub.app import schemas
+from hub.auth.accounts import create_user
+from hub.auth.signing import HEADER, identity_for, read_master_key
 from hub.db import open_database
-from hub.signing import HEADER, identity_for, read_master_key
-from orchestrator.secrets import Owner, ensure_secrets, printer_key_file
+from orchestrator.stack.secrets import Owner, ensure_secrets, printer_key_file
 from tests.browser.conftest import FLAGS, chromium
 from tests.hub.conftest import printer_entry
 

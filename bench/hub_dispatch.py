@@ -26,11 +26,11 @@ from typing import Any
 
 import requests
 
-from hub.accounts import create_user
 from hub.app import schemas
+from hub.auth.accounts import create_user
+from hub.auth.signing import HEADER, identity_for, read_master_key
 from hub.db import open_database
-from hub.signing import HEADER, identity_for, read_master_key
-from orchestrator.demo import Demo
+from orchestrator.demo.runtime import Demo
 from tests.hub.conftest import (
     SimulatedFleet,
     free_ports,

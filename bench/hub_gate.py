@@ -24,12 +24,12 @@ from typing import Any
 
 import requests
 
-from hub.accounts import create_user
-from hub.api_keys import create_key
 from hub.app import schemas
+from hub.auth.accounts import create_user
+from hub.auth.api_keys import create_key
+from hub.auth.rights import Grants
+from hub.auth.signing import proxy_key, read_master_key
 from hub.db import open_database
-from hub.rights import Grants
-from hub.signing import proxy_key, read_master_key
 from tests.hub.conftest import login, printer_entry, start_hub_process
 
 PASSWORD = "bench-gate-password"

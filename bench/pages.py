@@ -39,7 +39,7 @@ import psutil
 from playwright.sync_api import Browser, BrowserContext, CDPSession, Page, Route, sync_playwright
 
 from bench.hub_dashboard import PASSWORD, Fleet
-from orchestrator.secrets import Owner, ensure_secrets
+from orchestrator.stack.secrets import Owner, ensure_secrets
 from tests.browser.conftest import FLAGS, chromium
 from tests.browser.site import DESKTOP, SiteClient, running_site
 from tests.hub.conftest import printer_entry

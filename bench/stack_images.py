@@ -19,8 +19,8 @@ import yaml
 from docker.errors import ImageNotFound, NotFound
 from docker.models.containers import Container
 
-from orchestrator.render_context import ROLES
-from orchestrator.stack_control import SERVICE_LABEL, project_filter
+from orchestrator.rendering.context import ROLES
+from orchestrator.stack.control import SERVICE_LABEL, project_filter
 
 BIN = Path(sys.executable).parent
 

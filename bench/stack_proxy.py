@@ -48,7 +48,7 @@ from docker.errors import NotFound
 from docker.models.containers import Container
 
 from bench.stack_images import bench_images, containers, fabfleet
-from hub.signing import HEADER, identity_for, read_master_key
+from hub.auth.signing import HEADER, identity_for, read_master_key
 from tests.orchestrator.stack_helpers import free_port, remove_project
 
 TIMEOUT = 180.0

@@ -36,8 +36,8 @@ import yaml
 from docker.models.containers import Container
 
 from bench.stack_images import bench_images, containers, fabfleet
-from orchestrator.secrets import identity_headers
-from orchestrator.stack_control import SERVICE_LABEL
+from orchestrator.stack.control import SERVICE_LABEL
+from orchestrator.stack.secrets import identity_headers
 from tests.orchestrator.stack_helpers import remove_project
 
 TIMEOUT = 300.0

@@ -16,21 +16,21 @@ from hub.errors import json_errors
 
 # In this order: authentication first (it sets who the request is), pages last.
 FEATURES: tuple[str, ...] = (
-    "hub.sessions",
-    "hub.accounts",
-    "hub.api_keys",
-    "hub.audit",
-    "hub.gate",
-    "hub.users_api",
-    "hub.health",
-    "hub.fleet_state",
-    "hub.fleet_api",
-    "hub.history",
-    "hub.history_api",
-    "hub.notify",
-    "hub.queue_api",
-    "hub.openapi",
-    "hub.pages",
+    "hub.auth.sessions",
+    "hub.auth.accounts",
+    "hub.auth.api_keys",
+    "hub.records.audit",
+    "hub.auth.gate",
+    "hub.auth.users_api",
+    "hub.web.health",
+    "hub.fleet.watch",
+    "hub.fleet.api",
+    "hub.records.history",
+    "hub.records.history_api",
+    "hub.notify.service",
+    "hub.queue.api",
+    "hub.web.openapi",
+    "hub.web.pages",
 )
 
 

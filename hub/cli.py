@@ -1,4 +1,4 @@
-"""``fabfleet-hub``: ``serve`` the hub; ``user …`` manages accounts (hub/users_cli.py)."""
+"""``fabfleet-hub``: ``serve`` the hub; ``user …`` manages accounts (hub/auth/users_cli.py)."""
 
 from __future__ import annotations
 
@@ -7,10 +7,10 @@ import asyncio
 import logging
 import sys
 
+from hub.auth.users_cli import add_parser as user_parser
+from hub.auth.users_cli import run as run_user_command
 from hub.config import ConfigError, from_environment
 from hub.server import serve
-from hub.users_cli import add_parser as user_parser
-from hub.users_cli import run as run_user_command
 
 
 def serve_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

@@ -8,9 +8,9 @@ from dataclasses import dataclass
 from aiohttp import web
 
 from hub.config import HubConfig
-from hub.fleet import Fleet, FleetFile
-from hub.instances import InstanceClient
-from hub.live import FleetLive
+from hub.fleet.instances import InstanceClient
+from hub.fleet.live import FleetLive
+from hub.fleet.roster import Fleet, FleetFile
 
 
 @dataclass

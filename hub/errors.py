@@ -1,7 +1,7 @@
 """Every refusal as JSON ``{"error": ...}`` with the status code that names its kind.
 
 A browser navigating to one of the hub's pages (not ``/api/``) gets the same refusal
-as an HTML page instead (hub/error_page.py), and the login page for a 401.
+as an HTML page instead (hub/web/error_page.py), and the login page for a 401.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
 from aiohttp.typedefs import Handler
 
-from hub import error_page
+from hub.web import error_page
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +36,7 @@ def refusal(request: web.Request, status: int, message: str) -> web.Response:
         return error_response(status, message)
     if status == 401:
         return error_page.login_redirect(request.headers, request.path_qs)
-    from hub.auth import USER  # hub.auth needs ApiError from here
+    from hub.auth.current import USER  # hub.auth.current needs ApiError from here
 
     user = request.get(USER)
     return error_page.html_error(status, message, user, request.path_qs)

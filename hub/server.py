@@ -11,13 +11,13 @@ from dataclasses import dataclass
 from aiohttp import web
 
 from hub.app import build_app, schemas
+from hub.auth.signing import read_master_key
 from hub.config import HubConfig
 from hub.context import HubContext
 from hub.db import open_database
-from hub.fleet import FleetFile
-from hub.instances import InstanceClient
-from hub.live import FleetLive
-from hub.signing import read_master_key
+from hub.fleet.instances import InstanceClient
+from hub.fleet.live import FleetLive
+from hub.fleet.roster import FleetFile
 
 log = logging.getLogger(__name__)
 

@@ -14,7 +14,7 @@ own key (derived by the hub from its master key) and checks, all ASCII::
 reports what it did with the request, ``instance/web/acts.py``); ``h`` marks the
 hub's own connection, the one those reports go to.
 
-The hub's ``hub/signing.py`` writes it; the two share the format, not code.
+The hub's ``hub/auth/signing.py`` writes it; the two share the format, not code.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """The real demo stack (nginx, hub, simulated printers) for browser tests and benches.
 
-``running_site`` starts ``orchestrator.demo.Demo`` in-process, as ``fabfleet demo``
+``running_site`` starts ``orchestrator.demo.runtime.Demo`` in-process, as ``fabfleet demo``
 does (the hub and the print servers on Unix sockets, only nginx on a port), and
 :class:`SiteClient` speaks to it through nginx as a browser's session does:
 log in, make users with a role and printer grants, act on a printer.
@@ -18,7 +18,7 @@ from typing import Any
 import requests
 from playwright.sync_api import ConsoleMessage, Page
 
-from orchestrator.demo import ADMIN, Demo, DemoSite
+from orchestrator.demo.runtime import ADMIN, Demo, DemoSite
 from tests.orchestrator.test_demo import free_ports
 
 # Strong enough for the hub's password check.

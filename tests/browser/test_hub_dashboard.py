@@ -12,11 +12,11 @@ import pytest
 import requests
 from playwright.sync_api import Browser, Page, expect
 
-from hub.accounts import create_user, set_password
 from hub.app import schemas
+from hub.auth.accounts import create_user, set_password
+from hub.auth.rights import Grants
+from hub.auth.signing import HEADER, identity_for, read_master_key
 from hub.db import open_database
-from hub.rights import Grants
-from hub.signing import HEADER, identity_for, read_master_key
 from instance.analysis.thumbnails import png_rgba
 from tests.browser.axe_check import assert_accessible
 from tests.browser.conftest import screenshot

@@ -11,8 +11,8 @@ import pytest
 import requests
 from playwright.sync_api import Browser, Page, expect
 
-from hub.accounts import create_user
 from hub.app import schemas
+from hub.auth.accounts import create_user
 from hub.db import open_database
 from tests.browser.conftest import screenshot
 from tests.hub.conftest import HubProcess, login, start_hub_process

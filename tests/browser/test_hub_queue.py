@@ -9,11 +9,11 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Page, expect
 
-from hub.accounts import create_user
 from hub.app import schemas
+from hub.auth.accounts import create_user
+from hub.auth.rights import Grants
 from hub.db import open_database
-from hub.rights import Grants
-from orchestrator.demo import Demo
+from orchestrator.demo.runtime import Demo
 from tests.browser.axe_check import assert_accessible
 from tests.browser.conftest import screenshot
 from tests.browser.layout import both_sizes

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 import requests
 
-from orchestrator.demo import Demo, DemoPrinter
+from orchestrator.demo.runtime import Demo, DemoPrinter
 
 BIN = Path(sys.executable).parent
 

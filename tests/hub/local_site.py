@@ -16,14 +16,14 @@ from typing import Any
 
 import requests
 
-from hub.accounts import make_grants
 from hub.app import schemas
+from hub.auth.accounts import make_grants
 from hub.db import open_database
-from orchestrator.demo import Demo, find_nginx
-from orchestrator.fleet import Site
-from orchestrator.render import render_nginx
-from orchestrator.render_context import ProxySettings
-from orchestrator.secrets import PROXY_KEY_CONF
+from orchestrator.demo.runtime import Demo, find_nginx
+from orchestrator.fleet.model import Site
+from orchestrator.rendering.context import ProxySettings
+from orchestrator.rendering.render import render_nginx
+from orchestrator.stack.secrets import PROXY_KEY_CONF
 from tests.hub.conftest import (
     HubProcess,
     free_ports,
@@ -45,7 +45,7 @@ class LocalSite:
     proxy_dir: Path
 
     def add_user(self, name: str, role: str, password: str, **grants: Any) -> None:
-        from hub.accounts import create_user
+        from hub.auth.accounts import create_user
 
         db = open_database(self.hub.data_dir / "hub.sqlite", schemas())
         try:
@@ -54,7 +54,7 @@ class LocalSite:
             db.close()
 
     def api_key(self, user: str, name: str) -> tuple[int, str]:
-        from hub.api_keys import create_key
+        from hub.auth.api_keys import create_key
 
         db = open_database(self.hub.data_dir / "hub.sqlite", schemas())
         try:

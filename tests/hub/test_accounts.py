@@ -10,8 +10,9 @@ import pytest
 import requests
 from argon2 import PasswordHasher, Type
 
-from hub import accounts
-from hub.accounts import (
+from hub.app import schemas
+from hub.auth import accounts
+from hub.auth.accounts import (
     AccountError,
     LastAdmin,
     UnknownUser,
@@ -24,10 +25,9 @@ from hub.accounts import (
     set_password,
     set_role,
 )
-from hub.app import schemas
+from hub.auth.passwords import HASHER, WeakPassword
+from hub.auth.rights import Grants, User
 from hub.db import open_database
-from hub.passwords import HASHER, WeakPassword
-from hub.rights import Grants, User
 from tests.hub.conftest import HubProcess, login
 
 PASSWORD = "correct horse battery"

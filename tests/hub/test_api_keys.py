@@ -7,10 +7,10 @@ from collections.abc import Callable
 import pytest
 import requests
 
-from hub.accounts import create_user, remove_user
 from hub.app import schemas
+from hub.auth.accounts import create_user, remove_user
+from hub.auth.rights import Grants
 from hub.db import open_database
-from hub.rights import Grants
 from tests.hub.conftest import HubProcess, login
 
 PASSWORD = "correct horse battery"

@@ -10,12 +10,12 @@ from collections.abc import Callable
 import pytest
 import requests
 
-from hub import audit
-from hub.accounts import create_user
 from hub.app import schemas
-from hub.audit_words import summary
+from hub.auth.accounts import create_user
+from hub.auth.gate import action_of
 from hub.db import open_database
-from hub.gate import action_of
+from hub.records import audit
+from hub.records.audit_words import summary
 from tests.hub.conftest import HubProcess, login
 
 PASSWORD = "correct horse battery"

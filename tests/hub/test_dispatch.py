@@ -13,10 +13,10 @@ from typing import Any
 import pytest
 import requests
 
-from hub.accounts import create_user
 from hub.app import schemas
+from hub.auth.accounts import create_user
+from hub.auth.signing import HEADER, identity_for, read_master_key
 from hub.db import open_database
-from hub.signing import HEADER, identity_for, read_master_key
 from tests.hub.conftest import (
     HubProcess,
     SimulatedFleet,

@@ -1,4 +1,4 @@
-"""The dashboard's API (hub/fleet_api.py): the fleet, its live stream, confirming a clear bed.
+"""The dashboard's API (hub/fleet/api.py): the fleet, its live stream, confirming a clear bed.
 
 A real ``fabfleet-hub serve`` process, real print servers on simulated Marlins,
 real users in the hub's database, logged in through ``POST /api/login``.
@@ -20,12 +20,12 @@ import aiohttp
 import pytest
 import requests
 
-from hub.accounts import create_user
 from hub.app import schemas
+from hub.auth.accounts import create_user
+from hub.auth.rights import Grants
+from hub.auth.signing import HEADER, identity_for, read_master_key
 from hub.db import open_database
-from hub.fleet_api import BURST, RATE
-from hub.rights import Grants
-from hub.signing import HEADER, identity_for, read_master_key
+from hub.fleet.api import BURST, RATE
 from tests.hub.conftest import (
     HubProcess,
     SimulatedFleet,

@@ -1,4 +1,4 @@
-"""The hub's live view of the fleet (hub/fleet_state.py) against real print servers.
+"""The hub's live view of the fleet (hub/fleet/watch.py) against real print servers.
 
 The hub runs in this process (``hub.server.open_hub``: its real aiohttp app and
 tasks) so the test reads ``ctx.live`` as the dashboard and the queue do; the
@@ -21,11 +21,11 @@ from typing import Any
 import pytest
 import requests
 
-from hub import fleet_state
+from hub.auth.signing import HEADER, identity_for, read_master_key
 from hub.config import from_environment
-from hub.live import UNREACHABLE, PrinterLive
+from hub.fleet import watch as fleet_state
+from hub.fleet.live import UNREACHABLE, PrinterLive
 from hub.server import RunningHub, open_hub
-from hub.signing import HEADER, identity_for, read_master_key
 from tests.hub.conftest import SimulatedFleet, printer_entry
 
 pytestmark = pytest.mark.timeout(180)

@@ -12,12 +12,12 @@ from urllib.parse import unquote
 import pytest
 import requests
 
-from hub.accounts import create_user
-from hub.api_keys import create_key
 from hub.app import schemas
+from hub.auth.accounts import create_user
+from hub.auth.api_keys import create_key
+from hub.auth.rights import Grants
+from hub.auth.signing import printer_key, proxy_key, read_master_key
 from hub.db import open_database
-from hub.rights import Grants
-from hub.signing import printer_key, proxy_key, read_master_key
 from instance.web.gate import IdentityRefused, verify
 from tests.hub.conftest import HubProcess, login, printer_entry, start_hub_process
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from hub.gcode_scan import Box, GcodeFacts, parse_duration, scan_file, scan_stream
+from hub.queue.gcode_scan import Box, GcodeFacts, parse_duration, scan_file, scan_stream
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "gcode"
 

@@ -16,11 +16,11 @@ import pytest
 import requests
 from playwright.sync_api import Page, expect
 
-from hub.accounts import create_user
 from hub.app import schemas
+from hub.auth.accounts import create_user
+from hub.auth.rights import Grants
+from hub.auth.signing import HEADER, identity_for, read_master_key
 from hub.db import open_database
-from hub.rights import Grants
-from hub.signing import HEADER, identity_for, read_master_key
 from tests.browser.conftest import browser, page, screenshot
 from tests.hub.conftest import HubProcess, SimulatedFleet, login, start_hub_process
 

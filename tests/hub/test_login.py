@@ -17,13 +17,13 @@ import pytest
 import requests
 from argon2 import PasswordHasher, Type, extract_parameters
 
-from hub import accounts
-from hub.accounts import create_user, remove_user
 from hub.app import schemas
+from hub.auth import accounts
+from hub.auth.accounts import create_user, remove_user
+from hub.auth.passwords import MAX_LENGTH, dummy_hash
+from hub.auth.rights import Grants
 from hub.config import from_environment
 from hub.db import open_database
-from hub.passwords import MAX_LENGTH, dummy_hash
-from hub.rights import Grants
 from hub.server import open_hub
 from tests.hub.conftest import BIN, HubProcess, login
 

@@ -21,8 +21,8 @@ import requests
 from aiohttp import web
 from playwright.sync_api import Page, expect
 
-from hub.notify import BACKOFF, failure_text
-from hub.rights import Grants
+from hub.auth.rights import Grants
+from hub.notify.service import BACKOFF, failure_text
 from tests.browser.conftest import browser, page, screenshot
 from tests.hub.conftest import HubProcess, SimulatedFleet, free_ports, login
 from tests.hub.test_history import (

@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 import requests
 
-from hub.accounts import create_user, make_grants
-from hub.api_keys import create_key
 from hub.app import schemas
+from hub.auth.accounts import create_user, make_grants
+from hub.auth.api_keys import create_key
 from hub.db import open_database
 from tests.hub.conftest import HubProcess, free_ports, printer_entry
 

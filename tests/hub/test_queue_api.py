@@ -15,10 +15,10 @@ from typing import Any
 import pytest
 import requests
 
-from hub.accounts import create_user
 from hub.app import schemas
+from hub.auth.accounts import create_user
+from hub.auth.rights import Grants
 from hub.db import open_database
-from hub.rights import Grants
 from tests.hub.conftest import HubProcess, login, printer_entry, start_hub_process
 
 pytestmark = pytest.mark.timeout(120)

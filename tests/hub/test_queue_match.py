@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from hub.fleet import Bed, Fleet, FleetPrinter, Profile
-from hub.gcode_scan import Box
-from hub.live import PrinterLive
-from hub.queue_match import (
+from hub.fleet.live import PrinterLive
+from hub.fleet.roster import Bed, Fleet, FleetPrinter, Profile
+from hub.queue.gcode_scan import Box
+from hub.queue.match import (
     Needs,
     Target,
     TargetError,
@@ -16,7 +16,7 @@ from hub.queue_match import (
     parse_tags,
     why_nowhere,
 )
-from hub.queue_reasons import Floor, job_reasons, printer_reasons
+from hub.queue.reasons import Floor, job_reasons, printer_reasons
 
 MK3 = FleetPrinter(
     name="mk3",
@@ -126,7 +126,7 @@ def test_tags() -> None:
     assert parse_tags("") == ()
 
 
-# --- why a job waits, why a printer takes no work (hub/queue_reasons.py) -----------------
+# --- why a job waits, why a printer takes no work (hub/queue/reasons.py) -----------------
 
 
 def live(name: str, state: str = "ready", online: bool = True, **status: object) -> PrinterLive:

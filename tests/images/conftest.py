@@ -19,8 +19,8 @@ import pytest
 from docker.errors import ImageNotFound, NotFound
 from typer.testing import CliRunner, Result
 
-from orchestrator.image_wheels import find_source, source_files
-from orchestrator.render_context import ROLES
+from orchestrator.images.wheels import find_source, source_files
+from orchestrator.rendering.context import ROLES
 from tests.images.images_cli import app as images_app
 from tests.orchestrator.stack_helpers import start_engine
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from orchestrator.images_command import register
+from orchestrator.cli.images import register
 
 app = typer.Typer()
 register(app)

@@ -19,8 +19,8 @@ import requests
 from docker.models.containers import Container
 from typer.testing import CliRunner, Result
 
-from orchestrator.cli import app as fabfleet_app
-from orchestrator.stack_control import PROJECT_LABEL, SERVICE_LABEL
+from orchestrator.cli.main import app as fabfleet_app
+from orchestrator.stack.control import PROJECT_LABEL, SERVICE_LABEL
 from tests.orchestrator.stack_helpers import Stack
 
 ADMIN = "admin"

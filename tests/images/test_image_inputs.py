@@ -11,8 +11,8 @@ from pathlib import Path
 import docker
 import pytest
 
-from orchestrator.image_build import BuildSettings, ImageBuilder, ImageBuildError, build_all
-from orchestrator.image_context import CONTEXTS
+from orchestrator.images.build import BuildSettings, ImageBuilder, ImageBuildError, build_all
+from orchestrator.images.context import CONTEXTS
 from tests.images.conftest import Built, remove_images
 from tests.orchestrator.stack_helpers import build_stand_ins
 

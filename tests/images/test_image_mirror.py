@@ -7,8 +7,8 @@ from pathlib import Path
 import docker
 import pytest
 
-from orchestrator.base_image import BaseImageError, local_debian_base
-from orchestrator.image_mirror import MIRROR_ENV, find_mirror
+from orchestrator.images.base import BaseImageError, local_debian_base
+from orchestrator.images.mirror import MIRROR_ENV, find_mirror
 
 DEB822 = """\
 Types: deb deb-src

@@ -9,8 +9,8 @@ from pathlib import Path
 import docker
 import pytest
 
-from orchestrator import stack_commands
-from orchestrator.image_provider import BuildImages
+from orchestrator.cli import stack as stack_commands
+from orchestrator.images.provider import BuildImages
 from tests.images.conftest import VERSION, Built, remove_images
 from tests.orchestrator.stack_helpers import Stack, make_stack, remove_project, url_printer
 

@@ -10,10 +10,10 @@ from pathlib import Path
 import docker
 import pytest
 
-from orchestrator.fleet_file import parse_fleet
-from orchestrator.render import render_stack
-from orchestrator.render_context import CAMERA_DEVICE, PROXY_CONF, PROXY_DIR, PROXY_KEY, ROLES
-from orchestrator.secrets import proxy_key_conf
+from orchestrator.fleet.file import parse_fleet
+from orchestrator.rendering.context import CAMERA_DEVICE, PROXY_CONF, PROXY_DIR, PROXY_KEY, ROLES
+from orchestrator.rendering.render import render_stack
+from orchestrator.stack.secrets import proxy_key_conf
 from tests.images.conftest import VERSION, Built, images
 
 KERNEL = "import instance.analysis.ckernel as k; print(k.compiled_available(), k.library_path())"

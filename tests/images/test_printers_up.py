@@ -18,9 +18,9 @@ import pytest
 import requests
 from docker.models.containers import Container
 
-from orchestrator import stack_commands
-from orchestrator.secrets import identity_headers
-from orchestrator.stack_images import RequireImages
+from orchestrator.cli import stack as stack_commands
+from orchestrator.stack.images import RequireImages
+from orchestrator.stack.secrets import identity_headers
 from tests.images.conftest import Built
 from tests.orchestrator.stack_helpers import Stack, make_stack, remove_project
 

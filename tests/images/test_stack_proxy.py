@@ -27,9 +27,9 @@ import docker
 import pytest
 import requests
 
-from hub.signing import HEADER, identity_for, read_master_key
-from orchestrator import stack_commands
-from orchestrator.stack_images import RequireImages
+from hub.auth.signing import HEADER, identity_for, read_master_key
+from orchestrator.cli import stack as stack_commands
+from orchestrator.stack.images import RequireImages
 from tests import raw_http
 from tests.images.conftest import Built
 from tests.images.proxy_stack import (

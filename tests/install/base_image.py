@@ -1,7 +1,7 @@
 """The Debian image install.sh is tried in: the same base fabfleet's own images build on.
 
 No image registry is reachable here, so that is the Debian bookworm base
-fabfleet debootstraps from the mirror apt already uses (orchestrator/base_image.py),
+fabfleet debootstraps from the mirror apt already uses (orchestrator/images/base.py),
 built once and reused by these tests and by the image builds alike. Where
 ``debian:bookworm-slim`` is on the host (or can be pulled) it is used instead.
 """
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import docker
 
-from orchestrator.base_image import DEFAULT_BASE, resolve_base
+from orchestrator.images.base import DEFAULT_BASE, resolve_base
 
 
 def ensure_base_image() -> str:

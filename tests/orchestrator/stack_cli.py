@@ -14,7 +14,7 @@ import typer
 if __name__ == "__main__":
     sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from orchestrator.stack_commands import register
+from orchestrator.cli.stack import register
 
 app = typer.Typer()
 register(app)

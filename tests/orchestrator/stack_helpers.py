@@ -18,8 +18,8 @@ import yaml
 from docker.errors import ImageNotFound, NotFound
 from typer.testing import CliRunner, Result
 
-from orchestrator.render_context import ROLES
-from orchestrator.stack_control import PROJECT_LABEL, SERVICE_LABEL
+from orchestrator.rendering.context import ROLES
+from orchestrator.stack.control import PROJECT_LABEL, SERVICE_LABEL
 from tests.orchestrator.stack_cli import app as stack_app
 
 # What the Docker SDK takes as filters=.

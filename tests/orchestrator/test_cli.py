@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner, Result
 
-from orchestrator.cli import app
-from orchestrator.fleet_file import load_fleet
+from orchestrator.cli.main import app
+from orchestrator.fleet.file import load_fleet
 
 PORT = "pci-0000:00:14.0-usb-0:2:1.0"
 RATES = "9600, 19200, 38400, 57600, 115200, 230400, 250000, 460800, 500000, 921600, 1000000"

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import requests
 
-from orchestrator.demo import UnixConnection
+from orchestrator.demo.runtime import UnixConnection
 from tests.orchestrator.umockdev import FABFLEET
 
 

@@ -10,8 +10,7 @@ from pathlib import Path
 import pytest
 
 from instance.sim.options import IDENTITIES
-from orchestrator.fleet import Camera, Fleet, Printer, Simulation, after_job, presets
-from orchestrator.fleet_file import (
+from orchestrator.fleet.file import (
     dump_fleet,
     load_fleet,
     parse_fleet,
@@ -19,8 +18,9 @@ from orchestrator.fleet_file import (
     write_fleet,
     write_starter,
 )
-from orchestrator.fleet_problems import FleetFileError
-from orchestrator.fleet_starter import STARTER
+from orchestrator.fleet.model import Camera, Fleet, Printer, Simulation, after_job, presets
+from orchestrator.fleet.problems import FleetFileError
+from orchestrator.fleet.starter import STARTER
 
 RATES = "9600, 19200, 38400, 57600, 115200, 230400, 250000, 460800, 500000, 921600, 1000000"
 PORT = "pci-0000:00:14.0-usb-0:2:1.0"

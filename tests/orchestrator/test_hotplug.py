@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from orchestrator.fleet import Camera, Fleet, Printer
-from orchestrator.hotplug import Plug, plug_of
+from orchestrator.devices.hotplug import Plug, plug_of
+from orchestrator.fleet.model import Camera, Fleet, Printer
 
 PORT = "pci-0000:00:14.0-usb-0:{}:1.0"
 FLEET = Fleet(

@@ -16,12 +16,18 @@ import pytest
 import yaml
 from typer.testing import CliRunner, Result
 
-from orchestrator.cli import app
-from orchestrator.fleet import Camera, Fleet, Printer
-from orchestrator.fleet_file import load_fleet
-from orchestrator.render import OUTPUTS, RENDERED_FILES, environment, render_stack, render_template
-from orchestrator.render_context import PROXY_KEY, RenderError
-from orchestrator.secrets import proxy_key_conf
+from orchestrator.cli.main import app
+from orchestrator.fleet.file import load_fleet
+from orchestrator.fleet.model import Camera, Fleet, Printer
+from orchestrator.rendering.context import PROXY_KEY, RenderError
+from orchestrator.rendering.render import (
+    OUTPUTS,
+    RENDERED_FILES,
+    environment,
+    render_stack,
+    render_template,
+)
+from orchestrator.stack.secrets import proxy_key_conf
 
 GOLDEN = Path(__file__).parent / "golden"
 CASES = sorted(p.name for p in GOLDEN.iterdir() if p.is_dir())

@@ -8,8 +8,8 @@ from typing import Any
 import yaml
 
 from instance.materials import parse_presets
-from orchestrator.fleet_file import parse_fleet
-from orchestrator.render import render_stack
+from orchestrator.fleet.file import parse_fleet
+from orchestrator.rendering.render import render_stack
 
 FLEET = """\
 site:

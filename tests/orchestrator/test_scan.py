@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator.fleet_file import load_fleet
+from orchestrator.fleet.file import load_fleet
 from tests.orchestrator.umockdev import DEVICES, fabfleet
 
 PORT = "pci-0000:00:14.0-usb-0:{}:1.0"

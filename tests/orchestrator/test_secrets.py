@@ -6,11 +6,11 @@ import os
 import stat
 from pathlib import Path
 
-from hub.signing import printer_key, proxy_key
+from hub.auth.signing import printer_key, proxy_key
 from instance.web.gate import verify
-from orchestrator.fleet import Fleet, Printer, Site
-from orchestrator.render import render_stack
-from orchestrator.secrets import Owner, ensure_hub_data, ensure_secrets, identity_headers
+from orchestrator.fleet.model import Fleet, Printer, Site
+from orchestrator.rendering.render import render_stack
+from orchestrator.stack.secrets import Owner, ensure_hub_data, ensure_secrets, identity_headers
 
 OWNER = Owner(20000, 20001)
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator.compose_runner import find_compose
+from orchestrator.stack.compose_runner import find_compose
 
 GOLDEN = Path(__file__).parent / "golden"
 CASES = sorted(p.name for p in GOLDEN.iterdir() if (p / "compose.yaml").exists())

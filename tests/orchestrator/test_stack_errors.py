@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator.docker_engine import EngineError, check_socket
+from orchestrator.stack.docker_engine import EngineError, check_socket
 from tests.orchestrator.stack_helpers import (
     ROOT,
     Stack,

@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from orchestrator.fleet_file import load_fleet, parse_fleet, write_starter
-from orchestrator.fleet_problems import FleetFileError
-from orchestrator.render import render_stack
+from orchestrator.fleet.file import load_fleet, parse_fleet, write_starter
+from orchestrator.fleet.problems import FleetFileError
+from orchestrator.rendering.render import render_stack
 
 
 def images(text: str) -> dict[str, str]:

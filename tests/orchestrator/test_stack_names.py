@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from orchestrator.stack_control import StackError, resolve_service
+from orchestrator.stack.control import StackError, resolve_service
 
 SERVICES = ["hub", "proxy", "printer-left", "printer-hub", "camera-top", "printer-x", "camera-x"]
 

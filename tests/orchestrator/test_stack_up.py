@@ -10,9 +10,9 @@ from importlib.metadata import version
 import docker
 import pytest
 
-from orchestrator import stack_commands
-from orchestrator.stack_images import RequireImages
-from orchestrator.udev_install import UDEV_CONTROL
+from orchestrator.cli import stack as stack_commands
+from orchestrator.devices.udev_install import UDEV_CONTROL
+from orchestrator.stack.images import RequireImages
 from tests.orchestrator.stack_helpers import (
     Filters,
     Stack,

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator.fleet import Camera, Fleet, Printer
-from orchestrator.render import render_stack
+from orchestrator.fleet.model import Camera, Fleet, Printer
+from orchestrator.rendering.render import render_stack
 from tests.orchestrator.umockdev import (
     ARDUINO,
     CAMERA_A,

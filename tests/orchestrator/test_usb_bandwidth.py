@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from orchestrator.usb_bandwidth import (
+from orchestrator.devices.usb_bandwidth import (
     HIGH_SPEED,
     Camera,
     CameraMode,

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import requests
 
-from hub.accounts import get_user
 from hub.app import schemas
+from hub.auth.accounts import get_user
 from hub.db import open_database
 from tests.hub.conftest import start_hub_process
 

@@ -1,6 +1,6 @@
 """Gate mode: a print server does only what the hub signed for this printer, as that user.
 
-The identities are made by the hub's own ``hub/signing.py`` (so the two sides are checked
+The identities are made by the hub's own ``hub/auth/signing.py`` (so the two sides are checked
 against each other), and by hand here for identities the hub would never sign.
 """
 
@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from hub.signing import Identity, identity_for, printer_key, sign
+from hub.auth.signing import Identity, identity_for, printer_key, sign
 from instance.sim.process import BIN, simulator_process, stop_process
 from tests.web.server import Served, gcode_head, start_server
 

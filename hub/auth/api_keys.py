@@ -1,0 +1,158 @@
+"""API keys: for slicers and scripts, per user, named, revocable.
+
+A key (``ffk_…``) is shown once, when it is made; the hub keeps only its SHA-256
+hash, so a lookup is one indexed query. A key acts as its user with that user's
+role and grants, needs no CSRF token, and is refused the moment it is revoked.
+"""
+
+from __future__ import annotations
+
+import secrets
+import sqlite3
+import time
+
+from aiohttp import web
+
+from hub.auth.current import current_user
+from hub.auth.rights import User
+from hub.auth.sessions import GRANTS_COLUMN, read_object, text_field, token_hash, user_of
+from hub.context import context
+from hub.errors import ApiError
+from hub.records import audit
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS api_keys (
+    id INTEGER PRIMARY KEY,
+    user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    name TEXT NOT NULL,
+    key_hash TEXT NOT NULL UNIQUE,
+    prefix TEXT NOT NULL,
+    created REAL NOT NULL,
+    last_used REAL,
+    UNIQUE (user_id, name)
+);
+"""
+
+PREFIX = "ffk_"
+# How many characters of a key its list shows, to tell keys apart.
+SHOWN = len(PREFIX) + 4
+MAX_NAME = 64
+# last_used is written at most this often per key.
+LAST_USED_EVERY = 60.0
+
+
+class KeyRefused(ValueError):
+    """A key request the hub refuses (message for the user)."""
+
+
+def find_key(db: sqlite3.Connection, key: str) -> User | None:
+    """The (enabled) user whose key this is; notes when it was last used."""
+    hashed = token_hash(key)
+    row = db.execute(
+        "SELECT k.id, k.last_used, u.name, u.role, "
+        + GRANTS_COLUMN
+        + " FROM api_keys k JOIN users u ON u.id = k.user_id"
+        " WHERE k.key_hash = ? AND u.disabled = 0",
+        (hashed,),
+    ).fetchone()
+    if row is None:
+        return None
+    now = time.time()
+    if row["last_used"] is None or now - row["last_used"] > LAST_USED_EVERY:
+        db.execute("UPDATE api_keys SET last_used = ? WHERE id = ?", (now, row["id"]))
+    return user_of(row)
+
+
+def create_key(db: sqlite3.Connection, user: str, name: str) -> tuple[int, str]:
+    """A new key for ``user``: (id, the key itself, shown only now)."""
+    name = name.strip()
+    if not name or len(name) > MAX_NAME or any(ord(c) < 32 for c in name):
+        raise KeyRefused(f"a key's name is 1-{MAX_NAME} characters (no control characters)")
+    row = db.execute("SELECT id FROM users WHERE name = ?", (user,)).fetchone()
+    if row is None:
+        raise KeyRefused(f"no user named '{user}'")
+    if db.execute(
+        "SELECT 1 FROM api_keys WHERE user_id = ? AND name = ?", (row["id"], name)
+    ).fetchone():
+        raise KeyRefused(f"{user} already has a key named '{name}'")
+    key = PREFIX + secrets.token_urlsafe(32)
+    cursor = db.execute(
+        "INSERT INTO api_keys (user_id, name, key_hash, prefix, created) VALUES (?, ?, ?, ?, ?)",
+        (row["id"], name, token_hash(key), key[:SHOWN], time.time()),
+    )
+    assert cursor.lastrowid is not None
+    audit.record(db, user, "api key create", None, f"'{name}' ({key[:SHOWN]}…)")
+    return cursor.lastrowid, key
+
+
+def _key_json(row: sqlite3.Row) -> dict[str, object]:
+    return {
+        "id": row["id"],
+        "name": row["name"],
+        "user": row["user"],
+        "prefix": row["prefix"],
+        "created": audit.iso(row["created"]),
+        "last_used": None if row["last_used"] is None else audit.iso(row["last_used"]),
+    }
+
+
+async def list_keys(request: web.Request) -> web.Response:
+    user = current_user(request)
+    every = request.query.get("all") in ("1", "true")
+    if every and not user.admin:
+        raise ApiError(403, f"only an admin may see everyone's keys; {user.name} is {user.role}")
+    query = (
+        "SELECT k.id, k.name, k.prefix, k.created, k.last_used, u.name AS user"
+        " FROM api_keys k JOIN users u ON u.id = k.user_id"
+    )
+    if every:
+        rows = context(request).db.execute(query + " ORDER BY u.name, k.name").fetchall()
+    else:
+        rows = (
+            context(request)
+            .db.execute(query + " WHERE u.name = ? ORDER BY k.name", (user.name,))
+            .fetchall()
+        )
+    return web.json_response({"keys": [_key_json(r) for r in rows]})
+
+
+async def add_key(request: web.Request) -> web.Response:
+    user = current_user(request)
+    body = await read_object(request)
+    name = text_field(body, "name")
+    try:
+        key_id, key = create_key(context(request).db, user.name, name)
+    except KeyRefused as error:
+        status = 409 if "already has" in str(error) else 400
+        raise ApiError(status, str(error)) from None
+    return web.json_response({"id": key_id, "name": name.strip(), "key": key}, status=201)
+
+
+async def revoke_key(request: web.Request) -> web.Response:
+    user = current_user(request)
+    text = request.match_info["id"]
+    if not text.isdigit() or len(text) > 18:
+        raise ApiError(404, f"no API key {text[:40]}")
+    db = context(request).db
+    row = db.execute(
+        "SELECT k.id, k.name, k.prefix, u.name AS user FROM api_keys k"
+        " JOIN users u ON u.id = k.user_id WHERE k.id = ?",
+        (int(text),),
+    ).fetchone()
+    if row is None or (row["user"] != user.name and not user.admin):
+        raise ApiError(404, f"no API key {text} of yours")
+    db.execute("DELETE FROM api_keys WHERE id = ?", (row["id"],))
+    audit.record(
+        db,
+        user.name,
+        "api key revoke",
+        None,
+        f"'{row['name']}' ({row['prefix']}…) of {row['user']}",
+    )
+    return web.json_response({"revoked": row["id"], "name": row["name"], "user": row["user"]})
+
+
+def setup(app: web.Application) -> None:
+    app.router.add_get("/api/keys", list_keys)
+    app.router.add_post("/api/keys", add_key)
+    app.router.add_delete("/api/keys/{id}", revoke_key)

@@ -1,0 +1,314 @@
+"""The fleet queue's dispatcher: sends queued jobs to ready printers and follows them.
+
+Woken whenever ``ctx.live`` changes, and every ``TICK`` seconds anyway. Each
+round it first follows the entries already on a printer, then gives each
+ready printer (online, idle, bed confirmed clear) the first queued entry that
+fits it, in queue order (priority, then position).
+
+- Staggered heat-up: with ``max_heating`` > 0 in fleet.json, a job starts only
+  while fewer printers than that are heating (``PrinterLive.heating``, plus
+  jobs sent in the last ``HEAT_GRACE`` seconds that have not reported heating).
+- Sending is the print server's upload-and-print (``POST /api/v1/files``,
+  ``print=true``) in the submitter's name. A refusal (409 busy / bed not clear,
+  any 4xx or 5xx) leaves the entry queued with the reason; that printer is not
+  asked again for that entry for ``REFUSAL_PAUSE`` seconds. A print server that
+  stops answering before it confirmed also leaves it queued.
+- Following: the printer's ``job`` (printing) and ``last_job`` (outcome) say
+  how it goes. A print server unreachable for ``LOST_AFTER`` seconds mid-print
+  marks the entry interrupted; it is never sent again by itself (the part may
+  still be on the bed): a person requeues it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import aiohttp
+from aiohttp import web
+
+from hub.context import CONTEXT, HubContext
+from hub.fleet.live import PrinterLive
+from hub.fleet.roster import FleetPrinter
+from hub.queue import store as queue_store
+from hub.queue.match import Needs, Target, TargetError, misfits
+from hub.queue.store import Job
+from hub.records import audit
+
+log = logging.getLogger(__name__)
+
+TICK = 2.0
+HEAT_GRACE = 15.0
+REFUSAL_PAUSE = 30.0
+LOST_AFTER = 5.0
+# An upload of a large file may take minutes; only silence ends it.
+SEND_TIMEOUT = aiohttp.ClientTimeout(total=None, sock_connect=5, sock_read=120)
+OUTCOMES = {
+    "completed": "done",
+    "cancelled": "cancelled",
+    "failed": "failed",
+    "interrupted": "interrupted",
+}
+
+
+def needs_of(job: Job) -> Needs:
+    try:
+        target = Target.parse(job.target)
+    except TargetError:
+        target = Target("printer", "")  # fits nothing; the API never stores one
+    return Needs(target, job.tags, job.file.material, job.file.nozzle, job.file.box)
+
+
+def printer_file_name(job: Job) -> str:
+    """The name a queued file gets on a printer: ``q<file id>-<name>``."""
+    return f"q{job.file.id}-{job.file.name}"
+
+
+@dataclass
+class Dispatcher:
+    ctx: HubContext
+    wake: asyncio.Event = field(default_factory=asyncio.Event)
+    # Printer → when we last sent it a job (for the heat-up stagger).
+    sent_at: dict[str, float] = field(default_factory=dict)
+    # Printers that reported heating since their last send.
+    seen_heating: set[str] = field(default_factory=set)
+    # (entry, printer) → until when not to ask that printer again.
+    refused: dict[tuple[int, str], float] = field(default_factory=dict)
+    # Printer → since when it has been unreachable (while an entry is on it).
+    lost_since: dict[str, float] = field(default_factory=dict)
+    sending: set[str] = field(default_factory=set)
+    # Entries whose end is being read from their printer's history.
+    looking: set[int] = field(default_factory=set)
+    tasks: set[asyncio.Task[None]] = field(default_factory=set)
+    rounds: int = 0
+
+    def poke(self, _live: PrinterLive | None = None) -> None:
+        if _live is not None and _live.heating:
+            self.seen_heating.add(_live.name)
+        self.wake.set()
+
+    async def run(self) -> None:
+        while True:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(TICK):
+                    await self.wake.wait()
+            self.wake.clear()
+            try:
+                self.round()
+            except Exception:
+                log.exception("a dispatch round failed; trying again")
+
+    def round(self) -> None:
+        self.rounds += 1
+        self.follow()
+        self.dispatch()
+
+    # -- following jobs on printers -------------------------------------------------
+
+    def follow(self) -> None:
+        db, now = self.ctx.db, time.time()
+        for job in queue_store.jobs(db, queue_store.ACTIVE):
+            if job.printer is None or job.printer_job is None:
+                continue  # still being sent
+            live = self.ctx.live.printers.get(job.printer)
+            if live is None or not live.online:
+                since = self.lost_since.setdefault(job.printer, now)
+                if now - since >= LOST_AFTER:
+                    self.end(job, "interrupted", f"{job.printer}'s print server stopped answering")
+                continue
+            self.lost_since.pop(job.printer, None)
+            current = live.status.get("job") or {}
+            last = live.status.get("last_job") or {}
+            if current.get("id") == job.printer_job:
+                if job.state == "sent":
+                    queue_store.transition(db, job.id, ("sent",), state="printing", started_at=now)
+            elif last.get("id") == job.printer_job and last.get("outcome"):
+                self.end(job, OUTCOMES.get(last["outcome"], "failed"), last.get("reason"))
+            elif (
+                isinstance(last.get("id"), int)
+                and last["id"] > job.printer_job
+                and job.id not in self.looking
+            ):
+                # Ours ended while we were not looking: its record says how.
+                self.looking.add(job.id)
+                self.spawn(self.look_up(job))
+
+    def end(self, job: Job, state: str, reason: str | None) -> None:
+        ended = queue_store.transition(
+            self.ctx.db, job.id, queue_store.ACTIVE, state=state, ended_at=time.time(),
+            reason=reason,
+        )  # fmt: skip
+        if ended:
+            log.info("queue entry %d on %s: %s", job.id, job.printer, state)
+            queue_store.release_files(self.ctx.db, self.ctx.config.data_dir)
+
+    async def look_up(self, job: Job) -> None:
+        try:
+            await self._look_up(job)
+        finally:
+            self.looking.discard(job.id)
+
+    async def _look_up(self, job: Job) -> None:
+        printer = self.ctx.fleet.printer(job.printer or "")
+        if printer is None:
+            return
+        path = f"/api/v1/history/{job.printer_job}"
+        try:
+            async with self.ctx.client.request("GET", printer, path) as answer:
+                if answer.status == 404:
+                    self.end(job, "interrupted", f"{printer.name} has no record of it")
+                    return
+                record: Any = await answer.json()
+        except (aiohttp.ClientError, OSError, TimeoutError, ValueError):
+            return
+        outcome = record.get("outcome") if isinstance(record, dict) else None
+        if outcome:
+            self.end(job, OUTCOMES.get(outcome, "failed"), record.get("reason"))
+
+    # -- dispatching ----------------------------------------------------------------
+
+    def heating(self, now: float) -> int:
+        """Printers heating, or just sent a job and not yet seen heating."""
+        count = 0
+        for name, live in self.ctx.live.printers.items():
+            if (
+                live.heating
+                or name in self.sending
+                or (now - self.sent_at.get(name, 0) < HEAT_GRACE and name not in self.seen_heating)
+            ):
+                count += 1
+        return count
+
+    def dispatch(self) -> None:
+        db, fleet, now = self.ctx.db, self.ctx.fleet, time.time()
+        queued = queue_store.jobs(db, ("queued",))
+        if not queued:
+            return
+        occupied = {j.printer for j in queue_store.jobs(db, queue_store.ACTIVE)}
+        heating = self.heating(now)
+        for key, until in list(self.refused.items()):
+            if until < now:
+                del self.refused[key]
+        for printer in fleet.printers:
+            if not queued:
+                return
+            if fleet.max_heating > 0 and heating >= fleet.max_heating:
+                return
+            live = self.ctx.live.printers.get(printer.name)
+            if live is None or not live.ready or printer.name in occupied:
+                continue
+            job = next(
+                (
+                    j
+                    for j in queued
+                    if (j.id, printer.name) not in self.refused
+                    and not misfits(needs_of(j), printer)
+                ),
+                None,
+            )
+            if job is None:
+                continue
+            if not queue_store.transition(
+                db, job.id, ("queued",), state="sent", printer=printer.name, sent_at=now,
+                reason=None,
+            ):  # fmt: skip
+                continue
+            queued.remove(job)
+            occupied.add(printer.name)
+            heating += 1
+            self.sending.add(printer.name)
+            self.sent_at[printer.name] = now
+            self.seen_heating.discard(printer.name)
+            audit.record(db, "hub", "queue dispatch", printer.name,
+                         f"entry {job.id}: {job.file.name} for {job.submitted_by}")  # fmt: skip
+            self.spawn(self.send(job, printer))
+
+    def spawn(self, coroutine: Any) -> None:
+        task = asyncio.get_running_loop().create_task(coroutine)
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+
+    def back_to_queue(self, job: Job, printer: FleetPrinter, reason: str) -> None:
+        self.refused[(job.id, printer.name)] = time.time() + REFUSAL_PAUSE
+        queue_store.transition(
+            self.ctx.db, job.id, ("sent",), state="queued", printer=None, sent_at=None,
+            reason=f"{printer.name}: {reason}",
+        )  # fmt: skip
+        self.sent_at.pop(printer.name, None)
+
+    async def send(self, job: Job, printer: FleetPrinter) -> None:
+        path = queue_store.file_path(self.ctx.config.data_dir, job.file.id)
+        try:
+            with path.open("rb") as source:
+                form = aiohttp.FormData()
+                form.add_field("print", "true")
+                # Its own name on the printer, replaced by the next copy: copies do not pile up.
+                form.add_field("overwrite", "true")
+                form.add_field("file", source, filename=printer_file_name(job),
+                               content_type="application/octet-stream")  # fmt: skip
+                async with self.ctx.client.request(
+                    "POST", printer, "/api/v1/files", user=job.submitted_by, data=form,
+                    timeout=SEND_TIMEOUT,
+                ) as answer:  # fmt: skip
+                    text = await answer.text()
+                    status = answer.status
+        except FileNotFoundError:
+            gone = "its file is gone from the hub"
+            queue_store.transition(
+                self.ctx.db, job.id, ("sent",), state="failed", ended_at=time.time(), reason=gone
+            )
+            return
+        except (aiohttp.ClientError, OSError, TimeoutError) as error:
+            self.back_to_queue(job, printer, f"did not answer ({error or type(error).__name__})")
+            return
+        finally:
+            self.sending.discard(printer.name)
+            self.wake.set()
+        body: Any = None
+        with contextlib.suppress(ValueError):
+            body = json.loads(text)
+        if status == 201 and isinstance(body, dict) and isinstance(body.get("job"), int):
+            queue_store.update(self.ctx.db, job.id, printer_job=body["job"])
+            log.info("queue entry %d printing on %s as job %d", job.id, printer.name, body["job"])
+            return
+        message = body.get("error") if isinstance(body, dict) else None
+        self.back_to_queue(job, printer, f"refused ({status}): {message or text[:200]}")
+
+    async def stop(self) -> None:
+        for task in list(self.tasks):
+            task.cancel()
+        for task in list(self.tasks):
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+
+DISPATCHER = web.AppKey("dispatcher", Dispatcher)
+
+
+def setup(app: web.Application) -> None:
+    ctx = app[CONTEXT]
+    queue_store.recover(ctx.db, ctx.config.data_dir)
+    dispatcher = app[DISPATCHER] = Dispatcher(ctx)
+    runner: list[asyncio.Task[None]] = []
+    unsubscribe: list[Any] = []
+
+    async def start(app: web.Application) -> None:
+        unsubscribe.append(ctx.live.subscribe(dispatcher.poke))
+        runner.append(asyncio.create_task(dispatcher.run(), name="queue dispatcher"))
+
+    async def stop(app: web.Application) -> None:
+        for cancel in unsubscribe:
+            cancel()
+        for task in runner:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        await dispatcher.stop()
+
+    app.on_startup.append(start)
+    app.on_cleanup.insert(0, stop)

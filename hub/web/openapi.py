@@ -1,0 +1,333 @@
+"""The hub's API as an OpenAPI 3.1 description, written by hand, served to logged-in users at
+``/api/openapi.json`` (the fuzz test runs against it). Responses are described loosely: the
+contract a client relies on is in docs/hub.md."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+
+from hub.auth.current import current_user
+
+Schema = dict[str, Any]
+
+_OBJECT: Schema = {"type": "object"}
+_ERROR: Schema = {
+    "type": "object",
+    "properties": {"error": {"type": "string"}},
+    "required": ["error"],
+}
+_STRINGS: Schema = {"type": "array", "items": {"type": "string"}}
+_GRANTS: Schema = {
+    "type": "object",
+    "properties": {"printers": _STRINGS, "groups": _STRINGS, "every_printer": {"type": "boolean"}},
+}
+_ROLE: Schema = {"type": "string", "enum": ["admin", "operator", "viewer"]}
+
+
+def _json(schema: Schema) -> Schema:
+    return {"content": {"application/json": {"schema": schema}}}
+
+
+def _answers(*codes: str) -> Schema:
+    answers: Schema = {"200": {"description": "done", **_json(_OBJECT)}}
+    for code in codes:
+        answers[code] = {"description": "refused", **_json(_ERROR)}
+    return answers
+
+
+def _body(schema: Schema) -> Schema:
+    return {"required": True, **_json(schema)}
+
+
+def _path(name: str, schema: Schema) -> Schema:
+    return {"name": name, "in": "path", "required": True, "schema": schema}
+
+
+def _query(name: str, schema: Schema) -> Schema:
+    return {"name": name, "in": "query", "schema": schema}
+
+
+_ID = _path("id", {"type": "integer"})
+_USER = _path("name", {"type": "string", "minLength": 1})
+_FILTERS = [
+    _query("printer", {"type": "string"}),
+    _query("user", {"type": "string"}),
+    _query("since", {"type": "string"}),
+    _query("until", {"type": "string"}),
+    _query("limit", {"type": "integer"}),
+    _query("offset", {"type": "integer"}),
+]
+_HISTORY = [*_FILTERS, _query("outcome", {"type": "string"})]
+_AUDIT = [*_FILTERS, _query("action", {"type": "string"})]
+_CSV = {"200": {"description": "CSV", "content": {"text/csv": {"schema": {"type": "string"}}}}}
+
+PATHS: Schema = {
+    "/api/health": {"get": {"summary": "health (open)", "responses": _answers()}},
+    "/api/login": {
+        "post": {
+            "summary": "log in; sets the session and CSRF cookies",
+            "requestBody": _body(
+                {
+                    "type": "object",
+                    "properties": {"username": {"type": "string"}, "password": {"type": "string"}},
+                    "required": ["username", "password"],
+                }
+            ),
+            "responses": _answers("400", "401", "415", "429"),
+        }
+    },
+    "/api/logout": {"post": {"summary": "log out", "responses": _answers("401")}},
+    "/api/me": {"get": {"summary": "who is logged in", "responses": _answers("401")}},
+    "/api/me/password": {
+        "post": {
+            "summary": "change one's own password",
+            "requestBody": _body(
+                {
+                    "type": "object",
+                    "properties": {"old": {"type": "string"}, "new": {"type": "string"}},
+                }
+            ),
+            "responses": _answers("400", "401", "403"),
+        }
+    },
+    "/api/users": {
+        "get": {"summary": "users (admin)", "responses": _answers("401", "403")},
+        "post": {
+            "summary": "add a user (admin)",
+            "requestBody": _body(
+                {
+                    "type": "object",
+                    "properties": {
+                        "name": {"type": "string"},
+                        "password": {"type": "string"},
+                        "role": _ROLE,
+                        "grants": _GRANTS,
+                    },
+                    "required": ["name", "password", "role"],
+                }
+            ),
+            "responses": _answers("400", "401", "403", "409"),
+        },
+    },
+    "/api/users/{name}": {
+        "parameters": [_USER],
+        "patch": {
+            "summary": "change a user's role, grants, password or disabled flag (admin)",
+            "requestBody": _body(
+                {
+                    "type": "object",
+                    "properties": {
+                        "role": _ROLE,
+                        "grants": _GRANTS,
+                        "password": {"type": "string"},
+                        "disabled": {"type": "boolean"},
+                    },
+                }
+            ),
+            "responses": _answers("400", "401", "403", "404", "409"),
+        },
+        "delete": {
+            "summary": "remove a user (admin)",
+            "responses": _answers("401", "403", "404", "409"),
+        },
+    },
+    "/api/keys": {
+        "get": {
+            "summary": "API keys",
+            "parameters": [_query("all", {"type": "string"})],
+            "responses": _answers("401", "403"),
+        },
+        "post": {
+            "summary": "a new API key (shown once)",
+            "requestBody": _body(
+                {"type": "object", "properties": {"name": {"type": "string"}}, "required": ["name"]}
+            ),
+            "responses": _answers("400", "401", "409"),
+        },
+    },
+    "/api/keys/{id}": {
+        "parameters": [_ID],
+        "delete": {"summary": "revoke an API key", "responses": _answers("401", "403", "404")},
+    },
+    "/api/audit": {
+        "get": {
+            "summary": "audit log (admin)",
+            "parameters": _AUDIT,
+            "responses": _answers("400", "401", "403"),
+        }
+    },
+    "/api/audit.csv": {
+        "get": {"summary": "audit log as CSV (admin)", "parameters": _AUDIT, "responses": _CSV}
+    },
+    "/api/fleet": {
+        "get": {"summary": "the printers one may watch, live", "responses": _answers("401")}
+    },
+    "/api/fleet/actions": {
+        "post": {
+            "summary": "pause, resume, cancel, preheat or cool down several printers",
+            "requestBody": _body(
+                {
+                    "type": "object",
+                    "properties": {
+                        "action": {
+                            "type": "string",
+                            "enum": ["pause", "resume", "cancel", "preheat", "cooldown"],
+                        },
+                        "printers": {"type": "array", "items": {"type": "string"}},
+                        "hotend": {"type": "integer"},
+                        "bed": {"type": "integer"},
+                    },
+                    "required": ["action", "printers"],
+                }
+            ),
+            "responses": _answers("400", "401", "403"),
+        }
+    },
+    "/api/printers/{name}/bed-clear": {
+        "parameters": [_path("name", {"type": "string", "minLength": 1})],
+        "post": {
+            "summary": "confirm a printer's bed is clear",
+            "responses": _answers("401", "403", "404", "409", "502"),
+        },
+    },
+    "/api/queue": {
+        "get": {"summary": "the fleet queue", "responses": _answers("401")},
+        "post": {
+            "summary": "queue a file (or copies) for the fleet, a group or a printer",
+            "requestBody": {
+                "required": True,
+                "content": {
+                    "multipart/form-data": {
+                        "schema": {
+                            "type": "object",
+                            "properties": {
+                                "file": {
+                                    "type": "string",
+                                    "contentMediaType": "application/octet-stream",
+                                },
+                                "copies": {"type": "integer"},
+                                "target": {"type": "string"},
+                                "priority": {"type": "integer"},
+                                "tags": {"type": "string"},
+                            },
+                            "required": ["file"],
+                        }
+                    }
+                },
+            },
+            "responses": _answers("400", "401", "403", "404", "413", "415", "422"),
+        },
+    },
+    "/api/queue/printers": {
+        "get": {"summary": "why each printer takes no work", "responses": _answers("401")}
+    },
+    "/api/queue/{id}": {
+        "parameters": [_ID],
+        "patch": {
+            "summary": "change an entry's priority or position",
+            "requestBody": _body(
+                {
+                    "type": "object",
+                    "properties": {
+                        "priority": {"type": "integer"},
+                        "position": {"type": "string", "enum": ["up", "down", "top"]},
+                    },
+                }
+            ),
+            "responses": _answers("400", "401", "403", "404", "409"),
+        },
+        "delete": {"summary": "cancel an entry", "responses": _answers("401", "403", "404", "409")},
+    },
+    "/api/queue/{id}/requeue": {
+        "parameters": [_ID],
+        "post": {
+            "summary": "queue a failed or interrupted entry again",
+            "responses": _answers("401", "403", "404", "409"),
+        },
+    },
+    "/api/history": {
+        "get": {
+            "summary": "every printer's jobs",
+            "parameters": _HISTORY,
+            "responses": _answers("400", "401"),
+        }
+    },
+    "/api/history.csv": {
+        "get": {"summary": "the same as CSV", "parameters": _HISTORY, "responses": _CSV}
+    },
+    "/api/stats": {
+        "get": {
+            "summary": "success rate, hours, filament per printer and user",
+            "parameters": [
+                _query("since", {"type": "string"}),
+                _query("until", {"type": "string"}),
+            ],
+            "responses": _answers("400", "401"),
+        }
+    },
+    "/api/notifications": {
+        "get": {"summary": "notification targets (admin)", "responses": _answers("401", "403")},
+        "post": {
+            "summary": "add a webhook or ntfy target (admin)",
+            "requestBody": _body(
+                {
+                    "type": "object",
+                    "properties": {
+                        "kind": {"type": "string", "enum": ["webhook", "ntfy"]},
+                        "url": {"type": "string"},
+                        "name": {"type": "string"},
+                        "events": {
+                            "type": "array",
+                            "items": {
+                                "type": "string",
+                                "enum": ["finished", "failed", "bed_clear_needed"],
+                            },
+                        },
+                    },
+                    "required": ["kind", "url"],
+                }
+            ),
+            "responses": _answers("400", "401", "403"),
+        },
+    },
+    "/api/notifications/{id}": {
+        "parameters": [_ID],
+        "delete": {
+            "summary": "remove a target (admin)",
+            "responses": _answers("401", "403", "404"),
+        },
+    },
+    "/api/notifications/{id}/test": {
+        "parameters": [_ID],
+        "post": {
+            "summary": "send a test notification (admin)",
+            "responses": _answers("401", "403", "404"),
+        },
+    },
+}
+
+
+def document() -> Schema:
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "fabfleet hub", "version": "1"},
+        "components": {
+            "securitySchemes": {
+                "apiKey": {"type": "apiKey", "in": "header", "name": "X-Api-Key"},
+                "session": {"type": "apiKey", "in": "cookie", "name": "fabfleet_session"},
+            }
+        },
+        "security": [{"apiKey": []}],
+        "paths": PATHS,
+    }
+
+
+async def openapi(request: web.Request) -> web.Response:
+    current_user(request)
+    return web.json_response(document())
+
+
+def setup(app: web.Application) -> None:
+    app.router.add_get("/api/openapi.json", openapi)

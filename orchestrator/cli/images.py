@@ -1,0 +1,74 @@
+"""`fabfleet images`: build the stack's images (the ones `up` would build, and all on request)."""
+
+from __future__ import annotations
+
+from importlib.metadata import version
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from docker.errors import DockerException
+
+from orchestrator.cli.common import ConfigOption, fail, load
+from orchestrator.fleet.file import DEFAULT_PATH
+from orchestrator.fleet.model import Site
+from orchestrator.images.build import BuildSettings, ImageBuilder, build_all
+from orchestrator.images.provider import BUILD_ERRORS
+from orchestrator.images.wheels import cache_dir
+from orchestrator.rendering.context import ROLES
+from orchestrator.stack.docker_engine import EngineError, connect
+
+
+def images_command(
+    rebuild: Annotated[
+        bool,
+        typer.Option(
+            "--rebuild",
+            help="Build every image again, without Docker's layer cache (fresh Debian packages).",
+        ),
+    ] = False,
+    base: Annotated[
+        str | None,
+        typer.Option("--base", help="Base image to build on (default: site.image_base)."),
+    ] = None,
+    source: Annotated[
+        Path | None,
+        typer.Option(
+            "--source",
+            help="fabfleet's source tree (default: the checkout fabfleet runs from).",
+            file_okay=False,
+            exists=True,
+        ),
+    ] = None,
+    config: ConfigOption = DEFAULT_PATH,
+) -> None:
+    """Build the stack's images (instance, camera, hub, proxy) that are missing or out of date."""
+    # Before `fabfleet init` there is no fleet file: the defaults then.
+    site = load(config).site if config.exists() or config != DEFAULT_PATH else Site()
+    settings = BuildSettings(
+        repository=site.image_repository,
+        version=version("fabfleet"),
+        base=base or site.image_base,
+        uid=site.container_uid,
+        gid=site.container_gid,
+        source=source,
+        cache=cache_dir(),
+    )
+    try:
+        client = connect()
+    except EngineError as error:
+        fail(str(error))
+    try:
+        built = build_all(ImageBuilder(client, settings, typer.echo), rebuild=rebuild)
+    except BUILD_ERRORS as error:
+        fail(str(error), every_line=True)
+    except DockerException as error:
+        fail(f"the Docker engine refused: {error}")
+    finally:
+        client.close()
+    typer.echo(f"images: {len(built)} built, {len(ROLES) - len(built)} kept")
+
+
+def register(app: typer.Typer) -> None:
+    """Add `images` to ``app``."""
+    app.command("images")(images_command)

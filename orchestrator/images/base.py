@@ -1,0 +1,290 @@
+"""The base image fabfleet's images are built on: on this host, pulled, or made with debootstrap.
+
+Users with a registry get ``site.image_base`` (the official ``debian:bookworm-slim``
+by default) as usual. Where no registry is reachable, fabfleet builds a minimal
+Debian bookworm itself (``debootstrap --variant=minbase`` from the mirror apt
+already uses, then ``docker import``) and tags it
+``fabfleet/debian-base:bookworm-<hash>``; the hash covers the recipe and the
+mirror, so it is built once and reused.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import platform
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import docker
+from docker.errors import DockerException, ImageNotFound
+from docker.models.images import Image
+
+from orchestrator.images.mirror import APT_DIR, MIRROR_ENV, find_mirror
+
+SUITE = "bookworm"
+# Also in the base's apt sources when this host's apt has them: fixes and security updates.
+UPDATE_SUITES = ("bookworm-updates", "bookworm-security")
+DEFAULT_BASE = "debian:bookworm-slim"
+LOCAL_BASE_REPOSITORY = "fabfleet/debian-base"
+# Bump when the recipe below changes, so every host builds the new base.
+RECIPE = "1"
+# Docker's names for the CPUs fabfleet builds for, by `uname -m`.
+DOCKER_ARCH = {"x86_64": "amd64", "amd64": "amd64", "aarch64": "arm64", "arm64": "arm64"}
+_SBIN = ("/usr/sbin", "/sbin", "/usr/local/sbin")
+# Like Debian's slim images: no manuals or documentation (copyright files stay).
+_DPKG_SLIM = """\
+# fabfleet's local base: like the slim images, no manuals or documentation.
+path-exclude /usr/share/doc/*
+path-include /usr/share/doc/*/copyright
+path-exclude /usr/share/man/*
+path-exclude /usr/share/info/*
+path-exclude /usr/share/groff/*
+path-exclude /usr/share/lintian/*
+"""
+_APT_SLIM = """\
+// fabfleet's local base: only what a package needs, no translations.
+APT::Install-Recommends "false";
+Acquire::Languages "none";
+"""
+
+Say = Callable[[str], None]
+
+
+class BaseImageError(Exception):
+    """No base image can be had; the message says what to do."""
+
+
+@dataclass(frozen=True, slots=True)
+class BaseImage:
+    """The base image's name, as given to ``FROM``, and its id (part of the build hash)."""
+
+    name: str
+    id: str
+
+
+def host_arch() -> str:
+    """Docker's name for this host's CPU (amd64, arm64)."""
+    machine = platform.machine()
+    try:
+        return DOCKER_ARCH[machine]
+    except KeyError:
+        raise BaseImageError(
+            f"fabfleet builds images for amd64 and arm64 hosts; this one is {machine}"
+        ) from None
+
+
+def _checked(image: Image, name: str) -> BaseImage:
+    arch = str(image.attrs.get("Architecture", ""))
+    if arch and arch != host_arch():
+        raise BaseImageError(
+            f"base image {name} is for {arch}, this host is {host_arch()}; "
+            "images are built for the host that runs them"
+        )
+    return BaseImage(name, str(image.id))
+
+
+def _local(client: docker.DockerClient, name: str) -> Image | None:
+    try:
+        return client.images.get(name)
+    except ImageNotFound:
+        return None
+
+
+def resolve_base(client: docker.DockerClient, name: str, say: Say) -> BaseImage:
+    """The base image to build on.
+
+    ``name`` when it is on this host; else, for the default ``debian:bookworm-slim``,
+    the Debian base fabfleet built here before, else ``name`` pulled from its
+    registry, else a Debian base built now with debootstrap. Any other ``name``
+    must be on this host or pullable.
+    """
+    image = _local(client, name)
+    if image is not None:
+        say(f"base image {name}: on this host")
+        return _checked(image, name)
+    if name == DEFAULT_BASE:
+        built = _built_before(client)
+        if built is not None:
+            say(f"base image {built.name}: on this host (built with debootstrap, for {name})")
+            return built
+    say(f"base image {name}: not on this host, pulling it")
+    try:
+        image = client.images.pull(name)
+    except DockerException as error:
+        why = str(getattr(error, "explanation", None) or error).strip().splitlines()[0]
+        if name != DEFAULT_BASE:
+            raise BaseImageError(
+                f"base image {name} is not on this host and cannot be pulled ({why}); load it "
+                f"(docker load -i FILE), or remove site.image_base to use {DEFAULT_BASE} or a "
+                "Debian base fabfleet builds itself"
+            ) from None
+        say(f"base image {name}: cannot pull it ({why}); building a Debian {SUITE} base instead")
+        return local_debian_base(client, say)
+    return _checked(image, name)
+
+
+def _built_before(client: docker.DockerClient) -> BaseImage | None:
+    mirror = find_mirror(SUITE)
+    if mirror is None:
+        return None
+    tag = local_base_tag(_sources(mirror, APT_DIR), _includes(mirror), host_arch())
+    image = _local(client, tag)
+    return None if image is None else BaseImage(tag, str(image.id))
+
+
+def _includes(mirror: str) -> tuple[str, ...]:
+    """Packages beyond minbase: an https mirror needs the CA certificates for apt in the builds."""
+    return ("ca-certificates",) if mirror.startswith("https:") else ()
+
+
+def _sources(mirror: str, apt_dir: Path) -> str:
+    """The base's apt sources: ``mirror`` for bookworm, and this host's update mirrors."""
+    lines = [f"deb {mirror} {SUITE} main"]
+    for suite in UPDATE_SUITES:
+        found = find_mirror(suite, apt_dir, {})
+        if found is not None:
+            lines.append(f"deb {found} {suite} main")
+    return "\n".join(lines) + "\n"
+
+
+def local_base_tag(sources: str, includes: tuple[str, ...], arch: str) -> str:
+    """The tag of the base built from ``sources``: the same inputs give the same tag."""
+    recipe = "\0".join((RECIPE, sources, ",".join(includes), arch, _DPKG_SLIM, _APT_SLIM))
+    return f"{LOCAL_BASE_REPOSITORY}:{SUITE}-{hashlib.sha256(recipe.encode()).hexdigest()[:12]}"
+
+
+def local_debian_base(
+    client: docker.DockerClient,
+    say: Say,
+    *,
+    apt_dir: Path = APT_DIR,
+    search: str | None = None,
+) -> BaseImage:
+    """The debootstrapped Debian base for this host's mirror; built when not there yet.
+
+    ``apt_dir``: apt's configuration; ``search``: where to look for debootstrap
+    (default: PATH and the sbin directories).
+    """
+    mirror = find_mirror(SUITE, apt_dir)
+    if mirror is None:
+        raise BaseImageError(
+            f"no Debian {SUITE} mirror in apt's configuration (/etc/apt/sources.list.d/*.sources, "
+            f"/etc/apt/sources.list) to build a base image from; set {MIRROR_ENV}=URL, or load a "
+            "Debian bookworm image (docker load -i FILE) and set site.image_base to it"
+        )
+    includes = _includes(mirror)
+    sources = _sources(mirror, apt_dir)
+    tag = local_base_tag(sources, includes, host_arch())
+    image = _local(client, tag)
+    if image is not None:
+        say(f"base image {tag}: on this host (built earlier with debootstrap)")
+        return BaseImage(tag, str(image.id))
+    if search is None:
+        search = os.pathsep.join((os.environ.get("PATH", ""), *_SBIN))
+    debootstrap = shutil.which("debootstrap", path=search)
+    if debootstrap is None:
+        raise BaseImageError(
+            "debootstrap is not installed; install it (apt-get install debootstrap) so fabfleet "
+            "can build a Debian base image, or load one (docker load -i FILE) and set "
+            "site.image_base to it"
+        )
+    if os.geteuid() != 0:
+        raise BaseImageError(
+            "building a Debian base image with debootstrap needs root; run fabfleet images as "
+            "root once, or load a Debian bookworm image (docker load -i FILE) and set "
+            "site.image_base to it"
+        )
+    say(f"base image {tag}: debootstrap --variant=minbase {SUITE} from {mirror} (a minute or two)")
+    work = Path(tempfile.mkdtemp(prefix="fabfleet-base-", dir=os.environ.get("TMPDIR", "/var/tmp")))
+    try:
+        root = work / "rootfs"
+        _debootstrap(debootstrap, mirror, includes, root)
+        _slim(root)
+        (root / "etc/apt/sources.list").write_text(sources)
+        archive = work / "rootfs.tar"
+        packed = subprocess.run(
+            ["tar", "--numeric-owner", "-C", str(root), "-cf", str(archive), "."],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if packed.returncode != 0:
+            raise BaseImageError(f"cannot pack the Debian base for docker import: {packed.stderr}")
+        repository, _, version = tag.rpartition(":")
+        client.api.import_image_from_file(
+            str(archive), repository=repository, tag=version, changes=['CMD ["bash"]']
+        )
+    finally:
+        _remove(work)
+    image = client.images.get(tag)
+    say(f"base image {tag}: built ({image.attrs.get('Size', 0) // 1_000_000} MB)")
+    return BaseImage(tag, str(image.id))
+
+
+def _debootstrap(debootstrap: str, mirror: str, includes: tuple[str, ...], root: Path) -> None:
+    command = [debootstrap, "--variant=minbase", f"--arch={host_arch()}"]
+    if includes:
+        command.append(f"--include={','.join(includes)}")
+    done = subprocess.run(
+        [*command, SUITE, str(root), mirror],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if done.returncode != 0:
+        tail = (done.stdout + done.stderr).strip().splitlines()[-5:]
+        raise BaseImageError(
+            f"debootstrap of Debian {SUITE} from {mirror} failed (exit status {done.returncode}):\n"
+            + "\n".join(f"  {line}" for line in tail)
+        )
+
+
+def _slim(root: Path) -> None:
+    """Leave out documentation from now on, and what is already there; drop apt's caches."""
+    (root / "etc/dpkg/dpkg.cfg.d/fabfleet-slim").write_text(_DPKG_SLIM)
+    (root / "etc/apt/apt.conf.d/90fabfleet-slim").write_text(_APT_SLIM)
+    for directory in ("usr/share/man", "usr/share/info", "usr/share/groff", "usr/share/lintian"):
+        for entry in (root / directory).glob("*"):
+            _delete(entry)
+    for package in (root / "usr/share/doc").glob("*"):
+        if package.is_dir() and not package.is_symlink():
+            for entry in package.iterdir():
+                if entry.name != "copyright":
+                    _delete(entry)
+    for directory in ("var/cache/apt/archives", "var/lib/apt/lists"):
+        for entry in (root / directory).glob("*"):
+            if entry.is_file():
+                entry.unlink()
+    for cache in (root / "var/cache/apt").glob("*.bin"):
+        cache.unlink()
+
+
+def _delete(entry: Path) -> None:
+    if entry.is_dir() and not entry.is_symlink():
+        shutil.rmtree(entry)
+    else:
+        entry.unlink()
+
+
+def _mounts_under(path: Path) -> list[str]:
+    try:
+        lines = Path("/proc/self/mountinfo").read_text().splitlines()
+    except OSError:
+        return []
+    prefix = str(path.resolve())
+    points = [line.split()[4] for line in lines if len(line.split()) > 4]
+    return [p for p in points if p == prefix or p.startswith(prefix + "/")]
+
+
+def _remove(work: Path) -> None:
+    """Remove the scratch directory, unless a failed debootstrap left something mounted in it."""
+    for point in sorted(_mounts_under(work), reverse=True):
+        subprocess.run(["umount", point], capture_output=True, check=False)
+    if _mounts_under(work):
+        return  # never delete through a mount (it could be the host's /dev or /proc)
+    shutil.rmtree(work, ignore_errors=True)

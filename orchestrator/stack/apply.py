@@ -1,0 +1,189 @@
+"""`fabfleet up`: render, install the udev rules, check images, and let compose converge."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import docker
+import yaml
+from docker.errors import APIError, NotFound
+
+from orchestrator.devices.udev_install import install_rules, reload_udev
+from orchestrator.fleet.model import Fleet
+from orchestrator.rendering.context import PROXY_CONF
+from orchestrator.rendering.files import write_changed
+from orchestrator.rendering.render import render_stack
+from orchestrator.stack.compose_file import parse_services
+from orchestrator.stack.compose_runner import Compose, compose_up
+from orchestrator.stack.control import STOP_TIMEOUT, project_containers, service_of, unplugged
+from orchestrator.stack.images import ImageProvider, ensure_images
+from orchestrator.stack.secrets import Owner, ensure_hub_data, ensure_secrets
+
+RULES_FILE = "99-fabfleet.rules"
+COMPOSE_FILE = "compose.yaml"
+NGINX_FILE = "proxy/nginx.conf"
+# The compose file minus the devices of unplugged cameras, for starting those alone.
+UNPLUGGED_FILE = "compose.unplugged.yaml"
+PROXY = "proxy"
+CAMERA_PREFIX = "camera-"
+
+
+@dataclass(frozen=True, slots=True)
+class UpSettings:
+    """Where `up` writes and what it runs, apart from the fleet itself."""
+
+    version: str
+    project: str
+    rules_path: Path
+    images: ImageProvider
+
+
+@dataclass(slots=True)
+class UpReport:
+    """What `up` did, for the summary line and for tests."""
+
+    started: list[str] = field(default_factory=list)
+    waiting: list[str] = field(default_factory=list)
+    # Cameras started without their unplugged device (also in ``started``).
+    offline: list[str] = field(default_factory=list)
+    proxy_reloaded: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Output:
+    """Where `up` reports progress (``info``) and things the user should notice (``note``)."""
+
+    info: Callable[[str], None]
+    note: Callable[[str], None]
+
+
+def _started_at(client: docker.DockerClient, project: str, service: str) -> dict[str, str]:
+    return {
+        str(c.id): str(c.attrs.get("State", {}).get("StartedAt"))
+        for c in project_containers(client, project)
+        if service_of(c) == service
+    }
+
+
+def _reload_proxy(client: docker.DockerClient, container_id: str, out: Output) -> bool:
+    """``nginx -s reload`` in the proxy; restart it if nginx refuses. False if it is gone."""
+    try:
+        container = client.containers.get(container_id)
+    except NotFound:
+        return False
+    try:
+        result = container.exec_run(["nginx", "-c", PROXY_CONF, "-s", "reload"])
+    except APIError as error:
+        why = str(error.explanation or error)
+    else:
+        if result.exit_code == 0:
+            out.info(f"reloaded proxy ({NGINX_FILE} changed)")
+            return True
+        output = result.output if isinstance(result.output, bytes) else b""
+        lines = output.decode("utf-8", "replace").strip().splitlines()
+        why = lines[-1] if lines else f"exit status {result.exit_code}"
+    try:
+        container.restart(timeout=STOP_TIMEOUT)
+    except NotFound:
+        return False
+    out.info(f"restarted proxy ({NGINX_FILE} changed; reload failed: {why})")
+    return True
+
+
+def camera_offline(service: str, device: str) -> str:
+    """What to say about a camera started without its device."""
+    return (
+        f'{service}: {device} is not plugged in; it shows "offline" until it is '
+        "plugged in and `fabfleet up` runs"
+    )
+
+
+def without_devices(compose_text: bytes, services: list[str]) -> str:
+    """The compose file with ``services`` given no device: Docker refuses to create a
+    container whose device is missing, while ustreamer (``--persistent``) serves its
+    "offline" picture without one. A later `up` with the device plugged in changes the
+    service's configuration back, so compose recreates it with the device."""
+    data = yaml.safe_load(compose_text)
+    for name in services:
+        data["services"][name].pop("devices", None)
+    header = (
+        f"# Written by `fabfleet up`: compose.yaml without the devices of {', '.join(services)}\n"
+    )
+    return header + yaml.safe_dump(data, sort_keys=False)
+
+
+def write_secrets(fleet: Fleet, out: Output) -> None:
+    """The gate's keys and the hub's data directory in the state directory (orchestrator/
+    secrets.py), owned by the containers' user; one line per key file written or removed."""
+    state_dir = Path(fleet.site.state_dir)
+    owner = Owner(fleet.site.container_uid, fleet.site.container_gid)
+    report = ensure_secrets(state_dir, [p.name for p in fleet.printers], owner)
+    for name in report.written:
+        out.info(f"{'changed':<9}  {state_dir / name}")
+    for name in report.removed:
+        out.info(f"{'removed':<9}  {state_dir / name}")
+    ensure_hub_data(state_dir, owner)
+
+
+def up(
+    fleet: Fleet,
+    settings: UpSettings,
+    client: docker.DockerClient,
+    compose: Compose,
+    out: Output,
+) -> UpReport:
+    """Bring the stack in line with ``fleet``; raises the errors of each step."""
+    state_dir = Path(fleet.site.state_dir)
+    files = render_stack(fleet, settings.version)
+    changed = write_changed(state_dir, files)
+    for name, was_changed in changed.items():
+        out.info(f"{'changed' if was_changed else 'unchanged':<9}  {state_dir / name}")
+    write_secrets(fleet, out)
+
+    rules_changed = install_rules(settings.rules_path, files[RULES_FILE])
+    out.info(f"{'changed' if rules_changed else 'unchanged':<9}  {settings.rules_path}")
+    if rules_changed:
+        note = reload_udev()
+        if note is not None:
+            out.note(note)
+
+    report = UpReport()
+    services = parse_services(files[COMPOSE_FILE])
+    for service in services:
+        absent = [d for d in service.devices if not os.path.exists(d)]
+        if absent and service.name.startswith(CAMERA_PREFIX):
+            out.note(camera_offline(service.name, absent[0]))
+            report.offline.append(service.name)
+            report.started.append(service.name)
+        elif absent:
+            out.note(unplugged(service.name, absent[0]))
+            report.waiting.append(service.name)
+        else:
+            report.started.append(service.name)
+    images = {s.name: s.image for s in services if s.name in report.started}
+    ensure_images(client, images, settings.images)
+
+    proxy_before = _started_at(client, settings.project, PROXY)
+    plugged = [s for s in report.started if s not in report.offline]
+    compose_up(compose, settings.project, state_dir / COMPOSE_FILE, plugged, out.note)
+    unplugged_file = state_dir / UNPLUGGED_FILE
+    if report.offline:
+        unplugged_file.write_text(without_devices(files[COMPOSE_FILE], report.offline))
+        compose_up(compose, settings.project, unplugged_file, report.offline, out.note)
+    else:
+        unplugged_file.unlink(missing_ok=True)
+    # Compose does not see a changed nginx.conf (it is not in compose.yaml); a proxy it
+    # did not just recreate reloads it: the workers finish their requests and streams.
+    if (
+        changed[NGINX_FILE]
+        and proxy_before
+        and _started_at(client, settings.project, PROXY) == proxy_before
+    ):
+        for container_id in proxy_before:
+            report.proxy_reloaded = _reload_proxy(client, container_id, out) or (
+                report.proxy_reloaded
+            )
+    return report
