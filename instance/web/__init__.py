@@ -7,6 +7,11 @@ import sys
 # the proxy, so aiohttp is imported without the ssl module: about 3 MB less
 # resident memory, a third of the web server's share of the 40 MB budget.
 if "aiohttp" not in sys.modules:
+    # The Prometheus client (instance.web.metrics) imports urllib's HTTPS handler, which
+    # http.client and urllib.request only define if ssl was importable when they were first
+    # imported: it comes first, with ssl; aiohttp still builds no TLS context.
+    import prometheus_client  # noqa: F401
+
     _ssl = sys.modules.get("ssl")
     sys.modules["ssl"] = None  # type: ignore[assignment]
     try:

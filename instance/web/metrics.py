@@ -1,108 +1,132 @@
-"""Prometheus text exposition at ``/metrics``: state, temperatures, job, serial link, uploads."""
+"""Prometheus ``/metrics``: state, temperatures, job, serial link, uploads, read at scrape time.
+
+The official client library writes the exposition. Each app has a registry of its own (several
+print servers share one process in the tests, so the library's global registry is never used)
+holding one collector that reads the printer when scraped: nothing is counted twice. Families
+built by a collector carry no ``_created`` series unless given one, and none is.
+"""
 
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 
 from aiohttp import web
+from prometheus_client import CollectorRegistry
+from prometheus_client.aiohttp import make_aiohttp_handler
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
 
 from instance.printer import PrinterState
-from instance.web.context import context
+from instance.web.context import CONTEXT
 from instance.web.events import EVENTS
 
-CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
+class _Scrape:
+    """The families of one scrape, in order; every sample is labelled with the printer."""
 
-class _Exposition:
-    def __init__(self) -> None:
-        self.lines: list[str] = []
+    def __init__(self, printer: str) -> None:
+        self.printer = printer
+        self.families: list[Metric] = []
 
-    def metric(self, name: str, kind: str, help_text: str) -> None:
-        self.lines.append(f"# HELP {name} {help_text}")
-        self.lines.append(f"# TYPE {name} {kind}")
+    def gauge(self, name: str, help_text: str, *labels: str) -> GaugeMetricFamily:
+        family = GaugeMetricFamily(name, help_text, labels=["printer", *labels])
+        self.families.append(family)
+        return family
 
-    def sample(self, name: str, value: float | None, **labels: str) -> None:
-        if value is None or (isinstance(value, float) and math.isnan(value)):
+    def counter(self, name: str, help_text: str) -> CounterMetricFamily:
+        family = CounterMetricFamily(name, help_text, labels=["printer"])
+        self.families.append(family)
+        return family
+
+    def sample(
+        self, family: GaugeMetricFamily | CounterMetricFamily, value: float | None, *labels: str
+    ) -> None:
+        """Adds a sample; an unknown value (None, NaN) is left out rather than shown as NaN."""
+        if value is None or math.isnan(value):
             return
-        label_text = ",".join(f'{k}="{_escape(v)}"' for k, v in labels.items())
-        where = f"{{{label_text}}}" if label_text else ""
-        self.lines.append(f"{name}{where} {value:g}" if isinstance(value, float) else
-                          f"{name}{where} {value}")  # fmt: skip
+        family.add_metric([self.printer, *labels], value)
 
 
-def _escape(value: str) -> str:
-    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+class PrinterCollector(Collector):
+    """Reads one print server's printer, link, job and counters at every scrape."""
 
+    def __init__(self, app: web.Application) -> None:
+        self._app = app
 
-async def metrics(request: web.Request) -> web.Response:
-    ctx = context(request)
-    printer = ctx.printer
-    core = printer.link.core
-    out = _Exposition()
-    name = ctx.config.printer
+    def collect(self) -> Iterator[Metric]:
+        ctx = self._app[CONTEXT]
+        printer = ctx.printer
+        core = printer.link.core
+        out = _Scrape(ctx.config.printer)
 
-    out.metric("fabfleet_printer_state", "gauge", "1 for the printer's current state")
-    for state in PrinterState:
-        out.sample(
-            "fabfleet_printer_state", int(printer.state is state), printer=name, state=state.value
-        )
-    out.metric("fabfleet_printer_connected", "gauge", "1 while the serial link is ready")
-    out.sample("fabfleet_printer_connected", int(printer.link.ready), printer=name)
+        state = out.gauge("fabfleet_printer_state", "1 for the printer's current state", "state")
+        for each in PrinterState:
+            out.sample(state, int(printer.state is each), each.value)
+        connected = out.gauge("fabfleet_printer_connected", "1 while the serial link is ready")
+        out.sample(connected, int(printer.link.ready))
 
-    out.metric("fabfleet_temperature_celsius", "gauge", "heater or sensor reading")
-    for heater, (actual, _) in sorted(printer.heaters.items()):
-        out.sample("fabfleet_temperature_celsius", float(actual), printer=name, heater=heater)
-    out.metric("fabfleet_temperature_target_celsius", "gauge", "heater target")
-    for heater, (_, target) in sorted(printer.heaters.items()):
-        value = None if target is None else float(target)
-        out.sample("fabfleet_temperature_target_celsius", value, printer=name, heater=heater)
+        heaters = sorted(printer.heaters.items())
+        actual = out.gauge("fabfleet_temperature_celsius", "heater or sensor reading", "heater")
+        for heater, (reading, _) in heaters:
+            out.sample(actual, float(reading), heater)
+        target = out.gauge("fabfleet_temperature_target_celsius", "heater target", "heater")
+        for heater, (_, wanted) in heaters:
+            out.sample(target, None if wanted is None else float(wanted), heater)
 
-    job = printer.job
-    progress = job.progress() if job is not None else None
-    out.metric("fabfleet_job_active", "gauge", "1 while a job runs")
-    out.sample("fabfleet_job_active", int(job is not None), printer=name)
-    out.metric("fabfleet_job_progress_ratio", "gauge", "share of the file's bytes acknowledged")
-    out.metric("fabfleet_job_elapsed_seconds", "gauge", "printing time so far, pauses excluded")
-    out.metric("fabfleet_job_remaining_seconds", "gauge", "estimated time left")
-    out.metric("fabfleet_job_lines_done", "gauge", "commands of the file acknowledged")
-    if progress is not None:
-        out.sample("fabfleet_job_progress_ratio", float(progress.fraction), printer=name)
-        out.sample("fabfleet_job_elapsed_seconds", float(progress.elapsed), printer=name)
-        remaining = None if progress.remaining is None else float(progress.remaining)
-        out.sample("fabfleet_job_remaining_seconds", remaining, printer=name)
-        out.sample("fabfleet_job_lines_done", progress.lines_done, printer=name)
+        job = printer.job
+        progress = job.progress() if job is not None else None
+        out.sample(out.gauge("fabfleet_job_active", "1 while a job runs"), int(job is not None))
+        ratio = out.gauge("fabfleet_job_progress_ratio", "share of the file's bytes acknowledged")
+        elapsed = out.gauge("fabfleet_job_elapsed_seconds", "printing time so far, pauses excluded")
+        remaining = out.gauge("fabfleet_job_remaining_seconds", "estimated time left")
+        lines_done = out.gauge("fabfleet_job_lines_done", "commands of the file acknowledged")
+        if progress is not None:
+            out.sample(ratio, float(progress.fraction))
+            out.sample(elapsed, float(progress.elapsed))
+            left = progress.remaining
+            out.sample(remaining, None if left is None else float(left))
+            out.sample(lines_done, progress.lines_done)
 
-    out.metric("fabfleet_serial_lines_sent_total", "counter", "numbered lines written")
-    out.sample("fabfleet_serial_lines_sent_total", core.lines_sent, printer=name)
-    out.metric("fabfleet_serial_resends_total", "counter", "lines the printer asked again")
-    out.sample("fabfleet_serial_resends_total", core.resend_count, printer=name)
-    out.metric(
-        "fabfleet_serial_tails_total",
-        "counter",
-        "lines cut by the firmware's own buffer drain that it ran or refused",
-    )
-    out.sample("fabfleet_serial_tails_total", core.tails_seen, printer=name)
-    out.metric("fabfleet_serial_errors_total", "counter", "Error: lines from the printer")
-    out.sample("fabfleet_serial_errors_total", printer.link.line_errors, printer=name)
-    out.metric("fabfleet_serial_disconnects_total", "counter", "times the link was lost")
-    out.sample("fabfleet_serial_disconnects_total", printer.link.disconnects, printer=name)
-    out.metric("fabfleet_serial_queue_depth", "gauge", "commands waiting to be written")
-    out.sample("fabfleet_serial_queue_depth", core.queued, printer=name)
-    out.metric("fabfleet_serial_in_flight", "gauge", "commands written, not yet acknowledged")
-    out.sample("fabfleet_serial_in_flight", core.in_flight, printer=name)
+        for name, help_text, value in (
+            ("fabfleet_serial_lines_sent_total", "numbered lines written", core.lines_sent),
+            ("fabfleet_serial_resends_total", "lines the printer asked again", core.resend_count),
+            (
+                "fabfleet_serial_tails_total",
+                "lines cut by the firmware's own buffer drain that it ran or refused",
+                core.tails_seen,
+            ),
+            (
+                "fabfleet_serial_errors_total",
+                "Error: lines from the printer",
+                printer.link.line_errors,
+            ),
+            (
+                "fabfleet_serial_disconnects_total",
+                "times the link was lost",
+                printer.link.disconnects,
+            ),
+        ):
+            out.sample(out.counter(name, help_text), value)
+        queue = out.gauge("fabfleet_serial_queue_depth", "commands waiting to be written")
+        out.sample(queue, core.queued)
+        in_flight = out.gauge("fabfleet_serial_in_flight", "commands written, not yet acknowledged")
+        out.sample(in_flight, core.in_flight)
 
-    counters = ctx.counters
-    out.metric("fabfleet_uploads_total", "counter", "files stored by upload")
-    out.sample("fabfleet_uploads_total", counters.uploads, printer=name)
-    out.metric("fabfleet_uploads_refused_total", "counter", "uploads refused")
-    out.sample("fabfleet_uploads_refused_total", counters.uploads_refused, printer=name)
-    out.metric("fabfleet_upload_bytes_total", "counter", "bytes of stored uploads")
-    out.sample("fabfleet_upload_bytes_total", counters.upload_bytes, printer=name)
-    out.metric("fabfleet_event_clients", "gauge", "live event streams connected")
-    out.sample("fabfleet_event_clients", request.app[EVENTS].clients, printer=name)
-    body = ("\n".join(out.lines) + "\n").encode()
-    return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE})
+        counters = ctx.counters
+        for name, help_text, value in (
+            ("fabfleet_uploads_total", "files stored by upload", counters.uploads),
+            ("fabfleet_uploads_refused_total", "uploads refused", counters.uploads_refused),
+            ("fabfleet_upload_bytes_total", "bytes of stored uploads", counters.upload_bytes),
+        ):
+            out.sample(out.counter(name, help_text), value)
+        clients = out.gauge("fabfleet_event_clients", "live event streams connected")
+        out.sample(clients, self._app[EVENTS].clients)
+        yield from out.families
 
 
 def add_routes(app: web.Application) -> None:
-    app.router.add_get("/metrics", metrics)
+    """``GET /metrics`` from a registry of this app's own (after its context and events)."""
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(PrinterCollector(app))
+    app.router.add_get("/metrics", make_aiohttp_handler(registry))
