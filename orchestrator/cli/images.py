@@ -1,4 +1,5 @@
-"""`fabfleet images`: build the stack's images (the ones `up` would build, and all on request)."""
+"""`fabfleet images`: build the stack's images (the ones `up` would build, and all on request),
+or say what each is built from (``--dry-run``)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from orchestrator.cli.common import ConfigOption, fail, load
 from orchestrator.fleet.file import DEFAULT_PATH
 from orchestrator.fleet.model import Site
 from orchestrator.images.build import BuildSettings, ImageBuilder, build_all
+from orchestrator.images.plan import describe, plan_images
 from orchestrator.images.provider import BUILD_ERRORS
 from orchestrator.images.wheels import cache_dir
 from orchestrator.rendering.context import ROLES
@@ -40,6 +42,23 @@ def images_command(
             exists=True,
         ),
     ] = None,
+    wheel: Annotated[
+        Path | None,
+        typer.Option(
+            "--wheel",
+            help="fabfleet's wheel of this version, for an install without its source "
+            "(default: the wheel pip installed fabfleet from, when it is still there).",
+            dir_okay=False,
+            exists=True,
+        ),
+    ] = None,
+    dry_run: Annotated[
+        bool,
+        typer.Option(
+            "--dry-run",
+            help="Build nothing: say what each image would be built from (no Docker needed).",
+        ),
+    ] = False,
     config: ConfigOption = DEFAULT_PATH,
 ) -> None:
     """Build the stack's images (instance, camera, hub, proxy) that are missing or out of date."""
@@ -53,7 +72,16 @@ def images_command(
         gid=site.container_gid,
         source=source,
         cache=cache_dir(),
+        wheel=wheel,
     )
+    if dry_run:
+        plan = plan_images(settings)
+        for line in describe(plan):
+            typer.echo(line)
+        if plan.problem is not None:
+            fail(plan.problem)
+        typer.echo(f"images: {len(plan.images)} to build from the above, nothing built (--dry-run)")
+        return
     try:
         client = connect()
     except EngineError as error:

@@ -9,7 +9,6 @@ stand-in): it is left alone.
 from __future__ import annotations
 
 import time
-import tomllib
 from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -30,7 +29,14 @@ from orchestrator.images.context import (
     build_hash,
     context_tar,
 )
-from orchestrator.images.wheels import Wheelhouse, cache_dir, find_source, prepare_wheels
+from orchestrator.images.wheels import (
+    Origin,
+    Wheelhouse,
+    cache_dir,
+    find_origin,
+    origin_url,
+    prepare_wheels,
+)
 from orchestrator.rendering.context import ROLES, image
 
 Say = Callable[[str], None]
@@ -55,16 +61,7 @@ class BuildSettings:
     source: Path | None = None
     cache: Path | None = None
     contexts: Path = CONTEXTS
-
-
-def source_url(source: Path) -> str:
-    """Where the source of the images is: the project's URL when it has one, else the checkout."""
-    project = tomllib.loads((source / "pyproject.toml").read_text()).get("project", {})
-    urls = {str(k).lower(): str(v) for k, v in project.get("urls", {}).items()}
-    for key in ("source", "repository", "homepage"):
-        if key in urls:
-            return urls[key]
-    return source.as_uri()
+    wheel: Path | None = None
 
 
 class ImageBuilder:
@@ -76,15 +73,16 @@ class ImageBuilder:
         self.say = say
         self._base: BaseImage | None = None
         self._wheels: Wheelhouse | None = None
-        self._source: Path | None = None
+        self._origin: Origin | None = None
 
     def tag(self, role: str) -> str:
         return image(self.settings.repository, role, self.settings.version)
 
-    def _source_dir(self) -> Path:
-        if self._source is None:
-            self._source = find_source(self.settings.source)
-        return self._source
+    def origin(self) -> Origin:
+        """Where fabfleet's own wheel comes from (:func:`find_origin`)."""
+        if self._origin is None:
+            self._origin = find_origin(self.settings.source, self.settings.wheel)
+        return self._origin
 
     def base(self) -> BaseImage:
         if self._base is None:
@@ -94,10 +92,16 @@ class ImageBuilder:
     def wheels(self) -> Wheelhouse:
         if self._wheels is None:
             cache = self.settings.cache or cache_dir()
-            wheels = prepare_wheels(self._source_dir(), cache, self.say)
+            origin = self.origin()
+            wheels = prepare_wheels(origin, cache, self.say)
             if wheels.version != self.settings.version:
+                if origin.is_wheel:
+                    raise ImageBuildError(
+                        f"fabfleet's wheel {origin.path} is version {wheels.version}, "
+                        f"the stack runs {self.settings.version}; give the matching --wheel"
+                    )
                 raise ImageBuildError(
-                    f"fabfleet's source in {self._source_dir()} is version {wheels.version}, "
+                    f"fabfleet's source in {origin.path} is version {wheels.version}, "
                     f"the stack runs {self.settings.version}; install that source "
                     "(pip install -e DIR) or give the matching --source"
                 )
@@ -143,7 +147,7 @@ class ImageBuilder:
             "org.opencontainers.image.base.name": inputs.base.name,
             "org.opencontainers.image.ref.name": tag,
         }
-        args = {**inputs.build_args(), "SOURCE": source_url(self._source_dir())}
+        args = {**inputs.build_args(), "SOURCE": origin_url(self.origin())}
         started = time.monotonic()
         log: deque[str] = deque(maxlen=LOG_TAIL)
         with context_tar(inputs) as context:

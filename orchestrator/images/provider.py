@@ -43,12 +43,14 @@ class BuildImages:
         site: Site | None = None,
         *,
         source: Path | None = None,
+        wheel: Path | None = None,
         cache: Path | None = None,
         contexts: Path = CONTEXTS,
         say: Say = _echo,
     ) -> None:
         self.site = site or Site()
         self.source = source
+        self.wheel = wheel
         self.cache = cache
         self.contexts = contexts
         self.say = say
@@ -58,7 +60,12 @@ class BuildImages:
     def for_site(self, site: Site) -> BuildImages:
         """The same provider for the fleet's site (repository, base image, container user)."""
         return BuildImages(
-            site, source=self.source, cache=self.cache, contexts=self.contexts, say=self.say
+            site,
+            source=self.source,
+            wheel=self.wheel,
+            cache=self.cache,
+            contexts=self.contexts,
+            say=self.say,
         )
 
     def _builder(self, client: docker.DockerClient, version: str) -> ImageBuilder:
@@ -73,6 +80,7 @@ class BuildImages:
                 source=self.source,
                 cache=self.cache,
                 contexts=self.contexts,
+                wheel=self.wheel,
             )
             self._builders[key] = ImageBuilder(client, settings, self._held.append)
         return self._builders[key]

@@ -1,8 +1,10 @@
 """Wheels for the Python images, prepared on the host: no package index is reached in a build.
 
-fabfleet's own wheel is built from its source (the checkout the installed package
-lives in, or ``--source``) with pip on the host, so its optional C analysis kernel
-is compiled for the host's CPU: the images are built for the host that runs them.
+fabfleet's own wheel is built from its source (``--source``, the checkout the
+running package lives in, or the source folder pip installed it from) with pip on the
+host, so its optional C analysis kernel is compiled for the host's CPU: the images are
+built for the host that runs them. An installed fabfleet without a source uses a
+wheel instead (``--wheel``, or the wheel file pip installed it from): :func:`find_origin`.
 Its runtime dependencies are downloaded as binary wheels for the images' Python
 (Debian bookworm's CPython 3.11) and the host's CPU. Both are cached under
 :func:`cache_dir`, keyed by what they are made from, so a second build reuses them.
@@ -10,8 +12,10 @@ Its runtime dependencies are downloaded as binary wheels for the images' Python
 
 from __future__ import annotations
 
+import email.parser
 import fnmatch
 import hashlib
+import json
 import os
 import platform
 import shutil
@@ -22,7 +26,9 @@ import tomllib
 import zipfile
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from importlib import metadata
 from pathlib import Path
+from urllib.parse import unquote, urlparse
 
 # Debian bookworm's python3: CPython 3.11 on glibc 2.36.
 IMAGE_PYTHON = "3.11"
@@ -67,6 +73,73 @@ def _is_fabfleet_source(directory: Path) -> bool:
     return bool(project.get("project", {}).get("name") == "fabfleet")
 
 
+@dataclass(frozen=True, slots=True)
+class Origin:
+    """Where fabfleet's own wheel for the Python images comes from: a source tree to build
+    it from, or a wheel file; ``how`` says why this one (for messages)."""
+
+    path: Path
+    is_wheel: bool
+    how: str
+
+    def __str__(self) -> str:
+        return f"{'the wheel' if self.is_wheel else 'the source'} {self.path} ({self.how})"
+
+
+def installed_from() -> Path | None:
+    """The local folder or file pip installed the running fabfleet from, when it says so.
+
+    pip records it (``direct_url.json``) for ``pip install DIR`` and ``pip install
+    FILE.whl``, not for an install by name from an index or ``--find-links``.
+    """
+    try:
+        recorded = metadata.distribution("fabfleet").read_text("direct_url.json")
+    except metadata.PackageNotFoundError:
+        return None
+    if not recorded:
+        return None
+    try:
+        url = str(json.loads(recorded).get("url", ""))
+    except (ValueError, AttributeError):
+        return None
+    parsed = urlparse(url)
+    return Path(unquote(parsed.path)) if parsed.scheme == "file" else None
+
+
+def _is_fabfleet_wheel(path: Path) -> bool:
+    return path.is_file() and path.name.startswith("fabfleet-") and path.suffix == ".whl"
+
+
+def find_origin(
+    source: Path | None = None,
+    wheel: Path | None = None,
+    *,
+    here: Path | None = None,
+    installed: Path | None = None,
+) -> Origin:
+    """Where fabfleet's wheel comes from: ``wheel``, ``source``, the checkout the running
+    package lives in (``here``), else what pip installed it from (``installed``)."""
+    if wheel is not None:
+        if not _is_fabfleet_wheel(wheel):
+            raise WheelError(f"{wheel} is not a wheel of fabfleet (fabfleet-VERSION-….whl)")
+        return Origin(wheel.resolve(), True, "--wheel")
+    if source is not None:
+        return Origin(find_source(source), False, "--source")
+    here = here or Path(__file__).resolve().parents[2]
+    if _is_fabfleet_source(here):
+        return Origin(here, False, "the checkout fabfleet runs from")
+    installed = installed or installed_from()
+    if installed is not None and _is_fabfleet_wheel(installed):
+        return Origin(installed.resolve(), True, "the wheel fabfleet was installed from")
+    if installed is not None and _is_fabfleet_source(installed):
+        return Origin(installed.resolve(), False, "the source fabfleet was installed from")
+    raise WheelError(
+        "fabfleet is installed without its source or the wheel it was installed from "
+        f"({here}); give --wheel FILE (fabfleet's wheel of this version) or --source DIR "
+        "(a checkout of this version of fabfleet) to build the images"
+    )
+
+
 def find_source(given: Path | None = None) -> Path:
     """fabfleet's source tree: ``given``, else the checkout the running package comes from."""
     if given is not None:
@@ -82,11 +155,18 @@ def find_source(given: Path | None = None) -> Path:
     )
 
 
-def _packages(source: Path) -> list[str]:
-    """Top-level directories the project's ``packages.find include`` patterns pick."""
+def _folders(source: Path) -> list[str]:
+    """The top-level folders the wheel is built from: those of the packages pyproject.toml
+    lists (``udev`` and ``compose`` through its ``package-dir`` mapping), or that its
+    ``packages.find include`` patterns pick."""
     project = tomllib.loads((source / "pyproject.toml").read_text())
-    find = project.get("tool", {}).get("setuptools", {}).get("packages", {}).get("find", {})
-    patterns = find.get("include", ["*"])
+    setuptools = project.get("tool", {}).get("setuptools", {})
+    packages = setuptools.get("packages", {"find": {}})
+    if isinstance(packages, list):
+        mapped = setuptools.get("package-dir", {})
+        paths = (str(mapped.get(p, p.replace(".", "/"))) for p in packages)
+        return sorted({path.split("/")[0] for path in paths})
+    patterns = packages.get("find", {}).get("include", ["*"])
     return sorted(
         d.name
         for d in source.iterdir()
@@ -99,7 +179,7 @@ def _packages(source: Path) -> list[str]:
 def source_files(source: Path) -> list[Path]:
     """What fabfleet's wheel is built from, relative to ``source``, in a stable order."""
     files = [Path(name) for name in _TOP_FILES if (source / name).is_file()]
-    for package in _packages(source):
+    for package in _folders(source):
         for directory, dirs, names in os.walk(source / package):
             dirs[:] = sorted(d for d in dirs if d not in _SKIP_DIRS and not d.endswith(".egg-info"))
             for name in sorted(names):
@@ -192,6 +272,48 @@ def requirements(source: Path) -> list[str]:
     return [str(r) for r in project.get("project", {}).get("dependencies", [])]
 
 
+def wheel_metadata(wheel: Path) -> dict[str, list[str]]:
+    """The fields of a wheel's ``METADATA``, each with every value it has."""
+    with zipfile.ZipFile(wheel) as archive:
+        names = [n for n in archive.namelist() if n.endswith(".dist-info/METADATA")]
+        if not names:
+            raise WheelError(f"{wheel} has no METADATA: not a wheel")
+        text = archive.read(names[0]).decode("utf-8")
+    message = email.parser.HeaderParser().parsestr(text)
+    fields: dict[str, list[str]] = {}
+    for key, value in message.items():
+        fields.setdefault(key.lower(), []).append(str(value))
+    return fields
+
+
+def wheel_requirements(wheel: Path) -> list[str]:
+    """The runtime dependencies a wheel declares (not those of its extras)."""
+    found = wheel_metadata(wheel).get("requires-dist", [])
+    return [r.strip() for r in found if "extra" not in r.partition(";")[2]]
+
+
+def origin_requirements(origin: Origin) -> list[str]:
+    """fabfleet's runtime dependencies, from the wheel or the source it comes from."""
+    return wheel_requirements(origin.path) if origin.is_wheel else requirements(origin.path)
+
+
+def origin_url(origin: Origin) -> str:
+    """Where the source of the images is: the project's URL when it has one, else the
+    source folder or wheel file."""
+    if origin.is_wheel:
+        urls = {}
+        for entry in wheel_metadata(origin.path).get("project-url", []):
+            label, _, url = entry.partition(",")
+            urls[label.strip().lower()] = url.strip()
+    else:
+        project = tomllib.loads((origin.path / "pyproject.toml").read_text()).get("project", {})
+        urls = {str(k).lower(): str(v) for k, v in project.get("urls", {}).items()}
+    for key in ("source", "repository", "homepage"):
+        if key in urls:
+            return urls[key]
+    return origin.path.as_uri()
+
+
 def dependency_wheels(
     requires: list[str], platforms: list[str], cache: Path, say: Say
 ) -> list[Path]:
@@ -224,10 +346,19 @@ def dependency_wheels(
     return sorted(home.glob("*.whl"))
 
 
-def prepare_wheels(source: Path, cache: Path, say: Say) -> Wheelhouse:
+def given_wheel(wheel: Path, say: Say) -> tuple[Path, str]:
+    """A fabfleet wheel used as it is, and the digest of its bytes."""
+    say(f"wheels: fabfleet from {wheel}")
+    return wheel, hashlib.sha256(wheel.read_bytes()).hexdigest()
+
+
+def prepare_wheels(origin: Origin, cache: Path, say: Say) -> Wheelhouse:
     """fabfleet's wheel and its dependencies' for this host's CPU, with their digest."""
-    wheel, source_digest = fabfleet_wheel(source, cache, say)
-    deps = dependency_wheels(requirements(source), image_platforms(), cache, say)
+    if origin.is_wheel:
+        wheel, source_digest = given_wheel(origin.path, say)
+    else:
+        wheel, source_digest = fabfleet_wheel(origin.path, cache, say)
+    deps = dependency_wheels(origin_requirements(origin), image_platforms(), cache, say)
     digest = hashlib.sha256(source_digest.encode())
     for dep in deps:
         digest.update(dep.name.encode() + b"\0" + hashlib.sha256(dep.read_bytes()).digest())
