@@ -235,6 +235,24 @@ def _paths() -> dict[str, Schema]:
             "responses": {**_ok("healthy", {"type": "object"}),
                           "503": _error("the printer service stopped")},
         }},
+        "/api/v1": {"get": {
+            "summary": "the API's root: a redirect to this description",
+            "responses": {"302": {"description": "to /api/v1/openapi.json"}, **_AUTH},
+        }},
+        "/api/v1/": {"get": {
+            "summary": "the API's root: a redirect to this description",
+            "responses": {"302": {"description": "to /api/v1/openapi.json"}, **_AUTH},
+        }},
+        "/api/v1/openapi.json": {"get": {
+            "summary": "this description (OpenAPI 3.1)",
+            "responses": {**_ok("the description", {"type": "object"}), **_AUTH},
+        }},
+        "/metrics": {"get": {
+            "summary": "Prometheus metrics (docs/web-api.md); OpenMetrics if Accept asks for it",
+            "responses": {"200": {"description": "the exposition", "content": {
+                "text/plain": {"schema": {"type": "string"}},
+                "application/openmetrics-text": {"schema": {"type": "string"}}}}, **_AUTH},
+        }},
         "/api/v1/printer": {"get": {
             "summary": "the printer: state, heaters, job, prompt, last job",
             "responses": {**_ok("the printer", _ref("Printer")), **_AUTH},
