@@ -1,6 +1,5 @@
-"""The hub's pages and documents: the app and login pages, error pages for browsers,
-OpenAPI, health.
+"""The hub's pages and documents: the app and login pages, refusals as JSON or as pages for
+browsers, OpenAPI, health.
 
-Owns the static files in ``page/`` and how a refusal is shown to a browser. Holds no
-state of its own.
+Owns the static files in ``page/`` and how a refusal is shown. Holds no state of its own.
 """

@@ -1,6 +1,7 @@
 """The ``fabfleet`` command line (typer): one module per group of commands.
 
-Owns parsing options and turning errors into one clear line and an exit code. Holds no
-logic of its own: every command calls the fleet, devices, rendering, images, stack or
-demo part.
+Owns the options, the words on the terminal, and turning each error into one clear line
+and an exit code. Keeps no logic of its own: every command calls the fleet, devices,
+model, rendering, images, stack or demo part, and the hub only through :mod:`hub.door`
+(``fabfleet user``).
 """

@@ -1,7 +1,8 @@
-"""Devices on this host: USB discovery (pyudev), the scan report, USB bandwidth, hotplug,
-udev install.
+"""Devices on this host: USB discovery (pyudev), the scan report, USB and camera bandwidth,
+the hotplug watcher, installing the udev rules.
 
 Owns everything that reads udev or sysfs, and installing the rendered rules into
-``/etc/udev/rules.d``. May not touch Docker (the hotplug watcher asks the stack part to
-restart a container) nor write the fleet file (enrolment is the fleet part's).
+``/etc/udev/rules.d`` (and asking udev to apply them). May not touch Docker (the hotplug
+watcher is handed a function that restarts a container) nor write the fleet file
+(enrolment is the fleet part's).
 """
