@@ -352,20 +352,32 @@ def given_wheel(wheel: Path, say: Say) -> tuple[Path, str]:
     return wheel, hashlib.sha256(wheel.read_bytes()).hexdigest()
 
 
+def check_wheel_tags(wheel: Path) -> str:
+    """The version of a fabfleet wheel that runs in the images on this host; else WheelError."""
+    _, version, python_tag, *_, platform_tag = wheel.name.removesuffix(".whl").split("-")
+    if python_tag not in (IMAGE_ABI, "py3"):
+        raise WheelError(
+            f"fabfleet's wheel was built for {python_tag}, the images run Debian bookworm's "
+            f"Python {IMAGE_PYTHON}; run fabfleet from a Python {IMAGE_PYTHON} environment"
+        )
+    arch = _MACHINES.get(platform.machine(), platform.machine())
+    if platform_tag != "any" and not platform_tag.endswith(arch):
+        raise WheelError(
+            f"fabfleet's wheel {wheel.name} is for {platform_tag}, this host is {arch}: the "
+            "images are built for the host that runs them; give a wheel built on this host"
+        )
+    return version
+
+
 def prepare_wheels(origin: Origin, cache: Path, say: Say) -> Wheelhouse:
     """fabfleet's wheel and its dependencies' for this host's CPU, with their digest."""
     if origin.is_wheel:
         wheel, source_digest = given_wheel(origin.path, say)
     else:
         wheel, source_digest = fabfleet_wheel(origin.path, cache, say)
+    version = check_wheel_tags(wheel)
     deps = dependency_wheels(origin_requirements(origin), image_platforms(), cache, say)
     digest = hashlib.sha256(source_digest.encode())
     for dep in deps:
         digest.update(dep.name.encode() + b"\0" + hashlib.sha256(dep.read_bytes()).digest())
-    _, version, python_tag, *_ = wheel.name.split("-")
-    if python_tag not in (IMAGE_ABI, "py3"):
-        raise WheelError(
-            f"fabfleet's wheel was built for {python_tag}, the images run Debian bookworm's "
-            f"Python {IMAGE_PYTHON}; run fabfleet from a Python {IMAGE_PYTHON} environment"
-        )
     return Wheelhouse((wheel, *deps), digest.hexdigest(), version, has_kernel(wheel))

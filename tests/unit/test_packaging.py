@@ -4,6 +4,7 @@ origin (source or wheel file) when it builds the images."""
 from __future__ import annotations
 
 import json
+import platform
 import tomllib
 import zipfile
 from importlib import metadata
@@ -17,6 +18,7 @@ from orchestrator.images.plan import describe, plan_images
 from orchestrator.images.wheels import (
     Origin,
     WheelError,
+    check_wheel_tags,
     find_origin,
     origin_requirements,
     origin_url,
@@ -97,6 +99,27 @@ def test_a_wheels_requirements_leave_out_its_extras(tmp_path: Path) -> None:
     assert origin_url(origin) == "https://example.org/fabfleet"
     bare = Origin(fake_wheel(tmp_path / "fabfleet-0.1.0-cp311-none-any.whl"), True, "--wheel")
     assert origin_url(bare) == bare.path.as_uri()
+
+
+@pytest.mark.parametrize(
+    ("name", "machine", "refusal"),
+    [
+        ("fabfleet-0.1.0-cp311-cp311-linux_x86_64.whl", "x86_64", None),
+        ("fabfleet-0.1.0-py3-none-any.whl", "aarch64", None),
+        ("fabfleet-0.1.0-cp311-cp311-linux_aarch64.whl", "aarch64", None),
+        ("fabfleet-0.1.0-cp311-cp311-linux_aarch64.whl", "x86_64", "is for linux_aarch64"),
+        ("fabfleet-0.1.0-cp312-cp312-linux_x86_64.whl", "x86_64", "was built for cp312"),
+    ],
+)
+def test_a_wheel_must_run_in_the_images_on_this_host(
+    monkeypatch: pytest.MonkeyPatch, name: str, machine: str, refusal: str | None
+) -> None:
+    monkeypatch.setattr(platform, "machine", lambda: machine)
+    if refusal is None:
+        assert check_wheel_tags(Path(name)) == "0.1.0"
+    else:
+        with pytest.raises(WheelError, match=refusal):
+            check_wheel_tags(Path(name))
 
 
 def test_the_dry_run_plan_names_each_context_and_input(tmp_path: Path) -> None:
