@@ -65,6 +65,9 @@ _CSV = {"200": {"description": "CSV", "content": {"text/csv": {"schema": {"type"
 
 PATHS: Schema = {
     "/api/health": {"get": {"summary": "health (open)", "responses": _answers()}},
+    "/api/openapi.json": {
+        "get": {"summary": "this description (OpenAPI 3.1)", "responses": _answers("401")}
+    },
     "/api/login": {
         "post": {
             "summary": "log in; sets the session and CSRF cookies",
