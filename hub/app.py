@@ -12,7 +12,7 @@ from types import ModuleType
 from aiohttp import web
 
 from hub.context import CONTEXT, HubContext
-from hub.errors import json_errors
+from hub.web.refusals import json_errors
 
 # In this order: authentication first (it sets who the request is), pages last.
 FEATURES: tuple[str, ...] = (

@@ -14,26 +14,13 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
+from hub.auth import tables
+from hub.auth.grants import describe_grants, grant_rows, grants_from_rows, grants_json
 from hub.auth.passwords import hash_password
 from hub.auth.rights import EVERY_PRINTER, ROLES, Grants, Role, User
 from hub.records import audit
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS users (
-    id INTEGER PRIMARY KEY,
-    name TEXT NOT NULL UNIQUE COLLATE NOCASE,
-    role TEXT NOT NULL CHECK (role IN ('admin', 'operator', 'viewer')),
-    password_hash TEXT NOT NULL,
-    created REAL NOT NULL,
-    disabled INTEGER NOT NULL DEFAULT 0
-);
-CREATE TABLE IF NOT EXISTS grants (
-    user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
-    kind TEXT NOT NULL CHECK (kind IN ('printer', 'group', 'all')),
-    name TEXT NOT NULL DEFAULT '',
-    PRIMARY KEY (user_id, kind, name)
-);
-"""
+SCHEMA = tables.USERS
 
 NAME = re.compile(r"[A-Za-z0-9._-]{1,64}")
 # Printer and group names as the fleet file allows them, with some room.
@@ -127,16 +114,6 @@ def make_grants(printers: object = (), groups: object = (), every_printer: bool 
     return Grants(printers=chosen, groups=group_names)
 
 
-def grants_json(grants: Grants) -> dict[str, list[str]]:
-    return {"printers": sorted(grants.printers), "groups": sorted(grants.groups)}
-
-
-def grants_from_rows(rows: list[tuple[str, str]]) -> Grants:
-    printers = {EVERY_PRINTER if kind == "all" else name for kind, name in rows if kind != "group"}
-    groups = {name for kind, name in rows if kind == "group"}
-    return Grants(printers=frozenset(printers), groups=frozenset(groups))
-
-
 @contextmanager
 def transaction(db: sqlite3.Connection) -> Iterator[None]:
     """One write transaction (taken at once, so two writers never deadlock)."""
@@ -173,12 +150,9 @@ def _account(db: sqlite3.Connection, row: sqlite3.Row) -> Account:
 
 def _write_grants(db: sqlite3.Connection, user_id: int, grants: Grants) -> None:
     db.execute("DELETE FROM grants WHERE user_id = ?", (user_id,))
-    rows = [("all" if p == EVERY_PRINTER else "printer", "" if p == EVERY_PRINTER else p)
-            for p in grants.printers]  # fmt: skip
-    rows += [("group", g) for g in grants.groups]
     db.executemany(
         "INSERT INTO grants (user_id, kind, name) VALUES (?, ?, ?)",
-        [(user_id, kind, name) for kind, name in rows],
+        [(user_id, kind, name) for kind, name in grant_rows(grants)],
     )
 
 
@@ -188,13 +162,6 @@ def _other_admins(db: sqlite3.Connection, user_id: int) -> int:
         (user_id,),
     ).fetchone()
     return int(row[0])
-
-
-def describe_grants(grants: Grants) -> str:
-    parts = [("every printer" if p == EVERY_PRINTER else f"printer {p}")
-             for p in sorted(grants.printers)]  # fmt: skip
-    parts += [f"group {g}" for g in sorted(grants.groups)]
-    return ", ".join(parts) or "none"
 
 
 def create_user(
@@ -310,10 +277,3 @@ def password_hash(db: sqlite3.Connection, name: str) -> tuple[int, str, str] | N
 
 def store_rehash(db: sqlite3.Connection, user_id: int, hashed: str) -> None:
     db.execute("UPDATE users SET password_hash = ? WHERE id = ?", (hashed, user_id))
-
-
-def schemas() -> list[str]:
-    """The tables accounts touch (users, sessions, API keys, audit), for the user commands."""
-    from hub.auth import api_keys, sessions
-
-    return [SCHEMA, sessions.SCHEMA, api_keys.SCHEMA, audit.SCHEMA]

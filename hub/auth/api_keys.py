@@ -13,25 +13,17 @@ import time
 
 from aiohttp import web
 
+from hub.auth import tables
+from hub.auth.credentials import token_hash, user_of
 from hub.auth.current import current_user
+from hub.auth.grants import GRANTS_COLUMN
 from hub.auth.rights import User
-from hub.auth.sessions import GRANTS_COLUMN, read_object, text_field, token_hash, user_of
+from hub.bodies import read_object, text_field
 from hub.context import context
 from hub.errors import ApiError
 from hub.records import audit
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS api_keys (
-    id INTEGER PRIMARY KEY,
-    user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
-    name TEXT NOT NULL,
-    key_hash TEXT NOT NULL UNIQUE,
-    prefix TEXT NOT NULL,
-    created REAL NOT NULL,
-    last_used REAL,
-    UNIQUE (user_id, name)
-);
-"""
+SCHEMA = tables.API_KEYS
 
 PREFIX = "ffk_"
 # How many characters of a key its list shows, to tell keys apart.

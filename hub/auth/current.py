@@ -1,16 +1,13 @@
 """Who a request is: :func:`current_user` for handlers, set by the authentication
-middleware (session cookie or API key, ``hub/auth/sessions.py`` and ``hub/auth/api_keys.py``)."""
+middleware (session cookie or API key, ``hub/auth/identify.py``)."""
 
 from __future__ import annotations
 
 from aiohttp import web
 
+from hub.auth.request_keys import USER
 from hub.auth.rights import User
 from hub.errors import ApiError
-
-USER = "fabfleet.user"
-# How the request proved who it is: "session" (needs CSRF on changes) or "api-key".
-METHOD = "fabfleet.auth_method"
 
 
 def current_user(request: web.Request) -> User:

@@ -44,8 +44,7 @@ from urllib.parse import parse_qs, unquote
 from aiohttp import web
 from multidict import CIMultiDictProxy
 
-from hub.auth.rights import User, may_act, may_view, may_view_camera
-from hub.auth.sessions import (
+from hub.auth.identify import (
     CSRF_HEADER,
     CSRF_REFUSED,
     SAFE_METHODS,
@@ -55,6 +54,7 @@ from hub.auth.sessions import (
     csrf_matches,
     identify,
 )
+from hub.auth.rights import User, may_act, may_view, may_view_camera
 from hub.auth.signing import HEADER, identity_for, proxy_key
 from hub.context import HubContext, context
 from hub.errors import ApiError

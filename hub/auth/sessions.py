@@ -1,330 +1,54 @@
-"""Logging in and out, sessions, and who each request is (the authentication middleware).
+"""Logging in and out, changing one's password, and the session cookies.
 
 A session token is random, sent as the HttpOnly cookie ``fabfleet_session``
-and stored only as its SHA-256 hash. It ends after ``session_idle`` seconds
-without a request, ``session_max`` seconds after login, at logout, and when
-the user is removed, disabled or their password changes. Every changing
-request made with the cookie must carry the session's CSRF token as
-``X-CSRF-Token`` (the page reads it from the ``fabfleet_csrf`` cookie).
-
-Five wrong passwords for one user name within 15 minutes lock that name for 15
-minutes; twenty from one client address lock the address. An unknown user and a
-wrong password get the same answer after the same work.
+and stored only as its SHA-256 hash; the request's session is found by
+``hub/auth/identify.py``. A session ends after ``session_idle`` seconds without
+a request, ``session_max`` seconds after login, at logout, and when the user is
+removed, disabled or their password changes. Wrong passwords are counted and
+locked out by ``hub/auth/lockout.py``; an unknown user and a wrong password get
+the same answer after the same work.
 """
 
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import hmac
-import ipaddress
-import json
-import math
 import secrets
 import sqlite3
 import time
-from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from aiohttp import web
-from aiohttp.typedefs import Handler
-from multidict import CIMultiDictProxy
 
-from hub.auth import accounts
-from hub.auth.current import METHOD, USER, current_user
+from hub.auth import accounts, tables
+from hub.auth.credentials import token_hash
+from hub.auth.current import current_user
+from hub.auth.grants import grants_json
+from hub.auth.identify import CSRF_COOKIE, SESSION, SESSION_COOKIE, Identified, authenticate
+from hub.auth.lockout import (
+    LOCKOUTS,
+    Lockouts,
+    client_address,
+    count_failure,
+    lockout_name,
+    refuse_locked,
+    retry_after,
+)
 from hub.auth.passwords import HASHER, WeakPassword, dummy_hash, needs_rehash, verify
-from hub.auth.rights import ROLES, Grants, Role, User
+from hub.auth.request_keys import METHOD
+from hub.auth.rights import User
+from hub.bodies import read_object, text_field
 from hub.config import HubConfig
 from hub.context import context
-from hub.errors import ApiError, error_response
+from hub.errors import ApiError
 from hub.records import audit
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS sessions (
-    token_hash TEXT PRIMARY KEY,
-    user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
-    csrf TEXT NOT NULL,
-    created REAL NOT NULL,
-    last_seen REAL NOT NULL
-);
-CREATE INDEX IF NOT EXISTS sessions_user ON sessions(user_id);
-"""
+SCHEMA = tables.SESSIONS
 
-SESSION_COOKIE = "fabfleet_session"
-CSRF_COOKIE = "fabfleet_csrf"
-CSRF_HEADER = "X-CSRF-Token"
-SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
-# Paths a cookie may change things on without the CSRF header: logging in makes the
-# token; the gate checks the original request's token itself.
-NO_CSRF_PATHS = frozenset({"/api/login", "/api/auth/check"})
-CSRF_REFUSED = "CSRF token missing or wrong"
-# The request's Identified (who, how, the session's CSRF token), for logout and the gate.
-SESSION = "fabfleet.identified"
 WRONG_LOGIN = "wrong user name or password"
 
-USER_FAILURES = 5
-ADDRESS_FAILURES = 20
-FAILURE_WINDOW = 15 * 60
-LOCK_TIME = 15 * 60
-# A JSON body of a login or account request is small.
-MAX_BODY = 64 * 1024
 
-AuthMethod = Literal["session", "api-key"]
-
-
-# --- request bodies ----------------------------------------------------------
-
-
-async def read_object(request: web.Request) -> dict[str, Any]:
-    """The request's JSON object body; 400/413/415 with a clear message otherwise."""
-    if request.content_type != "application/json":
-        raise ApiError(415, "send JSON (Content-Type: application/json)")
-    data = b""
-    while len(data) <= MAX_BODY:
-        chunk = await request.content.read(MAX_BODY + 1 - len(data))
-        if not chunk:
-            break
-        data += chunk
-    if len(data) > MAX_BODY:
-        raise ApiError(413, f"the request body is larger than {MAX_BODY // 1024} KiB")
-    try:
-        body = json.loads(data.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError):
-        raise ApiError(400, "the request body is not valid JSON") from None
-    if not isinstance(body, dict):
-        raise ApiError(400, "the request body must be a JSON object")
-    return body
-
-
-def text_field(body: dict[str, Any], name: str) -> str:
-    value = body.get(name)
-    if not isinstance(value, str):
-        raise ApiError(400, f"'{name}' is required (a string)")
-    return value
-
-
-# --- who a request is ---------------------------------------------------------
-
-
-def token_hash(token: str) -> str:
-    return hashlib.sha256(token.encode("utf-8", "surrogatepass")).hexdigest()
-
-
-# The grants of the user in the same query: "kind:name" lines.
-GRANTS_COLUMN = (
-    "(SELECT group_concat(g.kind || ':' || g.name, char(10)) FROM grants g"
-    " WHERE g.user_id = u.id) AS grant_lines"
-)
-
-
-def user_of(row: sqlite3.Row) -> User:
-    """The User from a row with name, role and grant_lines."""
-    lines = row["grant_lines"]
-    pairs = [line.split(":", 1) for line in lines.split("\n")] if lines else []
-    grants: Grants = accounts.grants_from_rows([(p[0], p[1]) for p in pairs if len(p) == 2])
-    role: Role = next((r for r in ROLES if r == row["role"]), "viewer")
-    return User(row["name"], role, grants)
-
-
-@dataclass(frozen=True, slots=True)
-class Identified:
-    user: User
-    method: AuthMethod
-    # The session's CSRF token (sessions only).
-    csrf: str = ""
-    session: str = field(default="", repr=False)
-
-
-def find_session(db: sqlite3.Connection, config: HubConfig, token: str) -> Identified | None:
-    """The user of a live session; an expired one is deleted."""
-    hashed = token_hash(token)
-    row = db.execute(
-        "SELECT s.csrf, s.created, s.last_seen, u.name, u.role, "
-        + GRANTS_COLUMN
-        + " FROM sessions s JOIN users u ON u.id = s.user_id"
-        " WHERE s.token_hash = ? AND u.disabled = 0",
-        (hashed,),
-    ).fetchone()
-    if row is None:
-        return None
-    now = time.time()
-    if now - row["created"] > config.session_max or now - row["last_seen"] > config.session_idle:
-        db.execute("DELETE FROM sessions WHERE token_hash = ?", (hashed,))
-        return None
-    # Written at most every so often: the gate looks every request up.
-    if now - row["last_seen"] > min(60.0, config.session_idle / 10):
-        db.execute("UPDATE sessions SET last_seen = ? WHERE token_hash = ?", (now, hashed))
-    return Identified(user_of(row), "session", row["csrf"], hashed)
-
-
-def api_key_given(headers: CIMultiDictProxy[str], query_key: str | None) -> str | None:
-    """An API key from X-Api-Key, ``Authorization: Bearer`` or the ``apikey`` query parameter."""
-    key = headers.get("X-Api-Key")
-    if key:
-        return key.strip()
-    authorization = headers.get("Authorization", "")
-    scheme, _, value = authorization.partition(" ")
-    if scheme.lower() == "bearer" and value.strip():
-        return value.strip()
-    return query_key or None
-
-
-def identify(
-    db: sqlite3.Connection,
-    config: HubConfig,
-    headers: CIMultiDictProxy[str],
-    cookies: dict[str, str] | Any,
-    query_key: str | None,
-) -> Identified | None:
-    """Who sent these credentials: an API key when one is given (never falling back to
-    the cookie), else the session cookie; None when neither is valid."""
-    from hub.auth.api_keys import find_key
-
-    key = api_key_given(headers, query_key)
-    if key is not None:
-        user = find_key(db, key)
-        return None if user is None else Identified(user, "api-key")
-    token = cookies.get(SESSION_COOKIE)
-    if token:
-        return find_session(db, config, token)
-    return None
-
-
-def csrf_matches(identified: Identified, given: str | None) -> bool:
-    return bool(given) and hmac.compare_digest(
-        identified.csrf.encode("utf-8"), (given or "").encode("utf-8", "surrogatepass")
-    )
-
-
-@web.middleware
-async def authenticate(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Sets request[USER] and request[METHOD]; refuses a cookie's change without CSRF token.
-    Anonymous requests go on: each handler decides (hub.auth.current.current_user)."""
-    ctx = context(request)
-    identified = identify(
-        ctx.db, ctx.config, request.headers, request.cookies, request.query.get("apikey")
-    )
-    if identified is not None:
-        request[USER] = identified.user
-        request[METHOD] = identified.method
-        request[SESSION] = identified
-        if (
-            identified.method == "session"
-            and request.method not in SAFE_METHODS
-            and request.path not in NO_CSRF_PATHS
-            and not csrf_matches(identified, request.headers.get(CSRF_HEADER))
-        ):
-            return error_response(403, CSRF_REFUSED)
-    return await handler(request)
-
-
-# --- lockout ------------------------------------------------------------------
-
-
-class Lockout:
-    """Failures per key within a window; ``limit`` of them lock the key for a while."""
-
-    def __init__(self, limit: int, window: float = FAILURE_WINDOW, lock: float = LOCK_TIME):
-        self.limit = limit
-        self.window = window
-        self.lock = lock
-        self._failures: dict[str, list[float]] = {}
-        self._locked: dict[str, float] = {}
-
-    def remaining(self, key: str, now: float) -> float:
-        """Seconds the key stays locked (0: not locked)."""
-        until = self._locked.get(key, 0.0)
-        if until <= now:
-            self._locked.pop(key, None)
-            return 0.0
-        return until - now
-
-    def fail(self, key: str, now: float) -> None:
-        recent = [t for t in self._failures.get(key, ()) if now - t < self.window]
-        recent.append(now)
-        if len(recent) >= self.limit:
-            self._locked[key] = now + self.lock
-            self._failures.pop(key, None)
-        else:
-            self._failures[key] = recent
-        if len(self._failures) > 50_000:
-            self._prune(now)
-
-    def clear(self, key: str) -> None:
-        self._failures.pop(key, None)
-
-    def _prune(self, now: float) -> None:
-        self._failures = {
-            k: v for k, v in self._failures.items() if v and now - v[-1] < self.window
-        }
-        self._locked = {k: v for k, v in self._locked.items() if v > now}
-
-
-@dataclass
-class Lockouts:
-    users: Lockout = field(default_factory=lambda: Lockout(USER_FAILURES))
-    addresses: Lockout = field(default_factory=lambda: Lockout(ADDRESS_FAILURES))
-
-
-LOCKOUTS = web.AppKey("fabfleet.lockouts", Lockouts)
-
-
-def client_address(request: web.Request) -> str:
-    """The client: X-Forwarded-For's first entry when the peer is the proxy, else the peer.
-    On a Unix socket (the demo) the proxy is the only peer there is; on TCP it is a peer
-    in FABFLEET_TRUSTED_PROXIES."""
-    peer = request.remote or ""
-    forwarded = request.headers.get("X-Forwarded-For", "")
-    config = context(request).config
-    if forwarded:
-        try:
-            address = ipaddress.ip_address(peer)
-        except ValueError:
-            address = None
-        if address is None and config.unix_socket is None:
-            return peer
-        if address is None or any(address in network for network in config.proxy_networks):
-            first = forwarded.split(",")[0].strip()
-            try:
-                return str(ipaddress.ip_address(first))
-            except ValueError:
-                return peer
-    return peer
-
-
-def locked_out(remaining: float, what: str) -> ApiError:
-    minutes = max(1, math.ceil(remaining / 60))
-    error = ApiError(
-        429,
-        f"too many failed logins {what}; try again in {minutes} minute"
-        + ("s" if minutes != 1 else ""),
-    )
-    error.retry_after = math.ceil(remaining)  # type: ignore[attr-defined]
-    return error
-
-
-def lockout_name(username: str) -> str:
-    # Names are one user whatever the case; no real name is longer than 64.
-    return username.lower()[:65]
-
-
-def refuse_locked(request: web.Request, username: str, address: str) -> None:
-    locks = request.app[LOCKOUTS]
-    now = time.time()
-    by_user = locks.users.remaining(lockout_name(username), now)
-    if by_user:
-        raise locked_out(by_user, "for this user name")
-    by_address = locks.addresses.remaining(address, now)
-    if by_address:
-        raise locked_out(by_address, "from this address")
-
-
-def count_failure(request: web.Request, username: str, address: str) -> None:
-    locks = request.app[LOCKOUTS]
-    now = time.time()
-    locks.users.fail(lockout_name(username), now)
-    locks.addresses.fail(address, now)
+# --- passwords ------------------------------------------------------------------
 
 
 async def check_password(
@@ -397,7 +121,7 @@ def me_json(user: User, **extra: object) -> dict[str, object]:
     return {
         "name": user.name,
         "role": user.role,
-        "grants": accounts.grants_json(user.grants),
+        "grants": grants_json(user.grants),
         **extra,
     }
 
@@ -501,20 +225,6 @@ async def change_password(request: web.Request) -> web.Response:
     if cookies is not None:
         set_cookies(request, response, *cookies)
     return response
-
-
-@web.middleware
-async def retry_after(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """A lockout's 429 carries Retry-After."""
-    try:
-        return await handler(request)
-    except ApiError as error:
-        wait = getattr(error, "retry_after", None)
-        if wait is None:
-            raise
-        response = error_response(error.status, error.message)
-        response.headers["Retry-After"] = str(wait)
-        return response
 
 
 MIDDLEWARES = (authenticate, retry_after)

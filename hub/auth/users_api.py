@@ -14,7 +14,7 @@ from hub.auth import accounts
 from hub.auth.current import require_admin
 from hub.auth.passwords import WeakPassword, check_strength
 from hub.auth.rights import Grants
-from hub.auth.sessions import read_object, text_field
+from hub.bodies import read_object, text_field
 from hub.context import context
 from hub.errors import ApiError
 

@@ -18,7 +18,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TextIO
 
-from hub.auth import accounts
+from hub.auth import accounts, tables
+from hub.auth.grants import describe_grants
 from hub.auth.passwords import WeakPassword, check_strength
 from hub.auth.rights import ROLES, Grants
 from hub.db import open_database
@@ -42,7 +43,7 @@ def actor() -> str:
 def accounts_database(data_dir: Path) -> Iterator[sqlite3.Connection]:
     """The hub's database in ``data_dir`` (created 0600 when missing), closed afterwards."""
     try:
-        db = open_database(data_dir / DATABASE, accounts.schemas())
+        db = open_database(data_dir / DATABASE, tables.schemas())
     except (OSError, sqlite3.Error) as error:
         raise UserCommandError(f"cannot open {data_dir / DATABASE}: {error}") from None
     try:
@@ -110,7 +111,7 @@ def add(
             user = accounts.create_user(db, name, new_password, role, grants, actor=actor())
     except (accounts.AccountError, WeakPassword) as error:
         raise UserCommandError(str(error)) from None
-    grants_text = "every printer" if user.admin else accounts.describe_grants(user.grants)
+    grants_text = "every printer" if user.admin else describe_grants(user.grants)
     return f"added {user.name} ({user.role}; {grants_text})"
 
 
@@ -134,6 +135,24 @@ def passwd(data_dir: Path, name: str, password: Callable[[], str]) -> str:
     return f"changed the password of {name}; their sessions have ended"
 
 
+def change_role(data_dir: Path, name: str, role: str) -> str:
+    try:
+        with accounts_database(data_dir) as db:
+            user = accounts.set_role(db, name, role, actor=actor())
+    except accounts.AccountError as error:
+        raise UserCommandError(str(error)) from None
+    return f"{user.name} is now {user.role}"
+
+
+def change_grants(data_dir: Path, name: str, grants: Grants) -> str:
+    try:
+        with accounts_database(data_dir) as db:
+            user = accounts.set_grants(db, name, grants, actor=actor())
+    except accounts.AccountError as error:
+        raise UserCommandError(str(error)) from None
+    return f"{user.name} may now use: {describe_grants(user.grants)}"
+
+
 def listing(data_dir: Path, as_json: bool, command: str = "fabfleet-hub") -> str:
     with accounts_database(data_dir) as db:
         users = accounts.list_users(db)
@@ -144,9 +163,7 @@ def listing(data_dir: Path, as_json: bool, command: str = "fabfleet-hub") -> str
     rows = [("NAME", "ROLE", "GRANTS")]
     for account in users:
         role = account.user.role + (" (disabled)" if account.disabled else "")
-        grants = (
-            "every printer" if account.user.admin else accounts.describe_grants(account.user.grants)
-        )
+        grants = "every printer" if account.user.admin else describe_grants(account.user.grants)
         rows.append((account.user.name, role, grants))
     widths = [max(len(row[i]) for row in rows) for i in range(2)]
     return "\n".join(

@@ -23,7 +23,7 @@ from aiohttp import web
 
 from hub.auth.current import current_user
 from hub.auth.rights import User, may_act
-from hub.auth.sessions import read_object
+from hub.bodies import read_object
 from hub.context import HubContext, context
 from hub.errors import ApiError
 from hub.fleet.roster import FleetPrinter

@@ -31,6 +31,7 @@ import aiohttp
 from aiohttp import WSMsgType, web
 
 from hub.auth.current import current_user
+from hub.auth.identify import identify
 from hub.auth.rights import User, may_act, may_view
 from hub.context import CONTEXT, HubContext, context
 from hub.errors import ApiError
@@ -271,8 +272,6 @@ def same_origin(request: web.Request) -> bool:
 
 async def _watch_session(request: web.Request, browser: _Browser, stream: FleetStream) -> None:
     """Close the stream when the session ends; a new snapshot when the user's rights change."""
-    from hub.auth.sessions import identify
-
     ctx = context(request)
     while not browser.socket.closed:
         await asyncio.sleep(SESSION_CHECK)

@@ -31,7 +31,7 @@ from aiohttp import BodyPartReader, web
 
 from hub.auth.current import current_user
 from hub.auth.rights import User, may_act, may_view
-from hub.auth.sessions import read_object
+from hub.bodies import read_object
 from hub.context import HubContext, context
 from hub.errors import ApiError, error_response
 from hub.fleet.live import BUSY

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from aiohttp import web
 
-from hub.auth.current import USER
+from hub.auth.request_keys import USER
 from hub.web.error_page import EXPIRED, SESSION_COOKIE
 
 PAGE = Path(__file__).parent / "page"
