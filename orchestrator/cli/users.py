@@ -1,7 +1,7 @@
 """`fabfleet user add|remove|passwd|list`: the hub's accounts, from the host.
 
 Works on ``<site.state_dir>/hub-data/hub.sqlite``, the directory the hub's
-container mounts, with the hub's own account functions. The directory is made
+container mounts, through the hub's door (:mod:`hub.door`). The directory is made
 0700 and, when run as root, it and the database belong to the containers' user
 (``site.container_uid``/``container_gid``) so the hub can write them. The first
 admin is made with ``fabfleet user add NAME --admin``: there is no default one.
@@ -15,8 +15,8 @@ from typing import Annotated
 
 import typer
 
-from hub.auth import users_cli
-from hub.auth.users_cli import UserCommandError
+from hub import door
+from hub.door import UserCommandError
 from orchestrator.cli.common import ConfigOption, fail, load
 from orchestrator.fleet.file import DEFAULT_PATH
 
@@ -49,7 +49,7 @@ def _hand_over(data_dir: Path, uid: int, gid: int) -> None:
     """As root: the hub's container (running as uid:gid) must own what was written."""
     if os.geteuid() != 0 or not data_dir.exists():
         return
-    for path in [data_dir, *data_dir.glob(users_cli.DATABASE + "*")]:
+    for path in [data_dir, *data_dir.glob(door.DATABASE + "*")]:
         try:
             os.chown(path, uid, gid, follow_symlinks=False)
         except OSError as error:
@@ -86,14 +86,14 @@ def add(
     # Nothing is created before every check has passed and the password is known.
     data_dir, uid, gid = _data_dir(config)
     try:
-        chosen = users_cli.choose_role(admin, role)
-        grants = users_cli.grants_from(printer or [], group or [], all_printers)
-        done = users_cli.add(
+        chosen = door.choose_role(admin, role)
+        grants = door.grants_from(printer or [], group or [], all_printers)
+        done = door.add_user(
             data_dir,
             name,
             chosen,
             grants,
-            lambda: users_cli.read_new_password(password_stdin),
+            lambda: door.read_new_password(password_stdin),
             prepare=lambda: _prepare(data_dir),
         )
     except UserCommandError as error:
@@ -108,7 +108,7 @@ def remove(name: NameArgument, config: ConfigOption = DEFAULT_PATH) -> None:
     """Remove a user with their sessions and API keys (never the last admin)."""
     data_dir, uid, gid = _run(config, "remove")
     try:
-        done = users_cli.remove(data_dir, name)
+        done = door.remove_user(data_dir, name)
     except UserCommandError as error:
         _hand_over(data_dir, uid, gid)
         fail(str(error))
@@ -125,7 +125,7 @@ def passwd(
     """Set a user's password; their sessions end."""
     data_dir, uid, gid = _run(config, "passwd")
     try:
-        done = users_cli.passwd(data_dir, name, lambda: users_cli.read_new_password(password_stdin))
+        done = door.set_password(data_dir, name, lambda: door.read_new_password(password_stdin))
     except UserCommandError as error:
         _hand_over(data_dir, uid, gid)
         fail(str(error))
@@ -140,14 +140,14 @@ def list_users(
 ) -> None:
     """List the hub's users, their roles and grants."""
     data_dir, _uid, _gid = _run(config, "list")
-    if not (data_dir / users_cli.DATABASE).exists():
+    if not (data_dir / door.DATABASE).exists():
         if as_json:
             typer.echo("[]")
             return
-        fail(f"no users yet ({data_dir / users_cli.DATABASE} does not exist); "
+        fail(f"no users yet ({data_dir / door.DATABASE} does not exist); "
              "add the first admin with: fabfleet user add NAME --admin")  # fmt: skip
     try:
-        typer.echo(users_cli.listing(data_dir, as_json, "fabfleet"))
+        typer.echo(door.list_users(data_dir, as_json, "fabfleet"))
     except UserCommandError as error:
         fail(str(error))
 

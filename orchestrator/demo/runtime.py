@@ -34,6 +34,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
 
+from hub import door
 from orchestrator.fleet.model import (
     BedSize,
     Fleet,
@@ -212,21 +213,8 @@ def _wait_healthy(url: str, what: str, process: subprocess.Popen[str], log: Path
 
 def set_admin(database: Path, password: str) -> None:
     """User ``admin`` (role admin) with ``password``, made or reset in the hub's database."""
-    # The hub's own account code, so the password is stored exactly as the hub checks it.
-    from hub.app import schemas
-    from hub.auth.accounts import UserExists, create_user, set_password, set_role
-    from hub.db import open_database
-
     try:
-        db = open_database(database, schemas())
-        try:
-            try:
-                create_user(db, ADMIN, password, "admin", actor="demo")
-            except UserExists:
-                set_role(db, ADMIN, "admin", actor="demo")
-                set_password(db, ADMIN, password, actor="demo")
-        finally:
-            db.close()
+        door.set_demo_user(database, ADMIN, password, "admin")
     except (sqlite3.Error, ValueError) as error:
         raise DemoError(f"cannot set up user {ADMIN} in {database}: {error}") from None
 

@@ -2,22 +2,22 @@
 
 They live in ``<state_dir>/secrets/`` (0700), never in a rendered file: compose.yaml
 only names them. ``gate.key`` (32 random bytes, hex, 0600) is made once and kept;
-``printer-<name>.key`` (0400) is derived from it for each printer in the fleet, as
-``hub/auth/signing.py`` derives it (HMAC-SHA256(master, "fabfleet-printer:" + name)), so a
-print server holds only its own key and cannot sign for another printer. A removed
+``printer-<name>.key`` (0400) is derived from it for each printer in the fleet by the
+hub's own derivation (through :mod:`hub.door`), so a print server holds only its own
+key and cannot sign for another printer. A removed
 printer's key is deleted. Run as root, the files belong to the containers' user.
 """
 
 from __future__ import annotations
 
 import contextlib
-import hashlib
-import hmac
 import os
 import secrets
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from hub import door
 
 SECRETS_DIR = "secrets"
 GATE_KEY = f"{SECRETS_DIR}/gate.key"
@@ -36,12 +36,12 @@ def printer_key_file(name: str) -> str:
 
 def derive_printer_key(master: bytes, printer: str) -> bytes:
     """The key printer ``printer``'s print server verifies the gate's identities with."""
-    return hmac.new(master, b"fabfleet-printer:" + printer.encode("utf-8"), hashlib.sha256).digest()
+    return door.printer_key(master, printer)
 
 
 def derive_proxy_key(master: bytes) -> bytes:
-    """The key nginx shows the gate with (hub/auth/signing.py ``proxy_key``)."""
-    return hmac.new(master, b"fabfleet-proxy", hashlib.sha256).digest()
+    """The key nginx shows the gate with."""
+    return door.proxy_key(master)
 
 
 def proxy_key_conf(master: bytes) -> str:
@@ -157,15 +157,13 @@ def identity_headers(
     """Headers that let the host's own tools (`fabfleet status`) ask print server
     ``printer`` directly: an identity signed with the master key, as the hub signs
     (empty when there is no master key yet, or it cannot be read)."""
-    from hub.auth.signing import HEADER, identity_for
-
     try:
         master = _read_hex(state_dir / GATE_KEY)
     except OSError:
         return {}
     if master is None:
         return {}
-    return {HEADER: identity_for(master, printer, user, may_act)}
+    return door.identity_header(master, printer, user, may_act)
 
 
 def ensure_hub_data(state_dir: Path, owner: Owner) -> Path:
