@@ -22,7 +22,8 @@ from aiohttp import web
 from playwright.sync_api import Page, expect
 
 from hub.auth.rights import Grants
-from hub.notify.service import BACKOFF, failure_text
+from hub.notify.messages import failure_text
+from hub.notify.notifier import BACKOFF
 from tests.browser.conftest import browser, page, screenshot
 from tests.hub.conftest import HubProcess, SimulatedFleet, free_ports, login
 from tests.hub.test_history import (
