@@ -4,6 +4,7 @@ their hash, builds, the provider ``up`` uses, and what ``images --dry-run`` show
 Owns deciding which images are missing or out of date and building them (no network in
 a build). The build contexts are shipped in ``compose/images/`` (found through
 :mod:`orchestrator.shipped`, in a checkout or an installed wheel); fabfleet's own wheel
-comes from its source or a wheel file (:func:`~orchestrator.images.wheels.find_origin`).
+comes from its source, a wheel file or the install itself
+(:func:`~orchestrator.images.wheels.find_origin`).
 May not start or stop containers (that is the stack part's).
 """

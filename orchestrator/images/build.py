@@ -95,9 +95,9 @@ class ImageBuilder:
             origin = self.origin()
             wheels = prepare_wheels(origin, cache, self.say)
             if wheels.version != self.settings.version:
-                if origin.is_wheel:
+                if origin.kind != "source":
                     raise ImageBuildError(
-                        f"fabfleet's wheel {origin.path} is version {wheels.version}, "
+                        f"fabfleet's wheel from {origin} is version {wheels.version}, "
                         f"the stack runs {self.settings.version}; give the matching --wheel"
                     )
                 raise ImageBuildError(

@@ -4,7 +4,8 @@ fabfleet's own wheel is built from its source (``--source``, the checkout the
 running package lives in, or the source folder pip installed it from) with pip on the
 host, so its optional C analysis kernel is compiled for the host's CPU: the images are
 built for the host that runs them. An installed fabfleet without a source uses a
-wheel instead (``--wheel``, or the wheel file pip installed it from): :func:`find_origin`.
+wheel instead: ``--wheel``, the wheel file pip installed it from, else its own installed
+files repacked into a wheel (:mod:`orchestrator.images.repack`); see :func:`find_origin`.
 Its runtime dependencies are downloaded as binary wheels for the images' Python
 (Debian bookworm's CPython 3.11) and the host's CPU. Both are cached under
 :func:`cache_dir`, keyed by what they are made from, so a second build reuses them.
@@ -28,7 +29,10 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
+from typing import Literal
 from urllib.parse import unquote, urlparse
+
+from orchestrator.images.repack import RepackError, repack, wheel_files
 
 # Debian bookworm's python3: CPython 3.11 on glibc 2.36.
 IMAGE_PYTHON = "3.11"
@@ -73,17 +77,22 @@ def _is_fabfleet_source(directory: Path) -> bool:
     return bool(project.get("project", {}).get("name") == "fabfleet")
 
 
+OriginKind = Literal["source", "wheel", "installed"]
+
+
 @dataclass(frozen=True, slots=True)
 class Origin:
     """Where fabfleet's own wheel for the Python images comes from: a source tree to build
-    it from, or a wheel file; ``how`` says why this one (for messages)."""
+    it from, a wheel file, or the installed package (its ``.dist-info`` folder) to repack;
+    ``how`` says why this one (for messages)."""
 
     path: Path
-    is_wheel: bool
+    kind: OriginKind
     how: str
 
     def __str__(self) -> str:
-        return f"{'the wheel' if self.is_wheel else 'the source'} {self.path} ({self.how})"
+        what = {"source": "the source", "wheel": "the wheel", "installed": "the installed"}
+        return f"{what[self.kind]} {self.path} ({self.how})"
 
 
 def installed_from() -> Path | None:
@@ -106,6 +115,21 @@ def installed_from() -> Path | None:
     return Path(unquote(parsed.path)) if parsed.scheme == "file" else None
 
 
+def installed_dist_info(here: Path) -> Path | None:
+    """The ``.dist-info`` folder of the fabfleet installed in ``here`` (the folder the running
+    packages are in), when it is a regular install there (an editable one is not)."""
+    try:
+        dist = metadata.distribution("fabfleet")
+    except metadata.PackageNotFoundError:
+        return None
+    for name in dist.files or []:
+        if name.name == "RECORD" and name.parent.name.endswith(".dist-info"):
+            info = Path(str(dist.locate_file(name))).parent
+            if info.parent.resolve() == here.resolve():
+                return info
+    return None
+
+
 def _is_fabfleet_wheel(path: Path) -> bool:
     return path.is_file() and path.name.startswith("fabfleet-") and path.suffix == ".whl"
 
@@ -116,27 +140,32 @@ def find_origin(
     *,
     here: Path | None = None,
     installed: Path | None = None,
+    dist_info: Path | None = None,
 ) -> Origin:
     """Where fabfleet's wheel comes from: ``wheel``, ``source``, the checkout the running
-    package lives in (``here``), else what pip installed it from (``installed``)."""
+    package lives in (``here``), what pip installed it from (``installed``), else the
+    installed package itself (``dist_info``), repacked."""
     if wheel is not None:
         if not _is_fabfleet_wheel(wheel):
             raise WheelError(f"{wheel} is not a wheel of fabfleet (fabfleet-VERSION-….whl)")
-        return Origin(wheel.resolve(), True, "--wheel")
+        return Origin(wheel.resolve(), "wheel", "--wheel")
     if source is not None:
-        return Origin(find_source(source), False, "--source")
+        return Origin(find_source(source), "source", "--source")
     here = here or Path(__file__).resolve().parents[2]
     if _is_fabfleet_source(here):
-        return Origin(here, False, "the checkout fabfleet runs from")
+        return Origin(here, "source", "the checkout fabfleet runs from")
     installed = installed or installed_from()
     if installed is not None and _is_fabfleet_wheel(installed):
-        return Origin(installed.resolve(), True, "the wheel fabfleet was installed from")
+        return Origin(installed.resolve(), "wheel", "the wheel fabfleet was installed from")
     if installed is not None and _is_fabfleet_source(installed):
-        return Origin(installed.resolve(), False, "the source fabfleet was installed from")
+        return Origin(installed.resolve(), "source", "the source fabfleet was installed from")
+    dist_info = dist_info or installed_dist_info(here)
+    if dist_info is not None:
+        return Origin(dist_info, "installed", "its files, repacked into a wheel")
     raise WheelError(
-        "fabfleet is installed without its source or the wheel it was installed from "
-        f"({here}); give --wheel FILE (fabfleet's wheel of this version) or --source DIR "
-        "(a checkout of this version of fabfleet) to build the images"
+        "fabfleet is installed without its source, the wheel it was installed from or a "
+        f"record of its files ({here}); give --wheel FILE (fabfleet's wheel of this version) "
+        "or --source DIR (a checkout of this version of fabfleet) to build the images"
     )
 
 
@@ -272,13 +301,7 @@ def requirements(source: Path) -> list[str]:
     return [str(r) for r in project.get("project", {}).get("dependencies", [])]
 
 
-def wheel_metadata(wheel: Path) -> dict[str, list[str]]:
-    """The fields of a wheel's ``METADATA``, each with every value it has."""
-    with zipfile.ZipFile(wheel) as archive:
-        names = [n for n in archive.namelist() if n.endswith(".dist-info/METADATA")]
-        if not names:
-            raise WheelError(f"{wheel} has no METADATA: not a wheel")
-        text = archive.read(names[0]).decode("utf-8")
+def _fields(text: str) -> dict[str, list[str]]:
     message = email.parser.HeaderParser().parsestr(text)
     fields: dict[str, list[str]] = {}
     for key, value in message.items():
@@ -286,28 +309,41 @@ def wheel_metadata(wheel: Path) -> dict[str, list[str]]:
     return fields
 
 
-def wheel_requirements(wheel: Path) -> list[str]:
-    """The runtime dependencies a wheel declares (not those of its extras)."""
-    found = wheel_metadata(wheel).get("requires-dist", [])
-    return [r.strip() for r in found if "extra" not in r.partition(";")[2]]
+def wheel_metadata(wheel: Path) -> dict[str, list[str]]:
+    """The fields of a wheel's ``METADATA``, each with every value it has."""
+    with zipfile.ZipFile(wheel) as archive:
+        names = [n for n in archive.namelist() if n.endswith(".dist-info/METADATA")]
+        if not names:
+            raise WheelError(f"{wheel} has no METADATA: not a wheel")
+        return _fields(archive.read(names[0]).decode("utf-8"))
+
+
+def origin_metadata(origin: Origin) -> dict[str, list[str]]:
+    """The METADATA fields of a wheel or of the installed package (not of a source)."""
+    if origin.kind == "installed":
+        return _fields((origin.path / "METADATA").read_text(encoding="utf-8"))
+    return wheel_metadata(origin.path)
 
 
 def origin_requirements(origin: Origin) -> list[str]:
-    """fabfleet's runtime dependencies, from the wheel or the source it comes from."""
-    return wheel_requirements(origin.path) if origin.is_wheel else requirements(origin.path)
+    """fabfleet's runtime dependencies (not those of its extras), as its origin declares."""
+    if origin.kind == "source":
+        return requirements(origin.path)
+    found = origin_metadata(origin).get("requires-dist", [])
+    return [r.strip() for r in found if "extra" not in r.partition(";")[2]]
 
 
 def origin_url(origin: Origin) -> str:
     """Where the source of the images is: the project's URL when it has one, else the
-    source folder or wheel file."""
-    if origin.is_wheel:
-        urls = {}
-        for entry in wheel_metadata(origin.path).get("project-url", []):
-            label, _, url = entry.partition(",")
-            urls[label.strip().lower()] = url.strip()
-    else:
+    source folder, wheel file or install."""
+    if origin.kind == "source":
         project = tomllib.loads((origin.path / "pyproject.toml").read_text()).get("project", {})
         urls = {str(k).lower(): str(v) for k, v in project.get("urls", {}).items()}
+    else:
+        urls = {}
+        for entry in origin_metadata(origin).get("project-url", []):
+            label, _, url = entry.partition(",")
+            urls[label.strip().lower()] = url.strip()
     for key in ("source", "repository", "homepage"):
         if key in urls:
             return urls[key]
@@ -369,10 +405,41 @@ def check_wheel_tags(wheel: Path) -> str:
     return version
 
 
+def installed_wheel(dist_info: Path, cache: Path, say: Say) -> tuple[Path, str]:
+    """The installed fabfleet repacked into a wheel (cached by its files' digest), and that
+    digest."""
+    try:
+        names = wheel_files(dist_info)
+        digest = digest_files(dist_info.parent, [Path(n) for n in names])
+    except RepackError as error:
+        raise WheelError(f"cannot repack the installed fabfleet: {error}") from None
+    except OSError as error:
+        raise WheelError(
+            f"cannot repack the installed fabfleet: an installed file of {dist_info.name} is "
+            f"gone: {error.filename}; reinstall fabfleet"
+        ) from None
+    home = cache / "wheels" / f"fabfleet-installed-{digest[:16]}"
+    found = sorted(home.glob("fabfleet-*.whl")) if (home / _COMPLETE).exists() else []
+    if found:
+        say(f"wheels: fabfleet repacked from its install in {dist_info.parent} (cached)")
+        return found[0], digest
+    say(f"wheels: fabfleet repacked from its install in {dist_info.parent}")
+    shutil.rmtree(home, ignore_errors=True)
+    home.mkdir(parents=True)
+    try:
+        wheel = repack(dist_info, home)
+    except RepackError as error:
+        raise WheelError(f"cannot repack the installed fabfleet: {error}") from None
+    (home / _COMPLETE).touch()
+    return wheel, digest
+
+
 def prepare_wheels(origin: Origin, cache: Path, say: Say) -> Wheelhouse:
     """fabfleet's wheel and its dependencies' for this host's CPU, with their digest."""
-    if origin.is_wheel:
+    if origin.kind == "wheel":
         wheel, source_digest = given_wheel(origin.path, say)
+    elif origin.kind == "installed":
+        wheel, source_digest = installed_wheel(origin.path, cache, say)
     else:
         wheel, source_digest = fabfleet_wheel(origin.path, cache, say)
     version = check_wheel_tags(wheel)

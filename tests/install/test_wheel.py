@@ -4,7 +4,8 @@ fabfleet's wheel is built from the checkout's files, installed (with its depende
 from wherever pip normally gets them) into a new venv outside the checkout, and its
 `fabfleet` is run from a temporary directory with nothing of the checkout on its path:
 `init`, `render` (the same files a checkout renders) and `images --dry-run` (the build
-contexts come from the installed package).
+contexts come from the installed package; fabfleet's own wheel is the one it was installed
+from, or its installed files repacked, which give that same wheel back).
 """
 
 from __future__ import annotations
@@ -224,12 +225,62 @@ def test_images_dry_run_uses_the_installed_contexts_and_wheel(installed: Install
     assert done.stdout.count(f"  fabfleet: {origin}") == 2
     assert "nothing built (--dry-run)" in done.stdout
 
-    # The wheel it was installed from is gone: fabfleet says what to give.
+    # The wheel it was installed from is gone: the installed files are repacked instead.
     installed.installed_from.unlink()
     gone = run(images, installed.work)
-    assert gone.returncode == 1
-    assert "give --wheel FILE" in gone.stdout + gone.stderr
+    assert gone.returncode == 0, gone.stdout + gone.stderr
+    info = installed.site_packages / "fabfleet-0.1.0.dist-info"
+    repacked = f"  fabfleet: the installed {info} (its files, repacked into a wheel)"
+    assert gone.stdout.count(repacked) == 2
 
     given = run([*images, "--wheel", installed.wheel], installed.work)
     assert given.returncode == 0, given.stdout + given.stderr
     assert given.stdout.count(f"  fabfleet: the wheel {installed.wheel} (--wheel)") == 2
+
+
+REPACK = """
+import sys
+from pathlib import Path
+from orchestrator.images.wheels import installed_wheel
+wheel, _ = installed_wheel(Path(sys.argv[1]), Path(sys.argv[2]), print)
+print(wheel)
+"""
+
+
+def test_the_installed_fabfleet_repacked_is_the_wheel_it_came_from(
+    installed: Installed, tmp_path: Path
+) -> None:
+    info = installed.site_packages / "fabfleet-0.1.0.dist-info"
+    done = run([installed.python, "-c", REPACK, info, tmp_path / "cache"], installed.work)
+    assert done.returncode == 0, done.stdout + done.stderr
+    repacked = Path(done.stdout.splitlines()[-1])
+    assert repacked.name == installed.wheel.name
+    record = f"{info.name}/RECORD"
+    with zipfile.ZipFile(installed.wheel) as original, zipfile.ZipFile(repacked) as again:
+        assert sorted(again.namelist()) == sorted(original.namelist())
+        for name in original.namelist():
+            if name != record:
+                assert again.read(name) == original.read(name), name
+    # pip takes it (RECORD and all), and what it installs runs.
+    venv = tmp_path / "venv"
+    assert run([sys.executable, "-m", "venv", "--without-pip", venv], tmp_path).returncode == 0
+    pip: list[str | Path] = [
+        sys.executable,
+        "-m",
+        "pip",
+        "--disable-pip-version-check",
+        "--python",
+        venv / "bin/python",
+    ]
+    put = run([*pip, "install", "--quiet", "--no-deps", repacked], tmp_path)
+    assert put.returncode == 0, put.stdout + put.stderr
+    shipped = run(
+        [
+            venv / "bin/python",
+            "-c",
+            "from orchestrator.shipped import shipped; print(shipped('udev'))",
+        ],
+        tmp_path,
+    )
+    assert shipped.returncode == 0, shipped.stderr
+    assert (Path(shipped.stdout.strip()) / "99-fabfleet.rules.j2").is_file()

@@ -20,6 +20,7 @@ from orchestrator.images.wheels import (
     WheelError,
     check_wheel_tags,
     find_origin,
+    installed_wheel,
     origin_requirements,
     origin_url,
     source_files,
@@ -65,11 +66,74 @@ def fake_wheel(path: Path, *, requires: tuple[str, ...] = (), url: str = "") -> 
     return path
 
 
+def fake_install(site: Path) -> Path:
+    """A regular install of a small fabfleet in ``site``, as pip leaves it."""
+    info = site / "fabfleet-0.1.0.dist-info"
+    info.mkdir(parents=True)
+    files = {
+        "orchestrator/__init__.py": b'"""x"""\n',
+        "orchestrator/share/udev/99-fabfleet.rules.j2": b"# rules\n",
+        "orchestrator/__pycache__/__init__.cpython-311.pyc": b"\0",
+        f"{info.name}/METADATA": (
+            b"Metadata-Version: 2.4\nName: fabfleet\nVersion: 0.1.0\n"
+            b"Requires-Dist: jinja2>=3.1\nRequires-Dist: ruff; extra == 'dev'\n"
+        ),
+        f"{info.name}/WHEEL": b"Wheel-Version: 1.0\nTag: cp311-cp311-linux_x86_64\n",
+        f"{info.name}/entry_points.txt": b"[console_scripts]\nfabfleet = orchestrator:main\n",
+        f"{info.name}/INSTALLER": b"pip\n",
+        f"{info.name}/direct_url.json": b"{}",
+    }
+    for name, data in files.items():
+        (site / name).parent.mkdir(parents=True, exist_ok=True)
+        (site / name).write_bytes(data)
+    rows = [f"{name},sha256=x,{len(data)}" for name, data in files.items()]
+    rows += ["../../../bin/fabfleet,sha256=x,10", f"{info.name}/RECORD,,"]
+    (info / "RECORD").write_text("\n".join(rows) + "\n")
+    return info
+
+
+def test_an_install_is_repacked_into_the_wheel_it_came_from(tmp_path: Path) -> None:
+    info = fake_install(tmp_path / "site-packages")
+    origin = Origin(info, "installed", "its files, repacked into a wheel")
+    assert origin_requirements(origin) == ["jinja2>=3.1"]
+    said: list[str] = []
+    wheel, digest = installed_wheel(info, tmp_path / "cache", said.append)
+    assert wheel.name == "fabfleet-0.1.0-cp311-cp311-linux_x86_64.whl"
+    assert said == [f"wheels: fabfleet repacked from its install in {info.parent}"]
+    with zipfile.ZipFile(wheel) as archive:
+        names = sorted(archive.namelist())
+        record = archive.read(f"{info.name}/RECORD").decode()
+        rules = archive.read("orchestrator/share/udev/99-fabfleet.rules.j2")
+    assert names == [
+        f"{info.name}/METADATA",
+        f"{info.name}/RECORD",
+        f"{info.name}/WHEEL",
+        f"{info.name}/entry_points.txt",
+        "orchestrator/__init__.py",
+        "orchestrator/share/udev/99-fabfleet.rules.j2",
+    ]
+    assert rules == b"# rules\n"
+    assert "orchestrator/__init__.py,sha256=" in record
+    assert f"{info.name}/RECORD,," in record
+    # Cached by the installed files' digest; a changed file makes another wheel.
+    again, same = installed_wheel(info, tmp_path / "cache", said.append)
+    assert (again, same) == (wheel, digest)
+    assert said[-1].endswith("(cached)")
+    (info.parent / "orchestrator/__init__.py").write_bytes(b'"""changed"""\n')
+    assert installed_wheel(info, tmp_path / "cache", said.append)[1] != digest
+    (info.parent / "orchestrator/__init__.py").unlink()
+    with pytest.raises(
+        WheelError,
+        match=r"file of fabfleet-0\.1\.0\.dist-info is gone: .*__init__\.py; reinstall",
+    ):
+        installed_wheel(info, tmp_path / "cache", said.append)
+
+
 def test_the_origin_is_the_given_wheel_then_source_then_checkout(tmp_path: Path) -> None:
     wheel = fake_wheel(tmp_path / "fabfleet-0.1.0-py3-none-any.whl")
-    assert find_origin(REPO, wheel) == Origin(wheel, True, "--wheel")
-    assert find_origin(REPO) == Origin(REPO.resolve(), False, "--source")
-    assert find_origin(here=REPO) == Origin(REPO, False, "the checkout fabfleet runs from")
+    assert find_origin(REPO, wheel) == Origin(wheel, "wheel", "--wheel")
+    assert find_origin(REPO) == Origin(REPO.resolve(), "source", "--source")
+    assert find_origin(here=REPO) == Origin(REPO, "source", "the checkout fabfleet runs from")
 
 
 def test_an_install_finds_what_pip_installed_it_from(tmp_path: Path) -> None:
@@ -77,10 +141,14 @@ def test_an_install_finds_what_pip_installed_it_from(tmp_path: Path) -> None:
     here.mkdir()
     wheel = fake_wheel(tmp_path / "fabfleet-0.1.0-py3-none-any.whl")
     assert find_origin(here=here, installed=wheel) == Origin(
-        wheel, True, "the wheel fabfleet was installed from"
+        wheel, "wheel", "the wheel fabfleet was installed from"
     )
     assert find_origin(here=here, installed=REPO) == Origin(
-        REPO.resolve(), False, "the source fabfleet was installed from"
+        REPO.resolve(), "source", "the source fabfleet was installed from"
+    )
+    info = fake_install(here)
+    assert find_origin(here=here, installed=tmp_path / "gone" / wheel.name, dist_info=info) == (
+        Origin(info, "installed", "its files, repacked into a wheel")
     )
     with pytest.raises(WheelError, match=r"give --wheel FILE .* or --source DIR"):
         find_origin(here=here, installed=tmp_path / "gone" / wheel.name)
@@ -94,10 +162,10 @@ def test_a_wheels_requirements_leave_out_its_extras(tmp_path: Path) -> None:
         requires=("pyserial>=3.5", 'pytest>=8; extra == "dev"', "typer>=0.12"),
         url="https://example.org/fabfleet",
     )
-    origin = Origin(wheel, True, "--wheel")
+    origin = Origin(wheel, "wheel", "--wheel")
     assert origin_requirements(origin) == ["pyserial>=3.5", "typer>=0.12"]
     assert origin_url(origin) == "https://example.org/fabfleet"
-    bare = Origin(fake_wheel(tmp_path / "fabfleet-0.1.0-cp311-none-any.whl"), True, "--wheel")
+    bare = Origin(fake_wheel(tmp_path / "fabfleet-0.1.0-cp311-none-any.whl"), "wheel", "--wheel")
     assert origin_url(bare) == bare.path.as_uri()
 
 
