@@ -31,9 +31,9 @@ from orchestrator.fleet.enrolment import (
 from orchestrator.fleet.file import DEFAULT_PATH, write_fleet, write_starter
 from orchestrator.fleet.model import Camera, Fleet, Printer
 from orchestrator.fleet.problems import FleetFileError
-from orchestrator.rendering.context import RenderError
+from orchestrator.model.build import ModelError, stack_of
 from orchestrator.rendering.files import diff_changed, write_changed
-from orchestrator.rendering.render import render_stack
+from orchestrator.rendering.render import render_files
 from orchestrator.stack.secrets import Owner, ensure_hub_data, ensure_secrets
 
 app = typer.Typer(help="Run a fleet of USB 3D printers and webcams from one Linux host.")
@@ -310,8 +310,8 @@ def _details(device: Printer | Camera) -> str:
 
 def _render(fleet: Fleet, out: Path | None) -> tuple[Path, dict[str, bytes]]:
     try:
-        files = render_stack(fleet, version("fabfleet"))
-    except RenderError as error:
+        files = render_files(stack_of(fleet, version("fabfleet")))
+    except ModelError as error:
         fail(f"cannot render: {error}")
     return (Path(fleet.site.state_dir) if out is None else out), files
 

@@ -19,9 +19,8 @@ from orchestrator.cli.common import ConfigOption, fail, load
 from orchestrator.devices.udev_install import DEFAULT_RULES_PATH, UdevError
 from orchestrator.fleet.file import DEFAULT_PATH
 from orchestrator.images.provider import BuildImages
-from orchestrator.rendering.context import RenderError
+from orchestrator.model.build import ModelError, stack_of
 from orchestrator.stack.apply import COMPOSE_FILE, Output, UpSettings, up
-from orchestrator.stack.compose_file import read_services
 from orchestrator.stack.compose_runner import ComposeError, find_compose
 from orchestrator.stack.control import StackError, containers_of, down, restart
 from orchestrator.stack.docker_engine import EngineError, connect
@@ -96,7 +95,7 @@ def up_command(
         settings = UpSettings(version("fabfleet"), project, udev_rules, provider)
         try:
             report = up(fleet, settings, client, compose, Output(typer.echo, _note))
-        except RenderError as error:
+        except ModelError as error:
             _fail(f"cannot render: {error}")
         except (UdevError, ImagesMissing, ComposeError) as error:
             _fail(str(error))
@@ -147,17 +146,19 @@ def status_command(
     """Every service: state, health, start time, and what each printer is doing."""
     with _engine() as client:
         fleet = load(config)
-        try:
-            services = read_services(Path(fleet.site.state_dir) / COMPOSE_FILE) or []
-        except (OSError, ValueError) as error:
-            _fail(f"cannot read {Path(fleet.site.state_dir) / COMPOSE_FILE}: {error}")
-        devices = {s.name: s.devices for s in services if s.devices}
         state_dir = Path(fleet.site.state_dir)
+        # The fleet file is the source of truth: its model names the services. Before the
+        # first `up` or `render` (no compose file in the state directory) nothing is
+        # expected yet, so only containers of the project are listed.
+        try:
+            stack = stack_of(fleet, version("fabfleet"))
+        except ModelError as error:
+            _fail(f"cannot render: {error}")
+        services = stack.services if (state_dir / COMPOSE_FILE).exists() else ()
         rows = stack_status(
             client,
             project,
-            [s.name for s in services],
-            devices,
+            services,
             sign=lambda printer: identity_headers(state_dir, printer),
         )
     if as_json:

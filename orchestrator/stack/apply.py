@@ -1,4 +1,5 @@
-"""`fabfleet up`: render, install the udev rules, check images, and let compose converge."""
+"""`fabfleet up`: model the stack, render it, install the udev rules, check images, and let
+compose converge; which services start is decided from the model, never from rendered text."""
 
 from __future__ import annotations
 
@@ -8,27 +9,27 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import docker
-import yaml
 from docker.errors import APIError, NotFound
 
 from orchestrator.devices.udev_install import install_rules, reload_udev
 from orchestrator.fleet.model import Fleet
-from orchestrator.rendering.context import PROXY_CONF
+from orchestrator.model.build import stack_of
+from orchestrator.model.paths import PROXY_CONF
+from orchestrator.model.stack import Stack
+from orchestrator.rendering import render
+from orchestrator.rendering.compose import render_compose
 from orchestrator.rendering.files import write_changed
-from orchestrator.rendering.render import render_stack
-from orchestrator.stack.compose_file import parse_services
 from orchestrator.stack.compose_runner import Compose, compose_up
 from orchestrator.stack.control import STOP_TIMEOUT, project_containers, service_of, unplugged
 from orchestrator.stack.images import ImageProvider, ensure_images
 from orchestrator.stack.secrets import Owner, ensure_hub_data, ensure_secrets
 
-RULES_FILE = "99-fabfleet.rules"
-COMPOSE_FILE = "compose.yaml"
-NGINX_FILE = "proxy/nginx.conf"
-# The compose file minus the devices of unplugged cameras, for starting those alone.
+RULES_FILE = render.RULES_FILE
+COMPOSE_FILE = render.COMPOSE_FILE
+NGINX_FILE = render.NGINX_FILE
+# The compose file of the stack without the devices of unplugged cameras, for starting
+# those alone.
 UNPLUGGED_FILE = "compose.unplugged.yaml"
-PROXY = "proxy"
-CAMERA_PREFIX = "camera-"
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,18 +102,15 @@ def camera_offline(service: str, device: str) -> str:
     )
 
 
-def without_devices(compose_text: bytes, services: list[str]) -> str:
-    """The compose file with ``services`` given no device: Docker refuses to create a
-    container whose device is missing, while ustreamer (``--persistent``) serves its
+def unplugged_compose(stack: Stack, services: list[str]) -> bytes:
+    """The compose file of ``stack`` with ``services`` given no device: Docker refuses to
+    create a container whose device is missing, while ustreamer (``--persistent``) serves its
     "offline" picture without one. A later `up` with the device plugged in changes the
     service's configuration back, so compose recreates it with the device."""
-    data = yaml.safe_load(compose_text)
-    for name in services:
-        data["services"][name].pop("devices", None)
     header = (
         f"# Written by `fabfleet up`: compose.yaml without the devices of {', '.join(services)}\n"
     )
-    return header + yaml.safe_dump(data, sort_keys=False)
+    return header.encode("utf-8") + render_compose(stack.without_devices(services))
 
 
 def write_secrets(fleet: Fleet, out: Output) -> None:
@@ -137,7 +135,8 @@ def up(
 ) -> UpReport:
     """Bring the stack in line with ``fleet``; raises the errors of each step."""
     state_dir = Path(fleet.site.state_dir)
-    files = render_stack(fleet, settings.version)
+    stack = stack_of(fleet, settings.version)
+    files = render.render_files(stack)
     changed = write_changed(state_dir, files)
     for name, was_changed in changed.items():
         out.info(f"{'changed' if was_changed else 'unchanged':<9}  {state_dir / name}")
@@ -151,27 +150,27 @@ def up(
             out.note(note)
 
     report = UpReport()
-    services = parse_services(files[COMPOSE_FILE])
-    for service in services:
-        absent = [d for d in service.devices if not os.path.exists(d)]
-        if absent and service.name.startswith(CAMERA_PREFIX):
-            out.note(camera_offline(service.name, absent[0]))
+    for service in stack.services:
+        device = service.device
+        if device is None or os.path.exists(device.host):
+            report.started.append(service.name)
+        elif service.role == "camera":
+            out.note(camera_offline(service.name, device.host))
             report.offline.append(service.name)
             report.started.append(service.name)
-        elif absent:
-            out.note(unplugged(service.name, absent[0]))
-            report.waiting.append(service.name)
         else:
-            report.started.append(service.name)
-    images = {s.name: s.image for s in services if s.name in report.started}
+            out.note(unplugged(service.name, device.host))
+            report.waiting.append(service.name)
+    images = {s.name: s.image for s in stack.services if s.name in report.started}
     ensure_images(client, images, settings.images)
 
-    proxy_before = _started_at(client, settings.project, PROXY)
+    proxy = stack.proxy.service
+    proxy_before = _started_at(client, settings.project, proxy)
     plugged = [s for s in report.started if s not in report.offline]
     compose_up(compose, settings.project, state_dir / COMPOSE_FILE, plugged, out.note)
     unplugged_file = state_dir / UNPLUGGED_FILE
     if report.offline:
-        unplugged_file.write_text(without_devices(files[COMPOSE_FILE], report.offline))
+        unplugged_file.write_bytes(unplugged_compose(stack, report.offline))
         compose_up(compose, settings.project, unplugged_file, report.offline, out.note)
     else:
         unplugged_file.unlink(missing_ok=True)
@@ -180,7 +179,7 @@ def up(
     if (
         changed[NGINX_FILE]
         and proxy_before
-        and _started_at(client, settings.project, PROXY) == proxy_before
+        and _started_at(client, settings.project, proxy) == proxy_before
     ):
         for container_id in proxy_before:
             report.proxy_reloaded = _reload_proxy(client, container_id, out) or (

@@ -13,7 +13,8 @@ from typing import Any
 import docker
 from docker.models.containers import Container
 
-from orchestrator.rendering.context import SERVICE_PORT
+from orchestrator.model.paths import SERVICE_PORT
+from orchestrator.model.stack import Service
 from orchestrator.stack.control import project_containers, service_of
 
 UNKNOWN = "unknown"
@@ -104,33 +105,31 @@ def _row(container: Container, project: str, sign: Signer = _unsigned) -> Servic
     )
 
 
-def device_state(devices: Sequence[str]) -> str | None:
-    """Whether a service's host devices (its /dev/fabfleet links) are there now."""
-    if not devices:
+def device_state(device: str | None) -> str | None:
+    """Whether a service's host device (its /dev/fabfleet link) is there now."""
+    if device is None:
         return None
-    return "plugged in" if all(os.path.exists(d) for d in devices) else "unplugged"
+    return "plugged in" if os.path.exists(device) else "unplugged"
 
 
 def stack_status(
     client: docker.DockerClient,
     project: str,
-    services: Sequence[str] = (),
-    devices: Mapping[str, Sequence[str]] | None = None,
+    services: Sequence[Service] = (),
     sign: Signer = _unsigned,
 ) -> list[ServiceStatus]:
-    """A row per container of ``project``, plus "not created" for ``services`` without one.
-
-    ``devices`` gives the host devices of each service that has any.
-    """
-    devices = devices or {}
+    """A row per container of ``project``, plus "not created" for each of ``services`` (the
+    model's) without one, in the model's order; a service given a device says whether it is
+    plugged in."""
     containers = project_containers(client, project)
     with ThreadPoolExecutor(max_workers=8) as pool:
         rows = list(pool.map(lambda c: _row(c, project, sign), containers))
     seen = {row.service for row in rows}
     for service in services:
-        if service not in seen:
-            printer = UNKNOWN if service.startswith("printer-") else None
-            rows.append(ServiceStatus(service, None, "not created", "-", None, printer))
-    rows = [replace(r, device=device_state(devices.get(r.service, ()))) for r in rows]
-    order = {name: index for index, name in enumerate(services)}
+        if service.name not in seen:
+            printer = UNKNOWN if service.role == "printer" else None
+            rows.append(ServiceStatus(service.name, None, "not created", "-", None, printer))
+    devices = {s.name: s.device.host for s in services if s.device is not None}
+    rows = [replace(r, device=device_state(devices.get(r.service))) for r in rows]
+    order = {s.name: index for index, s in enumerate(services)}
     return sorted(rows, key=lambda r: (order.get(r.service, len(order)), r.service))

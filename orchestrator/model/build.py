@@ -1,0 +1,375 @@
+"""Building the model of the stack from a fleet: :func:`stack_of`, once, for every view."""
+
+from __future__ import annotations
+
+import re
+from typing import Literal
+
+from orchestrator.fleet.model import (
+    Camera,
+    Fleet,
+    Printer,
+    PrinterProfile,
+    Site,
+    after_job,
+    presets_json,
+)
+from orchestrator.model import paths
+from orchestrator.model.images import image
+from orchestrator.model.stack import (
+    Argument,
+    Bed,
+    CameraEntry,
+    Device,
+    HealthCheck,
+    Hub,
+    Mount,
+    Network,
+    PrinterEntry,
+    Proxy,
+    Published,
+    Reach,
+    Route,
+    Service,
+    Setting,
+    Stack,
+    UdevLink,
+)
+from orchestrator.stack.secrets import GATE_KEY, HUB_DATA, PROXY_KEY_CONF, printer_key_file
+
+STACK_NAME = "fabfleet"
+HUB = "hub"
+PROXY = "proxy"
+INTERNAL = "internal"
+PUBLIC = "public"
+# The one network with a route to the LAN, for printers reached by URL.
+PRINTERS = "printers"
+# What udev's usb_id/path_id ever put in ID_SERIAL_SHORT and ID_PATH: they replace
+# every other byte with '_'. Anything else could break a rule's quoting or act as
+# a glob ('*', '?', '[', '|') and match another device, so it is refused, not escaped.
+_UDEV_VALUE = re.compile(r"^[A-Za-z0-9#+\-.:=@_]+$")
+# The udev property each USB identity is matched by.
+UDEV_PROPERTY = {"serial": "ID_SERIAL_SHORT", "port_path": "ID_PATH"}
+_LISTEN = f"0.0.0.0:{paths.SERVICE_PORT}"
+_API_HEALTH = HealthCheck(paths.SERVICE_PORT, "/api/health", grace=20)
+
+
+class ModelError(Exception):
+    """The fleet cannot be made a stack as it is; the message says which entry and why."""
+
+
+def _link(kind: str, device: Printer | Camera, site: Site) -> UdevLink | None:
+    """The udev link of ``device``; None for a printer reached over the network or simulated."""
+    identity = device.identity()
+    if identity is None:
+        raise ModelError(f"{kind} '{device.name}' needs exactly one identity to be rendered")
+    field, value = identity
+    if field not in UDEV_PROPERTY:
+        return None
+    match: Literal["serial", "port_path"] = "serial" if field == "serial" else "port_path"
+    if not _UDEV_VALUE.match(value):
+        raise ModelError(
+            f"{kind} '{device.name}': {field} {value!r} cannot be matched by udev; "
+            f"copy {UDEV_PROPERTY[field]} exactly as `udevadm info -q property` shows it"
+        )
+    return UdevLink(
+        kind="printer" if kind == "printer" else "camera",
+        name=device.name,
+        match=match,
+        value=value,
+        link=f"{paths.LINK_DIR}/{kind}-{device.name}",
+        owner=(site.container_uid, site.container_gid),
+        ftdi_latency_ms=paths.FTDI_LATENCY_MS if kind == "printer" else None,
+    )
+
+
+def _reach(printer: Printer) -> Reach:
+    if printer.simulated is not None:
+        return "simulated"
+    return "network" if printer.url is not None else "usb"
+
+
+def printers_of(fleet: Fleet) -> tuple[PrinterEntry, ...]:
+    """Every printer of ``fleet``: how it is reached, its services, link and route."""
+    entries = []
+    for p in fleet.printers:
+        service = f"printer-{p.name}"
+        profile = p.profile or PrinterProfile()
+        bed = profile.bed
+        entries.append(
+            PrinterEntry(
+                name=p.name,
+                reach=_reach(p),
+                service=service,
+                simulator=f"sim-{p.name}" if p.simulated is not None else "",
+                link=_link("printer", p, fleet.site),
+                route=Route("printer", p.name, f"/printers/{p.name}/", service, paths.SERVICE_PORT),
+                camera=p.camera,
+                groups=tuple(p.groups),
+                tags=tuple(profile.tags),
+                materials=tuple(profile.materials),
+                nozzle=profile.nozzle,
+                bed=None if bed is None else Bed(bed.x, bed.y, bed.z),
+            )
+        )
+    return tuple(entries)
+
+
+def cameras_of(fleet: Fleet) -> tuple[CameraEntry, ...]:
+    """Every camera of ``fleet``: its stream's service, link and route."""
+    entries = []
+    for c in fleet.cameras:
+        link = _link("camera", c, fleet.site)
+        if link is None:  # a camera's identities are all USB ones
+            raise ModelError(f"camera '{c.name}' needs a serial or port_path")
+        width, height = c.resolution.split("x")
+        service = f"camera-{c.name}"
+        entries.append(
+            CameraEntry(
+                name=c.name,
+                service=service,
+                link=link,
+                route=Route("camera", c.name, f"/cameras/{c.name}/", service, paths.SERVICE_PORT),
+                width=int(width),
+                height=int(height),
+                fps=c.fps,
+                format=c.format,
+            )
+        )
+    return tuple(entries)
+
+
+def proxy_of(site: Site, routes: tuple[Route, ...], service: str = PROXY) -> Proxy:
+    """The proxy of ``site`` in front of ``routes`` (printers' and cameras')."""
+    return Proxy(
+        service=service,
+        http_port=site.http_port,
+        ipv6=site.ipv6,
+        https_port=paths.HTTPS_PORT if site.tls is not None else None,
+        tls_certificate=paths.TLS_CERTIFICATE,
+        tls_key=paths.TLS_KEY,
+        routes=routes,
+    )
+
+
+class _Images:
+    def __init__(self, site: Site, version: str) -> None:
+        self._repository = site.image_repository
+        self._version = version
+
+    def __call__(self, role: str) -> str:
+        return image(self._repository, role, self._version)
+
+
+def _hub(images: _Images) -> Service:
+    return Service(
+        name=HUB,
+        role="hub",
+        fleet_name="",
+        image=images("hub"),
+        image_role="hub",
+        environment=(
+            Setting("FABFLEET_DATA_DIR", paths.DATA_DIR),
+            Setting("FABFLEET_LISTEN", _LISTEN),
+            Setting(
+                "FABFLEET_FLEET",
+                paths.HUB_FLEET,
+                "The fleet's printers and cameras, reread when `fabfleet up` changes it.",
+            ),
+            Setting("FABFLEET_GATE_KEY_FILE", paths.HUB_KEY),
+        ),
+        mounts=(
+            Mount(
+                "data",
+                HUB_DATA,
+                paths.DATA_DIR,
+                why="Users, sessions, history: a directory of the state directory (0700), so "
+                "the\n`fabfleet user` commands on the host reach the same database.",
+            ),
+            Mount("rendered", paths.HUB_RENDERED, paths.HUB_DIR, read_only=True),
+            Mount("secret", GATE_KEY, paths.HUB_KEY, read_only=True),
+        ),
+        scratch=(paths.SCRATCH,),
+        networks=(INTERNAL,),
+        health=_API_HEALTH,
+        route=Route("hub", HUB, "/", HUB, paths.SERVICE_PORT),
+    )
+
+
+def _simulator(printer: Printer, images: _Images) -> Service:
+    assert printer.simulated is not None
+    sim = printer.simulated
+    args = ["fabfleet-sim", "--tcp", f"0.0.0.0:{paths.SIMULATOR_PORT}"]
+    args += ["--identity", sim.firmware, "--rx-buffer", str(printer.receive_buffer)]
+    args += ["--command-buffer", str(printer.command_buffer), "--move-timing", "accelerated"]
+    args += ["--time-factor", f"{sim.time_factor:g}"]
+    return Service(
+        name=f"sim-{printer.name}",
+        role="simulator",
+        fleet_name=printer.name,
+        image=images("instance"),
+        image_role="instance",
+        command=tuple(Argument(a) for a in args),
+        scratch=(paths.SCRATCH,),
+        networks=(INTERNAL,),
+        # Not a connection: like a serial port, the simulator takes one host at a time.
+        health=HealthCheck(paths.SIMULATOR_PORT, None),
+    )
+
+
+def _printer(fleet: Fleet, printer: Printer, entry: PrinterEntry, images: _Images) -> Service:
+    if entry.reach == "usb":
+        port = paths.PRINTER_DEVICE
+    elif printer.url is not None:
+        port = printer.url
+    else:
+        port = f"socket://{entry.simulator}:{paths.SIMULATOR_PORT}"
+    heaters, fans = after_job(fleet, printer)
+    return Service(
+        name=entry.service,
+        role="printer",
+        fleet_name=printer.name,
+        image=images("instance"),
+        image_role="instance",
+        device=None if entry.link is None else Device(entry.link.link, paths.PRINTER_DEVICE),
+        environment=(
+            Setting("FABFLEET_PRINTER", printer.name),
+            Setting("FABFLEET_PORT", port),
+            Setting("FABFLEET_BAUDRATE", str(printer.baudrate)),
+            Setting("FABFLEET_RX_BUFFER", str(printer.receive_buffer)),
+            Setting("FABFLEET_COMMAND_BUFFER", str(printer.command_buffer)),
+            Setting("FABFLEET_WINDOW", printer.window),
+            Setting("FABFLEET_AFTER_JOB_HEATERS", heaters),
+            Setting("FABFLEET_AFTER_JOB_FANS", fans),
+            Setting("FABFLEET_PRESETS", presets_json(fleet, printer)),
+            Setting("FABFLEET_DATA_DIR", paths.DATA_DIR),
+            Setting("FABFLEET_LISTEN", _LISTEN),
+            Setting(
+                "FABFLEET_GATE_KEY_FILE",
+                paths.PRINTER_KEY,
+                "Gate mode: only requests the hub signed for this printer.",
+            ),
+        ),
+        mounts=(
+            Mount("volume", _data_volume(printer.name), paths.DATA_DIR),
+            Mount("secret", printer_key_file(printer.name), paths.PRINTER_KEY, read_only=True),
+        ),
+        scratch=(paths.SCRATCH,),
+        networks=(INTERNAL, PRINTERS) if entry.reach == "network" else (INTERNAL,),
+        depends_on=(entry.simulator,) if entry.simulator else (),
+        health=_API_HEALTH,
+        route=entry.route,
+    )
+
+
+def _data_volume(printer: str) -> str:
+    return f"printer-{printer}-data"
+
+
+def _camera(camera: Camera, entry: CameraEntry, images: _Images) -> Service:
+    args = [
+        Argument("ustreamer"),
+        Argument(f"--device={paths.CAMERA_DEVICE}"),
+        Argument("--host=0.0.0.0"),
+        Argument(f"--port={paths.SERVICE_PORT}"),
+        Argument(f"--resolution={entry.width}x{entry.height}"),
+        Argument(f"--desired-fps={entry.fps}"),
+        Argument(f"--format={entry.format.upper()}"),
+        Argument("--persistent", "Keep serving (a placeholder) while the camera is unplugged."),
+    ]
+    return Service(
+        name=entry.service,
+        role="camera",
+        fleet_name=camera.name,
+        image=images("camera"),
+        image_role="camera",
+        device=Device(entry.link.link, paths.CAMERA_DEVICE),
+        command=tuple(args),
+        networks=(INTERNAL,),
+        health=HealthCheck(paths.SERVICE_PORT, "/state"),
+        route=entry.route,
+    )
+
+
+def _proxy(site: Site, proxy: Proxy, images: _Images) -> Service:
+    ports = [proxy.http_port] + ([proxy.https_port] if proxy.https_port is not None else [])
+    addresses = ["0.0.0.0", "::"] if proxy.ipv6 else ["0.0.0.0"]
+    mounts = [
+        Mount(
+            "rendered",
+            paths.PROXY_RENDERED,
+            paths.PROXY_DIR,
+            read_only=True,
+            why="The directory, not the file: a changed config shows through, then nginx "
+            f"reloads.\nThe proxy image starts nginx with {paths.PROXY_CONF}.",
+        ),
+        Mount("secret", PROXY_KEY_CONF, paths.PROXY_KEY, read_only=True),
+    ]
+    if site.tls is not None:
+        mounts.append(Mount("host", site.tls.certificate, proxy.tls_certificate, read_only=True))
+        mounts.append(Mount("host", site.tls.key, proxy.tls_key, read_only=True))
+    return Service(
+        name=proxy.service,
+        role="proxy",
+        fleet_name="",
+        image=images("proxy"),
+        image_role="proxy",
+        mounts=tuple(mounts),
+        scratch=(paths.SCRATCH,),
+        networks=(INTERNAL, PUBLIC),
+        depends_on=(HUB,),
+        health=HealthCheck(proxy.http_port, "/healthz"),
+        published=tuple(Published(a, p) for p in ports for a in addresses),
+        low_ports=True,
+    )
+
+
+def _networks(printers: tuple[PrinterEntry, ...]) -> tuple[Network, ...]:
+    networks = [
+        Network(
+            INTERNAL,
+            route_out=False,
+            why="No route out: printers, cameras and the hub reach only each other and the proxy.",
+        ),
+        Network(PUBLIC, route_out=True),
+    ]
+    if any(p.reach == "network" for p in printers):
+        networks.append(
+            Network(
+                PRINTERS,
+                route_out=True,
+                why="For printers reached by URL (ser2net, ESP3D, a simulator): a route to "
+                "the LAN.",
+            )
+        )
+    return tuple(networks)
+
+
+def stack_of(fleet: Fleet, version: str) -> Stack:
+    """The stack that runs ``fleet``, its images tagged ``version``; raises :class:`ModelError`.
+
+    Services in order: the hub, each printer's (its simulator first), each camera's, the proxy.
+    """
+    images = _Images(fleet.site, version)
+    printers = printers_of(fleet)
+    cameras = cameras_of(fleet)
+    routes = tuple(p.route for p in printers) + tuple(c.route for c in cameras)
+    proxy = proxy_of(fleet.site, routes)
+    services = [_hub(images)]
+    for printer, entry in zip(fleet.printers, printers, strict=True):
+        if printer.simulated is not None:
+            services.append(_simulator(printer, images))
+        services.append(_printer(fleet, printer, entry, images))
+    services += [_camera(c, e, images) for c, e in zip(fleet.cameras, cameras, strict=True)]
+    services.append(_proxy(fleet.site, proxy, images))
+    return Stack(
+        name=STACK_NAME,
+        user=(fleet.site.container_uid, fleet.site.container_gid),
+        services=tuple(services),
+        printers=printers,
+        cameras=cameras,
+        hub=Hub(HUB, paths.service_address(HUB), fleet.site.max_heating),
+        proxy=proxy,
+        networks=_networks(printers),
+        volumes=tuple(_data_volume(p.name) for p in fleet.printers),
+    )
