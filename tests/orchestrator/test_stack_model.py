@@ -16,6 +16,7 @@ from orchestrator.rendering.compose import render_compose
 GOLDEN = Path(__file__).parent / "golden"
 ROOT = Path(__file__).parents[2]
 VERSION = "1.2.3"
+SIMULATED = Printer(name="d", simulated=Simulation())
 
 
 def usb_stack() -> Stack:
@@ -191,12 +192,17 @@ def test_the_proxy_publishes_the_sites_ports() -> None:
 
 
 def test_names_are_what_the_cli_and_the_hub_use() -> None:
-    stack = usb_stack()
+    fleet = load_fleet(GOLDEN / "usb" / "fleet.yaml")
+    stack = stack_of(fleet.model_copy(update={"printers": [*fleet.printers, SIMULATED]}), VERSION)
+    assert [s.name for s in stack.services if s.role == "simulator"] == ["sim-d"]
     assert stack.name == "fabfleet"
     assert {p.service for p in stack.printers} == {
         s.name for s in stack.services if s.role == "printer"
     }
-    named = [s for s in stack.services if s.fleet_name]
+    named = [s for s in stack.services if s.fleet_name and s.role != "simulator"]
+    assert [s.name for s in named] == [
+        "printer-prusa-mk3", "printer-ender-1", "printer-sim-1", "printer-d", "camera-bench-cam"
+    ]  # fmt: skip
     assert all(s.name == f"{s.role}-{s.fleet_name}" for s in named)
 
 
