@@ -14,32 +14,10 @@ from orchestrator.fleet.file import parse_fleet
 from orchestrator.rendering.context import CAMERA_DEVICE, PROXY_CONF, PROXY_DIR, PROXY_KEY, ROLES
 from orchestrator.rendering.render import render_stack
 from orchestrator.stack.secrets import proxy_key_conf
+from tests.containers import hardened, run
 from tests.images.conftest import VERSION, Built, images
 
 KERNEL = "import instance.analysis.ckernel as k; print(k.compiled_available(), k.library_path())"
-
-
-def run(
-    client: docker.DockerClient,
-    image: str,
-    command: list[str],
-    volumes: dict[str, dict[str, str]] | None = None,
-) -> str:
-    """Output (stdout and stderr) of ``command`` in a container of ``image`` as compose runs it:
-    its own user, read-only root file system, no capabilities; removed after."""
-    output = client.containers.run(
-        image,
-        command,
-        remove=True,
-        stdout=True,
-        stderr=True,
-        read_only=True,
-        tmpfs={"/tmp": ""},
-        cap_drop=["ALL"],
-        security_opt=["no-new-privileges:true"],
-        volumes=volumes,
-    )
-    return output.decode()
 
 
 def test_building_says_what_it_does(built: Built) -> None:
@@ -68,7 +46,7 @@ def test_every_image_runs_as_the_unprivileged_user(
 ) -> None:
     image = client.images.get(built.tag(role))
     assert image.attrs["Config"]["User"] == "10001:10001"
-    assert run(client, built.tag(role), ["id", "-u"]) == "10001\n"
+    assert run(built.tag(role), ["id", "-u"]) == "10001\n"
 
 
 @pytest.mark.parametrize("role", ROLES)
@@ -88,9 +66,14 @@ def test_the_print_server_image_runs_fabfleet_instance_with_the_c_kernel(
     assert image.attrs["Config"]["Cmd"] == ["fabfleet-instance", "serve"]
     health = image.attrs["Config"]["Healthcheck"]["Test"]
     assert health[:2] == ["CMD", "python3"] and "http://127.0.0.1:8080/api/health" in health[-1]
-    assert "serve" in run(client, built.tag("instance"), ["fabfleet-instance", "--help"])
-    kernel = run(client, built.tag("instance"), ["python3", "-c", KERNEL])
+    assert "serve" in run(built.tag("instance"), ["fabfleet-instance", "--help"])
+    kernel = run(built.tag("instance"), ["python3", "-c", KERNEL])
     assert kernel.startswith("True /opt/fabfleet/lib/python3.11/site-packages/instance/analysis/")
+
+
+def test_the_print_server_image_has_every_dependency_of_its_web_side(built: Built) -> None:
+    """The wheels prepared on the host hold every runtime dependency (prometheus-client, …)."""
+    assert run(built.tag("instance"), ["python3", "-c", "import instance.web.server"]) == ""
 
 
 def test_the_hub_image_has_fabfleet_and_waits_for_the_hub(
@@ -98,7 +81,7 @@ def test_the_hub_image_has_fabfleet_and_waits_for_the_hub(
 ) -> None:
     image = client.images.get(built.tag("hub"))
     assert image.attrs["Config"]["Cmd"] == ["python3", "-m", "hub"]
-    assert run(client, built.tag("hub"), ["python3", "-c", "import orchestrator, instance"]) == ""
+    assert run(built.tag("hub"), ["python3", "-c", "import orchestrator, instance"]) == ""
 
 
 def test_the_proxy_image_accepts_a_rendered_config(
@@ -117,13 +100,9 @@ def test_the_proxy_image_accepts_a_rendered_config(
     key.write_text(proxy_key_conf(b"k" * 32))
     key.chmod(0o644)
     output = run(
-        client,
         built.tag("proxy"),
         ["nginx", "-t", "-c", PROXY_CONF],
-        volumes={
-            str(tmp_path / "proxy"): {"bind": PROXY_DIR, "mode": "ro"},
-            str(key): {"bind": PROXY_KEY, "mode": "ro"},
-        },
+        volumes={str(tmp_path / "proxy"): (PROXY_DIR, "ro"), str(key): (PROXY_KEY, "ro")},
     )
     assert f"configuration file {PROXY_CONF} test is successful" in output
     image = client.images.get(built.tag("proxy"))
@@ -133,34 +112,24 @@ def test_the_proxy_image_accepts_a_rendered_config(
 def test_the_camera_image_serves_state_without_its_device(
     built: Built, client: docker.DockerClient
 ) -> None:
-    assert re.fullmatch(
-        r"\d+\.\d+\S*\n", run(client, built.tag("camera"), ["ustreamer", "--version"])
-    )
+    assert re.fullmatch(r"\d+\.\d+\S*\n", run(built.tag("camera"), ["ustreamer", "--version"]))
     image = client.images.get(built.tag("camera"))
     assert image.attrs["Config"]["Entrypoint"] is None
-    container = client.containers.run(
-        built.tag("camera"),
-        ["ustreamer", f"--device={CAMERA_DEVICE}", "--host=0.0.0.0", "--port=8080", "--persistent"],
-        detach=True,
-        read_only=True,
-        tmpfs={"/tmp": ""},
-        cap_drop=["ALL"],
-        security_opt=["no-new-privileges:true"],
-    )
-    try:
+    command = [
+        "ustreamer", f"--device={CAMERA_DEVICE}", "--host=0.0.0.0", "--port=8080", "--persistent"
+    ]  # fmt: skip
+    with hardened(built.tag("camera"), command) as container:
         state = None
         for _ in range(50):  # the health check's own request, as the container user
-            done = container.exec_run(["curl", "-fsS", "http://127.0.0.1:8080/state"])
+            done = container.exec(["curl", "-fsS", "http://127.0.0.1:8080/state"])
             if done.exit_code == 0 and isinstance(done.output, bytes):
                 state = json.loads(done.output)
                 break
             time.sleep(0.2)
-        assert state is not None, container.logs().decode()
+        assert state is not None, container.get_wrapped_container().logs().decode()
         assert state["ok"] is True
         assert state["result"]["source"]["online"] is False
-        assert container.exec_run(["id", "-u"]).output == b"10001\n"
-    finally:
-        container.remove(force=True)
+        assert container.exec(["id", "-u"]).output == b"10001\n"
 
 
 def test_a_base_image_that_cannot_be_had_stops_the_build(built: Built, tmp_path: Path) -> None:
