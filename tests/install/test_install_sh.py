@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.containers import Volumes, container
 from tests.install.base_image import ensure_base_image
 from tests.kernel.test_uvc_dkms import debian_headers_kernel
 
@@ -88,17 +89,9 @@ def box(wheels: Path) -> Iterator[Box]:
     subprocess.run([str(REPO / "scripts" / "docker-engine")], check=True)
     image = ensure_base_image()
     name = f"fabfleet-install-{uuid.uuid4().hex[:8]}"
-    subprocess.run(
-        ["docker", "run", "--detach", "--name", name,
-         "--volume", f"{REPO}:/src:ro", "--volume", f"{wheels}:/wheels:ro",
-         image, "sleep", "infinity"],
-        check=True,
-        capture_output=True,
-    )  # fmt: skip
-    try:
+    volumes: Volumes = {REPO: ("/src", "ro"), wheels: ("/wheels", "ro")}
+    with container(image, ["sleep", "infinity"], volumes).with_name(name):
         yield Box(name)
-    finally:
-        subprocess.run(["docker", "rm", "--force", name], capture_output=True, check=False)
 
 
 def test_refuses_to_run_as_another_user_than_root(box: Box) -> None:
