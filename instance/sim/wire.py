@@ -70,8 +70,10 @@ class SerialWire:
         return math.inf
 
     def next_piece(self, limit: float) -> tuple[bytes, float] | None:
-        """The bytes arrived by ``limit``, up to and with the first end of line, and when the
-        last of them arrived; None: nothing (more) has arrived."""
+        """Arrived bytes up to the next end of line (included), and when the last one came.
+
+        Only bytes that have arrived by ``limit`` count; None: none (more) have.
+        """
         chunk = self._inbound[0]
         if chunk.start > limit + EPSILON:
             return None
