@@ -19,7 +19,7 @@ import yaml
 from docker.errors import ImageNotFound, NotFound
 from docker.models.containers import Container
 
-from orchestrator.rendering.context import ROLES
+from orchestrator.model.images import ROLES
 from orchestrator.stack.control import SERVICE_LABEL, project_filter
 
 BIN = Path(sys.executable).parent

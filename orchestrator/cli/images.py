@@ -17,7 +17,7 @@ from orchestrator.images.build import BuildSettings, ImageBuilder, build_all
 from orchestrator.images.plan import describe, plan_images
 from orchestrator.images.provider import BUILD_ERRORS
 from orchestrator.images.wheels import cache_dir
-from orchestrator.rendering.context import ROLES
+from orchestrator.model.images import ROLES
 from orchestrator.stack.docker_engine import EngineError, connect
 
 

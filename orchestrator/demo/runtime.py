@@ -45,7 +45,7 @@ from orchestrator.fleet.model import (
     after_job,
     presets_json,
 )
-from orchestrator.rendering.context import ProxySettings
+from orchestrator.rendering.nginx import ProxySettings
 from orchestrator.rendering.render import hub_fleet, render_nginx
 from orchestrator.stack.secrets import (
     PROXY_KEY_CONF,

@@ -37,7 +37,7 @@ from orchestrator.images.wheels import (
     origin_url,
     prepare_wheels,
 )
-from orchestrator.rendering.context import ROLES, image
+from orchestrator.model.images import ROLES, image
 
 Say = Callable[[str], None]
 State = Literal["missing", "out of date", "up to date", "not built by fabfleet"]

@@ -21,7 +21,7 @@ from orchestrator.images.wheels import (
     image_platforms,
     origin_requirements,
 )
-from orchestrator.rendering.context import ROLES, image
+from orchestrator.model.images import ROLES, image
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,7 +14,7 @@ from orchestrator.images.base import BaseImageError
 from orchestrator.images.build import BuildSettings, ImageBuilder, ImageBuildError, Say
 from orchestrator.images.context import CONTEXTS
 from orchestrator.images.wheels import WheelError
-from orchestrator.rendering.context import ROLES
+from orchestrator.model.images import ROLES
 from orchestrator.stack.images import ImagesMissing, MissingImage
 
 BUILD_ERRORS = (BaseImageError, WheelError, ImageBuildError)

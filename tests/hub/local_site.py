@@ -21,7 +21,7 @@ from hub.auth.accounts import make_grants
 from hub.db import open_database
 from orchestrator.demo.runtime import Demo, find_nginx
 from orchestrator.fleet.model import Site
-from orchestrator.rendering.context import ProxySettings
+from orchestrator.rendering.nginx import ProxySettings
 from orchestrator.rendering.render import render_nginx
 from orchestrator.stack.secrets import PROXY_KEY_CONF
 from tests.hub.conftest import (

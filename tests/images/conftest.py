@@ -20,7 +20,7 @@ from docker.errors import ImageNotFound, NotFound
 from typer.testing import CliRunner, Result
 
 from orchestrator.images.wheels import find_source, source_files
-from orchestrator.rendering.context import ROLES
+from orchestrator.model.images import ROLES
 from tests.images.images_cli import app as images_app
 from tests.orchestrator.stack_helpers import start_engine
 

@@ -11,7 +11,8 @@ import docker
 import pytest
 
 from orchestrator.fleet.file import parse_fleet
-from orchestrator.rendering.context import CAMERA_DEVICE, PROXY_CONF, PROXY_DIR, PROXY_KEY, ROLES
+from orchestrator.model.images import ROLES
+from orchestrator.model.paths import CAMERA_DEVICE, PROXY_CONF, PROXY_DIR, PROXY_KEY
 from orchestrator.rendering.render import render_stack
 from orchestrator.stack.secrets import proxy_key_conf
 from tests.containers import hardened, run

@@ -18,7 +18,7 @@ import yaml
 from docker.errors import ImageNotFound, NotFound
 from typer.testing import CliRunner, Result
 
-from orchestrator.rendering.context import ROLES
+from orchestrator.model.images import ROLES
 from orchestrator.stack.control import PROJECT_LABEL, SERVICE_LABEL
 from tests.orchestrator.stack_cli import app as stack_app
 

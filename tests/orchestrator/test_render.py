@@ -19,7 +19,8 @@ from typer.testing import CliRunner, Result
 from orchestrator.cli.main import app
 from orchestrator.fleet.file import load_fleet
 from orchestrator.fleet.model import Camera, Fleet, Printer
-from orchestrator.rendering.context import PROXY_KEY, RenderError
+from orchestrator.model.build import ModelError
+from orchestrator.model.paths import PROXY_KEY
 from orchestrator.rendering.render import (
     OUTPUTS,
     RENDERED_FILES,
@@ -280,13 +281,13 @@ def test_udev_rules_give_each_device_one_link() -> None:
 @pytest.mark.parametrize("serial", ['AB"12', "AB*", "A[12]", "A|B", "A B", "Ä1"])
 def test_a_serial_udev_cannot_match_is_refused(serial: str) -> None:
     fleet = Fleet(printers=[Printer(name="p", serial=serial)])
-    with pytest.raises(RenderError, match=r"printer 'p': serial .* cannot be matched by udev"):
+    with pytest.raises(ModelError, match=r"printer 'p': serial .* cannot be matched by udev"):
         render_stack(fleet, VERSION)
 
 
 def test_a_camera_serial_is_checked_too() -> None:
     fleet = Fleet(cameras=[Camera(name="c", serial='x"y')])
-    with pytest.raises(RenderError, match="camera 'c'"):
+    with pytest.raises(ModelError, match="camera 'c'"):
         render_stack(fleet, VERSION)
 
 

@@ -9,6 +9,7 @@ either (it would refuse the second server's metric names, or mix both printers).
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from pathlib import Path
 
 import aiohttp
@@ -18,12 +19,17 @@ import pytest
 from instance.sim.options import SimOptions
 from instance.sim.runner import serve_pty
 from instance.web.config import ServeConfig
-from instance.web.server import open_server
+from instance.web.server import RunningServer, open_server
 from tests.conftest import wait_until
 
 pytestmark = pytest.mark.timeout(120)
 
 OPENMETRICS = "application/openmetrics-text; version=1.0.0; charset=utf-8"
+
+
+def _ready(server: RunningServer) -> Callable[[], bool]:
+    """A check that the server's printer has finished its handshake."""
+    return lambda: server.ctx.printer.state.value == "ready"
 
 
 async def scrape_two_servers(tmp_path: Path) -> dict[str, tuple[str, str]]:
@@ -39,7 +45,7 @@ async def scrape_two_servers(tmp_path: Path) -> dict[str, tuple[str, str]]:
             )
             servers.append(await open_server(config))
         for server in servers:
-            await wait_until(lambda s=server: s.ctx.printer.state.value == "ready", 60)
+            await wait_until(_ready(server), 60)
         async with aiohttp.ClientSession() as http:
             for server in servers:
                 async with http.get(server.url + "/metrics") as plain:
