@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Callable, Mapping, Sequence
 from importlib.metadata import version
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 import typer
 
@@ -33,6 +34,7 @@ from orchestrator.fleet.model import Camera, Fleet, Printer
 from orchestrator.fleet.problems import FleetFileError
 from orchestrator.model.build import ModelError, stack_of
 from orchestrator.rendering.files import diff_changed, write_changed
+from orchestrator.rendering.k3s import render_k3s
 from orchestrator.rendering.render import render_files
 from orchestrator.stack.secrets import Owner, ensure_hub_data, ensure_secrets
 
@@ -49,6 +51,18 @@ OutOption = Annotated[
     ),
 ]
 NameArgument = Annotated[str, typer.Argument(help="Lowercase letters, digits and '-'.")]
+# Where each render target goes: compose (udev rules, compose file, nginx) or k3s.
+Target = Literal["compose", "k3s"]
+TargetOption = Annotated[
+    Target,
+    typer.Option(
+        "--target",
+        help="compose: udev rules, compose file, nginx config; k3s: a kustomization "
+        "(default out: <state_dir>/k3s).",
+    ),
+]
+# The k3s kustomization's folder in the state directory.
+K3S_DIR = "k3s"
 SerialOption = Annotated[str | None, typer.Option("--serial", help="USB serial number.")]
 PortPathOption = Annotated[
     str | None, typer.Option("--port-path", help="udev ID_PATH of the USB port.")
@@ -308,25 +322,48 @@ def _details(device: Printer | Camera) -> str:
     return f"{device.resolution} {device.fps} fps {device.format}"
 
 
-def _render(fleet: Fleet, out: Path | None) -> tuple[Path, dict[str, bytes]]:
+def _render(fleet: Fleet, out: Path | None, target: Target) -> tuple[Path, dict[str, bytes]]:
     try:
-        files = render_files(stack_of(fleet, version("fabfleet")))
+        stack = stack_of(fleet, version("fabfleet"))
     except ModelError as error:
         fail(f"cannot render: {error}")
-    return (Path(fleet.site.state_dir) if out is None else out), files
+    state_dir = Path(fleet.site.state_dir)
+    if target == "k3s":
+        return (state_dir / K3S_DIR if out is None else out), render_k3s(stack)
+    return (state_dir if out is None else out), render_files(stack)
+
+
+def _k3s_keys(out_dir: Path, fleet: Fleet) -> None:
+    """The key files the kustomization's secretGenerator reads, kept beside it (0600), the
+    user's who renders (kubectl reads them; the cluster gives them to the pods)."""
+    owner = Owner(os.getuid(), os.getgid())
+    try:
+        report = ensure_secrets(out_dir, [p.name for p in fleet.printers], owner)
+    except OSError as error:
+        fail(f"cannot write the gate's keys in {out_dir}: {error}")
+    for name in report.written:
+        typer.echo(f"{'changed':<9}  {out_dir / name}")
+    for name in report.removed:
+        typer.echo(f"{'removed':<9}  {out_dir / name}")
 
 
 @app.command()
-def render(out: OutOption = None, config: ConfigOption = DEFAULT_PATH) -> None:
-    """Render the udev rules, compose file and nginx config; write only what changed."""
-    out_dir, files = _render(load(config), out)
+def render(
+    out: OutOption = None, target: TargetOption = "compose", config: ConfigOption = DEFAULT_PATH
+) -> None:
+    """Render the udev rules, compose file and nginx config (or, with --target k3s, the
+    kustomization for a cluster); write only what changed."""
+    fleet = load(config)
+    out_dir, files = _render(fleet, out, target)
     try:
         changed = write_changed(out_dir, files)
     except OSError as error:
         fail(f"cannot write to {out_dir}: {error}")
     for name, was_changed in changed.items():
         typer.echo(f"{'changed' if was_changed else 'unchanged':<9}  {out_dir / name}")
-    if out is None:
+    if target == "k3s":
+        _k3s_keys(out_dir, fleet)
+    elif out is None:
         # The stack's own state directory: the compose file mounts the gate's keys from it.
         fleet = load(config)
         owner = Owner(fleet.site.container_uid, fleet.site.container_gid)
@@ -347,10 +384,11 @@ def plan(
     exit_code: Annotated[
         bool, typer.Option("--exit-code", help="Exit with 1 when something would change.")
     ] = False,
+    target: TargetOption = "compose",
     config: ConfigOption = DEFAULT_PATH,
 ) -> None:
     """Show, as a diff, what `render` would change; writes nothing."""
-    out_dir, files = _render(load(config), out)
+    out_dir, files = _render(load(config), out, target)
     try:
         diffs = diff_changed(out_dir, files)
     except OSError as error:
