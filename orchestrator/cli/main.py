@@ -14,6 +14,7 @@ import typer
 from orchestrator.cli.common import ConfigOption, fail, load
 from orchestrator.cli.demo import register as register_demo_command
 from orchestrator.cli.images import register as register_images_command
+from orchestrator.cli.node import register as register_node_command
 from orchestrator.cli.stack import register as register_stack_commands
 from orchestrator.cli.users import register as register_user_command
 from orchestrator.cli.watch import register as register_watch_command
@@ -407,3 +408,4 @@ register_images_command(app)
 register_watch_command(app)
 register_user_command(app)
 register_demo_command(app)
+register_node_command(app)
