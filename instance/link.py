@@ -106,6 +106,15 @@ class PrinterLink:
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at: float | None = None
         self.last_error: str | None = None
+        # Since when (time.monotonic) the port has been gone: it could not be opened,
+        # or it closed under us. None while it is open, or closed for a protocol reason
+        # (a printer that does not answer is there, only silent).
+        self._gone_since: float | None = None
+        # The absence a newly opened port has not yet ended: a port that opens and
+        # closes again before the printer answered (a socket accepted, then dropped)
+        # was never back, and its absence goes on from where it began.
+        self._gone_unconfirmed: float | None = None
+        self._port_lost = False
         # Counted for /metrics: lines the printer rejected, and links lost.
         self.line_errors = 0
         self.disconnects = 0
@@ -118,6 +127,15 @@ class PrinterLink:
 
     async def wait_ready(self) -> None:
         await self._ready.wait()
+
+    def gone_for(self) -> float | None:
+        """Seconds the port has been gone (could not be opened, or closed); None: it is open.
+
+        A port that comes back ends the absence once the printer answers on it;
+        one that opens and drops again before that has been gone all along.
+        """
+        since = self._gone_since
+        return None if since is None else time.monotonic() - since
 
     def send(self, command: str, tag: object = None) -> None:
         self.core.send(command, tag)
@@ -161,15 +179,20 @@ class PrinterLink:
                 transport = await self._opener()
             except TransportError as error:
                 self._note_error(str(error))
+                if self._gone_since is None:
+                    self._gone_since = time.monotonic()
                 await self._pause_before_retry()
                 continue
             self.last_error = None
+            self._gone_unconfirmed, self._gone_since = self._gone_since, None
+            self._port_lost = False
             try:
                 await self._serve(transport)
             finally:
                 self._transport = None
                 self._ready.clear()
                 self._cancel_timer()
+                self._note_session_end()
                 with contextlib.suppress(Exception):
                     await transport.close()
             if not self._stopping:
@@ -233,7 +256,15 @@ class PrinterLink:
         if transport is self._transport:
             transport.resume_reading()
 
+    def _note_session_end(self) -> None:
+        """Start (or go on with) the port's absence if the port itself went away."""
+        if self._port_lost and not self._stopping:
+            unconfirmed = self._gone_unconfirmed
+            self._gone_since = unconfirmed if unconfirmed is not None else time.monotonic()
+        self._gone_unconfirmed = None
+
     def _connection_lost(self, reason: str) -> None:
+        self._port_lost = True
         if not self._stopping:
             self._note_error(f"printer disconnected: {reason}")
         self._end(self.last_error or reason)
@@ -313,6 +344,8 @@ class PrinterLink:
                     continue
             elif isinstance(event, Ready):
                 self._ready.set()
+                # The printer answers: the port is back for good.
+                self._gone_unconfirmed = None
             elif isinstance(event, LineError):
                 self.line_errors += 1
             elif isinstance(event, LinkLost | Halted | PrinterReset):

@@ -62,6 +62,8 @@ AUTOREPORT_GRACE = 5.0
 CANCEL_BREAK_EVERY = 2.0
 CANCEL_BREAKS = 30
 STALL_ONLY = AfterJobPolicy(heaters="off", fans="keep")
+# While the device is gone, the countdown in ``error`` is brought up to date this often.
+DEVICE_CHECK_EVERY = 1.0
 
 
 class PrinterState(enum.StrEnum):
@@ -104,6 +106,9 @@ class PrinterSettings:
     after_job: AfterJobPolicy | None = None
     # How to open the port; None: from ``link.port`` (tests pass the simulator here).
     opener: TransportOpener | None = None
+    # Seconds the device may be gone (cannot be opened, closed under us) before the
+    # printer gives up (``device_gone`` is set; the print server then exits); 0: never.
+    device_gone_timeout: float = 0.0
 
 
 @dataclass(slots=True)
@@ -156,6 +161,10 @@ class Printer:
         self._paused_by_printer = False
         self._job_done: asyncio.Event = asyncio.Event()
         self._job_filament: float | None = None
+        # Set once the device was gone for ``device_gone_timeout``; the reason stays in
+        # ``gave_up_because``.
+        self.device_gone: asyncio.Event = asyncio.Event()
+        self.gave_up_because: str | None = None
         self.interrupted_jobs: list[JobRecord] = self.records.recover(time.time())
         if self.interrupted_jobs:
             self.bed_clear = False
@@ -166,6 +175,8 @@ class Printer:
     async def start(self) -> None:
         self._spawn(self.link.run(), "printer link")
         self._spawn(self._poll_temperatures(), "temperature poll")
+        if self.settings.device_gone_timeout > 0:
+            self._spawn(self._watch_device(), "device watch")
 
     async def stop(self) -> None:
         if self.job is not None:
@@ -655,6 +666,40 @@ class Printer:
 
     # ------------------------------------------------------- link trouble
 
+    async def _watch_device(self) -> None:
+        """Count how long the device is gone; give up once it is gone for the timeout."""
+        limit = self.settings.device_gone_timeout
+        base = shown = ""
+        while True:
+            gone = self.link.gone_for()
+            if gone is None:
+                if shown and self.error == shown:
+                    # Open again but silent so far: the countdown is over, the loss is not.
+                    self.error = base
+                    self._changed()
+                base = shown = ""
+                await asyncio.sleep(DEVICE_CHECK_EVERY)
+                continue
+            if gone >= limit:
+                self._give_up(gone, limit)
+                return
+            if not shown or self.error != shown:
+                # The loss's own words (from its LinkLost event), else why the port
+                # cannot be opened.
+                base = self.error or self.link.last_error or "printer disconnected"
+            shown = self.error = f"{base}; {describe_gone(gone, limit)}"
+            self._changed()
+            await asyncio.sleep(min(DEVICE_CHECK_EVERY, limit - gone))
+
+    def _give_up(self, gone: float, limit: float) -> None:
+        """The device stayed away too long: a job still running ends as a lost link ends it."""
+        why = (self.link.last_error or "the port closed").removeprefix("printer disconnected: ")
+        because = f"device gone for {gone:.0f} s (limit {limit:g} s): {why}"
+        # The job ended when the port went away; this only covers a job that had not.
+        self._lost(JobOutcome.INTERRUPTED, reason_disconnected(because), PrinterState.OFFLINE)
+        self.gave_up_because = because
+        self.device_gone.set()
+
     def _tail(self, event: TailExecuted) -> None:
         """The firmware ran or refused the tail of a line its own drain cut."""
         job = self.job
@@ -739,6 +784,11 @@ class Printer:
         temporary = self._bed_file.with_suffix(".tmp")
         temporary.write_text(json.dumps({"clear": self.bed_clear}))
         os.replace(temporary, self._bed_file)
+
+
+def describe_gone(gone: float, limit: float) -> str:
+    """The countdown the printer's error shows while its device is gone."""
+    return f"device gone for {int(gone)} s, the print server restarts at {limit:g} s"
 
 
 def _moves_head(command: str) -> bool:

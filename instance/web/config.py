@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import stat
 from collections.abc import Callable, Mapping
@@ -43,6 +44,8 @@ class ServeConfig:
     # The page's temperature presets; None: the built-in material table.
     presets: tuple[Preset, ...] | None = None
     max_upload_mb: int = 2048
+    # Seconds the device may be gone before the process exits (EXIT_DEVICE_GONE); 0: never.
+    device_gone_timeout: float = 60.0
     camera_url: str | None = None
     # Gate mode: the file holding this printer's key, and the key (hex in the file).
     gate_key_file: Path | None = None
@@ -76,6 +79,16 @@ def _positive_float(text: str) -> float:
     value = float(text)
     if not value > 0:
         raise ValueError("must be a positive number")
+    return value
+
+
+def _seconds_or_never(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise ValueError(f"{text.strip()!r} is not a number of seconds (0: never)") from None
+    if not math.isfinite(value) or value < 0:
+        raise ValueError(f"{text.strip()!r}: must be 0 (never) or a positive number of seconds")
     return value
 
 
@@ -164,6 +177,14 @@ OPTIONS: tuple[Option, ...] = (
         " (default: the built-in material table)",
     ),
     Option("max_upload_mb", _positive_int, "largest accepted upload in MB", 2048),
+    Option(
+        "device_gone_timeout",
+        _seconds_or_never,
+        "seconds the printer's device may be gone (cannot be opened, or a socket:// printer"
+        " refuses) before the print server exits with status 75, so its container is started"
+        " again and opens the device anew; 0: never exit, keep trying",
+        60,
+    ),
     Option("camera_url", _text, "the printer's camera stream URL, shown on the page"),
     Option(
         "gate_key_file",

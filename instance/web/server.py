@@ -24,6 +24,11 @@ from instance.web.context import ServerContext
 
 log = logging.getLogger(__name__)
 
+# ``serve``'s exit status when the printer's device was gone for ``device_gone_timeout``
+# (EX_TEMPFAIL): the orchestrator starts the print server again, which opens the
+# device link anew (docs/web-api.md#when-the-device-is-gone).
+EXIT_DEVICE_GONE = 75
+
 
 @dataclass
 class RunningServer:
@@ -50,7 +55,12 @@ def printer_settings(config: ServeConfig) -> PrinterSettings:
         window=config.window,
     )
     after_job = AfterJobPolicy(heaters=config.after_job_heaters, fans=config.after_job_fans)
-    return PrinterSettings(link=link, data_dir=config.data_dir, after_job=after_job)
+    return PrinterSettings(
+        link=link,
+        data_dir=config.data_dir,
+        after_job=after_job,
+        device_gone_timeout=config.device_gone_timeout,
+    )
 
 
 async def open_server(config: ServeConfig) -> RunningServer:
@@ -97,7 +107,7 @@ def release_startup_memory() -> None:
 
 
 async def serve(config: ServeConfig) -> int:
-    """Serve until SIGINT or SIGTERM."""
+    """Serve until SIGINT or SIGTERM (0), or until the device is gone too long (75)."""
     server = await open_server(config)
     release_startup_memory()
     stop = asyncio.Event()
@@ -105,9 +115,27 @@ async def serve(config: ServeConfig) -> int:
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
     print(f"fabfleet-instance: serving {config.printer} on {server.url}/", flush=True)
+    printer = server.ctx.printer
+    waits = {
+        asyncio.ensure_future(stop.wait()),
+        asyncio.ensure_future(printer.device_gone.wait()),
+    }
     try:
-        await stop.wait()
+        await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
     finally:
+        for wait in waits:
+            wait.cancel()
         with contextlib.suppress(Exception):
             await server.close()
-    return 0
+    if stop.is_set() or not printer.device_gone.is_set():
+        return 0
+    # Last, after the port's own last words.
+    log.error(
+        "%s: %s; exiting with status %d so the print server is started again"
+        " (Docker's restart policy, a Kubernetes Deployment) and opens %s anew",
+        config.printer,
+        printer.gave_up_because,
+        EXIT_DEVICE_GONE,
+        config.port,
+    )
+    return EXIT_DEVICE_GONE
