@@ -228,9 +228,14 @@ def main(argv: list[str] | None = None) -> int:
     """``--check``: say whether aarch64 programs run here; else make them run (as root)."""
     args = sys.argv[1:] if argv is None else argv
     if args == ["--check"]:
-        works = ready()
-        print(f"arm64: aarch64 programs {'run' if works else 'do not run'} here")
-        return 0 if works else 1
+        if ready():
+            print("arm64: aarch64 programs run here")
+            return 0
+        if runs_aarch64():
+            print("arm64: aarch64 programs run here, but not in chroots or containers (no F flag)")
+        else:
+            print("arm64: aarch64 programs do not run here")
+        return 1
     if args:
         print("usage: python -m orchestrator.images.emulation [--check]", file=sys.stderr)
         return 2

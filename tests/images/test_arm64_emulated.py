@@ -40,6 +40,8 @@ ROOT_CACHE = Path(os.environ.get("FABFLEET_TEST_ROOT_CACHE", "/var/tmp/fabfleet-
 PACKAGES = ("python3", "python3-venv")
 VENV = "/opt/fabfleet"
 KEY = "arm64-test-key-0123456789"
+# What runs in the root sees none of the host's environment (its venv, PYTHONPATH).
+ROOT_ENV = {"PATH": "/usr/bin:/bin", "HOME": "/root", "LANG": "C.UTF-8", "PYTHONUNBUFFERED": "1"}
 CHROOT = shutil.which("chroot", path="/usr/sbin:/usr/bin:/sbin:/bin") or "chroot"
 # Everything runs 5 to 20 times slower under emulation: generous, bounded waits.
 START_SECONDS = 300.0
@@ -53,7 +55,7 @@ def _report(config: pytest.Config, line: str) -> None:
     if reporter is None:
         return
     with capture.global_and_fixture_disabled() if capture else contextlib.nullcontext():
-        reporter.write_line(f"arm64: {line}")
+        reporter.write_line(line if line.startswith("arm64:") else f"arm64: {line}")
 
 
 @contextlib.contextmanager
@@ -74,8 +76,12 @@ def _unmount_all(root: Path) -> None:
         subprocess.run(["umount", "--lazy", point], capture_output=True, check=False)
 
 
-def _run(*command: str, timeout: float = 1800.0) -> subprocess.CompletedProcess[str]:
-    done = subprocess.run(command, capture_output=True, text=True, timeout=timeout, check=False)
+def _run(
+    *command: str, timeout: float = 1800.0, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    done = subprocess.run(
+        command, capture_output=True, text=True, timeout=timeout, check=False, env=env
+    )
     assert done.returncode == 0, f"{command}: exit status {done.returncode}\n{done.stderr}"
     return done
 
@@ -87,7 +93,7 @@ class Arm64:
     root: Path
 
     def chroot(self, *command: str, timeout: float = 600.0) -> str:
-        return _run(CHROOT, str(self.root), *command, timeout=timeout).stdout
+        return _run(CHROOT, str(self.root), *command, timeout=timeout, env=ROOT_ENV).stdout
 
     def start(self, *command: str) -> subprocess.Popen[str]:
         return subprocess.Popen(
@@ -95,7 +101,7 @@ class Arm64:
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
-            env={"PATH": "/usr/bin:/bin", "PYTHONUNBUFFERED": "1", "LANG": "C.UTF-8"},
+            env=ROOT_ENV,
         )
 
 
