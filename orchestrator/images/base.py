@@ -6,6 +6,11 @@ Debian bookworm itself (``debootstrap --variant=minbase`` from the mirror apt
 already uses, then ``docker import``) and tags it
 ``fabfleet/debian-base:bookworm-<hash>``; the hash covers the recipe and the
 mirror, so it is built once and reused.
+
+The same recipe makes a Debian root file system for another CPU than the host's
+(:func:`root_recipe` and :func:`debian_root`): an arm64 one on an amd64 host, with
+``debootstrap --arch arm64`` under emulation (:mod:`orchestrator.images.emulation`),
+for the images of farms that run Raspberry Pis.
 """
 
 from __future__ import annotations
@@ -16,7 +21,7 @@ import platform
 import shutil
 import subprocess
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,6 +29,7 @@ import docker
 from docker.errors import DockerException, ImageNotFound
 from docker.models.images import Image
 
+from orchestrator.images.emulation import EmulationError, ensure_aarch64
 from orchestrator.images.mirror import APT_DIR, MIRROR_ENV, find_mirror
 
 SUITE = "bookworm"
@@ -35,6 +41,8 @@ LOCAL_BASE_REPOSITORY = "fabfleet/debian-base"
 RECIPE = "1"
 # Docker's names for the CPUs fabfleet builds for, by `uname -m`.
 DOCKER_ARCH = {"x86_64": "amd64", "amd64": "amd64", "aarch64": "arm64", "arm64": "arm64"}
+# The architectures a Debian root can be made for (Debian's and Docker's names agree).
+ARCHES = ("amd64", "arm64")
 _SBIN = ("/usr/sbin", "/sbin", "/usr/local/sbin")
 # Like Debian's slim images: no manuals or documentation (copyright files stay).
 _DPKG_SLIM = """\
@@ -152,10 +160,15 @@ def _sources(mirror: str, apt_dir: Path) -> str:
     return "\n".join(lines) + "\n"
 
 
+def recipe_digest(sources: str, includes: tuple[str, ...], arch: str) -> str:
+    """sha256 of what a debootstrapped root is made from: the same inputs, the same root."""
+    recipe = "\0".join((RECIPE, sources, ",".join(includes), arch, _DPKG_SLIM, _APT_SLIM))
+    return hashlib.sha256(recipe.encode()).hexdigest()
+
+
 def local_base_tag(sources: str, includes: tuple[str, ...], arch: str) -> str:
     """The tag of the base built from ``sources``: the same inputs give the same tag."""
-    recipe = "\0".join((RECIPE, sources, ",".join(includes), arch, _DPKG_SLIM, _APT_SLIM))
-    return f"{LOCAL_BASE_REPOSITORY}:{SUITE}-{hashlib.sha256(recipe.encode()).hexdigest()[:12]}"
+    return f"{LOCAL_BASE_REPOSITORY}:{SUITE}-{recipe_digest(sources, includes, arch)[:12]}"
 
 
 def local_debian_base(
@@ -184,9 +197,7 @@ def local_debian_base(
     if image is not None:
         say(f"base image {tag}: on this host (built earlier with debootstrap)")
         return BaseImage(tag, str(image.id))
-    if search is None:
-        search = os.pathsep.join((os.environ.get("PATH", ""), *_SBIN))
-    debootstrap = shutil.which("debootstrap", path=search)
+    debootstrap = _find_debootstrap(search)
     if debootstrap is None:
         raise BaseImageError(
             "debootstrap is not installed; install it (apt-get install debootstrap) so fabfleet "
@@ -203,9 +214,7 @@ def local_debian_base(
     work = Path(tempfile.mkdtemp(prefix="fabfleet-base-", dir=os.environ.get("TMPDIR", "/var/tmp")))
     try:
         root = work / "rootfs"
-        _debootstrap(debootstrap, mirror, includes, root)
-        _slim(root)
-        (root / "etc/apt/sources.list").write_text(sources)
+        _make_root(debootstrap, mirror, includes, sources, host_arch(), root)
         archive = work / "rootfs.tar"
         packed = subprocess.run(
             ["tar", "--numeric-owner", "-C", str(root), "-cf", str(archive), "."],
@@ -226,8 +235,99 @@ def local_debian_base(
     return BaseImage(tag, str(image.id))
 
 
-def _debootstrap(debootstrap: str, mirror: str, includes: tuple[str, ...], root: Path) -> None:
-    command = [debootstrap, "--variant=minbase", f"--arch={host_arch()}"]
+def _find_debootstrap(search: str | None) -> str | None:
+    if search is None:
+        search = os.pathsep.join((os.environ.get("PATH", ""), *_SBIN))
+    return shutil.which("debootstrap", path=search)
+
+
+def _make_root(
+    debootstrap: str, mirror: str, includes: tuple[str, ...], sources: str, arch: str, root: Path
+) -> None:
+    """debootstrap, slimmed like the slim images, with the base's apt sources."""
+    _debootstrap(debootstrap, mirror, includes, root, arch)
+    _slim(root)
+    (root / "etc/apt/sources.list").write_text(sources)
+
+
+@dataclass(frozen=True, slots=True)
+class RootRecipe:
+    """What a Debian root file system is made from: its CPU, the mirror apt uses here, its
+    apt sources and the packages beyond minbase; ``key`` names it (e.g. for a cache)."""
+
+    arch: str
+    mirror: str
+    sources: str
+    includes: tuple[str, ...]
+
+    @property
+    def key(self) -> str:
+        return recipe_digest(self.sources, self.includes, self.arch)
+
+
+def root_recipe(arch: str, include: Iterable[str] = (), *, apt_dir: Path = APT_DIR) -> RootRecipe:
+    """The recipe of a Debian bookworm root for ``arch`` (amd64 or arm64) with ``include``
+    installed beyond minbase, from the mirror apt already uses on this host.
+
+    With no ``include``, the recipe for this host's CPU is that of the local base image
+    (``local_base_tag`` of it is that image's tag).
+    """
+    if arch not in ARCHES:
+        raise BaseImageError(f"fabfleet makes Debian roots for {' and '.join(ARCHES)}, not {arch}")
+    mirror = find_mirror(SUITE, apt_dir)
+    if mirror is None:
+        raise BaseImageError(
+            f"no Debian {SUITE} mirror in apt's configuration (/etc/apt/sources.list.d/*.sources, "
+            f"/etc/apt/sources.list) to make a Debian root from; set {MIRROR_ENV}=URL"
+        )
+    includes = (*_includes(mirror), *(p for p in include if p not in _includes(mirror)))
+    return RootRecipe(arch, mirror, _sources(mirror, apt_dir), includes)
+
+
+def debian_root(recipe: RootRecipe, root: Path, say: Say, *, search: str | None = None) -> None:
+    """Make the Debian root ``recipe`` describes in the new directory ``root``.
+
+    For another CPU than the host's (arm64 on amd64), aarch64 programs must run here:
+    the emulator is registered first when they do not
+    (:func:`orchestrator.images.emulation.ensure_aarch64`). Needs root and debootstrap.
+    """
+    debootstrap = _find_debootstrap(search)
+    if debootstrap is None:
+        raise BaseImageError(
+            "debootstrap is not installed; install it (apt-get install debootstrap) to make a "
+            f"Debian {recipe.arch} root"
+        )
+    if os.geteuid() != 0:
+        raise BaseImageError(f"making a Debian {recipe.arch} root with debootstrap needs root")
+    if recipe.arch != host_arch():
+        if recipe.arch != "arm64":
+            raise BaseImageError(
+                f"a Debian {recipe.arch} root cannot be made on this {host_arch()} host; "
+                "make it on such a host"
+            )
+        try:
+            ensure_aarch64(say)
+        except EmulationError as error:
+            raise BaseImageError(str(error)) from None
+    if root.exists() and any(root.iterdir()):
+        raise BaseImageError(f"{root} is not empty; a Debian root is made in a new directory")
+    say(
+        f"debian root {recipe.key[:12]}: debootstrap --variant=minbase --arch={recipe.arch} "
+        f"{SUITE} from {recipe.mirror}"
+    )
+    try:
+        _make_root(debootstrap, recipe.mirror, recipe.includes, recipe.sources, recipe.arch, root)
+    except BaseException:
+        # A failed debootstrap can leave /proc or /sys mounted in it: never delete through them.
+        for point in sorted(_mounts_under(root), reverse=True):
+            subprocess.run(["umount", point], capture_output=True, check=False)
+        raise
+
+
+def _debootstrap(
+    debootstrap: str, mirror: str, includes: tuple[str, ...], root: Path, arch: str
+) -> None:
+    command = [debootstrap, "--variant=minbase", f"--arch={arch}"]
     if includes:
         command.append(f"--include={','.join(includes)}")
     done = subprocess.run(
@@ -238,8 +338,9 @@ def _debootstrap(debootstrap: str, mirror: str, includes: tuple[str, ...], root:
     )
     if done.returncode != 0:
         tail = (done.stdout + done.stderr).strip().splitlines()[-5:]
+        what = SUITE if arch == host_arch() else f"{SUITE} {arch}"
         raise BaseImageError(
-            f"debootstrap of Debian {SUITE} from {mirror} failed (exit status {done.returncode}):\n"
+            f"debootstrap of Debian {what} from {mirror} failed (exit status {done.returncode}):\n"
             + "\n".join(f"  {line}" for line in tail)
         )
 

@@ -84,3 +84,66 @@ def repack(dist_info: Path, out: Path) -> Path:
         writer.writerow([f"{dist_info.name}/RECORD", "", ""])
         archive.writestr(f"{dist_info.name}/RECORD", record.getvalue())
     return target
+
+
+# What a wheel holds that was compiled for one CPU.
+_COMPILED = (".so", ".pyd", ".dylib")
+
+
+def _pure_wheel_file(text: str) -> str:
+    """A WHEEL file's text for a pure wheel: purelib, tagged ``py3-none-any``."""
+    lines = []
+    for line in text.splitlines():
+        key = line.partition(":")[0].strip().lower()
+        if key == "root-is-purelib":
+            lines.append("Root-Is-Purelib: true")
+        elif key == "tag":
+            if "Tag: py3-none-any" not in lines:
+                lines.append("Tag: py3-none-any")
+        else:
+            lines.append(line)
+    return "\n".join(lines) + "\n"
+
+
+def pure(wheel: Path, out: Path) -> Path:
+    """``wheel`` without its compiled files (an optional extension's), as the pure
+    ``py3-none-any`` wheel it is then, written into the folder ``out``.
+
+    For a distribution whose extensions are optional (fabfleet's analysis kernel): its
+    wheel built on one CPU then installs on any. Entries keep their order and times, so
+    the same wheel gives the same bytes.
+    """
+    name, version, *_ = wheel.name.removesuffix(".whl").split("-")
+    target = out / f"{name}-{version}-py3-none-any.whl"
+    record = io.StringIO()
+    writer = csv.writer(record, lineterminator="\n")
+    with zipfile.ZipFile(wheel) as source:
+        infos = source.infolist()
+        info_dirs = {i.filename.split("/")[0] for i in infos if i.filename.endswith("/WHEEL")}
+        if len(info_dirs) != 1:
+            raise RepackError(f"{wheel.name} is not a wheel: no single .dist-info/WHEEL in it")
+        dist_info = info_dirs.pop()
+        with zipfile.ZipFile(target, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+            record_info: zipfile.ZipInfo | None = None
+            for info in infos:
+                if info.filename.endswith(_COMPILED) or info.is_dir():
+                    continue
+                if info.filename == f"{dist_info}/RECORD":
+                    record_info = info
+                    continue
+                data = source.read(info)
+                if info.filename == f"{dist_info}/WHEEL":
+                    data = _pure_wheel_file(data.decode("utf-8")).encode("utf-8")
+                entry = zipfile.ZipInfo(info.filename, info.date_time)
+                entry.external_attr = info.external_attr
+                entry.compress_type = zipfile.ZIP_DEFLATED
+                archive.writestr(entry, data)
+                writer.writerow([info.filename, _hash(data), str(len(data))])
+            if record_info is None:
+                raise RepackError(f"{wheel.name} is not a wheel: it has no RECORD")
+            writer.writerow([f"{dist_info}/RECORD", "", ""])
+            entry = zipfile.ZipInfo(record_info.filename, record_info.date_time)
+            entry.external_attr = record_info.external_attr
+            entry.compress_type = zipfile.ZIP_DEFLATED
+            archive.writestr(entry, record.getvalue())
+    return target

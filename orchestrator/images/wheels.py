@@ -9,6 +9,11 @@ files repacked into a wheel (:mod:`orchestrator.images.repack`); see :func:`find
 Its runtime dependencies are downloaded as binary wheels for the images' Python
 (Debian bookworm's CPython 3.11) and the host's CPU. Both are cached under
 :func:`cache_dir`, keyed by what they are made from, so a second build reuses them.
+
+For another CPU (aarch64 images made on an x86_64 host: ``machine`` of
+:func:`prepare_wheels`) the dependencies are downloaded for that CPU, and fabfleet's
+wheel goes without its C kernel, compiled for the host, as the pure Python wheel it
+then is (the kernel is optional: the analysis falls back to Python).
 """
 
 from __future__ import annotations
@@ -32,7 +37,7 @@ from pathlib import Path
 from typing import Literal
 from urllib.parse import unquote, urlparse
 
-from orchestrator.images.repack import RepackError, repack, wheel_files
+from orchestrator.images.repack import RepackError, pure, repack, wheel_files
 
 # Debian bookworm's python3: CPython 3.11 on glibc 2.36.
 IMAGE_PYTHON = "3.11"
@@ -388,14 +393,35 @@ def given_wheel(wheel: Path, say: Say) -> tuple[Path, str]:
     return wheel, hashlib.sha256(wheel.read_bytes()).hexdigest()
 
 
-def check_wheel_tags(wheel: Path) -> str:
-    """The version of a fabfleet wheel that runs in the images on this host; else WheelError."""
+def _arch(machine: str) -> str:
+    """The wheel tags' name of a CPU given by `uname -m` (or Docker's name)."""
+    try:
+        return _MACHINES[machine]
+    except KeyError:
+        raise WheelError(f"fabfleet builds images for x86_64 and aarch64, not {machine}") from None
+
+
+def _platform_tag(wheel: Path) -> str:
+    return wheel.name.removesuffix(".whl").split("-")[-1]
+
+
+def check_wheel_tags(wheel: Path, machine: str | None = None) -> str:
+    """The version of a fabfleet wheel that runs in the images on this host (or for the CPU
+    ``machine``); else WheelError."""
     _, version, python_tag, *_, platform_tag = wheel.name.removesuffix(".whl").split("-")
     if python_tag not in (IMAGE_ABI, "py3"):
         raise WheelError(
             f"fabfleet's wheel was built for {python_tag}, the images run Debian bookworm's "
             f"Python {IMAGE_PYTHON}; run fabfleet from a Python {IMAGE_PYTHON} environment"
         )
+    if machine is not None and _arch(machine) != _arch(platform.machine()):
+        arch = _arch(machine)
+        if platform_tag != "any" and not platform_tag.endswith(arch):
+            raise WheelError(
+                f"fabfleet's wheel {wheel.name} is for {platform_tag}, the images are for {arch}; "
+                "give a pure Python wheel (py3-none-any) or one built for that CPU"
+            )
+        return version
     arch = _MACHINES.get(platform.machine(), platform.machine())
     if platform_tag != "any" and not platform_tag.endswith(arch):
         raise WheelError(
@@ -434,16 +460,42 @@ def installed_wheel(dist_info: Path, cache: Path, say: Say) -> tuple[Path, str]:
     return wheel, digest
 
 
-def prepare_wheels(origin: Origin, cache: Path, say: Say) -> Wheelhouse:
-    """fabfleet's wheel and its dependencies' for this host's CPU, with their digest."""
+def pure_wheel(wheel: Path, digest: str, machine: str, cache: Path, say: Say) -> Path:
+    """fabfleet's ``wheel`` (made from what ``digest`` names) without its compiled C kernel,
+    as a pure Python wheel for the CPU ``machine`` (cached)."""
+    arch = _arch(machine)
+    home = cache / "wheels" / f"fabfleet-pure-{digest[:16]}"
+    found = sorted(home.glob("fabfleet-*.whl")) if (home / _COMPLETE).exists() else []
+    if found:
+        say(f"wheels: fabfleet for {arch}, pure Python (cached)")
+        return found[0]
+    say(f"wheels: fabfleet for {arch}: its C kernel is for this host's CPU; pure Python instead")
+    shutil.rmtree(home, ignore_errors=True)
+    home.mkdir(parents=True)
+    try:
+        made = pure(wheel, home)
+    except RepackError as error:
+        raise WheelError(f"cannot make fabfleet's wheel pure Python for {arch}: {error}") from None
+    (home / _COMPLETE).touch()
+    return made
+
+
+def prepare_wheels(origin: Origin, cache: Path, say: Say, machine: str | None = None) -> Wheelhouse:
+    """fabfleet's wheel and its dependencies' for this host's CPU (or for ``machine``, by
+    `uname -m`: aarch64 on an x86_64 host), with their digest."""
     if origin.kind == "wheel":
         wheel, source_digest = given_wheel(origin.path, say)
     elif origin.kind == "installed":
         wheel, source_digest = installed_wheel(origin.path, cache, say)
     else:
         wheel, source_digest = fabfleet_wheel(origin.path, cache, say)
-    version = check_wheel_tags(wheel)
-    deps = dependency_wheels(origin_requirements(origin), image_platforms(), cache, say)
+    if machine is not None:
+        arch = _arch(machine)
+        tag = _platform_tag(wheel)
+        if arch != _arch(platform.machine()) and tag != "any" and not tag.endswith(arch):
+            wheel = pure_wheel(wheel, source_digest, machine, cache, say)
+    version = check_wheel_tags(wheel, machine)
+    deps = dependency_wheels(origin_requirements(origin), image_platforms(machine), cache, say)
     digest = hashlib.sha256(source_digest.encode())
     for dep in deps:
         digest.update(dep.name.encode() + b"\0" + hashlib.sha256(dep.read_bytes()).digest())

@@ -17,6 +17,7 @@ TEST_ONLY = (
     "umockdev",
     "shellcheck",
     "debootstrap",
+    "qemu-user-static",
     "busybox-static",
     "chromium",
 )
