@@ -33,11 +33,38 @@ that does not exist as for one the user may not watch (nginx takes only 2xx, 401
 and 403 from a check). GET, HEAD and OPTIONS watch; any other method acts. An act
 let through is written with the outcome ``allowed`` and its act id goes into the
 identity; the print server reports what it did (hub/records/audit.py ``settle``).
+
+Traefik's ``forwardAuth`` (the k3s stack) asks the same path and gets the same decision
+(:func:`decide`). What it sends is built to Traefik's own code, traefik/traefik
+``pkg/middlewares/auth/forward.go`` (``writeHeader``): a GET to the configured address
+with the client's headers (only those in ``authRequestHeaders`` when that is set) and
+``X-Forwarded-Method`` (the client's method), ``X-Forwarded-Uri`` (``req.URL.RequestURI()``),
+``X-Forwarded-Host``, ``X-Forwarded-Proto`` and ``X-Forwarded-For`` set by Traefik itself;
+any answer outside 2xx goes to the client as it is (status, body, headers; a ``Location``
+is resolved against the auth address unless ``preserveLocationHeader``), and on 2xx the
+headers named in ``authResponseHeaders`` replace the client's on the routed request.
+
+How the two are told apart (:func:`ask_of`): nginx always sets ``X-Fabfleet-Route`` and
+``X-Original-URI``; Traefik sets ``X-Forwarded-Uri`` and never the former. A question with
+both ``X-Original-URI`` and ``X-Forwarded-Uri`` is refused (400): one of them came from a
+client (nginx passes a client's ``X-Forwarded-Uri`` on, Traefik without
+``authRequestHeaders`` a client's ``X-Original-URI``), and the gate does not guess which.
+The trust model is the same for both: only a question with the proxy key is answered.
+
+Behind Traefik there is no second, explaining ask, so the one answer is the client's: a
+browser's page navigation gets the 302 to the login (absolute, from ``X-Forwarded-Proto``
+and ``X-Forwarded-Host``, so Traefik does not resolve it against the hub's cluster
+address) or the HTML 403 page, everyone else the JSON. Traefik routes on the path's
+prefix (``/printers/<name>/``) without the hub's view of it, so the path it sends must
+name its printer or camera plainly: no ``.`` or ``..`` segment, no empty or
+percent-encoded segment before the name, and the same name read with and without
+decoding; anything else is refused (403) like a path nginx and the raw URI disagree about.
 """
 
 from __future__ import annotations
 
 import hmac
+import re
 from dataclasses import dataclass
 from urllib.parse import parse_qs, unquote
 
@@ -215,23 +242,143 @@ def _identified(request: web.Request, query: str) -> Identified | None:
     return found if isinstance(found, Identified) else None
 
 
+NGINX = "nginx"
+TRAEFIK = "traefik"
+# nginx's auth_request: the raw $request_uri and the client's method.
+ORIGINAL_URI = "X-Original-URI"
+ORIGINAL_METHOD = "X-Original-Method"
+# Traefik's forwardAuth (forward.go): the client's request URI, method, host and scheme.
+FORWARDED_URI = "X-Forwarded-Uri"
+FORWARDED_METHOD = "X-Forwarded-Method"
+FORWARDED_HOST = "X-Forwarded-Host"
+FORWARDED_PROTO = "X-Forwarded-Proto"
+HOST = re.compile(r"[A-Za-z0-9.-]+(:[0-9]{1,5})?|\[[0-9A-Fa-f:.]+\](:[0-9]{1,5})?")
+METHOD = re.compile(r"[A-Za-z]{1,20}")
+
+
+@dataclass(frozen=True, slots=True)
+class Ask:
+    """One proxy's question, in the proxy's own words read into the same terms."""
+
+    proxy: str
+    uri: str
+    method: str
+    route: Route
+    # Asked again only for a refusal's body (nginx's error_page): nothing recorded.
+    explain: bool
+    # Only the answer to this ask reaches the client, so a browser gets its page from it.
+    shown: bool
+    # ``<scheme>://<host>`` the client asked (Traefik), for an absolute Location; or "".
+    origin: str
+
+
+def forwarded_route(path: str) -> Route:
+    """What Traefik routed, read from the path it sends (its Ingress prefix is
+    ``/printers/<name>/``): consistent only when the path names its printer or camera
+    plainly, so the prefix Traefik matched and the hub's reading are the same name."""
+    parts = path.split("/")
+    try:
+        raw = target(path)
+    except AmbiguousPath:
+        raw = None
+    if raw is None and (len(parts) < 2 or parts[1] not in KINDS):
+        raise ApiError(400, f"{FORWARDED_URI} must lie below /printers/<name>/ or /cameras/<name>/")
+    plain = (
+        len(parts) >= 4
+        and parts[0] == ""
+        and parts[1] in KINDS
+        and parts[2] != ""
+        and not any(part in (".", "..") for part in parts)
+    )
+    if plain:
+        kind, name = parts[1], parts[2]
+    elif raw is not None:
+        kind, name = raw[0], raw[1]
+    else:
+        kind, name = parts[1], parts[2] if len(parts) > 2 else ""
+    consistent = plain and raw is not None and raw[:2] == (kind, name)
+    rest = [part for part in parts[3:] if part] if plain else raw[2] if raw else []
+    return Route(kind, name, rest, consistent, path, True)
+
+
+def _origin(headers: CIMultiDictProxy[str]) -> str:
+    host = headers.get(FORWARDED_HOST, "").strip()
+    proto = headers.get(FORWARDED_PROTO, "http").strip().lower()
+    if proto not in ("http", "https") or not HOST.fullmatch(host):
+        return ""
+    return f"{proto}://{host}"
+
+
+def ask_of(headers: CIMultiDictProxy[str], asked_with: str = "GET") -> Ask:
+    """Which proxy asks, and what about: nginx (``X-Original-URI``) or Traefik
+    (``X-Forwarded-Uri``); 400 for a question neither would send."""
+    original = headers.get(ORIGINAL_URI, "")
+    forwarded = headers.get(FORWARDED_URI, "")
+    if original and forwarded:
+        raise ApiError(
+            400,
+            f"both {ORIGINAL_URI} (nginx) and {FORWARDED_URI} (Traefik) were sent: one came"
+            " from a client, so neither is trusted",
+        )
+    if original:
+        if len(original) > MAX_URI:
+            raise ApiError(400, f"{ORIGINAL_URI} is longer than {MAX_URI} characters")
+        method = headers.get(ORIGINAL_METHOD, asked_with).strip().upper()
+        if not METHOD.fullmatch(method):
+            raise ApiError(400, f"{ORIGINAL_METHOD} is not an HTTP method")
+        explain = headers.get(PHASE_HEADER, "") == "explain"
+        route = route_of(headers, original.partition("?")[0])
+        return Ask(NGINX, original, method, route, explain, explain, "")
+    if forwarded:
+        if len(forwarded) > MAX_URI:
+            raise ApiError(400, f"{FORWARDED_URI} is longer than {MAX_URI} characters")
+        if not forwarded.startswith("/"):
+            raise ApiError(400, f"{FORWARDED_URI} must be a path beginning with /")
+        method = headers.get(FORWARDED_METHOD, "").strip().upper()
+        if not METHOD.fullmatch(method):
+            raise ApiError(
+                400, f"{FORWARDED_METHOD} is missing or not an HTTP method: Traefik sends it"
+            )
+        route = forwarded_route(forwarded.partition("?")[0])
+        return Ask(TRAEFIK, forwarded, method, route, False, True, _origin(headers))
+    if headers.get(FORWARDED_METHOD):
+        raise ApiError(400, f"{FORWARDED_URI} is missing: Traefik's forwardAuth sends it")
+    raise ApiError(
+        400,
+        f"{ORIGINAL_URI} (nginx's auth_request) or {FORWARDED_URI} (Traefik's forwardAuth)"
+        " is missing: only the proxy asks here",
+    )
+
+
 async def check(request: web.Request) -> web.Response:
     ctx = context(request)
     if not from_proxy(ctx, request.headers):
         raise web.HTTPNotFound()
-    uri = request.headers.get("X-Original-URI")
-    if not uri or len(uri) > MAX_URI:
-        raise ApiError(400, "X-Original-URI is missing: only the proxy's auth_request asks here")
-    method = request.headers.get("X-Original-Method", request.method).upper()
-    path, _, query = uri.partition("?")
-    route = route_of(request.headers, path)
-    identified = _identified(request, query)
-    explain = request.headers.get(PHASE_HEADER, "") == "explain"
-    # Only the explaining ask's body reaches the client; nginx takes the status of the first.
-    page = explain and method in SAFE_METHODS and error_page.wants_html(request.headers)
+    ask = ask_of(request.headers, request.method)
+    identified = _identified(request, ask.uri.partition("?")[2])
+    return decide(request, ask, identified)
+
+
+def _login(request: web.Request, ask: Ask) -> web.Response:
+    if ask.proxy == NGINX:
+        return error_page.login_redirect(request.headers, ask.uri)
+    if not ask.origin:
+        raise ApiError(
+            400, f"{FORWARDED_HOST} or {FORWARDED_PROTO} is missing or not a host and scheme"
+        )
+    where = error_page.login_url(ask.uri, request.headers.get("Cookie", ""))
+    return web.Response(status=302, headers={"Location": ask.origin + where})
+
+
+def decide(request: web.Request, ask: Ask, identified: Identified | None) -> web.Response:
+    """The one decision, whichever proxy asks."""
+    ctx = context(request)
+    method, route, explain = ask.method, ask.route, ask.explain
+    # Only an answer that reaches the client is a page: nginx takes the status of the first.
+    page = ask.shown and method in SAFE_METHODS and error_page.wants_html(request.headers)
     if identified is None:
         if page:
-            return error_page.login_redirect(request.headers, uri)
+            return _login(request, ask)
         return refuse(401, "log in first (or send an API key as X-Api-Key)")
     acting = method not in SAFE_METHODS
     if (
@@ -243,7 +390,7 @@ async def check(request: web.Request) -> web.Response:
     answer = printer_answer if route.kind == "printers" else camera_answer
     found = answer(ctx, identified.user, route, method, acting, explain)
     if page and found.status == 403:
-        return error_page.html_error(403, str(found.get(REFUSAL, "")), identified.user, uri)
+        return error_page.html_error(403, str(found.get(REFUSAL, "")), identified.user, ask.uri)
     return found
 
 

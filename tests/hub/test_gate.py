@@ -1,11 +1,16 @@
-"""The gate nginx asks (``/api/auth/check``) on a real hub: every role, grant, method and
-credential; the signed identity as the print server verifies it; the audit of acts."""
+"""The gate (``/api/auth/check``) on a real hub: every role, grant, method and credential;
+the signed identity as the print server verifies it; the audit of acts.
+
+Every test runs twice, asked as nginx's ``auth_request`` asks and as Traefik's
+``forwardAuth`` asks (traefik/traefik pkg/middlewares/auth/forward.go ``writeHeader``):
+one gate, two proxies, the same matrix. What only one proxy does is tested for it alone.
+"""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 from urllib.parse import unquote
 
@@ -22,6 +27,9 @@ from instance.web.gate import IdentityRefused, verify
 from tests.hub.conftest import HubProcess, login, printer_entry, start_hub_process
 
 PASSWORD = "correct horse battery"
+PROXIES = ("nginx", "traefik")
+# What the client asked Traefik for: the host and scheme forwardAuth passes on.
+FARM_HOST = "farm.example:8443"
 NOWHERE = "http://127.0.0.1:9"
 
 
@@ -98,6 +106,35 @@ class Gate:
     sessions: dict[str, requests.Session]
     keys: dict[str, str]
 
+    # Which proxy's question ask() sends.
+    proxy: str = "nginx"
+
+    def question(self, uri: str, method: str = "GET", route: str | None = None) -> dict[str, str]:
+        """What the proxy adds to its question about ``uri`` asked with ``method``.
+
+        nginx: its location's route, the path it routes on, the raw URI and the method.
+        Traefik: ``X-Forwarded-Method``, ``-Uri`` (``req.URL.RequestURI()``), ``-Host``,
+        ``-Proto`` and ``-For``, and no route: ``route`` is nginx's alone. Both bring the
+        proxy key."""
+        key = {"X-Fabfleet-Proxy-Key": proxy_key(self.master).hex()}
+        if self.proxy == "traefik":
+            return {
+                **key,
+                "X-Forwarded-Method": method,
+                "X-Forwarded-Uri": uri,
+                "X-Forwarded-Host": FARM_HOST,
+                "X-Forwarded-Proto": "https",
+                "X-Forwarded-For": "192.0.2.7",
+            }
+        nginx_route, routed = as_nginx_routes(uri)
+        return {
+            **key,
+            "X-Fabfleet-Route": nginx_route if route is None else route,
+            "X-Fabfleet-Uri": routed,
+            "X-Original-URI": uri,
+            "X-Original-Method": method,
+        }
+
     def ask(
         self,
         uri: str,
@@ -106,32 +143,13 @@ class Gate:
         route: str | None = None,
         **kwargs: object,
     ) -> requests.Response:
-        nginx_route, routed = as_nginx_routes(uri)
-        route = nginx_route if route is None else route
-        sent = {
-            "X-Fabfleet-Proxy-Key": proxy_key(self.master).hex(),
-            "X-Fabfleet-Route": route,
-            "X-Fabfleet-Uri": routed,
-            "X-Original-URI": uri,
-            "X-Original-Method": method,
-            **(headers or {}),
-        }
+        """The proxy's question about ``uri``, sent as the proxy sends it: a GET."""
         return requests.get(
             self.hub.url + "api/auth/check",
-            headers=sent,
+            headers={**self.question(uri, method, route), **(headers or {})},
             timeout=10,
             **kwargs,  # type: ignore[arg-type]
         )
-
-    def from_nginx(self, uri: str) -> dict[str, str]:
-        """What nginx adds to its question about ``uri``."""
-        route, routed = as_nginx_routes(uri)
-        return {
-            "X-Fabfleet-Proxy-Key": proxy_key(self.master).hex(),
-            "X-Fabfleet-Route": route,
-            "X-Fabfleet-Uri": routed,
-            "X-Original-URI": uri,
-        }
 
     def audit(self, **query: str) -> list[dict[str, object]]:
         answer = self.sessions["ada"].get(self.hub.url + "api/audit", params=query, timeout=10)
@@ -139,7 +157,7 @@ class Gate:
 
 
 @pytest.fixture(scope="module")
-def gate(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gate]:
+def hub_gate(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gate]:
     hub = start_hub_process(tmp_path_factory.mktemp("gate"), fleet())
     try:
         db = open_database(hub.data_dir / "hub.sqlite", schemas())
@@ -154,6 +172,17 @@ def gate(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gate]:
         yield Gate(hub, read_master_key(hub.data_dir / "gate.key"), sessions, keys)
     finally:
         hub.stop()
+
+
+@pytest.fixture(params=PROXIES)
+def gate(hub_gate: Gate, request: pytest.FixtureRequest) -> Gate:
+    """The same hub, asked as one proxy asks."""
+    return replace(hub_gate, proxy=str(request.param))
+
+
+def nginx_only(gate: Gate) -> None:
+    if gate.proxy != "nginx":
+        pytest.skip("nginx's own route headers; Traefik has its own tests below")
 
 
 def credentials(gate: Gate, case: Case, how: str, uri: str) -> tuple[str, dict[str, str]]:
@@ -197,6 +226,47 @@ def test_every_role_and_grant_watching_and_acting(gate: Gate, how: str) -> None:
             assert (identity.act is not None) == acting, where
 
 
+# name → (printers watched, printers acted on, cameras watched, cameras changed), written
+# out by hand: p1 and p3 are in group lab, cam1 is p1's camera, cam2 belongs to no printer.
+EVERY_P = {"p1", "p2", "p3"}
+MATRIX: dict[str, tuple[set[str], set[str], set[str], set[str]]] = {
+    "ada": (EVERY_P, EVERY_P, {"cam1", "cam2"}, {"cam1", "cam2"}),
+    "op-printer": ({"p1"}, {"p1"}, {"cam1"}, {"cam1"}),
+    "op-group": ({"p1", "p3"}, {"p1", "p3"}, {"cam1"}, {"cam1"}),
+    "op-every": (EVERY_P, EVERY_P, {"cam1", "cam2"}, {"cam1"}),
+    "op-other": ({"p2"}, {"p2"}, set(), set()),
+    "op-none": (set(), set(), set(), set()),
+    "view-printer": ({"p1"}, set(), {"cam1"}, set()),
+    "view-group": ({"p1", "p3"}, set(), {"cam1"}, set()),
+    "view-every": (EVERY_P, set(), {"cam1", "cam2"}, set()),
+    "view-other": ({"p2"}, set(), set(), set()),
+}
+
+
+@pytest.mark.parametrize("user", list(MATRIX))
+def test_the_security_matrix_every_user_route_kind_and_method(gate: Gate, user: str) -> None:
+    watched, acted, cameras, changed = MATRIX[user]
+    key = {"X-Api-Key": gate.keys[user]}
+    routes = [(f"/printers/{p}/api/v1/job", p in watched, p in acted) for p in sorted(EVERY_P)]
+    routes += [(f"/cameras/{c}/stream", c in cameras, c in changed) for c in ("cam1", "cam2")]
+    for uri, may_watch, may_change in routes:
+        for method in ("GET", "HEAD", "OPTIONS", "POST", "PUT", "DELETE"):
+            allowed = may_watch if method in ("GET", "HEAD", "OPTIONS") else may_change
+            answer = gate.ask(uri, method, key)
+            where = f"{gate.proxy}: {user} {method} {uri}"
+            assert answer.status_code == (200 if allowed else 403), where
+            assert ("X-Fabfleet-Identity" in answer.headers) == (
+                allowed and uri.startswith("/printers/")
+            ), where
+            if allowed:
+                assert answer.headers["X-Fabfleet-User"] == user, where
+            else:
+                assert answer.headers["Content-Type"].startswith("application/json"), where
+        # Without credentials: 401 for every route and method, whoever would be allowed.
+        assert gate.ask(uri, "GET").status_code == 401
+        assert gate.ask(uri, "POST").status_code == 401
+
+
 def test_no_credentials_is_401(gate: Gate) -> None:
     for method in ("GET", "POST"):
         answer = gate.ask("/printers/p1/", method)
@@ -227,12 +297,12 @@ def test_a_cookie_must_bring_its_csrf_token_to_act(gate: Gate) -> None:
     assert crossed.status_code == 403
 
 
-def test_nginx_asking_with_the_original_method_is_not_refused(gate: Gate) -> None:
-    """nginx's auth subrequest keeps the client's method: a POST without body arrives here."""
+def test_asking_with_the_original_method_is_not_refused(gate: Gate) -> None:
+    """nginx's auth subrequest keeps the client's method (a POST without body arrives here),
+    and so does Traefik's with ``preserveRequestMethod``: the forwarded method decides."""
     session = gate.sessions["op-printer"]
     headers = {
-        **gate.from_nginx("/printers/p1/api/v1/control/home"),
-        "X-Original-Method": "POST",
+        **gate.question("/printers/p1/api/v1/control/home", "POST"),
         "X-CSRF-Token": str(session.headers["X-CSRF-Token"]),
         "Cookie": f"fabfleet_session={session.cookies['fabfleet_session']}",
     }
@@ -258,6 +328,7 @@ def test_the_identity_is_for_that_printer_only_and_expires(gate: Gate) -> None:
 
 
 def test_the_printer_is_the_one_nginx_routed_to(gate: Gate) -> None:
+    nginx_only(gate)
     key = {"X-Api-Key": gate.keys["op-printer"]}  # granted p1 only
     assert gate.ask("/printers/p2/../p1/api/v1/job", "POST", key).status_code == 200
     for sneaky in (
@@ -295,7 +366,7 @@ def test_only_the_proxy_may_ask(gate: Gate) -> None:
     asked = gate.ask("/printers/p1/api/v1/job", "POST", key)
     assert asked.status_code == 200
     for proxy_key_given in ({}, {"X-Fabfleet-Proxy-Key": "0" * 64}):
-        headers = {**gate.from_nginx("/printers/p1/api/v1/job"), **key}
+        headers = {**gate.question("/printers/p1/api/v1/job", "POST"), **key}
         headers.pop("X-Fabfleet-Proxy-Key")
         answer = requests.get(
             gate.hub.url + "api/auth/check", headers={**headers, **proxy_key_given}, timeout=10
@@ -309,12 +380,14 @@ def test_unknown_printers_cameras_and_paths(gate: Gate) -> None:
     assert gate.ask("/printers/nope/", headers=key).status_code == 403
     assert gate.ask("/cameras/nope/stream", headers=key).status_code == 403
     assert gate.ask("/printers/p1", headers=key).status_code == 403  # not below the printer
-    # A name nginx has no location for, even one in fleet.json (nginx not yet reloaded).
-    assert gate.ask("/printers/p1/", headers=key, route="printers/").status_code == 403
-    assert gate.ask("/elsewhere/", headers=key).status_code == 400  # nginx never asks this
+    assert gate.ask("/elsewhere/", headers=key).status_code == 400  # no proxy asks this
     proxy = {"X-Fabfleet-Proxy-Key": proxy_key(gate.master).hex()}
     missing = requests.get(gate.hub.url + "api/auth/check", headers={**key, **proxy}, timeout=10)
     assert missing.status_code == 400 and "X-Original-URI" in missing.json()["error"]
+    assert "X-Forwarded-Uri" in missing.json()["error"]
+    if gate.proxy == "nginx":
+        # A name nginx has no location for, even one in fleet.json (nginx not yet reloaded).
+        assert gate.ask("/printers/p1/", headers=key, route="printers/").status_code == 403
 
 
 def test_cameras_follow_their_printer(gate: Gate) -> None:
@@ -387,3 +460,185 @@ def test_a_fleet_change_is_seen_by_the_next_check(gate: Gate) -> None:
         assert time.monotonic() < deadline, "the gate did not see the new printer"
         time.sleep(0.1)
     gate.hub.write_fleet(fleet())
+
+
+# Traefik's forwardAuth alone: its one answer goes to the client as it is (forward.go: any
+# status outside 2xx, its body and headers, Location resolved against the auth address).
+
+
+def traefik(gate: Gate) -> Gate:
+    return replace(gate, proxy="traefik")
+
+
+def as_nginx(gate: Gate) -> Gate:
+    return replace(gate, proxy="nginx")
+
+
+BROWSER = {"Accept": "text/html,application/xhtml+xml", "Sec-Fetch-Mode": "navigate"}
+
+
+def test_forward_auth_sends_a_browser_to_the_login_itself(hub_gate: Gate) -> None:
+    gate = traefik(hub_gate)
+    page = gate.ask("/printers/p1/", headers=BROWSER, allow_redirects=False)
+    assert page.status_code == 302
+    # The same end result as nginx's error_page (its explaining ask), made absolute so
+    # Traefik does not resolve it against the hub's address inside the cluster.
+    explained = as_nginx(hub_gate).ask(
+        "/printers/p1/",
+        headers={**BROWSER, "X-Fabfleet-Gate": "explain"},
+        allow_redirects=False,
+    )
+    assert explained.status_code == 302
+    assert explained.headers["Location"] == "/login?next=/printers/p1/"
+    assert page.headers["Location"] == f"https://{FARM_HOST}/login?next=/printers/p1/"
+    expired = gate.ask(
+        "/cameras/cam1/stream?x=1",
+        headers={**BROWSER, "Cookie": "fabfleet_session=gone"},
+        allow_redirects=False,
+    )
+    assert expired.status_code == 302
+    assert expired.headers["Location"] == (
+        f"https://{FARM_HOST}/login?next=/cameras/cam1/stream%3Fx%3D1&reason=expired"
+    )
+    # Scripts and API clients keep the JSON 401, as behind nginx.
+    for headers, method in (
+        ({"Accept": "application/json"}, "GET"),
+        ({**BROWSER, "X-Api-Key": "ffk_not_a_key"}, "GET"),
+        ({**BROWSER, "Sec-Fetch-Mode": "cors"}, "GET"),
+        (BROWSER, "POST"),
+    ):
+        answer = gate.ask("/printers/p1/api/v1/job", method, headers, allow_redirects=False)
+        assert answer.status_code == 401, (headers, method)
+        assert "log in" in answer.json()["error"]
+        assert "Location" not in answer.headers
+
+
+def test_forward_auth_shows_a_browser_the_not_allowed_page_and_records_it(
+    hub_gate: Gate,
+) -> None:
+    gate = traefik(hub_gate)
+    session = gate.sessions["view-other"]
+    cookie = {"Cookie": f"fabfleet_session={session.cookies['fabfleet_session']}"}
+    page = gate.ask("/printers/p1/", headers={**BROWSER, **cookie})
+    assert page.status_code == 403
+    assert page.headers["Content-Type"].startswith("text/html")
+    assert "Not allowed" in page.text and "view-other" in page.text
+    script = gate.ask("/printers/p1/", headers={"Accept": "application/json", **cookie})
+    assert script.status_code == 403
+    assert script.json() == {"error": "no printer named 'p1' that view-other may watch"}
+    # One ask, no explaining second one: a refused act is written down once, as behind nginx.
+    since = str(time.time())
+    viewer = {"X-Api-Key": gate.keys["view-printer"]}
+    assert gate.ask("/printers/p1/api/v1/job/pause", "POST", viewer).status_code == 403
+    refused = gate.audit(user="view-printer", printer="p1", since=since)
+    assert [e["action"] for e in refused] == ["refused pause"]
+
+
+def test_forward_auth_paths_must_name_their_printer_plainly(hub_gate: Gate) -> None:
+    """Traefik routes on the prefix ``/printers/<name>/`` and the hub never sees how: any
+    path whose printer or camera is not plainly that prefix's is refused, never signed."""
+    gate = traefik(hub_gate)
+    key = {"X-Api-Key": gate.keys["op-printer"]}  # granted p1 only
+    for sneaky in (
+        "/printers/p2/../p1/api/v1/job",
+        "/printers/p1/../p2/api/v1/job",
+        "//printers//p1//api/v1/job",
+        "/printers/./p1/api/v1/job",
+        "/printers/p1/%2e%2e/p2/api/v1/job",
+        "/printers/p1/..%2Fp2/api/v1/job",
+        "/printers/p2/..%2Fp1/api/v1/job",
+        "/printers/p%31/api/v1/job",
+        "/printers/p1/api/v1/job/cancel%23/../../../../../p2/api/v1/job/cancel",
+        "/cameras/cam2/..%2fcam1/stream",
+        "/printers/p1",
+        "/printers/p1/../../etc/passwd",
+        "/printers/../../x",
+    ):
+        for method in ("GET", "POST"):
+            answer = gate.ask(sneaky, method, key)
+            assert answer.status_code == 403, (sneaky, method)
+            assert "error" in answer.json()
+            assert "X-Fabfleet-Identity" not in answer.headers, sneaky
+    # Encoded characters below the printer are the printer's business.
+    assert gate.ask("/printers/p1/api/v1/files/a%20b.gcode", "DELETE", key).status_code == 200
+    assert gate.ask("/printers/p1/api/v1/printer?x=/../p2/", "GET", key).status_code == 200
+
+
+def test_forward_auth_ignores_nginxs_headers_a_client_sent(hub_gate: Gate) -> None:
+    """Traefik without ``authRequestHeaders`` copies every client header: a client's
+    X-Fabfleet-Route or -Uri does not change which printer is decided on."""
+    gate = traefik(hub_gate)
+    key = {"X-Api-Key": gate.keys["op-printer"]}
+    forged = {**key, "X-Fabfleet-Route": "printers/p1", "X-Fabfleet-Uri": "/printers/p1/"}
+    answer = gate.ask("/printers/p2/api/v1/job", "POST", forged)
+    assert answer.status_code == 403
+    assert answer.json()["error"] == "no printer named 'p2' that op-printer may watch"
+
+
+@pytest.mark.parametrize(
+    ("change", "says"),
+    [
+        ({"X-Forwarded-Uri": None}, "X-Forwarded-Uri is missing"),
+        ({"X-Forwarded-Uri": ""}, "X-Forwarded-Uri is missing"),
+        ({"X-Forwarded-Method": None}, "X-Forwarded-Method is missing"),
+        ({"X-Forwarded-Method": "P OST"}, "X-Forwarded-Method is missing or not"),
+        ({"X-Forwarded-Uri": "printers/p1/"}, "must be a path beginning with /"),
+        ({"X-Forwarded-Uri": "/elsewhere/"}, "must lie below /printers/<name>/"),
+        ({"X-Original-URI": "/printers/p2/"}, "one came from a client"),
+    ],
+)
+def test_forward_auth_bad_questions_get_a_clear_400(
+    hub_gate: Gate, change: dict[str, str | None], says: str
+) -> None:
+    gate = traefik(hub_gate)
+    headers: dict[str, str] = {
+        **gate.question("/printers/p1/api/v1/printer"),
+        "X-Api-Key": gate.keys["ada"],
+    }
+    for name, value in change.items():
+        headers.pop(name, None)
+        if value is not None:
+            headers[name] = value
+    answer = requests.get(gate.hub.url + "api/auth/check", headers=headers, timeout=10)
+    assert answer.status_code == 400, change
+    assert answer.headers["Content-Type"].startswith("application/json")
+    assert says in answer.json()["error"], answer.json()
+    assert "X-Fabfleet-Identity" not in answer.headers
+
+
+def test_forward_auth_an_overlong_uri_is_refused_not_crashed(hub_gate: Gate) -> None:
+    """Longer than a header may be: the hub's HTTP server itself answers 400."""
+    gate = traefik(hub_gate)
+    headers = {**gate.question("/printers/p1/" + "a" * 17000), "X-Api-Key": gate.keys["ada"]}
+    answer = requests.get(gate.hub.url + "api/auth/check", headers=headers, timeout=10)
+    assert answer.status_code == 400
+    assert "X-Fabfleet-Identity" not in answer.headers
+    assert gate.ask("/printers/p1/", headers={"X-Api-Key": gate.keys["ada"]}).status_code == 200
+
+
+def test_forward_auth_without_a_usable_host_cannot_redirect(hub_gate: Gate) -> None:
+    gate = traefik(hub_gate)
+    for change in (
+        {"X-Forwarded-Host": "evil.example/path"},
+        {"X-Forwarded-Host": ""},
+        {"X-Forwarded-Proto": "javascript"},
+    ):
+        headers = {**gate.question("/printers/p1/"), **BROWSER, **change}
+        answer = requests.get(
+            gate.hub.url + "api/auth/check", headers=headers, allow_redirects=False, timeout=10
+        )
+        assert answer.status_code == 400, change
+        assert "X-Forwarded-Host" in answer.json()["error"]
+    # An API client needs no redirect, so no host.
+    headers = {**gate.question("/printers/p1/"), "X-Forwarded-Host": "", **BROWSER}
+    headers["X-Api-Key"] = gate.keys["ada"]
+    assert requests.get(gate.hub.url + "api/auth/check", headers=headers).status_code == 200
+
+
+def test_nginx_with_a_clients_x_forwarded_uri_is_refused_not_guessed(hub_gate: Gate) -> None:
+    """nginx passes a client's own X-Forwarded-Uri on: with its X-Original-URI, neither counts."""
+    gate = as_nginx(hub_gate)
+    key = {"X-Api-Key": gate.keys["ada"]}
+    answer = gate.ask("/printers/p1/", headers={**key, "X-Forwarded-Uri": "/printers/p1/"})
+    assert answer.status_code == 400
+    assert "one came from a client" in answer.json()["error"]
