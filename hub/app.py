@@ -11,6 +11,7 @@ from types import ModuleType
 
 from aiohttp import web
 
+from hub.auth.gate import gate_listener_only
 from hub.context import CONTEXT, HubContext
 from hub.web.refusals import json_errors
 
@@ -43,8 +44,9 @@ def schemas() -> list[str]:
 
 
 def middlewares() -> list[object]:
-    """Every feature's ``MIDDLEWARES`` in feature order, after the JSON error handler."""
-    found: list[object] = [json_errors]
+    """Every feature's ``MIDDLEWARES`` in feature order, after the JSON error handler and
+    the gate-only listener's filter (hub/auth/gate.py)."""
+    found: list[object] = [json_errors, gate_listener_only]
     for module in features():
         found.extend(getattr(module, "MIDDLEWARES", ()))
     return found

@@ -20,6 +20,11 @@ def serve_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
     parser.add_argument("--gate-key-file", help="the gate's master key (FABFLEET_GATE_KEY_FILE)")
     parser.add_argument("--listen", help="HOST:PORT (FABFLEET_LISTEN)")
     parser.add_argument(
+        "--gate-listen",
+        help="HOST:PORT answering only the gate, for a proxy that cannot send the proxy key"
+        " (Traefik's forwardAuth); only the proxy may reach it (FABFLEET_GATE_LISTEN)",
+    )
+    parser.add_argument(
         "--session-idle",
         type=int,
         help="seconds a session lasts without a request (FABFLEET_SESSION_IDLE; 12 h)",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 DEFAULT_LISTEN = "127.0.0.1:8090"
@@ -34,6 +34,10 @@ class HubConfig:
     secure_cookies: bool = False
     # Peers whose X-Forwarded-For is believed (the proxy): networks, comma-separated.
     trusted_proxies: str = DEFAULT_TRUSTED_PROXIES
+    # A second listener that answers only the gate and trusts whoever reaches it as the
+    # proxy (Traefik's forwardAuth in the k3s stack, which cannot send the proxy key):
+    # the network must let only the proxy reach it (docs/kubernetes.md).
+    gate_listen: str | None = None
 
     @property
     def database(self) -> Path:
@@ -62,12 +66,25 @@ class HubConfig:
 
     @property
     def host_port(self) -> tuple[str, int]:
-        host, _, port = self.listen.rpartition(":")
-        host = host.strip("[]") or "0.0.0.0"
-        try:
-            return host, int(port)
-        except ValueError:
-            raise ConfigError(f"listen address '{self.listen}' is not HOST:PORT") from None
+        return host_port(self.listen, "listen address")
+
+    @property
+    def gate_host_port(self) -> tuple[str, int] | None:
+        if self.gate_listen is None:
+            return None
+        return host_port(self.gate_listen, "gate listen address")
+
+
+def host_port(listen: str, what: str) -> tuple[str, int]:
+    host, _, port = listen.rpartition(":")
+    host = host.strip("[]") or "0.0.0.0"
+    try:
+        number = int(port)
+    except ValueError:
+        raise ConfigError(f"{what} '{listen}' is not HOST:PORT") from None
+    if not 0 <= number <= 65535:
+        raise ConfigError(f"{what} '{listen}': no such port")
+    return host, number
 
 
 def from_environment(**given: object) -> HubConfig:
@@ -108,6 +125,12 @@ def from_environment(**given: object) -> HubConfig:
             "trusted_proxies", "FABFLEET_TRUSTED_PROXIES", DEFAULT_TRUSTED_PROXIES
         ),
     )
+    gate = pick("gate_listen", "FABFLEET_GATE_LISTEN", "").strip()
+    if gate:
+        config = replace(config, gate_listen=gate)
+        gate_port = host_port(gate, "gate listen address")[1]
+        if config.unix_socket is None and gate_port and gate_port == config.host_port[1]:
+            raise ConfigError(f"gate listen address '{gate}': the hub listens on that port")
     if not config.proxy_networks and config.trusted_proxies.strip():
         raise ConfigError("FABFLEET_TRUSTED_PROXIES names no network")
     return config

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from aiohttp import web
 
 from hub.app import build_app, schemas
+from hub.auth.gate import CHECK_PATH, GATE_LISTENER
 from hub.auth.signing import read_master_key
 from hub.config import HubConfig
 from hub.context import HubContext
@@ -27,6 +28,8 @@ class RunningHub:
     ctx: HubContext
     runner: web.AppRunner
     url: str
+    # The gate-only listener's address, when there is one.
+    gate_url: str | None = None
 
     async def close(self) -> None:
         await self.runner.cleanup()
@@ -46,28 +49,46 @@ def make_context(config: HubConfig) -> HubContext:
     )
 
 
-async def open_hub(config: HubConfig) -> RunningHub:
-    ctx = make_context(config)
-    runner = web.AppRunner(build_app(ctx), access_log=None, handle_signals=False)
-    await runner.setup()
-    socket_path = config.unix_socket
-    if socket_path is not None:
-        await web.UnixSite(runner, socket_path).start()
-        # nginx's way of naming an upstream on a Unix socket.
-        return RunningHub(ctx, runner, f"http://unix:{socket_path}:/")
-    host, port = config.host_port
-    site = web.TCPSite(runner, host, port)
-    await site.start()
+def _shown(site: web.TCPSite) -> tuple[str, int]:
     server = site._server
     assert server is not None
     bound = server.sockets[0].getsockname()  # type: ignore[attr-defined]
     shown = f"[{bound[0]}]" if ":" in bound[0] else bound[0]
-    return RunningHub(ctx, runner, f"http://{shown}:{bound[1]}/")
+    return shown, int(bound[1])
+
+
+async def open_hub(config: HubConfig) -> RunningHub:
+    ctx = make_context(config)
+    app = build_app(ctx)
+    runner = web.AppRunner(app, access_log=None, handle_signals=False)
+    await runner.setup()
+    gate = config.gate_host_port
+    if gate is not None:
+        # The gate alone, for a proxy that cannot send the proxy key (hub/auth/gate.py).
+        gate_site = web.TCPSite(runner, *gate)
+        await gate_site.start()
+        gate_host, gate_port = _shown(gate_site)
+        app[GATE_LISTENER].ports.add(gate_port)
+        gate_url = f"http://{gate_host}:{gate_port}{CHECK_PATH}"
+    else:
+        gate_url = None
+    socket_path = config.unix_socket
+    if socket_path is not None:
+        await web.UnixSite(runner, socket_path).start()
+        # nginx's way of naming an upstream on a Unix socket.
+        return RunningHub(ctx, runner, f"http://unix:{socket_path}:/", gate_url)
+    host, port = config.host_port
+    site = web.TCPSite(runner, host, port)
+    await site.start()
+    shown, bound = _shown(site)
+    return RunningHub(ctx, runner, f"http://{shown}:{bound}/", gate_url)
 
 
 async def serve(config: HubConfig) -> None:
     hub = await open_hub(config)
     print(f"fabfleet hub on {hub.url}", flush=True)
+    if hub.gate_url is not None:
+        print(f"fabfleet hub's gate alone on {hub.gate_url}", flush=True)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):

@@ -49,7 +49,12 @@ How the two are told apart (:func:`ask_of`): nginx always sets ``X-Fabfleet-Rout
 both ``X-Original-URI`` and ``X-Forwarded-Uri`` is refused (400): one of them came from a
 client (nginx passes a client's ``X-Forwarded-Uri`` on, Traefik without
 ``authRequestHeaders`` a client's ``X-Original-URI``), and the gate does not guess which.
-The trust model is the same for both: only a question with the proxy key is answered.
+The trust model: only a question with the proxy key is answered, or one that reached the
+hub's gate-only listener (``--gate-listen``, hub/server.py), which answers nothing but this
+path. Traefik's forwardAuth cannot add a header of its own to its question, so the k3s
+stack points the Middleware at that listener and its NetworkPolicy lets only Traefik's
+pods reach that port (orchestrator/rendering/k3s.py); the hub's Ingress routes to the
+main port only, where a question without the key is the 404 of a path that does not exist.
 
 Behind Traefik there is no second, explaining ask, so the one answer is the client's: a
 browser's page navigation gets the 302 to the login (absolute, from ``X-Forwarded-Proto``
@@ -69,6 +74,7 @@ from dataclasses import dataclass
 from urllib.parse import parse_qs, unquote
 
 from aiohttp import web
+from aiohttp.typedefs import Handler
 from multidict import CIMultiDictProxy
 
 from hub.auth.identify import (
@@ -88,6 +94,7 @@ from hub.errors import ApiError
 from hub.records import audit
 from hub.web import error_page
 
+CHECK_PATH = "/api/auth/check"
 USER_HEADER = "X-Fabfleet-User"
 PROXY_KEY_HEADER = "X-Fabfleet-Proxy-Key"
 ROUTE_HEADER = "X-Fabfleet-Route"
@@ -221,6 +228,33 @@ def refuse(status: int, message: str) -> web.Response:
     return answer
 
 
+@dataclass
+class GateListener:
+    """The local ports of the gate-only listener, once it is bound (hub/server.py)."""
+
+    ports: set[int]
+
+
+GATE_LISTENER = web.AppKey("fabfleet.gate-listener", GateListener)
+
+
+def on_gate_listener(request: web.Request) -> bool:
+    listener = request.app.get(GATE_LISTENER)
+    if listener is None or not listener.ports or request.transport is None:
+        return False
+    local = request.transport.get_extra_info("sockname")
+    return isinstance(local, tuple) and len(local) >= 2 and local[1] in listener.ports
+
+
+@web.middleware
+async def gate_listener_only(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """The gate-only listener answers the gate's path and nothing else, before anything
+    else looks at the request."""
+    if on_gate_listener(request) and request.path != CHECK_PATH:
+        raise web.HTTPNotFound()
+    return await handler(request)
+
+
 def from_proxy(ctx: HubContext, headers: CIMultiDictProxy[str]) -> bool:
     given = headers.get(PROXY_KEY_HEADER, "").strip().encode("utf-8", "surrogateescape")
     return hmac.compare_digest(given, proxy_key(ctx.master_key).hex().encode("ascii"))
@@ -352,7 +386,7 @@ def ask_of(headers: CIMultiDictProxy[str], asked_with: str = "GET") -> Ask:
 
 async def check(request: web.Request) -> web.Response:
     ctx = context(request)
-    if not from_proxy(ctx, request.headers):
+    if not (on_gate_listener(request) or from_proxy(ctx, request.headers)):
         raise web.HTTPNotFound()
     ask = ask_of(request.headers, request.method)
     identified = _identified(request, ask.uri.partition("?")[2])
@@ -458,4 +492,5 @@ def camera_answer(
 
 def setup(app: web.Application) -> None:
     # nginx's subrequest keeps the original method, so every method is asked here.
-    app.router.add_route("*", "/api/auth/check", check)
+    app[GATE_LISTENER] = GateListener(set())
+    app.router.add_route("*", CHECK_PATH, check)

@@ -34,6 +34,10 @@ NAMESPACE = "fabfleet"
 DEVICE_NAMESPACE = "fabfleet-devices"
 DOMAIN = "fabfleet.io"
 GATE = "gate"
+# The hub's gate-only listener (hub/auth/gate.py): Traefik's forwardAuth cannot send the
+# proxy key, so only Traefik's pods may reach this port (the hub's NetworkPolicy) and no
+# Ingress routes to it.
+GATE_PORT = 8081
 # k3s' Traefik runs here; only its pods may reach printers, cameras and the gate.
 INGRESS_NAMESPACE = "kube-system"
 INGRESS_POD = {"app.kubernetes.io/name": "traefik"}
@@ -136,6 +140,10 @@ def _container(stack: Stack, service: Service) -> tuple[Manifest, list[Manifest]
         container["env"] = [{"name": s.name, "value": s.value} for s in service.environment]
     port = paths.SIMULATOR_PORT if service.role == "simulator" else paths.SERVICE_PORT
     container["ports"] = [{"name": "serve", "containerPort": port}]
+    if service.role == "hub":
+        listen = {"name": "FABFLEET_GATE_LISTEN", "value": f"0.0.0.0:{GATE_PORT}"}
+        container["env"] = [*container.get("env", []), listen]
+        container["ports"].append({"name": GATE, "containerPort": GATE_PORT})
     if mounts:
         container["volumeMounts"] = mounts
     resources = {kind: dict(values) for kind, values in RESOURCES[service.role].items()}
@@ -236,13 +244,16 @@ def _claim(service: Service) -> Manifest:
 
 def _service(service: Service) -> Manifest:
     port = paths.SIMULATOR_PORT if service.role == "simulator" else paths.SERVICE_PORT
+    ports: list[Manifest] = [{"name": "serve", "port": port, "targetPort": "serve"}]
+    if service.role == "hub":
+        ports.append({"name": GATE, "port": GATE_PORT, "targetPort": GATE})
     return {
         "apiVersion": "v1",
         "kind": "Service",
         "metadata": _meta(service.name, _labels(service)),
         "spec": {
             "selector": _selector(service),
-            "ports": [{"name": "serve", "port": port, "targetPort": "serve"}],
+            "ports": ports,
         },
     }
 
@@ -258,8 +269,9 @@ def _middlewares(stack: Stack) -> list[Manifest]:
         "metadata": _meta(GATE),
         "spec": {
             "forwardAuth": {
-                # Traefik runs in another namespace: the hub by its name in the cluster.
-                "address": f"http://{stack.hub.service}.{NAMESPACE}.svc:{paths.SERVICE_PORT}/api/auth/check",
+                # Traefik runs in another namespace: the hub by its name in the cluster, at
+                # its gate-only listener.
+                "address": f"http://{stack.hub.service}.{NAMESPACE}.svc:{GATE_PORT}/api/auth/check",
                 "trustForwardHeader": False,
                 "authRequestHeaders": [
                     "Accept",
@@ -388,7 +400,12 @@ def _policies(stack: Stack) -> list[Manifest]:
             "hub",
             {"matchLabels": _selector(hub)},
             [
-                {"from": [_from_ingress()], "ports": served},
+                # Traefik: the hub's pages and API, and the gate-only listener; nobody else
+                # reaches the gate port.
+                {
+                    "from": [_from_ingress()],
+                    "ports": [*served, {"port": GATE_PORT, "protocol": "TCP"}],
+                },
                 {
                     "from": [{"podSelector": {"matchLabels": {component: "printer"}}}],
                     "ports": served,

@@ -70,6 +70,8 @@ class HubProcess:
     process: subprocess.Popen[str]
     log: Path
     gate_key_file: Path
+    # The gate-only listener's check address, when FABFLEET_GATE_LISTEN asked for one.
+    gate_url: str | None = None
 
     def write_fleet(self, fleet: dict[str, Any]) -> None:
         """Replace fleet.json by rename, as `fabfleet render` does."""
@@ -119,8 +121,13 @@ def start_hub_process(
         process.stdout.close()
         raise RuntimeError(f"the hub did not start: {line!r}; log:\n{log.read_text()}")
     url = line.split("fabfleet hub on ", 1)[1].strip()
+    gate_url = None
+    if env.get("FABFLEET_GATE_LISTEN"):
+        gate_line = process.stdout.readline()
+        assert "fabfleet hub's gate alone on " in gate_line, gate_line
+        gate_url = gate_line.split(" alone on ", 1)[1].strip()
     return HubProcess(
-        url, data_dir, fleet_file, process, log, gate_key_file or data_dir / "gate.key"
+        url, data_dir, fleet_file, process, log, gate_key_file or data_dir / "gate.key", gate_url
     )
 
 

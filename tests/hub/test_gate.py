@@ -8,9 +8,12 @@ one gate, two proxies, the same matrix. What only one proxy does is tested for i
 
 from __future__ import annotations
 
+import json
+import subprocess
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
 
@@ -24,7 +27,7 @@ from hub.auth.rights import Grants
 from hub.auth.signing import printer_key, proxy_key, read_master_key
 from hub.db import open_database
 from instance.web.gate import IdentityRefused, verify
-from tests.hub.conftest import HubProcess, login, printer_entry, start_hub_process
+from tests.hub.conftest import BIN, HubProcess, login, printer_entry, start_hub_process
 
 PASSWORD = "correct horse battery"
 PROXIES = ("nginx", "traefik")
@@ -114,12 +117,11 @@ class Gate:
 
         nginx: its location's route, the path it routes on, the raw URI and the method.
         Traefik: ``X-Forwarded-Method``, ``-Uri`` (``req.URL.RequestURI()``), ``-Host``,
-        ``-Proto`` and ``-For``, and no route: ``route`` is nginx's alone. Both bring the
-        proxy key."""
+        ``-Proto`` and ``-For``, and no route: ``route`` is nginx's alone. nginx brings the
+        proxy key; Traefik cannot, and asks the gate-only listener as the k3s stack does."""
         key = {"X-Fabfleet-Proxy-Key": proxy_key(self.master).hex()}
         if self.proxy == "traefik":
             return {
-                **key,
                 "X-Forwarded-Method": method,
                 "X-Forwarded-Uri": uri,
                 "X-Forwarded-Host": FARM_HOST,
@@ -135,6 +137,14 @@ class Gate:
             "X-Original-Method": method,
         }
 
+    def address(self) -> str:
+        """Where the proxy asks: nginx the hub's port with its key, Traefik the gate-only
+        listener (the k3s stack's Middleware address)."""
+        if self.proxy == "traefik":
+            assert self.hub.gate_url is not None
+            return self.hub.gate_url
+        return self.hub.url + "api/auth/check"
+
     def ask(
         self,
         uri: str,
@@ -145,7 +155,7 @@ class Gate:
     ) -> requests.Response:
         """The proxy's question about ``uri``, sent as the proxy sends it: a GET."""
         return requests.get(
-            self.hub.url + "api/auth/check",
+            self.address(),
             headers={**self.question(uri, method, route), **(headers or {})},
             timeout=10,
             **kwargs,  # type: ignore[arg-type]
@@ -158,7 +168,9 @@ class Gate:
 
 @pytest.fixture(scope="module")
 def hub_gate(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gate]:
-    hub = start_hub_process(tmp_path_factory.mktemp("gate"), fleet())
+    hub = start_hub_process(
+        tmp_path_factory.mktemp("gate"), fleet(), {"FABFLEET_GATE_LISTEN": "127.0.0.1:0"}
+    )
     try:
         db = open_database(hub.data_dir / "hub.sqlite", schemas())
         keys: dict[str, str] = {}
@@ -302,9 +314,7 @@ def test_asking_with_the_original_method_is_not_refused(gate: Gate) -> None:
         "Cookie": f"fabfleet_session={session.cookies['fabfleet_session']}",
     }
     for method in ("POST", "DELETE", "PUT", "PATCH", "HEAD"):
-        answer = requests.request(
-            method, gate.hub.url + "api/auth/check", headers=headers, timeout=10
-        )
+        answer = requests.request(method, gate.address(), headers=headers, timeout=10)
         assert answer.status_code == 200, method
 
 
@@ -363,12 +373,46 @@ def test_only_the_proxy_may_ask(gate: Gate) -> None:
     assert asked.status_code == 200
     for proxy_key_given in ({}, {"X-Fabfleet-Proxy-Key": "0" * 64}):
         headers = {**gate.question("/printers/p1/api/v1/job", "POST"), **key}
-        headers.pop("X-Fabfleet-Proxy-Key")
+        headers.pop("X-Fabfleet-Proxy-Key", None)
         answer = requests.get(
             gate.hub.url + "api/auth/check", headers={**headers, **proxy_key_given}, timeout=10
         )
         assert answer.status_code == 404
         assert "X-Fabfleet-Identity" not in answer.headers
+
+
+def test_the_gate_only_listener_answers_the_gate_and_nothing_else(hub_gate: Gate) -> None:
+    """What reaches the gate-only listener is the proxy's question; nothing else is there:
+    not the login, not the API, not the pages (a 404 before anyone looks at credentials)."""
+    assert hub_gate.hub.gate_url is not None
+    listener = hub_gate.hub.gate_url.removesuffix("api/auth/check")
+    session = hub_gate.sessions["ada"]
+    for method, path in (
+        ("GET", ""),
+        ("GET", "api/me"),
+        ("GET", "api/audit"),
+        ("POST", "api/login"),
+        ("GET", "api/auth/check/"),
+        ("GET", "healthz"),
+    ):
+        answer = session.request(method, listener + path, timeout=10)
+        assert answer.status_code == 404, (method, path)
+    assert requests.get(hub_gate.hub.url + "api/me", cookies=session.cookies).status_code == 200
+    # The same question on the hub's own port without the key is the 404 of no such path.
+    traefik_question = traefik(hub_gate).question("/printers/p1/")
+    key = {"X-Api-Key": hub_gate.keys["ada"]}
+    assert (
+        requests.get(
+            hub_gate.hub.gate_url, headers={**traefik_question, **key}, timeout=10
+        ).status_code
+        == 200
+    )
+    assert (
+        requests.get(
+            hub_gate.hub.url + "api/auth/check", headers={**traefik_question, **key}, timeout=10
+        ).status_code
+        == 404
+    )
 
 
 def test_unknown_printers_cameras_and_paths(gate: Gate) -> None:
@@ -595,7 +639,7 @@ def test_forward_auth_bad_questions_get_a_clear_400(
         headers.pop(name, None)
         if value is not None:
             headers[name] = value
-    answer = requests.get(gate.hub.url + "api/auth/check", headers=headers, timeout=10)
+    answer = requests.get(gate.address(), headers=headers, timeout=10)
     assert answer.status_code == 400, change
     assert answer.headers["Content-Type"].startswith("application/json")
     assert says in answer.json()["error"], answer.json()
@@ -606,7 +650,7 @@ def test_forward_auth_an_overlong_uri_is_refused_not_crashed(hub_gate: Gate) -> 
     """Longer than a header may be: the hub's HTTP server itself answers 400."""
     gate = traefik(hub_gate)
     headers = {**gate.question("/printers/p1/" + "a" * 17000), "X-Api-Key": gate.keys["ada"]}
-    answer = requests.get(gate.hub.url + "api/auth/check", headers=headers, timeout=10)
+    answer = requests.get(gate.address(), headers=headers, timeout=10)
     assert answer.status_code == 400
     assert "X-Fabfleet-Identity" not in answer.headers
     assert gate.ask("/printers/p1/", headers={"X-Api-Key": gate.keys["ada"]}).status_code == 200
@@ -620,15 +664,13 @@ def test_forward_auth_without_a_usable_host_cannot_redirect(hub_gate: Gate) -> N
         {"X-Forwarded-Proto": "javascript"},
     ):
         headers = {**gate.question("/printers/p1/"), **BROWSER, **change}
-        answer = requests.get(
-            gate.hub.url + "api/auth/check", headers=headers, allow_redirects=False, timeout=10
-        )
+        answer = requests.get(gate.address(), headers=headers, allow_redirects=False, timeout=10)
         assert answer.status_code == 400, change
         assert "X-Forwarded-Host" in answer.json()["error"]
     # An API client needs no redirect, so no host.
     headers = {**gate.question("/printers/p1/"), "X-Forwarded-Host": "", **BROWSER}
     headers["X-Api-Key"] = gate.keys["ada"]
-    assert requests.get(gate.hub.url + "api/auth/check", headers=headers).status_code == 200
+    assert requests.get(gate.address(), headers=headers).status_code == 200
 
 
 def test_nginx_with_a_clients_x_forwarded_uri_is_refused_not_guessed(hub_gate: Gate) -> None:
@@ -638,3 +680,25 @@ def test_nginx_with_a_clients_x_forwarded_uri_is_refused_not_guessed(hub_gate: G
     answer = gate.ask("/printers/p1/", headers={**key, "X-Forwarded-Uri": "/printers/p1/"})
     assert answer.status_code == 400
     assert "one came from a client" in answer.json()["error"]
+
+
+@pytest.mark.parametrize(
+    ("gate_listen", "says"),
+    [
+        ("127.0.0.1:http", "gate listen address '127.0.0.1:http' is not HOST:PORT"),
+        ("127.0.0.1:70000", "gate listen address '127.0.0.1:70000': no such port"),
+        ("127.0.0.1:8091", "gate listen address '127.0.0.1:8091': the hub listens on that port"),
+    ],
+)
+def test_a_gate_listener_that_cannot_work_is_refused_at_start(
+    tmp_path: Path, gate_listen: str, says: str
+) -> None:
+    (tmp_path / "fleet.json").write_text(json.dumps({"printers": [], "cameras": []}))
+    started = subprocess.run(
+        [str(BIN / "fabfleet-hub"), "serve", "--data-dir", str(tmp_path),
+         "--listen", "127.0.0.1:8091", "--gate-listen", gate_listen],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert started.returncode != 0
+    assert says in started.stderr
+    assert not (tmp_path / "hub.sqlite").exists()

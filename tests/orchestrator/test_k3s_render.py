@@ -271,6 +271,51 @@ def test_every_printer_and_camera_route_goes_through_the_gate(case: str) -> None
 
 
 @pytest.mark.parametrize("case", CASES)
+def test_traefik_asks_the_gate_only_listener_that_only_traefik_reaches(case: str) -> None:
+    """forwardAuth cannot send the proxy key: the Middleware asks the hub's gate-only
+    listener (FABFLEET_GATE_LISTEN), no Ingress routes there, and the hub's NetworkPolicy
+    opens that port to Traefik's pods alone."""
+    docs = documents(case)
+    address = next(d for d in of_kind(docs, "Middleware") if d["metadata"]["name"] == "gate")
+    found = re.fullmatch(
+        rf"http://hub\.{NAMESPACE}\.svc:(\d+)/api/auth/check",
+        address["spec"]["forwardAuth"]["address"],
+    )
+    assert found is not None
+    gate_port = int(found[1])
+    assert gate_port != paths.SERVICE_PORT
+    hub_service = next(d for d in of_kind(docs, "Service") if d["metadata"]["name"] == "hub")
+    by_port = {p["port"]: p for p in hub_service["spec"]["ports"]}
+    target = by_port[gate_port]["targetPort"]
+    hub_set = of_kind(docs, "StatefulSet")[0]
+    (container,) = hub_set["spec"]["template"]["spec"]["containers"]
+    named = {p["name"]: p["containerPort"] for p in container["ports"]}
+    env = {e["name"]: e["value"] for e in container["env"]}
+    assert env["FABFLEET_GATE_LISTEN"] == f"0.0.0.0:{named[target]}"
+    assert env["FABFLEET_LISTEN"].rsplit(":", 1)[1] != str(named[target])
+    for ingress in of_kind(docs, "Ingress"):
+        for rule in ingress["spec"]["rules"]:
+            for path in rule["http"]["paths"]:
+                assert path["backend"]["service"]["port"] != {"name": target}
+                assert path["backend"]["service"]["port"] != {"number": gate_port}
+    policy = next(d for d in of_kind(docs, "NetworkPolicy") if d["metadata"]["name"] == "hub")
+    reaching = [
+        rule["from"]
+        for rule in policy["spec"]["ingress"]
+        if any(p["port"] in (gate_port, target) for p in rule.get("ports", []))
+    ]
+    assert reaching, "the gate port must be open to Traefik"
+    traefik = {
+        "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "kube-system"}},
+        "podSelector": {"matchLabels": {"app.kubernetes.io/name": "traefik"}},
+    }
+    for sources in reaching:
+        assert sources == [traefik]
+    # Every rule names its ports: none lets anything reach every port.
+    assert all(rule.get("ports") for rule in policy["spec"]["ingress"])
+
+
+@pytest.mark.parametrize("case", CASES)
 def test_only_the_ingress_reaches_printers_and_printers_reach_only_the_hub(case: str) -> None:
     docs = documents(case)
     policies = {d["metadata"]["name"]: d["spec"] for d in of_kind(docs, "NetworkPolicy")}
