@@ -16,6 +16,11 @@ What differs from the Docker stack:
   manifest), the hub's ``fleet.json`` a ConfigMap from ``configMapGenerator``.
 - NetworkPolicies: only the ingress controller reaches printers and cameras, printers reach
   only the hub (and, when reached by URL, the LAN), cameras nothing.
+- With a USB printer in the fleet, the mover (orchestrator/mover, ``fabfleet-mover`` from
+  the hub's image) deletes a printer pod whose device is gone, so the next one is placed
+  where the printer is plugged in now: the only pod with a ServiceAccount token, whose
+  Role may only read and delete pods in the fleet's namespace, and which reaches nothing
+  but the API server.
 
 Manifests are plain data dumped as YAML, in the stack's order, so golden files hold.
 """
@@ -56,7 +61,17 @@ RESOURCES: dict[str, dict[str, dict[str, str]]] = {
     "simulator": {"requests": {"cpu": "20m", "memory": "48Mi"}, "limits": {"memory": "128Mi"}},
     "camera": {"requests": {"cpu": "50m", "memory": "32Mi"}, "limits": {"memory": "128Mi"}},
     "hub": {"requests": {"cpu": "100m", "memory": "96Mi"}, "limits": {"memory": "512Mi"}},
+    "mover": {"requests": {"cpu": "10m", "memory": "48Mi"}, "limits": {"memory": "128Mi"}},
 }
+# The mover: its Deployment, ServiceAccount, Role, RoleBinding and NetworkPolicy.
+MOVER = "mover"
+MOVER_FILE = "mover.yaml"
+# What the mover may do, and nothing more: read the fleet's pods and delete one.
+MOVER_RIGHTS = ["get", "list", "watch", "delete"]
+# The API server: the Service kubernetes.default on 443, k3s' server on its nodes at 6443
+# (a NetworkPolicy sees the connection after the Service's address is translated, and
+# the nodes' addresses are not known here: by port).
+API_PORTS = (443, 6443)
 
 Manifest = dict[str, Any]
 
@@ -159,28 +174,36 @@ def _container(stack: Stack, service: Service) -> tuple[Manifest, list[Manifest]
             started["failureThreshold"] = max(1, service.health.grace // 2)
             started["periodSeconds"] = 2
             container["startupProbe"] = started
-    container["securityContext"] = {
+    container["securityContext"] = _container_security()
+    return container, volumes
+
+
+def _container_security() -> Manifest:
+    return {
         "allowPrivilegeEscalation": False,
         "privileged": False,
         "readOnlyRootFilesystem": True,
         "capabilities": {"drop": ["ALL"]},
     }
-    return container, volumes
+
+
+def _pod_security(stack: Stack) -> Manifest:
+    uid, gid = stack.user
+    return {
+        "runAsNonRoot": True,
+        "runAsUser": uid,
+        "runAsGroup": gid,
+        "fsGroup": gid,
+        "seccompProfile": {"type": "RuntimeDefault"},
+    }
 
 
 def _pod(stack: Stack, service: Service) -> Manifest:
     container, volumes = _container(stack, service)
-    uid, gid = stack.user
     spec: Manifest = {
         "automountServiceAccountToken": False,
         "enableServiceLinks": False,
-        "securityContext": {
-            "runAsNonRoot": True,
-            "runAsUser": uid,
-            "runAsGroup": gid,
-            "fsGroup": gid,
-            "seccompProfile": {"type": "RuntimeDefault"},
-        },
+        "securityContext": _pod_security(stack),
         "containers": [container],
     }
     if service.role in ("printer", "simulator") and any(m.kind == "volume" for m in service.mounts):
@@ -390,6 +413,84 @@ def _dns() -> Manifest:
     }
 
 
+def usb_printers(stack: Stack) -> list[Service]:
+    """The print servers that have a USB device: the pods the mover may have to move."""
+    return [s for s in stack.services if s.role == "printer" and s.device is not None]
+
+
+def _mover_labels() -> dict[str, str]:
+    return {
+        "app.kubernetes.io/name": MOVER,
+        "app.kubernetes.io/part-of": "fabfleet",
+        "app.kubernetes.io/component": MOVER,
+    }
+
+
+def _mover(stack: Stack) -> list[Manifest]:
+    """The mover's ServiceAccount, Role, RoleBinding and Deployment."""
+    labels = _mover_labels()
+    account = {
+        "apiVersion": "v1",
+        "kind": "ServiceAccount",
+        "metadata": _meta(MOVER, labels),
+        # Only a pod that asks for the token gets it: the mover's does, no other.
+        "automountServiceAccountToken": False,
+    }
+    role = {
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "Role",
+        "metadata": _meta(MOVER, labels),
+        "rules": [{"apiGroups": [""], "resources": ["pods"], "verbs": list(MOVER_RIGHTS)}],
+    }
+    binding = {
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "RoleBinding",
+        "metadata": _meta(MOVER, labels),
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": MOVER},
+        "subjects": [{"kind": "ServiceAccount", "name": MOVER, "namespace": NAMESPACE}],
+    }
+    container: Manifest = {
+        "name": MOVER,
+        # The hub's image carries all of fabfleet, the mover with it; the hub runs in
+        # every fleet, so its image is always in the registry.
+        "image": stack.service(stack.hub.service).image,
+        "command": ["fabfleet-mover", "--namespace", NAMESPACE],
+        "resources": {kind: dict(values) for kind, values in RESOURCES[MOVER].items()},
+        "securityContext": _container_security(),
+    }
+    pod: Manifest = {
+        "metadata": {"labels": _mover_labels()},
+        "spec": {
+            "serviceAccountName": MOVER,
+            # The one pod that talks to the API server (KUBERNETES_SERVICE_HOST and _PORT
+            # are set even without service links).
+            "automountServiceAccountToken": True,
+            "enableServiceLinks": False,
+            "securityContext": _pod_security(stack),
+            "containers": [container],
+        },
+    }
+    deployment = {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": _meta(MOVER, labels),
+        "spec": {
+            "replicas": 1,
+            "strategy": {"type": "Recreate"},
+            "selector": {"matchLabels": {"app.kubernetes.io/name": MOVER}},
+            "template": pod,
+        },
+    }
+    return [account, role, binding, deployment]
+
+
+def _mover_policy() -> Manifest:
+    # No one reaches the mover; it reaches the API server only (by its address from
+    # KUBERNETES_SERVICE_HOST: no name to resolve, so no DNS).
+    api = [{"protocol": "TCP", "port": port} for port in API_PORTS]
+    return _policy(MOVER, {"matchLabels": {"app.kubernetes.io/name": MOVER}}, [], [{"ports": api}])
+
+
 def _policies(stack: Stack) -> list[Manifest]:
     hub = stack.service(stack.hub.service)
     served = [{"port": paths.SERVICE_PORT, "protocol": "TCP"}]
@@ -483,6 +584,8 @@ def _policies(stack: Stack) -> list[Manifest]:
                     [],
                 )
             )
+    if usb_printers(stack):
+        policies.append(_mover_policy())
     return policies
 
 
@@ -608,6 +711,9 @@ def render_k3s(stack: Stack) -> dict[str, bytes]:
         "network-policies.yaml": _dump(_policies(stack)),
         "device-plugin.yaml": _dump(_device_plugin(stack)),
     }
+    if usb_printers(stack):
+        # Only USB printers move with their device: a fleet without one needs no mover.
+        files[MOVER_FILE] = _dump(_mover(stack))
     inside = {
         "hub-gate-key": paths.HUB_KEY.rsplit("/", 1)[1],
     }

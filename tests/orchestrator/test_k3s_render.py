@@ -11,6 +11,7 @@ import json
 import os
 import re
 import stat
+import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -23,16 +24,19 @@ from typer.testing import CliRunner
 from orchestrator.cli.main import app
 from orchestrator.fleet.file import load_fleet
 from orchestrator.model import paths, stack_of
+from orchestrator.mover.decide import CONTAINER, EXIT_DEVICE_GONE, SELECTOR, decide
 from orchestrator.rendering.k3s import (
     DEVICE_NAMESPACE,
     DOMAIN,
     KUSTOMIZATION,
+    MOVER_FILE,
     NAMESPACE,
     render_k3s,
 )
 from orchestrator.rendering.udev import render_udev
 
 HERE = Path(__file__).parent
+REPO = HERE.parents[1]
 GOLDEN = HERE / "golden-k3s"
 CASES = sorted(p.name for p in GOLDEN.iterdir() if p.is_dir())
 VERSION = "1.2.3"
@@ -71,6 +75,10 @@ def ours(docs: list[Doc]) -> list[Doc]:
     return [d for d in workloads(docs) if d["metadata"]["namespace"] == NAMESPACE]
 
 
+# The cases whose fleet has a USB printer: only they get the mover.
+USB_CASES = ("farm", "one")
+
+
 def test_the_cases_cover_what_they_should() -> None:
     assert CASES == ["farm", "one", "sim"]
     farm = load_fleet(fleet_of("farm"))
@@ -95,6 +103,9 @@ def test_every_object_is_valid_in_strict_mode(case: str, minor: str) -> None:
     kinds = {d["kind"] for d in docs}
     assert {"Namespace", "StatefulSet", "Service", "Ingress", "NetworkPolicy"} <= kinds
     assert "DaemonSet" in kinds
+    if case in USB_CASES:
+        # The mover's objects are among those validated.
+        assert {"ServiceAccount", "Role", "RoleBinding"} <= kinds
     for doc in docs:
         if doc["kind"] == "Middleware":
             jsonschema.validate(doc, MIDDLEWARE_SCHEMA)
@@ -134,7 +145,8 @@ def test_nothing_is_privileged_but_the_device_plugin(case: str) -> None:
     assert plugin["metadata"]["namespace"] == DEVICE_NAMESPACE
     for doc in ours(docs):
         pod = doc["spec"]["template"]["spec"]
-        assert pod["automountServiceAccountToken"] is False
+        # The mover's pod alone gets a token (test_only_the_movers_pod_gets_a_token).
+        assert pod["automountServiceAccountToken"] is (doc["metadata"]["name"] == "mover")
         context = pod["securityContext"]
         assert context["runAsNonRoot"] is True and context["runAsUser"] != 0
         assert context["seccompProfile"] == {"type": "RuntimeDefault"}
@@ -418,3 +430,180 @@ def test_an_unknown_target_is_refused(tmp_path: Path) -> None:
     )
     assert result.exit_code == 2
     assert "swarm" in result.output and not any(tmp_path.iterdir())
+
+
+# --- the mover (orchestrator/mover): its objects, rights and reach ---------------------
+
+
+def _fleet_file(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "fleet.yaml"
+    path.write_text(text)
+    return path
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_the_mover_comes_with_usb_printers_only(case: str) -> None:
+    files = rendered(case)
+    kustomization = yaml.safe_load(files[KUSTOMIZATION])
+    docs = documents(case)
+    movers = [d for d in docs if d["metadata"]["name"] == "mover"]
+    if case in USB_CASES:
+        assert MOVER_FILE in files and MOVER_FILE in kustomization["resources"]
+        kinds = sorted(d["kind"] for d in movers)
+        assert kinds == ["Deployment", "NetworkPolicy", "Role", "RoleBinding", "ServiceAccount"]
+        assert all(d["metadata"]["namespace"] == NAMESPACE for d in movers)
+    else:
+        # Simulated printers have no device to follow.
+        assert MOVER_FILE not in files and MOVER_FILE not in kustomization["resources"]
+        assert movers == []
+
+
+def test_a_fleet_of_network_printers_and_cameras_gets_no_mover(tmp_path: Path) -> None:
+    """A printer reached by URL and a camera do not move with a device: no mover."""
+    fleet = _fleet_file(
+        tmp_path,
+        "printers:\n  - name: bridge\n    url: socket://192.168.1.20:5001\n"
+        "cameras:\n  - name: cam\n    serial: CAM1\n",
+    )
+    files = render_k3s(stack_of(load_fleet(fleet), VERSION))
+    assert MOVER_FILE not in files
+    assert b"mover" not in files["network-policies.yaml"]
+    fleet = _fleet_file(
+        tmp_path,
+        "printers:\n  - name: bridge\n    url: socket://192.168.1.20:5001\n"
+        "  - name: usb\n    serial: A10K3F5Q\n",
+    )
+    assert MOVER_FILE in render_k3s(stack_of(load_fleet(fleet), VERSION))
+
+
+@pytest.mark.parametrize("case", USB_CASES)
+def test_the_movers_role_may_only_read_and_delete_pods_in_the_fleets_namespace(case: str) -> None:
+    docs = documents(case)
+    assert not of_kind(docs, "ClusterRole") and not of_kind(docs, "ClusterRoleBinding")
+    (role,) = of_kind(docs, "Role")
+    assert role["metadata"] == {**role["metadata"], "name": "mover", "namespace": NAMESPACE}
+    assert role["rules"] == [
+        {"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "list", "watch", "delete"]}
+    ]
+    (binding,) = of_kind(docs, "RoleBinding")
+    assert binding["metadata"]["namespace"] == NAMESPACE
+    assert binding["roleRef"] == {
+        "apiGroup": "rbac.authorization.k8s.io",
+        "kind": "Role",
+        "name": "mover",
+    }
+    assert binding["subjects"] == [
+        {"kind": "ServiceAccount", "name": "mover", "namespace": NAMESPACE}
+    ]
+    (account,) = of_kind(docs, "ServiceAccount")
+    assert account["metadata"]["name"] == "mover"
+    assert account["metadata"]["namespace"] == NAMESPACE
+    mover = next(d for d in of_kind(docs, "Deployment") if d["metadata"]["name"] == "mover")
+    assert mover["spec"]["template"]["spec"]["serviceAccountName"] == "mover"
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_only_the_movers_pod_gets_a_token(case: str) -> None:
+    docs = documents(case)
+    with_token = []
+    for doc in workloads(docs):
+        pod = doc["spec"]["template"]["spec"]
+        assert isinstance(pod.get("automountServiceAccountToken"), bool), doc["metadata"]["name"]
+        if pod["automountServiceAccountToken"]:
+            with_token.append(doc["metadata"]["name"])
+        if doc["metadata"]["name"] != "mover":
+            # The namespace's default account: never one with rights.
+            assert pod.get("serviceAccountName", "default") == "default"
+    assert with_token == (["mover"] if case in USB_CASES else [])
+    for account in of_kind(docs, "ServiceAccount"):
+        # No pod gets the account's token without asking for it.
+        assert account["automountServiceAccountToken"] is False
+
+
+@pytest.mark.parametrize("case", USB_CASES)
+def test_the_mover_runs_unprivileged_from_the_hubs_image(case: str) -> None:
+    docs = documents(case)
+    mover = next(d for d in of_kind(docs, "Deployment") if d["metadata"]["name"] == "mover")
+    assert mover["spec"]["replicas"] == 1
+    assert mover["spec"]["strategy"] == {"type": "Recreate"}
+    (container,) = mover["spec"]["template"]["spec"]["containers"]
+    hub = of_kind(docs, "StatefulSet")[0]["spec"]["template"]["spec"]["containers"][0]
+    assert container["image"] == hub["image"]
+    # A console script of the distribution, so the image has it on its PATH.
+    scripts = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["scripts"]
+    assert container["command"][0] in scripts
+    assert container["command"][1:] == ["--namespace", NAMESPACE]
+    assert container["securityContext"]["privileged"] is False
+    assert "ports" not in container, "nothing reaches the mover"
+    # The rest of its hardening is checked with every pod's in
+    # test_nothing_is_privileged_but_the_device_plugin.
+
+
+@pytest.mark.parametrize("case", USB_CASES)
+def test_the_mover_reaches_the_api_server_and_nothing_reaches_it(case: str) -> None:
+    docs = documents(case)
+    policy = next(
+        d["spec"] for d in of_kind(docs, "NetworkPolicy") if d["metadata"]["name"] == "mover"
+    )
+    assert policy["podSelector"] == {"matchLabels": {"app.kubernetes.io/name": "mover"}}
+    assert policy["policyTypes"] == ["Ingress", "Egress"]
+    assert policy["ingress"] == []
+    # The Service kubernetes.default (443) and k3s' API server on the nodes (6443) only.
+    assert policy["egress"] == [
+        {"ports": [{"protocol": "TCP", "port": 443}, {"protocol": "TCP", "port": 6443}]}
+    ]
+    # No other policy lets anything in from the mover or out to it.
+    for doc in of_kind(docs, "NetworkPolicy"):
+        if doc["metadata"]["name"] != "mover":
+            assert "mover" not in json.dumps(doc["spec"])
+
+
+def _pod_of(workload: Doc, exit_code: int) -> Doc:
+    """A pod of ``workload`` as the API lists it, its containers waiting to be restarted
+    after they ended with ``exit_code``."""
+    template = workload["spec"]["template"]
+    name = workload["metadata"]["name"]
+    return {
+        "metadata": {"name": f"{name}-7c9d8-x2x4q", "uid": f"uid-{name}", **template["metadata"]},
+        "spec": {**template["spec"], "nodeName": "pi-a"},
+        "status": {
+            "phase": "Running",
+            "containerStatuses": [
+                {
+                    "name": c["name"],
+                    "state": {"waiting": {"reason": "CrashLoopBackOff"}},
+                    "lastState": {"terminated": {"exitCode": exit_code, "reason": "Error"}},
+                    "ready": False,
+                    "restartCount": 1,
+                }
+                for c in template["spec"]["containers"]
+            ],
+        },
+    }
+
+
+def _selected(labels: dict[str, str]) -> bool:
+    return all(labels.get(k) == v for k, v in (p.split("=", 1) for p in SELECTOR.split(",")))
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_the_mover_would_move_exactly_the_usb_printers_pods(case: str) -> None:
+    """The rendered pods as the mover sees them, every container just out with status 75:
+    it lists the print servers' pods and moves those of USB printers, never the hub, a
+    camera, a simulator, a printer reached by URL or itself."""
+    docs = documents(case)
+    fleet = load_fleet(fleet_of(case))
+    usb = {p.name for p in fleet.printers if p.url is None and p.simulated is None}
+    pods = [_pod_of(w, EXIT_DEVICE_GONE) for w in ours(docs)]
+    listed = [p for p in pods if _selected(p["metadata"]["labels"])]
+    assert {p["metadata"]["name"].rsplit("-", 2)[0] for p in listed} == {
+        f"printer-{p.name}" for p in fleet.printers
+    }
+    for pod in listed:
+        assert [c["name"] for c in pod["spec"]["containers"]] == [CONTAINER]
+    moved = decide({"kind": "PodList", "apiVersion": "v1", "items": pods})
+    assert {d.printer for d in moved} == usb
+    assert all(d.pod.startswith(f"printer-{d.printer}-") for d in moved)
+    # Another exit status moves nothing.
+    crashed = [_pod_of(w, 1) for w in ours(docs)]
+    assert decide({"kind": "PodList", "apiVersion": "v1", "items": crashed}) == []
