@@ -55,13 +55,14 @@ PRINTER_STORAGE = "2Gi"
 # Requests and limits from measured figures (bench/README.md): a print server idles at
 # 40 to 42 MB RSS and peaks at 46 MB in a 1 GiB upload; the hub holds 43 MB with 50 printers
 # on its dashboard; a simulator is the same Python; ustreamer far less. Limits leave room
-# for the G-code analysis of a large file and for a slow node's bursts.
+# for the G-code analysis of a large file and for a slow node's bursts. The mover peaked at
+# 53 MB RSS asking every 0.1 s (tests/orchestrator/test_mover.py's stand-in, x86_64).
 RESOURCES: dict[str, dict[str, dict[str, str]]] = {
     "printer": {"requests": {"cpu": "50m", "memory": "64Mi"}, "limits": {"memory": "256Mi"}},
     "simulator": {"requests": {"cpu": "20m", "memory": "48Mi"}, "limits": {"memory": "128Mi"}},
     "camera": {"requests": {"cpu": "50m", "memory": "32Mi"}, "limits": {"memory": "128Mi"}},
     "hub": {"requests": {"cpu": "100m", "memory": "96Mi"}, "limits": {"memory": "512Mi"}},
-    "mover": {"requests": {"cpu": "10m", "memory": "48Mi"}, "limits": {"memory": "128Mi"}},
+    "mover": {"requests": {"cpu": "10m", "memory": "64Mi"}, "limits": {"memory": "128Mi"}},
 }
 # The mover: its Deployment, ServiceAccount, Role, RoleBinding and NetworkPolicy.
 MOVER = "mover"
