@@ -5,7 +5,8 @@ In parts, each a package with one purpose: ``fleet`` (the fleet file and its mod
 (udev rules, compose file, nginx config and the hub's fleet from that model), ``images``
 (building the stack's images), ``stack`` (Docker: up, down, status, keys), ``demo`` (the
 same product as local processes), ``cli`` (the command line) and ``mover``
-(``fabfleet-mover``: in a k3s cluster, a printer's pod follows its printer). :mod:`orchestrator.shipped`
-finds the templates and build contexts it ships (``udev/``, ``compose/``). Of the hub it
-uses :mod:`hub.door` only. docs/architecture.md shows how the parts fit.
+(``fabfleet-mover``: in a k3s cluster, a printer's pod follows its printer).
+:mod:`orchestrator.shipped` finds the templates and build contexts it ships (``udev/``,
+``compose/``). Of the hub it uses :mod:`hub.door` only. docs/architecture.md shows how the
+parts fit.
 """
