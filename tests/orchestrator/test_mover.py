@@ -230,7 +230,11 @@ def untouched(stand_in: StandIn, pods: dict[str, Doc], *, but: tuple[str, ...] =
 
 
 def test_a_pod_whose_device_is_gone_is_deleted_once_and_no_other(
-    stand_in: StandIn, mover_round: Rounds, fleet: dict[str, Doc], caplog: pytest.LogCaptureFixture
+    stand_in: StandIn,
+    mover_round: Rounds,
+    fleet: dict[str, Doc],
+    workloads: dict[str, Doc],
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     caplog.set_level(logging.INFO, logger="fabfleet.mover")
     done = mover_round()
@@ -259,22 +263,12 @@ def test_a_pod_whose_device_is_gone_is_deleted_once_and_no_other(
     mover_round()
     mover_round()
     assert stand_in.finish_deletions() == [name]
-    fresh = pod_of({"kind": "Deployment", **_workload_of(fleet["gone"])}, {}, phase="Pending")
+    fresh = pod_of(workloads["printer-gone"], {}, phase="Pending")
     fresh["metadata"]["name"] = "printer-gone-6d4cf56db6-q9w8e"
     stand_in.add(fresh)
     assert mover_round().deleted == []
     assert len(stand_in.deletes()) == 1
     untouched(stand_in, fleet, but=("gone",))
-
-
-def _workload_of(pod: Doc) -> Doc:
-    name = pod["metadata"]["generateName"].rsplit("-", 2)[0]
-    return {
-        "metadata": {"name": name},
-        "spec": {
-            "template": {"metadata": {"labels": pod["metadata"]["labels"]}, "spec": pod["spec"]}
-        },
-    }
 
 
 def test_a_print_server_that_has_just_ended_with_75_is_moved(
