@@ -159,6 +159,18 @@ def test_the_installed_fabfleet_is_not_the_checkout(installed: Installed) -> Non
     assert [p for p in path if p and Path(p).resolve().is_relative_to(REPO.resolve())] == []
 
 
+def test_the_installed_wheel_has_the_mover(installed: Installed) -> None:
+    """The k3s stack runs `fabfleet-mover` from the hub's image, which installs this wheel."""
+    mover = installed.fabfleet.parent / "fabfleet-mover"
+    helped = run([mover, "--help"], installed.work)
+    assert helped.returncode == 0, helped.stderr
+    assert helped.stdout.startswith("usage: fabfleet-mover")
+    # Outside a pod it says what it lacks instead of starting.
+    outside = run([mover], installed.work)
+    assert outside.returncode == 2
+    assert "KUBERNETES_SERVICE_HOST" in outside.stderr
+
+
 def tree(root: Path) -> dict[str, bytes]:
     return {str(p.relative_to(root)): p.read_bytes() for p in root.rglob("*") if p.is_file()}
 
