@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from orchestrator.mover.decide import ShapeError, decide, judge
+from orchestrator.mover.decide import EXIT_DEVICE_GONE, ShapeError, decide, judge
 
 Doc = dict[str, Any]
 
@@ -154,3 +154,9 @@ def test_an_answer_that_is_no_pod_list_is_refused(answer: object) -> None:
 def test_odd_items_are_skipped_and_the_good_one_still_acted_on() -> None:
     items = [None, 3, "pod", {}, {"metadata": None}, gone_pod()]
     assert [d.printer for d in decide({"kind": "PodList", "items": items})] == ["mk3"]
+
+
+def test_the_status_it_looks_for_is_the_one_the_print_server_exits_with() -> None:
+    from instance.web.server import EXIT_DEVICE_GONE as print_servers
+
+    assert EXIT_DEVICE_GONE == print_servers == 75
