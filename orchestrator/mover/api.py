@@ -111,10 +111,12 @@ class Api:
                 allow_redirects=False,
                 timeout=aiohttp.ClientTimeout(total=self.cluster.timeout),
             ) as response:
-                answer = await response.content.read(MOST + 1)
-                if len(answer) > MOST:
-                    raise ApiError(f"{method} {path}: the answer is larger than {MOST} bytes")
-                return response.status, response.reason, answer
+                answer = bytearray()
+                async for chunk in response.content.iter_any():
+                    answer += chunk
+                    if len(answer) > MOST:
+                        raise ApiError(f"{method} {path}: the answer is larger than {MOST} bytes")
+                return response.status, response.reason, bytes(answer)
         except TimeoutError as error:
             raise ApiError(
                 f"{method} {path}: no answer within {self.cluster.timeout:g} s"

@@ -280,6 +280,20 @@ def test_a_print_server_that_has_just_ended_with_75_is_moved(
     assert "deletionTimestamp" not in (stand_in.pod(other["metadata"]["name"]) or {})["metadata"]
 
 
+def test_a_large_fleet_is_read_whole(
+    stand_in: StandIn, mover_round: Rounds, workloads: dict[str, Doc]
+) -> None:
+    """A pod list of several hundred kilobytes arrives in many pieces: read to its end."""
+    for number in range(300):
+        pod = pod_of(workloads["printer-fine"], running())
+        pod["metadata"]["name"] = f"printer-fine-{number:03}"
+        stand_in.add(pod)
+    gone = stand_in.add(pod_of(workloads["printer-gone"], waiting(), terminated(75)))
+    done = mover_round()
+    assert done.errors == []
+    assert [d.pod for d in done.deleted] == [gone["metadata"]["name"]]
+
+
 def test_a_pod_replaced_by_a_new_one_of_the_same_name_is_not_deleted(
     stand_in: StandIn, mover_round: Rounds, fleet: dict[str, Doc], caplog: pytest.LogCaptureFixture
 ) -> None:
