@@ -3,8 +3,9 @@
 HTTPS to the API server with the pod's ServiceAccount: the bearer token and the cluster's
 CA from the files the kubelet mounts (``/var/run/secrets/kubernetes.io/serviceaccount``),
 the server from ``KUBERNETES_SERVICE_HOST``/``_PORT``. The token is read again for every
-request: the kubelet replaces it before it expires (bound ServiceAccount tokens last about
-an hour), and the CA with it, in case the cluster's changes. Every request has a timeout.
+request, as the kubelet replaces it before it expires (a bound ServiceAccount token lasts
+about an hour); the CA file too, in case the cluster's CA changes. Every request has a
+timeout.
 Anything but the expected answer is an :class:`ApiError` in one line.
 
 Paths and answers follow the API reference (core/v1 Pod operations):
