@@ -28,8 +28,10 @@ REASON_PRINTER_RESET = "printer reset"
 
 
 def reason_disconnected(why: str) -> str:
-    """The ``reason`` for a job interrupted because the printer went away."""
-    return f"printer disconnected: {why}"
+    """The ``reason`` for a job interrupted because the printer went away (said once, when
+    ``why`` is already the link's own "printer disconnected: …")."""
+    prefix = "printer disconnected: "
+    return prefix + why.removeprefix(prefix)
 
 
 class JobOutcome(StrEnum):

@@ -275,6 +275,9 @@ class Printer(BaseModel):
     command_buffer: Annotated[int, Field(ge=1, le=64)] = 4
     # Lines in flight: "auto" (many; one for a while after a line error) or "single".
     window: Literal["auto", "single"] = "auto"
+    # Seconds the device may be gone before the print server exits (status 75) so that
+    # its container is started again and the device link resolved anew; 0: never.
+    device_gone_timeout: Annotated[int, Field(ge=0, le=86400)] = 60
     profile: PrinterProfile | None = None
     camera: Name | None = None
     # Groups the hub's rights and fleet queue can name (e.g. "lab-a", "students").

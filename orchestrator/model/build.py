@@ -239,6 +239,7 @@ def _printer(fleet: Fleet, printer: Printer, entry: PrinterEntry, images: _Image
             Setting("FABFLEET_RX_BUFFER", str(printer.receive_buffer)),
             Setting("FABFLEET_COMMAND_BUFFER", str(printer.command_buffer)),
             Setting("FABFLEET_WINDOW", printer.window),
+            Setting("FABFLEET_DEVICE_GONE_TIMEOUT", str(printer.device_gone_timeout)),
             Setting("FABFLEET_AFTER_JOB_HEATERS", heaters),
             Setting("FABFLEET_AFTER_JOB_FANS", fans),
             Setting("FABFLEET_PRESETS", presets_json(fleet, printer)),

@@ -83,6 +83,7 @@ def test_the_printer_gives_up_once_the_device_is_gone_for_the_timeout(tmp_path: 
         assert record is not None and record.id == job_id
         assert record.outcome is JobOutcome.INTERRUPTED
         assert record.reason is not None and record.reason.startswith("printer disconnected: ")
+        assert record.reason.count("printer disconnected") == 1, record.reason
         assert record.last_line is not None
         lost_at = time.monotonic()
         await asyncio.wait_for(printer.device_gone.wait(), 10)

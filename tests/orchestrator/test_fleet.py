@@ -21,6 +21,7 @@ from orchestrator.fleet.file import (
 from orchestrator.fleet.model import Camera, Fleet, Printer, Simulation, after_job, presets
 from orchestrator.fleet.problems import FleetFileError
 from orchestrator.fleet.starter import STARTER
+from orchestrator.model import stack_of
 
 RATES = "9600, 19200, 38400, 57600, 115200, 230400, 250000, 460800, 500000, 921600, 1000000"
 PORT = "pci-0000:00:14.0-usb-0:2:1.0"
@@ -135,7 +136,7 @@ cameras:
         (
             "zzz: 1",
             "unknown key 'zzz'; known keys here: name, serial, port_path, url, simulated, "
-            "baudrate, receive_buffer, command_buffer, window, profile, "
+            "baudrate, receive_buffer, command_buffer, window, device_gone_timeout, profile, "
             "camera, groups",
         ),
     ],
@@ -144,6 +145,27 @@ def test_unknown_key_suggests_the_right_one(entry: str, expected: str) -> None:
     text = f"printers:\n  - name: mk3\n    serial: A1\n    {entry}\n"
     field = entry.split(":")[0]
     assert problems(text) == [f"fleet.yaml:4: printers[0].{field}: {expected}"]
+
+
+def test_device_gone_timeout_reaches_the_print_server_and_is_checked() -> None:
+    fleet = parse_fleet("printers:\n  - name: mk3\n    serial: A1\n", "fleet.yaml")
+    assert fleet.printers[0].device_gone_timeout == 60
+    text = "printers:\n  - {name: mk3, serial: A1, device_gone_timeout: 0}\n"
+    stack = stack_of(parse_fleet(text, "fleet.yaml"), "1.0.0")
+    printer = stack.service("printer-mk3")
+    assert ("FABFLEET_DEVICE_GONE_TIMEOUT", "0") in [(s.name, s.value) for s in printer.environment]
+    for value, says in (
+        ("-5", "-5 is out of range; use at least 0"),
+        ("90000", "90000 is out of range; use at most 86400"),
+        ("soon", "'soon' (text) is not a whole number"),
+    ):
+        found = problems(
+            f"printers:\n  - name: mk3\n    serial: A1\n    device_gone_timeout: {value}\n"
+        )
+        assert len(found) == 1 and found[0].startswith(
+            "fleet.yaml:4: printers[0].device_gone_timeout: "
+        ), found
+        assert says in found[0], found
 
 
 def test_unknown_key_in_a_nested_section() -> None:

@@ -119,6 +119,7 @@ def test_a_device_gone_for_the_timeout_ends_the_process_with_75_and_the_job_is_i
     assert record["outcome"] == "interrupted"
     # Recorded by the running server as it lost the link, not recovered after a crash.
     assert record["reason"].startswith("printer disconnected: ")
+    assert record["reason"].count("printer disconnected") == 1, record["reason"]
     assert record["last_line"] is not None and record["last_line"] > 50
 
 
