@@ -27,7 +27,7 @@ import yaml
 
 from orchestrator.fleet.file import load_fleet
 from orchestrator.model import stack_of
-from orchestrator.mover.api import Api, Cluster
+from orchestrator.mover.api import Api, Cluster, server_of
 from orchestrator.mover.decide import EXIT_DEVICE_GONE
 from orchestrator.mover.loop import Round, one_round
 from orchestrator.rendering.k3s import NAMESPACE, render_k3s
@@ -522,3 +522,8 @@ def test_python_m_runs_the_same_program() -> None:
         timeout=60,
     )
     assert done.returncode == 0 and done.stdout.startswith("usage: fabfleet-mover")
+
+
+def test_the_server_from_a_pods_environment_on_ipv4_and_ipv6() -> None:
+    assert server_of("10.43.0.1", "443") == "https://10.43.0.1:443"
+    assert server_of("fd00:43::1", "443") == "https://[fd00:43::1]:443"
