@@ -17,7 +17,7 @@ from orchestrator.images.base import ARCHES
 from orchestrator.images.build import BuildSettings, ImageBuilder, build_all
 from orchestrator.images.plan import describe, plan_images
 from orchestrator.images.provider import BUILD_ERRORS
-from orchestrator.images.push import PushError, push_images
+from orchestrator.images.push import PushError, push_images, push_registry
 from orchestrator.images.wheels import cache_dir
 from orchestrator.model.images import ROLES
 from orchestrator.stack.docker_engine import EngineError, connect
@@ -93,6 +93,11 @@ def images_command(
     site = load(config).site if config.exists() or config != DEFAULT_PATH else Site()
     if arch is not None and arch not in ARCHES:
         fail(f"--arch {arch}: fabfleet builds images for {' and '.join(ARCHES)}")
+    if push:
+        try:
+            push_registry(site.image_repository)
+        except PushError as error:
+            fail(str(error))
     roles = tuple(role or ROLES)
     unknown = [r for r in roles if r not in ROLES]
     if unknown:

@@ -160,7 +160,7 @@ class ImageBuilder:
             return
         if self.arch != "arm64":
             raise ImageBuildError(
-                f"images for {self.arch} are built on a {self.arch} host; this one is "
+                f"images for {self.arch} are built on an {self.arch} host; this one is "
                 f"{host_arch()} (only arm64 images are built here, under emulation)"
             )
         try:

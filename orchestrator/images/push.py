@@ -47,14 +47,28 @@ def registry_of(repository: str) -> str | None:
 
 def is_loopback(registry: str) -> bool:
     """Whether ``registry`` is on this host (Docker then allows plain HTTP)."""
-    host = registry.rsplit(":", 1)[0] if registry.count(":") == 1 else registry
-    host = host.strip("[]")
+    if registry.startswith("["):  # an IPv6 address, [::1]:5000
+        host = registry[1 : registry.find("]")]
+    else:
+        host = registry.rsplit(":", 1)[0]
     if host == "localhost":
         return True
     try:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
+
+
+def push_registry(repository: str) -> str:
+    """The registry ``repository`` (``site.image_repository``) is pushed to; a repository
+    without one (``fabfleet``: Docker Hub's library) is refused."""
+    registry = registry_of(repository)
+    if registry is None:
+        raise PushError(
+            f"site.image_repository {repository} names no registry to push to; set it to your "
+            "registry's path (e.g. registry.farm.lan:5000/fabfleet)"
+        )
+    return registry
 
 
 def _push(client: docker.DockerClient, name: str, tag: str) -> None:
@@ -110,13 +124,7 @@ def push_images(
     """Push every CPU's image of ``roles`` built here and one manifest list per image; the
     lists' names. An image with no build here for any CPU stops it."""
     repository = settings.repository
-    registry = registry_of(repository)
-    if registry is None:
-        raise PushError(
-            f"site.image_repository {repository} names no registry to push to; set it to your "
-            "registry's path (e.g. registry.farm.lan:5000/fabfleet)"
-        )
-    insecure = is_loopback(registry)
+    insecure = is_loopback(push_registry(repository))
     lists = []
     for role in roles:
         name = image(repository, role, settings.version)
