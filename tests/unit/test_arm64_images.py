@@ -150,3 +150,18 @@ def test_images_refuses_what_it_cannot_do_before_building(
     result = CliRunner().invoke(images_app, ["images", "--config", str(config), *args])
     assert result.exit_code == 1
     assert message in result.output
+
+
+def test_the_dry_run_names_the_other_cpus_tags_and_wheels(tmp_path: Path) -> None:
+    config = tmp_path / "fleet.yaml"
+    config.write_text("site:\n  image_repository: lab/fabfleet\n")
+    result = CliRunner().invoke(
+        images_app,
+        ["images", "--config", str(config), "--arch", OTHER, "--role", "instance", "--dry-run"],
+    )
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith("lab/fabfleet/instance:") and lines[0].endswith(f"-{OTHER}")
+    machine = {"arm64": "aarch64", "amd64": "x86_64"}[OTHER]
+    assert any(f"dependencies for cp311 manylinux_2_36_{machine}: " in line for line in lines)
+    assert lines[-1] == "images: 1 to build from the above, nothing built (--dry-run)"
