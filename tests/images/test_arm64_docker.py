@@ -2,9 +2,9 @@
 Docker, and pushed with the host's image as one manifest list to a real registry.
 
 The arm64 Debian root the arm64 tests share (tests/images/arm64_root.py, cached per host)
-is loaded as an arm64 base image; `fabfleet images --arch arm64 --role instance` builds
-the print server's image on it (``RUN`` steps emulated through binfmt_misc's ``F``
-entry, the aarch64 wheels in the context), `fabfleet images --role instance` the host's.
+is loaded as an arm64 base image; `fabfleet images --arch arm64` builds the four images
+on it (``RUN`` steps emulated through binfmt_misc's ``F`` entry, the aarch64 wheels in
+the context), `fabfleet images --role instance` the host's print server image.
 Two arm64 containers of that image, the simulator and the print server connected to it
 over TCP, print a real slicer file through the API. Then `fabfleet images --push` sends
 both CPUs' images to Debian's ``docker-registry`` (the CNCF distribution registry)
@@ -38,6 +38,7 @@ from docker.models.containers import Container
 
 from orchestrator.images.emulation import QEMU, ensure_aarch64
 from orchestrator.images.rootimage import load_root
+from orchestrator.model.images import ROLES
 from tests.images.arm64_root import cached_root, report, step
 from tests.images.conftest import images
 from tests.orchestrator.stack_helpers import free_port
@@ -92,7 +93,10 @@ class Arm64Images:
 
     @property
     def arm64(self) -> str:
-        return f"{self.repository}/instance:{VERSION}-arm64"
+        return self.arm64_of("instance")
+
+    def arm64_of(self, role: str) -> str:
+        return f"{self.repository}/{role}:{VERSION}-arm64"
 
 
 def _wait(what: str, check: Callable[[], bool], seconds: float) -> None:
@@ -134,10 +138,11 @@ def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 
 def _remove_repository(client: docker.DockerClient, repository: str) -> None:
-    for found in client.images.list(name=f"{repository}/instance"):
-        for tag in found.tags:
-            with contextlib.suppress(ImageNotFound, NotFound, APIError):
-                client.images.remove(tag, force=True)
+    for role in ROLES:
+        for found in client.images.list(name=f"{repository}/{role}"):
+            for tag in found.tags:
+                with contextlib.suppress(ImageNotFound, NotFound, APIError):
+                    client.images.remove(tag, force=True)
 
 
 @pytest.fixture(scope="module")
@@ -164,12 +169,11 @@ def built(
         root = cached_root(config, tmp)
         with step(config, "docker load of the arm64 root"):
             load_root(client, root, base, "arm64")
-        common = ("--source", str(source), "--role", "instance")
         with step(config, "fabfleet images --role instance (the host's, amd64)"):
-            host = images(fleet, cache, *common)
+            host = images(fleet, cache, "--source", str(source), "--role", "instance")
         assert host.exit_code == 0, host.output
-        with step(config, "fabfleet images --arch arm64 --role instance (emulated)"):
-            arm = images(fleet, cache, *common, "--arch", "arm64", "--base", base)
+        with step(config, "fabfleet images --arch arm64 (all four, emulated)"):
+            arm = images(fleet, cache, "--source", str(source), "--arch", "arm64", "--base", base)
         assert arm.exit_code == 0, arm.output
         for line in arm.stdout.splitlines():
             report(config, line)
@@ -178,6 +182,24 @@ def built(
         _remove_repository(client, repository)
         with contextlib.suppress(ImageNotFound, NotFound, APIError):
             client.images.remove(base, force=True)
+
+
+def _run_arm64(client: docker.DockerClient, image: str, command: list[str]) -> str:
+    out = client.containers.run(image, command, platform="linux/arm64", remove=True, **HARDENED)
+    assert isinstance(out, bytes)
+    return out.decode()
+
+
+def test_the_camera_and_proxy_images_run_their_programs_in_arm64(
+    built: Arm64Images, client: docker.DockerClient
+) -> None:
+    # ustreamer and nginx are Debian's arm64 packages, installed by the emulated apt.
+    camera = _run_arm64(
+        client, built.arm64_of("camera"), ["sh", "-c", "uname -m; ustreamer --version"]
+    )
+    assert camera.split()[0] == "aarch64" and camera.split()[1][0].isdigit(), camera
+    proxy = _run_arm64(client, built.arm64_of("proxy"), ["sh", "-c", "uname -m; nginx -v 2>&1"])
+    assert proxy.split()[0] == "aarch64" and "nginx version: nginx/" in proxy, proxy
 
 
 def _inspect(image: str, field: str) -> str:
@@ -194,9 +216,11 @@ def _inspect(image: str, field: str) -> str:
 def test_the_arm64_image_is_for_arm64_and_the_hosts_stays_as_it_was(
     built: Arm64Images, client: docker.DockerClient
 ) -> None:
-    assert f"{built.arm64}: built in" in built.output
     assert _inspect(built.base, "Architecture") == "arm64"
-    assert _inspect(built.arm64, "Architecture") == "arm64"
+    for role in ROLES:
+        assert f"{built.arm64_of(role)}: built in" in built.output
+        assert _inspect(built.arm64_of(role), "Architecture") == "arm64"
+    assert "images: 4 built, 0 kept" in built.output
     # The host's image keeps its name: what `up` runs here is not changed by the arm64 one.
     assert _inspect(built.host, "Architecture") == "amd64"
     # Asked again, both are up to date: the CPU is part of what makes each current.
@@ -215,7 +239,8 @@ def test_the_arm64_image_is_for_arm64_and_the_hosts_stays_as_it_was(
         built.base,
     )
     assert f"{built.arm64}: up to date" in again.stdout, again.output
-    out = client.containers.run(
+    out = _run_arm64(
+        client,
         built.arm64,
         [
             "python3",
@@ -223,12 +248,9 @@ def test_the_arm64_image_is_for_arm64_and_the_hosts_stays_as_it_was(
             "import os, platform, sys; from instance.analysis.ckernel import load_library;"
             "print(os.uname().machine, platform.machine(), sys.version_info[:2], load_library())",
         ],
-        platform="linux/arm64",
-        remove=True,
-        **HARDENED,
     )
     # Debian bookworm's Python on aarch64, analysing in Python: no C kernel for aarch64.
-    assert out.decode().split(None, 2) == ["aarch64", "aarch64", "(3, 11) None\n"]
+    assert out.split(None, 2) == ["aarch64", "aarch64", "(3, 11) None\n"]
 
 
 @contextlib.contextmanager
