@@ -24,7 +24,7 @@ import shutil
 import subprocess
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from importlib.metadata import version
 from pathlib import Path
@@ -39,20 +39,16 @@ from docker.models.containers import Container
 from orchestrator.images.emulation import QEMU, ensure_aarch64
 from orchestrator.images.rootimage import load_root
 from orchestrator.model.images import ROLES
+from tests.images.arm64_print import HTTP_SECONDS, print_cube, wait, wait_ready
 from tests.images.arm64_root import cached_root, report, step
 from tests.images.conftest import images
 from tests.orchestrator.stack_helpers import free_port
-from tests.web.server import GCODE
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(3600)]
 
 VERSION = version("fabfleet")
 KEY = "arm64-docker-key-0123456789"
 SIM_PORT = 8250
-# Everything runs 5 to 20 times slower under emulation: generous, bounded waits.
-START_SECONDS = 300.0
-PRINT_SECONDS = 600.0
-HTTP_SECONDS = 60.0
 LIST = "application/vnd.docker.distribution.manifest.list.v2+json"
 MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
 REGISTRY = shutil.which("docker-registry", path="/usr/bin:/usr/sbin:/bin") or ""
@@ -99,13 +95,6 @@ class Arm64Images:
         return f"{self.repository}/{role}:{VERSION}-arm64"
 
 
-def _wait(what: str, check: Callable[[], bool], seconds: float) -> None:
-    deadline = time.monotonic() + seconds
-    while not check():
-        assert time.monotonic() < deadline, f"{what}: not in {seconds} s"
-        time.sleep(0.5)
-
-
 def _answers(url: str) -> bool:
     try:
         return requests.get(url, timeout=5).status_code == 200
@@ -125,7 +114,7 @@ def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     process = subprocess.Popen([REGISTRY, "serve", str(config)], stdout=log, stderr=log)
     try:
         address = f"127.0.0.1:{port}"
-        _wait("the registry answering", lambda: _answers(f"http://{address}/v2/"), 30)
+        wait("the registry answering", lambda: _answers(f"http://{address}/v2/"), 30)
         yield address
     finally:
         process.terminate()
@@ -313,7 +302,8 @@ def test_the_arm64_print_server_prints_a_file_from_the_arm64_simulator_in_docker
                 ports={"8080/tcp": ("127.0.0.1", None)},
             ) as server:
                 url = _published(server)
-                _print_cube(config, http, url, started)
+                wait_ready(config, http, url, started)
+                print_cube(config, http, url)
                 for made in (sim, server):
                     # Both are aarch64 programs in their containers.
                     machine = made.exec_run(["uname", "-m"]).output
@@ -326,42 +316,6 @@ def test_the_arm64_print_server_prints_a_file_from_the_arm64_simulator_in_docker
     finally:
         http.close()
         network.remove()
-
-
-def _print_cube(config: pytest.Config, http: requests.Session, url: str, started: float) -> None:
-    def state() -> str:
-        try:
-            found = http.get(f"{url}/api/v1/printer", timeout=HTTP_SECONDS)
-        except requests.ConnectionError:
-            return "not answering"
-        return str(found.json()["state"]) if found.status_code == 200 else str(found.status_code)
-
-    _wait("the printer ready", lambda: state() == "ready", START_SECONDS)
-    report(config, f"containers up, printer ready: {time.monotonic() - started:.1f} s")
-    content = (GCODE / "cube_slic3r.gcode").read_bytes()
-    sent = time.monotonic()
-    uploaded = http.post(
-        f"{url}/api/files/local", files={"file": ("cube.gcode", content)}, timeout=300
-    )
-    assert uploaded.status_code == 201, uploaded.text
-
-    def analysed() -> bool:
-        found = http.get(f"{url}/api/v1/files/cube.gcode/analysis", timeout=HTTP_SECONDS).json()
-        assert found["status"] in ("pending", "done"), found
-        return bool(found["status"] == "done")
-
-    _wait("the file analysed", analysed, PRINT_SECONDS)
-    report(config, f"uploading and analysing it (Python): {time.monotonic() - sent:.1f} s")
-    begun = time.monotonic()
-    job = http.post(f"{url}/api/v1/job", json={"file": "cube.gcode"}, timeout=300)
-    assert job.status_code == 201, job.text
-    _wait("the print finished", lambda: state() == "finished", PRINT_SECONDS)
-    report(
-        config, f"printing its {len(content.splitlines())} lines: {time.monotonic() - begun:.1f} s"
-    )
-    jobs = http.get(f"{url}/api/v1/history", timeout=HTTP_SECONDS).json()["jobs"]
-    assert [(j["file"], j["outcome"]) for j in jobs] == [("cube.gcode", "completed")]
-    assert jobs[0]["file_size"] == len(content)
 
 
 def _registry_get(url: str, accept: str) -> requests.Response:

@@ -20,7 +20,7 @@ import os
 import shutil
 import subprocess
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,9 +29,9 @@ import requests
 
 from orchestrator.images.emulation import QEMU, ensure_aarch64
 from orchestrator.images.wheels import find_origin, prepare_wheels
+from tests.images.arm64_print import print_cube, wait_ready
 from tests.images.arm64_root import cached_root, mounts_under, report, step, unmount_all
 from tests.images.arm64_root import run as _run
-from tests.web.server import GCODE
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(3600)]
 
@@ -42,8 +42,6 @@ KEY = "arm64-test-key-0123456789"
 ROOT_ENV = {"PATH": "/usr/bin:/bin", "HOME": "/root", "LANG": "C.UTF-8", "PYTHONUNBUFFERED": "1"}
 CHROOT = shutil.which("chroot", path="/usr/sbin:/usr/bin:/sbin:/bin") or "chroot"
 # Everything runs 5 to 20 times slower under emulation: generous, bounded waits.
-START_SECONDS = 300.0
-PRINT_SECONDS = 600.0
 
 
 @dataclass(frozen=True)
@@ -154,13 +152,6 @@ def _stop(process: subprocess.Popen[str]) -> None:
             stream.close()
 
 
-def _wait(what: str, check: Callable[[], bool], seconds: float) -> None:
-    deadline = time.monotonic() + seconds
-    while not check():
-        assert time.monotonic() < deadline, f"{what}: not in {seconds} s"
-        time.sleep(0.5)
-
-
 def test_the_print_server_prints_a_file_from_the_simulator_in_arm64(
     arm64: Arm64, request: pytest.FixtureRequest
 ) -> None:
@@ -187,50 +178,12 @@ def test_the_print_server_prints_a_file_from_the_simulator_in_arm64(
         processes.append(server)
         url = _first_line(server, " on ").rstrip("/")
 
-        def state() -> str:
-            found: str = http.get(f"{url}/api/v1/printer", timeout=60).json()["state"]
-            return found
-
-        _wait("the printer ready", lambda: state() == "ready", START_SECONDS)
-        report(
-            config,
-            f"simulator and print server up, printer ready: {time.monotonic() - started:.1f} s",
-        )
+        wait_ready(config, http, url, started)
         # Both are aarch64 programs: qemu runs them, as the kernel says.
         for process in processes:
             exe = Path(f"/proc/{process.pid}/exe").resolve()
             assert exe == QEMU.resolve(), exe
-        content = (GCODE / "cube_slic3r.gcode").read_bytes()
-        sent = time.monotonic()
-        uploaded = http.post(
-            f"{url}/api/files/local", files={"file": ("cube.gcode", content)}, timeout=300
-        )
-        assert uploaded.status_code == 201, uploaded.text
-        report(
-            config,
-            f"uploading a real slicer file ({len(content) // 1000} kB): "
-            f"{time.monotonic() - sent:.1f} s",
-        )
-
-        def analysed() -> bool:
-            found = http.get(f"{url}/api/v1/files/cube.gcode/analysis", timeout=60).json()
-            assert found["status"] in ("pending", "done"), found
-            return bool(found["status"] == "done")
-
-        # The analysis of an upload runs in the background, in Python here: no C kernel.
-        _wait("the file analysed", analysed, PRINT_SECONDS)
-        report(config, f"... and analysing it (pure Python): {time.monotonic() - sent:.1f} s")
-        begun = time.monotonic()
-        job = http.post(f"{url}/api/v1/job", json={"file": "cube.gcode"}, timeout=300)
-        assert job.status_code == 201, job.text
-        _wait("the print finished", lambda: state() == "finished", PRINT_SECONDS)
-        report(
-            config,
-            f"printing its {len(content.splitlines())} lines: {time.monotonic() - begun:.1f} s",
-        )
-        jobs = http.get(f"{url}/api/v1/history", timeout=60).json()["jobs"]
-        assert [(j["file"], j["outcome"]) for j in jobs] == [("cube.gcode", "completed")]
-        assert jobs[0]["file_size"] == len(content)
+        print_cube(config, http, url)
     finally:
         http.close()
         for process in reversed(processes):
