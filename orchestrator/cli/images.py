@@ -13,9 +13,11 @@ from docker.errors import DockerException
 from orchestrator.cli.common import ConfigOption, fail, load
 from orchestrator.fleet.file import DEFAULT_PATH
 from orchestrator.fleet.model import Site
+from orchestrator.images.base import ARCHES
 from orchestrator.images.build import BuildSettings, ImageBuilder, build_all
 from orchestrator.images.plan import describe, plan_images
 from orchestrator.images.provider import BUILD_ERRORS
+from orchestrator.images.push import PushError, push_images, push_registry
 from orchestrator.images.wheels import cache_dir
 from orchestrator.model.images import ROLES
 from orchestrator.stack.docker_engine import EngineError, connect
@@ -59,11 +61,47 @@ def images_command(
             help="Build nothing: say what each image would be built from (no Docker needed).",
         ),
     ] = False,
+    arch: Annotated[
+        str | None,
+        typer.Option(
+            "--arch",
+            help="The CPU the images are for: amd64 or arm64 (default: this host's). On an "
+            "amd64 host, arm64 images are built under emulation (qemu-user-static) and tagged "
+            "<version>-arm64.",
+        ),
+    ] = None,
+    role: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--role",
+            help="Only this image (instance, camera, hub or proxy); repeat for more "
+            "(default: all four).",
+        ),
+    ] = None,
+    push: Annotated[
+        bool,
+        typer.Option(
+            "--push",
+            help="Then push the images to the registry site.image_repository names, each CPU's "
+            "as <version>-<cpu>, joined in one manifest list <version>.",
+        ),
+    ] = False,
     config: ConfigOption = DEFAULT_PATH,
 ) -> None:
     """Build the stack's images (instance, camera, hub, proxy) that are missing or out of date."""
     # Before `fabfleet init` there is no fleet file: the defaults then.
     site = load(config).site if config.exists() or config != DEFAULT_PATH else Site()
+    if arch is not None and arch not in ARCHES:
+        fail(f"--arch {arch}: fabfleet builds images for {' and '.join(ARCHES)}")
+    if push:
+        try:
+            push_registry(site.image_repository)
+        except PushError as error:
+            fail(str(error))
+    roles = tuple(role or ROLES)
+    unknown = [r for r in roles if r not in ROLES]
+    if unknown:
+        fail(f"--role {unknown[0]}: the images are {', '.join(ROLES)}")
     settings = BuildSettings(
         repository=site.image_repository,
         version=version("fabfleet"),
@@ -73,9 +111,10 @@ def images_command(
         source=source,
         cache=cache_dir(),
         wheel=wheel,
+        arch=arch,
     )
     if dry_run:
-        plan = plan_images(settings)
+        plan = plan_images(settings, roles)
         for line in describe(plan):
             typer.echo(line)
         if plan.problem is not None:
@@ -87,14 +126,18 @@ def images_command(
     except EngineError as error:
         fail(str(error))
     try:
-        built = build_all(ImageBuilder(client, settings, typer.echo), rebuild=rebuild)
-    except BUILD_ERRORS as error:
+        builder = ImageBuilder(client, settings, typer.echo)
+        built = build_all(builder, roles, rebuild=rebuild)
+        typer.echo(f"images: {len(built)} built, {len(roles) - len(built)} kept")
+        if push:
+            pushed = push_images(client, builder.settings, roles, typer.echo)
+            typer.echo(f"images: {len(pushed)} pushed, each a manifest list of its CPUs")
+    except (*BUILD_ERRORS, PushError) as error:
         fail(str(error), every_line=True)
     except DockerException as error:
         fail(f"the Docker engine refused: {error}")
     finally:
         client.close()
-    typer.echo(f"images: {len(built)} built, {len(ROLES) - len(built)} kept")
 
 
 def register(app: typer.Typer) -> None:

@@ -31,6 +31,7 @@ from docker.models.images import Image
 
 from orchestrator.images.emulation import EmulationError, ensure_aarch64
 from orchestrator.images.mirror import APT_DIR, MIRROR_ENV, find_mirror
+from orchestrator.images.rootimage import RootImageError, load_root
 
 SUITE = "bookworm"
 # Also in the base's apt sources when this host's apt has them: fixes and security updates.
@@ -86,12 +87,24 @@ def host_arch() -> str:
         ) from None
 
 
-def _checked(image: Image, name: str) -> BaseImage:
-    arch = str(image.attrs.get("Architecture", ""))
-    if arch and arch != host_arch():
+def _image_arch(image: Image) -> str:
+    return str(image.attrs.get("Architecture", ""))
+
+
+def _checked(image: Image, name: str, arch: str | None = None) -> BaseImage:
+    """``image`` as the base, when it is for ``arch`` (default: this host's CPU)."""
+    found = _image_arch(image)
+    if arch is None or arch == host_arch():
+        if found and found != host_arch():
+            raise BaseImageError(
+                f"base image {name} is for {found}, this host is {host_arch()}; "
+                "images are built for the host that runs them (or give --arch "
+                f"{found} to build images for {found})"
+            )
+    elif found != arch:
         raise BaseImageError(
-            f"base image {name} is for {arch}, this host is {host_arch()}; "
-            "images are built for the host that runs them"
+            f"base image {name} is for {found or 'no CPU'}, the images are for {arch}; "
+            f"give a Debian bookworm image for {arch} (--base), or none to build one"
         )
     return BaseImage(name, str(image.id))
 
@@ -103,14 +116,23 @@ def _local(client: docker.DockerClient, name: str) -> Image | None:
         return None
 
 
-def resolve_base(client: docker.DockerClient, name: str, say: Say) -> BaseImage:
-    """The base image to build on.
+def resolve_base(
+    client: docker.DockerClient, name: str, say: Say, arch: str | None = None
+) -> BaseImage:
+    """The base image to build on, for this host's CPU or ``arch``.
 
     ``name`` when it is on this host; else, for the default ``debian:bookworm-slim``,
     the Debian base fabfleet built here before, else ``name`` pulled from its
     registry, else a Debian base built now with debootstrap. Any other ``name``
     must be on this host or pullable.
+
+    For another CPU than the host's (``arch``: arm64 on an amd64 host), ``name`` must
+    be on this host and for that CPU; the default ``debian:bookworm-slim`` is then
+    the Debian base fabfleet debootstraps for ``arch`` (nothing is pulled: a pull
+    would give the host's tag to the other CPU's image).
     """
+    if arch is not None and arch != host_arch():
+        return _foreign_base(client, name, say, arch)
     image = _local(client, name)
     if image is not None:
         say(f"base image {name}: on this host")
@@ -136,11 +158,29 @@ def resolve_base(client: docker.DockerClient, name: str, say: Say) -> BaseImage:
     return _checked(image, name)
 
 
-def _built_before(client: docker.DockerClient) -> BaseImage | None:
+def _foreign_base(client: docker.DockerClient, name: str, say: Say, arch: str) -> BaseImage:
+    image = _local(client, name)
+    if image is not None and (name != DEFAULT_BASE or _image_arch(image) == arch):
+        say(f"base image {name}: on this host")
+        return _checked(image, name, arch)
+    if name != DEFAULT_BASE:
+        raise BaseImageError(
+            f"base image {name} is not on this host; for {arch} images, load a Debian bookworm "
+            f"image for {arch} (docker load -i FILE, or docker pull --platform linux/{arch} "
+            "and docker tag) and give it with --base, or give none to build one"
+        )
+    built = _built_before(client, arch)
+    if built is not None:
+        say(f"base image {built.name}: on this host (built with debootstrap, for {arch})")
+        return built
+    return local_debian_base(client, say, arch=arch)
+
+
+def _built_before(client: docker.DockerClient, arch: str | None = None) -> BaseImage | None:
     mirror = find_mirror(SUITE)
     if mirror is None:
         return None
-    tag = local_base_tag(_sources(mirror, APT_DIR), _includes(mirror), host_arch())
+    tag = local_base_tag(_sources(mirror, APT_DIR), _includes(mirror), arch or host_arch())
     image = _local(client, tag)
     return None if image is None else BaseImage(tag, str(image.id))
 
@@ -177,12 +217,16 @@ def local_debian_base(
     *,
     apt_dir: Path = APT_DIR,
     search: str | None = None,
+    arch: str | None = None,
 ) -> BaseImage:
     """The debootstrapped Debian base for this host's mirror; built when not there yet.
 
     ``apt_dir``: apt's configuration; ``search``: where to look for debootstrap
-    (default: PATH and the sbin directories).
+    (default: PATH and the sbin directories); ``arch``: another CPU than the host's
+    (arm64 on amd64: debootstrapped under emulation, :func:`foreign_debian_base`).
     """
+    if arch is not None and arch != host_arch():
+        return foreign_debian_base(client, say, arch, apt_dir=apt_dir, search=search)
     mirror = find_mirror(SUITE, apt_dir)
     if mirror is None:
         raise BaseImageError(
@@ -232,6 +276,48 @@ def local_debian_base(
         _remove(work)
     image = client.images.get(tag)
     say(f"base image {tag}: built ({image.attrs.get('Size', 0) // 1_000_000} MB)")
+    return BaseImage(tag, str(image.id))
+
+
+def foreign_debian_base(
+    client: docker.DockerClient,
+    say: Say,
+    arch: str,
+    *,
+    apt_dir: Path = APT_DIR,
+    search: str | None = None,
+) -> BaseImage:
+    """The debootstrapped Debian base for ``arch`` (not the host's CPU), tagged like the
+    host's (``local_base_tag`` of its recipe); made with :func:`debian_root` and loaded
+    with its CPU (:func:`orchestrator.images.rootimage.load_root`) when not there yet."""
+    recipe = root_recipe(arch, apt_dir=apt_dir)
+    tag = local_base_tag(recipe.sources, recipe.includes, arch)
+    image = _local(client, tag)
+    if image is not None:
+        say(f"base image {tag}: on this host (built earlier with debootstrap, for {arch})")
+        return _checked(image, tag, arch)
+    say(f"base image {tag}: debootstrap of Debian {SUITE} for {arch} (emulated: a few minutes)")
+    work = Path(tempfile.mkdtemp(prefix="fabfleet-base-", dir=os.environ.get("TMPDIR", "/var/tmp")))
+    try:
+        root = work / "rootfs"
+        debian_root(recipe, root, say, search=search)
+        archive = work / "rootfs.tar"
+        packed = subprocess.run(
+            ["tar", "--numeric-owner", "-C", str(root), "-cf", str(archive), "."],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if packed.returncode != 0:
+            raise BaseImageError(f"cannot pack the Debian base for docker load: {packed.stderr}")
+        try:
+            load_root(client, archive, tag, arch)
+        except RootImageError as error:
+            raise BaseImageError(str(error)) from None
+    finally:
+        _remove(work)
+    image = client.images.get(tag)
+    say(f"base image {tag}: built for {arch} ({image.attrs.get('Size', 0) // 1_000_000} MB)")
     return BaseImage(tag, str(image.id))
 
 

@@ -19,7 +19,7 @@ from typing import Any, Literal
 import docker
 from docker.errors import DockerException, ImageNotFound
 
-from orchestrator.images.base import BaseImage, resolve_base
+from orchestrator.images.base import BaseImage, host_arch, resolve_base
 from orchestrator.images.context import (
     BUILD_LABEL,
     CONTEXT_OF,
@@ -29,6 +29,7 @@ from orchestrator.images.context import (
     build_hash,
     context_tar,
 )
+from orchestrator.images.emulation import EmulationError, ensure_aarch64
 from orchestrator.images.wheels import (
     Origin,
     Wheelhouse,
@@ -40,6 +41,8 @@ from orchestrator.images.wheels import (
 from orchestrator.model.images import ROLES, image
 
 Say = Callable[[str], None]
+# `uname -m` of each CPU images are built for, by Docker's name (the wheels' platforms).
+MACHINE_OF = {"amd64": "x86_64", "arm64": "aarch64"}
 State = Literal["missing", "out of date", "up to date", "not built by fabfleet"]
 # How much of a failed build's log the message shows.
 LOG_TAIL = 12
@@ -62,6 +65,14 @@ class BuildSettings:
     cache: Path | None = None
     contexts: Path = CONTEXTS
     wheel: Path | None = None
+    # Docker's name of the CPU the images are for (amd64, arm64); None: this host's.
+    arch: str | None = None
+
+
+def cpu_version(version: str, arch: str) -> str:
+    """The tag of the images of ``version`` for ``arch``: the CPU added for another CPU than
+    the host's (``0.1.0-arm64`` on an amd64 host), the host's exactly ``version``."""
+    return version if arch == host_arch() else f"{version}-{arch}"
 
 
 class ImageBuilder:
@@ -74,9 +85,22 @@ class ImageBuilder:
         self._base: BaseImage | None = None
         self._wheels: Wheelhouse | None = None
         self._origin: Origin | None = None
+        self._emulated = False
+
+    @property
+    def arch(self) -> str:
+        """Docker's name of the CPU the images are for."""
+        return self.settings.arch or host_arch()
+
+    @property
+    def foreign(self) -> bool:
+        """Whether the images are for another CPU than this host's (built under emulation)."""
+        return self.arch != host_arch()
 
     def tag(self, role: str) -> str:
-        return image(self.settings.repository, role, self.settings.version)
+        """``<repository>/<role>:<version>``; for another CPU than the host's,
+        ``<version>-<cpu>`` (``fabfleet/instance:0.1.0-arm64`` on an amd64 host)."""
+        return image(self.settings.repository, role, cpu_version(self.settings.version, self.arch))
 
     def origin(self) -> Origin:
         """Where fabfleet's own wheel comes from (:func:`find_origin`)."""
@@ -86,14 +110,16 @@ class ImageBuilder:
 
     def base(self) -> BaseImage:
         if self._base is None:
-            self._base = resolve_base(self.client, self.settings.base, self.say)
+            arch = self.arch if self.foreign else None
+            self._base = resolve_base(self.client, self.settings.base, self.say, arch)
         return self._base
 
     def wheels(self) -> Wheelhouse:
         if self._wheels is None:
             cache = self.settings.cache or cache_dir()
             origin = self.origin()
-            wheels = prepare_wheels(origin, cache, self.say)
+            machine = MACHINE_OF[self.arch] if self.foreign else None
+            wheels = prepare_wheels(origin, cache, self.say, machine)
             if wheels.version != self.settings.version:
                 if origin.kind != "source":
                     raise ImageBuildError(
@@ -105,7 +131,8 @@ class ImageBuilder:
                     f"the stack runs {self.settings.version}; install that source "
                     "(pip install -e DIR) or give the matching --source"
                 )
-            if not wheels.has_kernel:
+            # For another CPU, prepare_wheels said fabfleet goes without its C kernel.
+            if not wheels.has_kernel and not self.foreign:
                 self.say(
                     "wheels: fabfleet was built without its C analysis kernel (no C compiler?); "
                     "the images use the pure Python one"
@@ -124,7 +151,23 @@ class ImageBuilder:
             gid=self.settings.gid,
             version=self.settings.version,
             wheels=self.wheels() if role in PYTHON_ROLES else None,
+            platform=f"linux/{self.arch}" if self.foreign else None,
         )
+
+    def emulate(self) -> None:
+        """Make the other CPU's programs run here (the builds' ``RUN`` steps), once."""
+        if not self.foreign or self._emulated:
+            return
+        if self.arch != "arm64":
+            raise ImageBuildError(
+                f"images for {self.arch} are built on an {self.arch} host; this one is "
+                f"{host_arch()} (only arm64 images are built here, under emulation)"
+            )
+        try:
+            ensure_aarch64(self.say)
+        except EmulationError as error:
+            raise ImageBuildError(f"cannot build {self.arch} images here: {error}") from None
+        self._emulated = True
 
     def state(self, role: str) -> State:
         """Whether the image of ``role`` needs building (computing its inputs if it exists)."""
@@ -139,6 +182,7 @@ class ImageBuilder:
 
     def build(self, role: str, *, fresh: bool = False) -> None:
         """``docker build`` the image of ``role``; ``fresh``: without the layer cache."""
+        self.emulate()
         inputs = self.inputs(role)
         tag = self.tag(role)
         labels = {
@@ -148,6 +192,8 @@ class ImageBuilder:
             "org.opencontainers.image.ref.name": tag,
         }
         args = {**inputs.build_args(), "SOURCE": origin_url(self.origin())}
+        # Only for another CPU: the host's builds are asked exactly as before.
+        other: dict[str, Any] = {"platform": inputs.platform} if inputs.platform else {}
         started = time.monotonic()
         log: deque[str] = deque(maxlen=LOG_TAIL)
         with context_tar(inputs) as context:
@@ -164,6 +210,7 @@ class ImageBuilder:
                     target=inputs.target,
                     pull=False,
                     decode=True,
+                    **other,
                 )
                 error = _follow(stream, log)
             except DockerException as failure:
@@ -173,6 +220,9 @@ class ImageBuilder:
             raise ImageBuildError(f"building {tag} failed: {error}; the end of its log:\n{tail}")
         built = self.client.images.get(tag)
         size = int(built.attrs.get("Size", 0)) // 1_000_000
+        recorded = str(built.attrs.get("Architecture", ""))
+        if self.foreign and recorded != self.arch:
+            raise ImageBuildError(f"{tag} was built for {recorded or 'no CPU'}, not {self.arch}")
         self.say(f"{tag}: built in {time.monotonic() - started:.0f} s ({size} MB)")
 
 

@@ -47,6 +47,8 @@ class BuildInputs:
     gid: int
     version: str
     wheels: Wheelhouse | None
+    # ``linux/<cpu>`` for an image of another CPU than the host's (arm64 on amd64).
+    platform: str | None = None
 
     def build_args(self) -> dict[str, str]:
         return {
@@ -63,7 +65,8 @@ def context_files(directory: Path) -> list[Path]:
 
 
 def build_hash(inputs: BuildInputs) -> str:
-    """sha256 of the context's files, the wheels, the base image's id and the arguments."""
+    """sha256 of the context's files, the wheels, the base image's id and the arguments, and
+    the platform of an image for another CPU (the host's images hash as they always did)."""
     digest = hashlib.sha256()
     parts = [
         f"role={inputs.role}",
@@ -73,6 +76,8 @@ def build_hash(inputs: BuildInputs) -> str:
         *(f"{k}={v}" for k, v in sorted(inputs.build_args().items()) if k != "BASE"),
         f"wheels={inputs.wheels.digest if inputs.wheels else '-'}",
     ]
+    if inputs.platform is not None:
+        parts.append(f"platform={inputs.platform}")
     digest.update("\n".join(parts).encode())
     return digest.hexdigest()
 

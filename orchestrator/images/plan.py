@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from orchestrator.images.build import BuildSettings
+from orchestrator.images.build import MACHINE_OF, BuildSettings, cpu_version
 from orchestrator.images.context import CONTEXT_OF, PYTHON_ROLES, context_files
 from orchestrator.images.wheels import (
     IMAGE_ABI,
@@ -37,6 +37,8 @@ class ImagePlan:
     arguments: tuple[tuple[str, str], ...]
     origin: Origin | None
     requirements: tuple[str, ...]
+    # The wheels' platform for the CPU the image is for (None: this host's).
+    platform: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +65,11 @@ def plan_images(settings: BuildSettings, roles: tuple[str, ...] = ROLES) -> Plan
         ("GID", str(settings.gid)),
         ("VERSION", settings.version),
     )
+    machine = None
+    version = settings.version
+    if settings.arch is not None:
+        machine = MACHINE_OF[settings.arch]
+        version = cpu_version(settings.version, settings.arch)
     plans = []
     for role in roles:
         directory, target = CONTEXT_OF[role]
@@ -71,7 +78,7 @@ def plan_images(settings: BuildSettings, roles: tuple[str, ...] = ROLES) -> Plan
         plans.append(
             ImagePlan(
                 role=role,
-                tag=image(settings.repository, role, settings.version),
+                tag=image(settings.repository, role, version),
                 context=context,
                 target=target,
                 files=tuple(context_files(context)) if context.is_dir() else (),
@@ -79,6 +86,7 @@ def plan_images(settings: BuildSettings, roles: tuple[str, ...] = ROLES) -> Plan
                 arguments=arguments,
                 origin=origin if python else None,
                 requirements=requires if python else (),
+                platform=image_platforms(machine)[0],
             )
         )
     return Plan(tuple(plans), problem)
@@ -97,7 +105,7 @@ def describe(plan: Plan) -> list[str]:
             "  arguments: " + " ".join(f"{k}={v}" for k, v in one.arguments),
         ]
         if one.origin is not None:
-            platform = image_platforms()[0]
+            platform = one.platform or image_platforms()[0]
             lines += [
                 f"  fabfleet: {one.origin}",
                 f"  dependencies for {IMAGE_ABI} {platform}: " + ", ".join(one.requirements),

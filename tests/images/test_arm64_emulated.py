@@ -9,81 +9,39 @@ uploaded through the print server's API and printed to the end.
 
 Needs root (binfmt_misc, debootstrap, chroot, mounts) and what scripts/bootstrap's
 test set installs (debootstrap, qemu-user-static). The debootstrapped root is kept
-as a tar under :data:`ROOT_CACHE`, named by its recipe (like the images' Debian base,
+as a tar (tests/images/arm64_root.py), named by its recipe (like the images' Debian base,
 built once per host); everything else is removed: the processes are stopped, /proc
 and /dev unmounted from the root, the root deleted. Each step's time is reported.
 """
 
 from __future__ import annotations
 
-import contextlib
 import os
 import shutil
 import subprocess
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 import requests
 
-from orchestrator.images.base import debian_root, root_recipe
 from orchestrator.images.emulation import QEMU, ensure_aarch64
 from orchestrator.images.wheels import find_origin, prepare_wheels
-from tests.web.server import GCODE
+from tests.images.arm64_print import print_cube, wait_ready
+from tests.images.arm64_root import cached_root, mounts_under, report, step, unmount_all
+from tests.images.arm64_root import run as _run
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(3600)]
 
 REPO = Path(__file__).resolve().parents[2]
-ROOT_CACHE = Path(os.environ.get("FABFLEET_TEST_ROOT_CACHE", "/var/tmp/fabfleet-test-roots"))
-PACKAGES = ("python3", "python3-venv")
 VENV = "/opt/fabfleet"
 KEY = "arm64-test-key-0123456789"
 # What runs in the root sees none of the host's environment (its venv, PYTHONPATH).
 ROOT_ENV = {"PATH": "/usr/bin:/bin", "HOME": "/root", "LANG": "C.UTF-8", "PYTHONUNBUFFERED": "1"}
 CHROOT = shutil.which("chroot", path="/usr/sbin:/usr/bin:/sbin:/bin") or "chroot"
 # Everything runs 5 to 20 times slower under emulation: generous, bounded waits.
-START_SECONDS = 300.0
-PRINT_SECONDS = 600.0
-
-
-def _report(config: pytest.Config, line: str) -> None:
-    """``line`` on the terminal as it happens (the figures in docs/images.md come from here)."""
-    reporter = config.pluginmanager.get_plugin("terminalreporter")
-    capture = config.pluginmanager.get_plugin("capturemanager")
-    if reporter is None:
-        return
-    with capture.global_and_fixture_disabled() if capture else contextlib.nullcontext():
-        reporter.write_line(line if line.startswith("arm64:") else f"arm64: {line}")
-
-
-@contextlib.contextmanager
-def _step(config: pytest.Config, what: str) -> Iterator[None]:
-    started = time.monotonic()
-    yield
-    _report(config, f"{what}: {time.monotonic() - started:.1f} s")
-
-
-def _mounts_under(path: Path) -> list[str]:
-    prefix = str(path.resolve())
-    points = [line.split()[4] for line in Path("/proc/self/mountinfo").read_text().splitlines()]
-    return [p for p in points if p == prefix or p.startswith(prefix + "/")]
-
-
-def _unmount_all(root: Path) -> None:
-    for point in sorted(_mounts_under(root), reverse=True):
-        subprocess.run(["umount", "--lazy", point], capture_output=True, check=False)
-
-
-def _run(
-    *command: str, timeout: float = 1800.0, env: dict[str, str] | None = None
-) -> subprocess.CompletedProcess[str]:
-    done = subprocess.run(
-        command, capture_output=True, text=True, timeout=timeout, check=False, env=env
-    )
-    assert done.returncode == 0, f"{command}: exit status {done.returncode}\n{done.stderr}"
-    return done
 
 
 @dataclass(frozen=True)
@@ -105,28 +63,6 @@ class Arm64:
         )
 
 
-def _cached_root(config: pytest.Config, tmp: Path) -> Path:
-    """The tar of the arm64 root, debootstrapped under emulation unless it is cached."""
-    recipe = root_recipe("arm64", PACKAGES)
-    cached = ROOT_CACHE / f"debian-{recipe.arch}-{recipe.key[:16]}.tar"
-    if cached.is_file():
-        _report(config, f"debian root: cached {cached}")
-        return cached
-    build = tmp / "build"
-    try:
-        with _step(config, "debootstrap of an arm64 bookworm with python3 (emulated)"):
-            debian_root(recipe, build, lambda line: _report(config, line))
-        ROOT_CACHE.mkdir(parents=True, exist_ok=True)
-        partial = cached.with_suffix(".partial")
-        _run("tar", "--numeric-owner", "-C", str(build), "-cf", str(partial), ".")
-        partial.rename(cached)
-    finally:
-        _unmount_all(build)
-        if not _mounts_under(build):
-            shutil.rmtree(build, ignore_errors=True)
-    return cached
-
-
 @pytest.fixture(scope="module")
 def arm64(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
@@ -137,20 +73,20 @@ def arm64(
         "debootstrap is missing: run scripts/bootstrap test"
     )
     assert QEMU.is_file(), "qemu-user-static is missing: run scripts/bootstrap test"
-    with _step(config, "emulation (binfmt_misc)"):
-        ensure_aarch64(lambda line: _report(config, line))
+    with step(config, "emulation (binfmt_misc)"):
+        ensure_aarch64(lambda line: report(config, line))
     tmp = tmp_path_factory.mktemp("arm64")
-    cached = _cached_root(config, tmp)
+    cached = cached_root(config, tmp)
     root = tmp / "root"
     root.mkdir()
     try:
-        with _step(config, "unpacking the cached root"):
+        with step(config, "unpacking the cached root"):
             _run("tar", "--numeric-owner", "-C", str(root), "-xf", str(cached))
-        with _step(config, "wheels for aarch64 (fabfleet pure Python, dependencies)"):
+        with step(config, "wheels for aarch64 (fabfleet pure Python, dependencies)"):
             house = prepare_wheels(
                 find_origin(REPO),
                 tmp / "cache",
-                lambda line: _report(config, line),
+                lambda line: report(config, line),
                 "aarch64",
             )
         assert not house.has_kernel
@@ -161,9 +97,9 @@ def arm64(
         _run("mount", "-t", "proc", "proc", str(root / "proc"))
         _run("mount", "--bind", "/dev", str(root / "dev"))
         box = Arm64(root)
-        with _step(config, "python3 -m venv in the root (emulated)"):
+        with step(config, "python3 -m venv in the root (emulated)"):
             box.chroot("/usr/bin/python3", "-m", "venv", VENV)
-        with _step(config, "pip install --no-index fabfleet and its dependencies (emulated)"):
+        with step(config, "pip install --no-index fabfleet and its dependencies (emulated)"):
             box.chroot(
                 f"{VENV}/bin/pip",
                 "install",
@@ -176,8 +112,8 @@ def arm64(
             )
         yield box
     finally:
-        _unmount_all(root)
-        assert not _mounts_under(root), f"still mounted under {root}"
+        unmount_all(root)
+        assert not mounts_under(root), f"still mounted under {root}"
         shutil.rmtree(tmp, ignore_errors=True)
 
 
@@ -216,13 +152,6 @@ def _stop(process: subprocess.Popen[str]) -> None:
             stream.close()
 
 
-def _wait(what: str, check: Callable[[], bool], seconds: float) -> None:
-    deadline = time.monotonic() + seconds
-    while not check():
-        assert time.monotonic() < deadline, f"{what}: not in {seconds} s"
-        time.sleep(0.5)
-
-
 def test_the_print_server_prints_a_file_from_the_simulator_in_arm64(
     arm64: Arm64, request: pytest.FixtureRequest
 ) -> None:
@@ -249,50 +178,12 @@ def test_the_print_server_prints_a_file_from_the_simulator_in_arm64(
         processes.append(server)
         url = _first_line(server, " on ").rstrip("/")
 
-        def state() -> str:
-            found: str = http.get(f"{url}/api/v1/printer", timeout=60).json()["state"]
-            return found
-
-        _wait("the printer ready", lambda: state() == "ready", START_SECONDS)
-        _report(
-            config,
-            f"simulator and print server up, printer ready: {time.monotonic() - started:.1f} s",
-        )
+        wait_ready(config, http, url, started)
         # Both are aarch64 programs: qemu runs them, as the kernel says.
         for process in processes:
             exe = Path(f"/proc/{process.pid}/exe").resolve()
             assert exe == QEMU.resolve(), exe
-        content = (GCODE / "cube_slic3r.gcode").read_bytes()
-        sent = time.monotonic()
-        uploaded = http.post(
-            f"{url}/api/files/local", files={"file": ("cube.gcode", content)}, timeout=300
-        )
-        assert uploaded.status_code == 201, uploaded.text
-        _report(
-            config,
-            f"uploading a real slicer file ({len(content) // 1000} kB): "
-            f"{time.monotonic() - sent:.1f} s",
-        )
-
-        def analysed() -> bool:
-            found = http.get(f"{url}/api/v1/files/cube.gcode/analysis", timeout=60).json()
-            assert found["status"] in ("pending", "done"), found
-            return bool(found["status"] == "done")
-
-        # The analysis of an upload runs in the background, in Python here: no C kernel.
-        _wait("the file analysed", analysed, PRINT_SECONDS)
-        _report(config, f"... and analysing it (pure Python): {time.monotonic() - sent:.1f} s")
-        begun = time.monotonic()
-        job = http.post(f"{url}/api/v1/job", json={"file": "cube.gcode"}, timeout=300)
-        assert job.status_code == 201, job.text
-        _wait("the print finished", lambda: state() == "finished", PRINT_SECONDS)
-        _report(
-            config,
-            f"printing its {len(content.splitlines())} lines: {time.monotonic() - begun:.1f} s",
-        )
-        jobs = http.get(f"{url}/api/v1/history", timeout=60).json()["jobs"]
-        assert [(j["file"], j["outcome"]) for j in jobs] == [("cube.gcode", "completed")]
-        assert jobs[0]["file_size"] == len(content)
+        print_cube(config, http, url)
     finally:
         http.close()
         for process in reversed(processes):
