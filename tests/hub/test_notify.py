@@ -95,6 +95,9 @@ class Receiver:
 
 @pytest.fixture
 def receiver() -> Iterator[Receiver]:
+    """Ask for it before the hub (the first argument): fixtures end in the reverse order,
+    so the hub has stopped before the receiver does, and no notification or retry reaches
+    it while it shuts down (a connection accepted then would be left open)."""
     found = Receiver()
     loop = asyncio.new_event_loop()
     ready = threading.Event()
@@ -164,7 +167,7 @@ def one_printer(
 
 
 def test_a_finished_print_reaches_a_webhook_and_an_ntfy_topic_once(
-    one_printer: tuple[HubProcess, SimulatedFleet, requests.Session], receiver: Receiver
+    receiver: Receiver, one_printer: tuple[HubProcess, SimulatedFleet, requests.Session]
 ) -> None:
     hub, printers, admin = one_printer
     add_target(admin, hub, kind="webhook", url=receiver.url + "/hook", events=["finished"],
@@ -220,7 +223,7 @@ def test_a_finished_print_reaches_a_webhook_and_an_ntfy_topic_once(
 
 
 def test_a_cancelled_print_asks_for_a_bed_clear_and_a_halted_printer_reports_failure(
-    one_printer: tuple[HubProcess, SimulatedFleet, requests.Session], receiver: Receiver
+    receiver: Receiver, one_printer: tuple[HubProcess, SimulatedFleet, requests.Session]
 ) -> None:
     hub, printers, admin = one_printer
     add_target(admin, hub, kind="ntfy", url=receiver.url + "/alarms", events=["failed"],
@@ -256,7 +259,7 @@ def test_a_cancelled_print_asks_for_a_bed_clear_and_a_halted_printer_reports_fai
 
 
 def test_a_failing_target_is_retried_then_reported_and_never_holds_up_the_hub(
-    one_printer: tuple[HubProcess, SimulatedFleet, requests.Session], receiver: Receiver
+    receiver: Receiver, one_printer: tuple[HubProcess, SimulatedFleet, requests.Session]
 ) -> None:
     hub, printers, admin = one_printer
     broken = add_target(admin, hub, kind="webhook", url=receiver.url + "/broken",
@@ -382,7 +385,7 @@ def test_targets_are_checked_and_only_admins_manage_them(
 
 
 def test_the_notifications_page_adds_tests_and_removes_targets(
-    start_hub: Callable[..., HubProcess], receiver: Receiver, page: Page
+    receiver: Receiver, start_hub: Callable[..., HubProcess], page: Page
 ) -> None:
     hub = start_hub()
     add_user(hub, "ada", "admin")
