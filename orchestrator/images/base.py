@@ -259,15 +259,7 @@ def local_debian_base(
     try:
         root = work / "rootfs"
         _make_root(debootstrap, mirror, includes, sources, host_arch(), root)
-        archive = work / "rootfs.tar"
-        packed = subprocess.run(
-            ["tar", "--numeric-owner", "-C", str(root), "-cf", str(archive), "."],
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        if packed.returncode != 0:
-            raise BaseImageError(f"cannot pack the Debian base for docker import: {packed.stderr}")
+        archive = _packed(root, work / "rootfs.tar", "docker import")
         repository, _, version = tag.rpartition(":")
         client.api.import_image_from_file(
             str(archive), repository=repository, tag=version, changes=['CMD ["bash"]']
@@ -277,6 +269,19 @@ def local_debian_base(
     image = client.images.get(tag)
     say(f"base image {tag}: built ({image.attrs.get('Size', 0) // 1_000_000} MB)")
     return BaseImage(tag, str(image.id))
+
+
+def _packed(root: Path, archive: Path, what: str) -> Path:
+    """``root`` as a tar with numeric owners, for ``what`` (docker import or load)."""
+    packed = subprocess.run(
+        ["tar", "--numeric-owner", "-C", str(root), "-cf", str(archive), "."],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if packed.returncode != 0:
+        raise BaseImageError(f"cannot pack the Debian base for {what}: {packed.stderr}")
+    return archive
 
 
 def foreign_debian_base(
@@ -301,15 +306,7 @@ def foreign_debian_base(
     try:
         root = work / "rootfs"
         debian_root(recipe, root, say, search=search)
-        archive = work / "rootfs.tar"
-        packed = subprocess.run(
-            ["tar", "--numeric-owner", "-C", str(root), "-cf", str(archive), "."],
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        if packed.returncode != 0:
-            raise BaseImageError(f"cannot pack the Debian base for docker load: {packed.stderr}")
+        archive = _packed(root, work / "rootfs.tar", "docker load")
         try:
             load_root(client, archive, tag, arch)
         except RootImageError as error:
