@@ -407,21 +407,37 @@ def debian_root(recipe: RootRecipe, root: Path, say: Say, *, search: str | None 
         raise
 
 
+# An emulated arm64 debootstrap takes 3 to 4 minutes here; a stalled mirror is not waited
+# on for ever.
+DEBOOTSTRAP_TIMEOUT = 45 * 60
+
+
+def _duration(seconds: int) -> str:
+    return f"{seconds // 60} minutes" if seconds >= 120 else f"{seconds} s"
+
+
 def _debootstrap(
     debootstrap: str, mirror: str, includes: tuple[str, ...], root: Path, arch: str
 ) -> None:
     command = [debootstrap, "--variant=minbase", f"--arch={arch}"]
     if includes:
         command.append(f"--include={','.join(includes)}")
-    done = subprocess.run(
-        [*command, SUITE, str(root), mirror],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    what = SUITE if arch == host_arch() else f"{SUITE} {arch}"
+    try:
+        done = subprocess.run(
+            [*command, SUITE, str(root), mirror],
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=DEBOOTSTRAP_TIMEOUT,
+        )
+    except subprocess.TimeoutExpired:
+        raise BaseImageError(
+            f"debootstrap of Debian {what} from {mirror} took longer than "
+            f"{_duration(DEBOOTSTRAP_TIMEOUT)} and was stopped; is the mirror reachable?"
+        ) from None
     if done.returncode != 0:
         tail = (done.stdout + done.stderr).strip().splitlines()[-5:]
-        what = SUITE if arch == host_arch() else f"{SUITE} {arch}"
         raise BaseImageError(
             f"debootstrap of Debian {what} from {mirror} failed (exit status {done.returncode}):\n"
             + "\n".join(f"  {line}" for line in tail)

@@ -181,3 +181,17 @@ def test_a_wheel_without_its_optional_extension_is_a_pure_wheel(tmp_path: Path) 
             else:
                 data = archive.read(name)
                 assert recorded[name] == [_hash(data), str(len(data))]
+
+
+def test_a_stalled_debootstrap_is_stopped_with_a_clear_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A mirror that never answers: debootstrap is not waited on for ever."""
+    from orchestrator.images import base
+
+    stalled = tmp_path / "debootstrap"
+    stalled.write_text("#!/bin/sh\nexec sleep 30\n")
+    stalled.chmod(0o755)
+    monkeypatch.setattr(base, "DEBOOTSTRAP_TIMEOUT", 1)
+    with pytest.raises(base.BaseImageError, match="took longer than 1 s and was stopped"):
+        base._debootstrap(str(stalled), "http://mirror.invalid/debian", (), tmp_path / "r", "arm64")
