@@ -61,11 +61,21 @@ class FleetPrinter:
 
 
 @dataclass(frozen=True, slots=True)
+class DispatchRules:
+    """``site.dispatch``: the rules of the check before every dispatch (hub/dispatch/check.py)."""
+
+    spool_margin_percent: float = 10.0
+    spool_margin_g: float = 5.0
+    overdue_maintenance: str = "hold"  # "hold" | "warn"
+
+
+@dataclass(frozen=True, slots=True)
 class Fleet:
     printers: tuple[FleetPrinter, ...] = ()
     cameras: tuple[FleetCamera, ...] = ()
     # At most this many printers heating up at once (0: no limit).
     max_heating: int = 0
+    dispatch: DispatchRules = field(default_factory=DispatchRules)
 
     def printer(self, name: str) -> FleetPrinter | None:
         return next((p for p in self.printers if p.name == name), None)
@@ -97,6 +107,24 @@ def _profile(raw: Any, where: str) -> Profile:
     )
 
 
+def _dispatch(raw: Any) -> DispatchRules:
+    if raw is None:
+        return DispatchRules()
+    if not isinstance(raw, dict):
+        raise FleetFileError("site.dispatch must be an object")
+    overdue = raw.get("overdue_maintenance", "hold")
+    if overdue not in ("hold", "warn"):
+        raise FleetFileError("site.dispatch.overdue_maintenance must be hold or warn")
+    rules = DispatchRules(
+        spool_margin_percent=float(raw.get("spool_margin_percent", 10.0)),
+        spool_margin_g=float(raw.get("spool_margin_g", 5.0)),
+        overdue_maintenance=overdue,
+    )
+    if rules.spool_margin_percent < 0 or rules.spool_margin_g < 0:
+        raise FleetFileError("site.dispatch margins must not be negative")
+    return rules
+
+
 def parse_fleet(data: Any) -> Fleet:
     """The fleet from fleet.json's decoded JSON; FleetFileError says what is wrong."""
     try:
@@ -118,11 +146,12 @@ def parse_fleet(data: Any) -> Fleet:
         )
         site = data.get("site", {})
         max_heating = int(site.get("max_heating", 0))
+        dispatch = _dispatch(site.get("dispatch"))
     except FleetFileError:
         raise
     except (KeyError, TypeError, ValueError, AttributeError) as error:
         raise FleetFileError(f"not a fleet file: {error!r}") from None
-    return Fleet(printers=printers, cameras=cameras, max_heating=max_heating)
+    return Fleet(printers=printers, cameras=cameras, max_heating=max_heating, dispatch=dispatch)
 
 
 class FleetFile:

@@ -250,6 +250,11 @@ def _printer(fleet: Fleet, printer: Printer, entry: PrinterEntry, images: _Image
                 paths.PRINTER_KEY,
                 "Gate mode: only requests the hub signed for this printer.",
             ),
+            Setting(
+                "FABFLEET_HUB_URL",
+                f"http://{paths.service_address(HUB)}",
+                "Every print start asks the hub's dispatch check first.",
+            ),
         ),
         mounts=(
             Mount("volume", _data_volume(printer.name), paths.DATA_DIR),
@@ -346,6 +351,11 @@ def _networks(printers: tuple[PrinterEntry, ...]) -> tuple[Network, ...]:
     return tuple(networks)
 
 
+def hub_settings(fleet: Fleet) -> tuple[tuple[str, object], ...]:
+    """The site settings the hub reads from fleet.json as written (besides max_heating)."""
+    return (("dispatch", fleet.site.dispatch.hub_json()),)
+
+
 def stack_of(fleet: Fleet, version: str) -> Stack:
     """The stack that runs ``fleet``, its images tagged ``version``; raises :class:`ModelError`.
 
@@ -369,7 +379,7 @@ def stack_of(fleet: Fleet, version: str) -> Stack:
         services=tuple(services),
         printers=printers,
         cameras=cameras,
-        hub=Hub(HUB, paths.service_address(HUB), fleet.site.max_heating),
+        hub=Hub(HUB, paths.service_address(HUB), fleet.site.max_heating, hub_settings(fleet)),
         proxy=proxy,
         networks=_networks(printers),
         volumes=tuple(_data_volume(p.name) for p in fleet.printers),

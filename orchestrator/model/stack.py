@@ -211,6 +211,8 @@ class Hub:
     service: str
     address: str
     max_heating: int
+    # Site settings the hub is told as they are (fleet.json "site"), by key.
+    settings: tuple[tuple[str, object], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

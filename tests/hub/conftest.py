@@ -177,9 +177,11 @@ def simulated_printers(tmp_path: Path) -> Iterator[Callable[..., SimulatedFleet]
     named demo-1 … demo-n (the demo's processes), verifying the gate's identity."""
     demos: list[Demo] = []
 
-    def start(count: int, time_factor: float = 50.0) -> SimulatedFleet:
+    def start(count: int, time_factor: float = 50.0, hub_url: str | None = None) -> SimulatedFleet:
         # The demo's directory is the test's: its secrets/gate.key is the hub's key.
         demo = Demo(tmp_path, count, free_ports(1), time_factor)
+        # With a hub URL, every start asks that hub's dispatch check first.
+        demo.hub_url = hub_url
         demos.append(demo)
         demo.start_printers(lambda _line: None)
         return SimulatedFleet(list(demo.printers), demo)
