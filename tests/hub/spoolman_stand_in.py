@@ -326,6 +326,11 @@ class SpoolmanStandIn:
                 return
             ready.set()
             loop.run_forever()
+            # Answers still waiting (a slow one) end with the server.
+            left = [t for t in asyncio.all_tasks(loop) if not t.done()]
+            for task in left:
+                task.cancel()
+            loop.run_until_complete(asyncio.gather(*left, return_exceptions=True))
             loop.close()
 
         self._thread = threading.Thread(target=run, name="spoolman stand-in", daemon=True)
