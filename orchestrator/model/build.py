@@ -369,7 +369,12 @@ def stack_of(fleet: Fleet, version: str) -> Stack:
         services=tuple(services),
         printers=printers,
         cameras=cameras,
-        hub=Hub(HUB, paths.service_address(HUB), fleet.site.max_heating),
+        hub=Hub(
+            HUB,
+            paths.service_address(HUB),
+            fleet.site.max_heating,
+            fleet.site.spoolman.for_hub() if fleet.site.spoolman else None,
+        ),
         proxy=proxy,
         networks=_networks(printers),
         volumes=tuple(_data_volume(p.name) for p in fleet.printers),

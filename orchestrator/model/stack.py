@@ -211,6 +211,8 @@ class Hub:
     service: str
     address: str
     max_heating: int
+    # site.spoolman of hub/fleet.json (docs/spools.md); None: no Spoolman.
+    spoolman: dict[str, object] | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -37,9 +37,13 @@ def _json(
     cameras: tuple[CameraEntry, ...],
     max_heating: int,
     upstream: Upstream,
+    spoolman: dict[str, object] | None = None,
 ) -> bytes:
+    site: dict[str, object] = {"max_heating": max_heating}
+    if spoolman is not None:
+        site["spoolman"] = spoolman
     document = {
-        "site": {"max_heating": max_heating},
+        "site": site,
         "printers": [_printer(p, upstream) for p in printers],
         "cameras": [
             {"name": c.name, "path": c.route.path, "upstream": upstream(c.service)} for c in cameras
@@ -51,9 +55,14 @@ def _json(
 def render_hub_fleet(stack: Stack, upstream: Upstream = service_upstream) -> bytes:
     """Each printer and camera of ``stack``: where the proxy serves it, where the hub itself
     reaches it (``upstream(service)``), and what a printer can print."""
-    return _json(stack.printers, stack.cameras, stack.hub.max_heating, upstream)
+    return _json(
+        stack.printers, stack.cameras, stack.hub.max_heating, upstream, stack.hub.spoolman
+    )
 
 
 def hub_fleet(fleet: Fleet, upstream: Upstream = service_upstream) -> bytes:
     """:func:`render_hub_fleet` for a fleet run some other way (``fabfleet demo``)."""
-    return _json(printers_of(fleet), cameras_of(fleet), fleet.site.max_heating, upstream)
+    spoolman = fleet.site.spoolman.for_hub() if fleet.site.spoolman else None
+    return _json(
+        printers_of(fleet), cameras_of(fleet), fleet.site.max_heating, upstream, spoolman
+    )
