@@ -311,6 +311,7 @@ class SpoolmanStandIn:
 
         def run() -> None:
             loop = asyncio.new_event_loop()
+            asyncio.set_event_loop(loop)
             self._loop = loop
             try:
                 runner = web.AppRunner(self.app(), shutdown_timeout=0.5)
@@ -330,7 +331,8 @@ class SpoolmanStandIn:
             left = [t for t in asyncio.all_tasks(loop) if not t.done()]
             for task in left:
                 task.cancel()
-            loop.run_until_complete(asyncio.gather(*left, return_exceptions=True))
+            if left:
+                loop.run_until_complete(asyncio.wait(left, timeout=2))
             loop.close()
 
         self._thread = threading.Thread(target=run, name="spoolman stand-in", daemon=True)
