@@ -149,9 +149,7 @@ def parse_fleet(data: Any) -> Fleet:
         raise
     except (KeyError, TypeError, ValueError, AttributeError) as error:
         raise FleetFileError(f"not a fleet file: {error!r}") from None
-    return Fleet(
-        printers=printers, cameras=cameras, max_heating=max_heating, spoolman=spoolman
-    )
+    return Fleet(printers=printers, cameras=cameras, max_heating=max_heating, spoolman=spoolman)
 
 
 class FleetFile:

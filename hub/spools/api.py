@@ -128,7 +128,9 @@ async def printer_spools(request: web.Request) -> web.Response:
 def _tool(request: web.Request) -> int:
     text = request.match_info["tool"]
     if not text.isdigit() or int(text) > store.MAX_TOOL:
-        raise ApiError(400, f"tool must be 0 to {store.MAX_TOOL} (T0 is the first), not '{text[:20]}'")
+        raise ApiError(
+            400, f"tool must be 0 to {store.MAX_TOOL} (T0 is the first), not '{text[:20]}'"
+        )
     return int(text)
 
 
@@ -177,9 +179,7 @@ async def list_reports(request: web.Request) -> web.Response:
         visible = [wanted]
     printers = None if user.admin and wanted is None else visible
     found = store.reports(ctx.db, printers, MAX_REPORTS)
-    return web.json_response(
-        {**_site(_service(request)), "reports": [r.as_json() for r in found]}
-    )
+    return web.json_response({**_site(_service(request)), "reports": [r.as_json() for r in found]})
 
 
 def setup(app: web.Application) -> None:

@@ -60,7 +60,9 @@ class SpoolmanClient:
             ) from None
         except (aiohttp.ClientError, OSError) as error:
             reason = str(error) or type(error).__name__
-            raise SpoolmanError("down", f"Spoolman at {self.url} does not answer ({reason})") from None
+            raise SpoolmanError(
+                "down", f"Spoolman at {self.url} does not answer ({reason})"
+            ) from None
         if len(raw) > MAX_BODY:
             raise SpoolmanError("nonsense", f"Spoolman answered nonsense ({path}: too long)")
         try:

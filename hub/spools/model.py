@@ -69,7 +69,7 @@ def spool_name(spool_id: int, vendor: str | None, filament: str | None) -> str:
 
 def filament_grams(filament_mm: float, density: float, diameter: float) -> float:
     """The weight of ``filament_mm`` of filament of ``diameter`` mm and ``density`` g/cm³:
-    π·(d/2)²·L·ρ with d and L in cm."""
+    π·(d/2)²·L·density with d and L in cm."""
     radius_cm = diameter / 20.0
     return math.pi * radius_cm * radius_cm * (filament_mm / 10.0) * density
 
@@ -139,9 +139,8 @@ def parse_spools(raw: Any) -> list[Spool]:
 
 def message_of(body: Any) -> str | None:
     """Spoolman's ``Message`` (``{"message": …}``), if the body is one."""
-    if isinstance(body, dict) and isinstance(body.get("message"), str):
-        return body["message"][:MAX_TEXT]
-    return None
+    said = body.get("message") if isinstance(body, dict) else None
+    return said[:MAX_TEXT] if isinstance(said, str) else None
 
 
 def validation_summary(body: Any) -> str:

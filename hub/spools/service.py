@@ -161,7 +161,9 @@ class SpoolService:
     def client(self) -> SpoolmanClient:
         site = self.site
         if site is None or self._session is None:
-            raise SpoolmanError("off", "no Spoolman is configured (site: spoolman: in the fleet file)")
+            raise SpoolmanError(
+                "off", "no Spoolman is configured (site: spoolman: in the fleet file)"
+            )
         return SpoolmanClient(site.url, self._session)
 
     async def refresh(self, printer: str) -> None:
@@ -184,13 +186,13 @@ class SpoolService:
                 if error.kind == "down":
                     break
         for key in keys:
-            spool_id = self._assigned.get(key)
-            if spool_id is None:
+            loaded = self._assigned.get(key)
+            if loaded is None:
                 continue
-            answer = found.get(spool_id)
+            answer = found.get(loaded)
             if answer is None:
                 answer = SpoolmanError("down", self.down or "Spoolman does not answer")
-            self._remember(key, spool_id, answer)
+            self._remember(key, loaded, answer)
         errors = [a for a in found.values() if isinstance(a, SpoolmanError)]
         if found:
             self._answered(errors[-1] if errors and errors[-1].kind == "down" else None)
@@ -356,9 +358,7 @@ class SpoolService:
 
     def start(self) -> None:
         self._session = aiohttp.ClientSession()
-        self._assigned = {
-            (a.printer, a.tool): a.spool_id for a in store.assignments(self.ctx.db)
-        }
+        self._assigned = {(a.printer, a.tool): a.spool_id for a in store.assignments(self.ctx.db)}
         loop = asyncio.get_running_loop()
         self._tasks = [
             loop.create_task(self._every(REFRESH_INTERVAL, self.refresh_all, "refresh")),

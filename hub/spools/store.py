@@ -115,9 +115,7 @@ def assignments(db: sqlite3.Connection, printer: str | None = None) -> list[Assi
     return [_assignment(r) for r in rows]
 
 
-def assign(
-    db: sqlite3.Connection, printer: str, tool: int, spool_id: int | None, by: str
-) -> None:
+def assign(db: sqlite3.Connection, printer: str, tool: int, spool_id: int | None, by: str) -> None:
     """Load ``spool_id`` into ``printer``'s ``tool`` (None: unload), logged with the time."""
     now = time.time()
     db.execute("BEGIN IMMEDIATE")
@@ -211,7 +209,7 @@ def add_reports(
 
 
 def _report(row: sqlite3.Row) -> Report:
-    return Report(**{key: row[key] for key in row.keys()})
+    return Report(**dict(row))
 
 
 def due_reports(db: sqlite3.Connection, now: float) -> list[Report]:
@@ -222,9 +220,7 @@ def due_reports(db: sqlite3.Connection, now: float) -> list[Report]:
     return [_report(r) for r in rows]
 
 
-def reports(
-    db: sqlite3.Connection, printers: list[str] | None, limit: int = 100
-) -> list[Report]:
+def reports(db: sqlite3.Connection, printers: list[str] | None, limit: int = 100) -> list[Report]:
     """The newest reports first, of ``printers`` (None: of all)."""
     if printers is None:
         rows = db.execute(

@@ -55,14 +55,10 @@ def _json(
 def render_hub_fleet(stack: Stack, upstream: Upstream = service_upstream) -> bytes:
     """Each printer and camera of ``stack``: where the proxy serves it, where the hub itself
     reaches it (``upstream(service)``), and what a printer can print."""
-    return _json(
-        stack.printers, stack.cameras, stack.hub.max_heating, upstream, stack.hub.spoolman
-    )
+    return _json(stack.printers, stack.cameras, stack.hub.max_heating, upstream, stack.hub.spoolman)
 
 
 def hub_fleet(fleet: Fleet, upstream: Upstream = service_upstream) -> bytes:
     """:func:`render_hub_fleet` for a fleet run some other way (``fabfleet demo``)."""
     spoolman = fleet.site.spoolman.for_hub() if fleet.site.spoolman else None
-    return _json(
-        printers_of(fleet), cameras_of(fleet), fleet.site.max_heating, upstream, spoolman
-    )
+    return _json(printers_of(fleet), cameras_of(fleet), fleet.site.max_heating, upstream, spoolman)

@@ -112,7 +112,7 @@ def test_an_admin_loads_a_spool_from_the_card_and_sees_it_run_low(
     spoolman.start()
 
     # A viewer sees the loaded spool, on a phone too, but cannot change it.
-    viewer = page.context.browser.new_page(viewport=PHONE)  # type: ignore[union-attr]
+    viewer = page.context.browser.new_page(viewport=PHONE)  # type: ignore[union-attr, arg-type]
     try:
         log_in(viewer, hub, "vera")
         seen = viewer.locator('.printer-card[data-printer="demo-1"]')

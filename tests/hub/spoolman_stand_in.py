@@ -236,7 +236,9 @@ class SpoolmanStandIn:
             return body
         for name in ("use_weight", "use_length"):
             value = body.get(name)
-            if value is not None and (isinstance(value, bool) or not isinstance(value, int | float)):
+            if value is not None and (
+                isinstance(value, bool) or not isinstance(value, int | float)
+            ):
                 return self._answer(
                     validation_error(
                         ["body", name], "Input should be a valid number", "float_parsing", value
@@ -262,7 +264,7 @@ class SpoolmanStandIn:
         with self._lock:
             if weight is None:
                 area_cm2 = 3.141592653589793 * (spool.diameter / 20) ** 2
-                weight = area_cm2 * (float(length) / 10) * spool.density
+                weight = area_cm2 * (float(length or 0) / 10) * spool.density
             spool.used_weight += float(weight)
             spool.uses.append(float(weight))
             self.applied.append((spool_id, body))

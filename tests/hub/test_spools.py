@@ -3,7 +3,7 @@ a Spoolman stand-in on loopback that follows Spoolman's OpenAPI document
 (tests/hub/spoolman_stand_in.py, checked by tests/hub/test_spoolman_stand_in.py).
 
 An operator loads a spool into a printer from the hub; every job that printer ends is
-reported to Spoolman once, in grams (the job's filament share × the filament's density and
+reported to Spoolman once, in grams (the job's filament share times the filament's density and
 cross-section); Spoolman not answering keeps the report until it answers again, a deleted
 spool and a refused report are shown, never retried; without Spoolman nothing changes."""
 

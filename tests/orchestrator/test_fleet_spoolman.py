@@ -9,7 +9,8 @@ import json
 import pytest
 
 from hub.fleet.roster import FleetFileError as HubFleetFileError
-from hub.fleet.roster import SpoolmanSite, parse_fleet as hub_parse_fleet
+from hub.fleet.roster import SpoolmanSite
+from hub.fleet.roster import parse_fleet as hub_parse_fleet
 from orchestrator.fleet.file import parse_fleet
 from orchestrator.fleet.problems import FleetFileError
 from orchestrator.rendering.hub_fleet import hub_fleet

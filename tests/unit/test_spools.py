@@ -120,6 +120,7 @@ def test_an_answer_that_is_not_a_spool_is_nonsense_and_says_why(
 
 
 def test_lists_and_non_objects_are_refused() -> None:
+    bad: Any
     for bad in (None, "spools", {"items": []}):
         with pytest.raises(SpoolmanError, match="a list of spools was expected"):
             parse_spools(bad)
