@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 
 import pytest
+import yaml
 
 from hub.fleet.roster import FleetFileError as HubFleetFileError
 from hub.fleet.roster import SpoolmanSite
@@ -47,6 +48,21 @@ def test_spoolman_reaches_the_hub_and_its_roster() -> None:
     none = parse_fleet("printers:\n  - name: mk3\n    serial: CZPX1\n", "fleet.yaml")
     assert json.loads(hub_fleet(none))["site"] == {"max_heating": 0}
     assert hub_parse_fleet(json.loads(hub_fleet(none))).spoolman is None
+
+
+def test_with_spoolman_the_hub_alone_gets_a_route_to_the_lan() -> None:
+    fleet = parse_fleet(FLEET.format(spoolman="    url: http://spoolman.lan:7912\n"), "fleet.yaml")
+    compose = yaml.safe_load(render_stack(fleet, "1.2.3")["compose.yaml"])
+    assert compose["services"]["hub"]["networks"] == ["internal", "spoolman"]
+    assert compose["networks"]["spoolman"] in ({}, None)
+    assert compose["networks"]["internal"] == {"internal": True}
+    others = [s["networks"] for name, s in compose["services"].items() if name != "hub"]
+    assert not any("spoolman" in networks for networks in others)
+    # Without it, the hub stays on the internal network alone.
+    plain = parse_fleet("printers:\n  - name: mk3\n    serial: CZPX1\n", "fleet.yaml")
+    plain_compose = yaml.safe_load(render_stack(plain, "1.2.3")["compose.yaml"])
+    assert plain_compose["services"]["hub"]["networks"] == ["internal"]
+    assert "spoolman" not in plain_compose["networks"]
 
 
 @pytest.mark.parametrize(
