@@ -127,7 +127,7 @@ async def printer_spools(request: web.Request) -> web.Response:
 
 def _tool(request: web.Request) -> int:
     text = request.match_info["tool"]
-    if not text.isdigit() or int(text) > store.MAX_TOOL:
+    if not (text.isascii() and text.isdigit() and len(text) <= 2) or int(text) > store.MAX_TOOL:
         raise ApiError(
             400, f"tool must be 0 to {store.MAX_TOOL} (T0 is the first), not '{text[:20]}'"
         )
