@@ -226,14 +226,20 @@ class SpoolmanStandIn:
             )
         return body
 
-    async def use(self, request: web.Request) -> web.Response:
+    async def _put(self, request: web.Request) -> tuple[int, dict[str, Any]] | web.Response:
+        """A PUT's spool id and body, or the error answer Spoolman gives for them."""
         await self._pause()
         spool_id = self._spool_id(request)
         if isinstance(spool_id, web.Response):
             return spool_id
         body = await self._body(request)
-        if isinstance(body, web.Response):
-            return body
+        return body if isinstance(body, web.Response) else (spool_id, body)
+
+    async def use(self, request: web.Request) -> web.Response:
+        asked = await self._put(request)
+        if isinstance(asked, web.Response):
+            return asked
+        spool_id, body = asked
         for name in ("use_weight", "use_length"):
             value = body.get(name)
             if value is not None and (
@@ -271,13 +277,10 @@ class SpoolmanStandIn:
         return self._answer(spool.as_json())
 
     async def measure(self, request: web.Request) -> web.Response:
-        await self._pause()
-        spool_id = self._spool_id(request)
-        if isinstance(spool_id, web.Response):
-            return spool_id
-        body = await self._body(request)
-        if isinstance(body, web.Response):
-            return body
+        asked = await self._put(request)
+        if isinstance(asked, web.Response):
+            return asked
+        spool_id, body = asked
         gross = body.get("weight")
         if isinstance(gross, bool) or not isinstance(gross, int | float):
             return self._answer(
