@@ -125,7 +125,6 @@ class SpoolService:
         self._cache: dict[tuple[str, int], LoadedSpool] = {}
         self._wake = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
-        self._background: set[asyncio.Task[Any]] = set()
         self._send_lock = asyncio.Lock()
         # Spoolman's last failure when it was down (None: it answered last time).
         self.down: str | None = None
@@ -178,24 +177,26 @@ class SpoolService:
         if not self.enabled or not keys:
             return
         found: dict[int, Spool | SpoolmanError] = {}
+        down: SpoolmanError | None = None
         for spool_id in sorted({self._assigned[k] for k in keys if k in self._assigned}):
             try:
                 found[spool_id] = await self.client().spool(spool_id)
             except SpoolmanError as error:
                 found[spool_id] = error
                 if error.kind == "down":
+                    # The others would wait as long: they keep their last values, marked.
+                    down = error
                     break
         for key in keys:
             loaded = self._assigned.get(key)
-            if loaded is None:
-                continue
-            answer = found.get(loaded)
-            if answer is None:
-                answer = SpoolmanError("down", self.down or "Spoolman does not answer")
-            self._remember(key, loaded, answer)
-        errors = [a for a in found.values() if isinstance(a, SpoolmanError)]
+            if loaded is not None:
+                self._remember(key, loaded, found.get(loaded) or down or self._unknown())
         if found:
-            self._answered(errors[-1] if errors and errors[-1].kind == "down" else None)
+            self._answered(down)
+
+    @staticmethod
+    def _unknown() -> SpoolmanError:
+        return SpoolmanError("down", "Spoolman was not asked")
 
     def _remember(self, key: tuple[str, int], spool_id: int, answer: Spool | SpoolmanError) -> None:
         if isinstance(answer, Spool):
@@ -331,13 +332,16 @@ class SpoolService:
 
     # --- running --------------------------------------------------------------------
 
-    async def _every(self, seconds: float, work: Callable[[], Awaitable[None]], name: str) -> None:
+    async def _every(
+        self, seconds: float, work: Callable[[], Awaitable[None]], name: str, wake: bool = False
+    ) -> None:
+        """``work`` every ``seconds`` (sooner when ``wake`` and something sets ``_wake``)."""
         while True:
             try:
                 await work()
             except Exception:
                 log.exception("spools: %s failed; trying again", name)
-            if name == "report use":
+            if wake:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), seconds)
                 self._wake.clear()
@@ -350,23 +354,19 @@ class SpoolService:
         self.scan()
         await self.send_due()
 
-    def soon(self, work: Awaitable[Any]) -> None:
-        """Run ``work`` in the background (a refresh after an assignment, say)."""
-        task = asyncio.ensure_future(work)
-        self._background.add(task)
-        task.add_done_callback(self._background.discard)
-
     def start(self) -> None:
         self._session = aiohttp.ClientSession()
         self._assigned = {(a.printer, a.tool): a.spool_id for a in store.assignments(self.ctx.db)}
         loop = asyncio.get_running_loop()
         self._tasks = [
             loop.create_task(self._every(REFRESH_INTERVAL, self.refresh_all, "refresh")),
-            loop.create_task(self._every(SCAN_INTERVAL, self._report_round, "report use")),
+            loop.create_task(
+                self._every(SCAN_INTERVAL, self._report_round, "report use", wake=True)
+            ),
         ]
 
     async def stop(self) -> None:
-        tasks = [*self._tasks, *self._background]
+        tasks = list(self._tasks)
         for task in tasks:
             task.cancel()
         for task in tasks:
