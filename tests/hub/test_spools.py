@@ -21,7 +21,14 @@ from hub.auth.rights import Grants
 from hub.spools.model import filament_grams
 from tests.hub.conftest import HubProcess, SimulatedFleet, login, printer_entry, unused_port
 from tests.hub.spoolman_stand_in import SpoolmanStandIn, StandInSpool
-from tests.hub.test_history import PASSWORD, add_user, history, print_servers, wait_until
+from tests.hub.test_history import (
+    PASSWORD,
+    add_user,
+    history,
+    print_servers,
+    restart,
+    wait_until,
+)
 
 pytestmark = pytest.mark.timeout(240)
 
@@ -97,6 +104,7 @@ def test_a_loaded_spool_is_charged_once_per_job_through_outages_and_refusals(
     start_hub: Callable[..., HubProcess],
     simulated_printers: Callable[..., SimulatedFleet],
     spoolman: SpoolmanStandIn,
+    request: pytest.FixtureRequest,
 ) -> None:
     printers = simulated_printers(1, time_factor=200)
     hub = start_hub(with_spoolman(printers.fleet(), spoolman.url))
@@ -194,6 +202,14 @@ def test_a_loaded_spool_is_charged_once_per_job_through_outages_and_refusals(
     assert "does not answer" in waiting["last_error"]
     shown = olga.get(hub.url + "api/printers/demo-1/spools", timeout=10).json()
     assert "does not answer" in (shown["down"] or "")
+    # A pending report outlives a restart of the hub (and so does the spool loaded).
+    hub = restart(hub, with_spoolman(printers.fleet(), spoolman.url))
+    request.addfinalizer(hub.stop)
+    assign = hub.url + "api/printers/demo-1/spools/0"
+    admin, olga, vic = (login(hub.url, name, PASSWORD) for name in ("ada", "olga", "vic"))
+    assert report_of(admin, hub, waiting_job["id"])["state"] == "pending"  # type: ignore[index]
+    shown = olga.get(hub.url + "api/printers/demo-1/spools", timeout=10).json()
+    assert [s["spool_id"] for s in shown["spools"]] == [12]
     spoolman.start()
     wait_until(lambda: report_of(admin, hub, waiting_job["id"])["state"] == "sent",  # type: ignore[index]
                seconds=90, what="the waiting report sent")  # fmt: skip
