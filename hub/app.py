@@ -31,6 +31,7 @@ FEATURES: tuple[str, ...] = (
     "hub.notify.service",
     "hub.queue.api",
     "hub.dispatch.api",
+    "hub.spools.api",
     "hub.web.openapi",
     "hub.web.pages",
 )

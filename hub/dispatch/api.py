@@ -35,6 +35,7 @@ from hub.queue import dispatcher as queue_dispatcher
 from hub.queue import store as queue_store
 from hub.queue.match import Needs, Target
 from hub.records import audit
+from hub.spools.service import SPOOLS
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS dispatch_overrides (
@@ -123,6 +124,8 @@ async def printer_check(request: web.Request) -> web.Response:
     needs = Needs(Target("printer", printer.name), (), _text(body, "material"), nozzle, None)
     job = JobSide(needs, _number(body, "filament_mm"), overrides)
     sources: Sources = request.app[SOURCES]
+    if sources.spools is not None and sources.spools.enabled:
+        await sources.spools.refresh(printer.name)  # asked afresh, never on an old answer
     heating = found.heating(now) if found is not None else 0
     live = ctx.live.printers.get(printer.name) or PrinterLive(printer.name)
     side = sources.side(printer, live, heating=heating)
@@ -230,6 +233,13 @@ async def entry_check(request: web.Request) -> web.Response:
 def setup(app: web.Application) -> None:
     if SOURCES not in app:
         app[SOURCES] = Sources()
+
+    async def find_sources(app: web.Application) -> None:
+        # Every feature has set itself up by now: the check reads what the hub runs.
+        found = app[SOURCES]
+        found.spools = app.get(SPOOLS)
+
+    app.on_startup.append(find_sources)
     app.router.add_post("/api/printers/{name}/dispatch-check", printer_check)
     app.router.add_post("/api/printers/{name}/dispatch-override", override_print)
     app.router.add_post("/api/queue/{id}/override", override_entry)

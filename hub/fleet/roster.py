@@ -3,7 +3,8 @@
 
 Format (docs/hub.md)::
 
-    {"site": {"max_heating": 0},
+    {"site": {"max_heating": 0,
+              "spoolman": {"url": "http://spoolman:7912", "low_grams": 100} | absent},
      "printers": [{"name": "mk3", "path": "/printers/mk3/", "upstream": "http://printer-mk3:8080",
                    "camera": "cam1" | null, "groups": ["lab"], "tags": ["pla"],
                    "profile": {"materials": ["PLA"], "nozzle": 0.4,
@@ -70,11 +71,22 @@ class DispatchRules:
 
 
 @dataclass(frozen=True, slots=True)
+class SpoolmanSite:
+    """Where the site's Spoolman answers (docs/spools.md), and below how many grams a
+    loaded spool is shown as running low."""
+
+    url: str
+    low_grams: float = 100.0
+
+
+@dataclass(frozen=True, slots=True)
 class Fleet:
     printers: tuple[FleetPrinter, ...] = ()
     cameras: tuple[FleetCamera, ...] = ()
     # At most this many printers heating up at once (0: no limit).
     max_heating: int = 0
+    # The site's Spoolman; None: no spool tracking.
+    spoolman: SpoolmanSite | None = None
     dispatch: DispatchRules = field(default_factory=DispatchRules)
 
     def printer(self, name: str) -> FleetPrinter | None:
@@ -125,6 +137,20 @@ def _dispatch(raw: Any) -> DispatchRules:
     return rules
 
 
+def _spoolman(raw: Any) -> SpoolmanSite | None:
+    if raw is None:
+        return None
+    if not isinstance(raw, dict) or not isinstance(raw.get("url"), str):
+        raise FleetFileError("site.spoolman must be an object with a url")
+    url = raw["url"].rstrip("/")
+    if not url.startswith(("http://", "https://")):
+        raise FleetFileError(f"site.spoolman.url must be http:// or https://, not {url[:80]!r}")
+    low = float(raw.get("low_grams", 100.0))
+    if not 0 <= low < 1e6:
+        raise FleetFileError("site.spoolman.low_grams must be 0 or more")
+    return SpoolmanSite(url=url, low_grams=low)
+
+
 def parse_fleet(data: Any) -> Fleet:
     """The fleet from fleet.json's decoded JSON; FleetFileError says what is wrong."""
     try:
@@ -146,12 +172,19 @@ def parse_fleet(data: Any) -> Fleet:
         )
         site = data.get("site", {})
         max_heating = int(site.get("max_heating", 0))
+        spoolman = _spoolman(site.get("spoolman"))
         dispatch = _dispatch(site.get("dispatch"))
     except FleetFileError:
         raise
     except (KeyError, TypeError, ValueError, AttributeError) as error:
         raise FleetFileError(f"not a fleet file: {error!r}") from None
-    return Fleet(printers=printers, cameras=cameras, max_heating=max_heating, dispatch=dispatch)
+    return Fleet(
+        printers=printers,
+        cameras=cameras,
+        max_heating=max_heating,
+        spoolman=spoolman,
+        dispatch=dispatch,
+    )
 
 
 class FleetFile:

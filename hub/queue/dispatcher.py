@@ -103,6 +103,8 @@ class Dispatcher:
     approved: dict[str, str] = field(default_factory=dict)
     # Printer → the entry it is being switched on for.
     powering: dict[str, int] = field(default_factory=dict)
+    # Printers whose spool is being looked up in Spoolman before a send.
+    confirming: set[str] = field(default_factory=set)
     # Entries whose end is being read from their printer's history.
     looking: set[int] = field(default_factory=set)
     tasks: set[asyncio.Task[None]] = field(default_factory=set)
@@ -201,6 +203,7 @@ class Dispatcher:
                 live.heating
                 or name in self.sending
                 or name in self.powering
+                or name in self.confirming
                 or (now - self.sent_at.get(name, 0) < HEAT_GRACE and name not in self.seen_heating)
             ):
                 count += 1
@@ -212,7 +215,7 @@ class Dispatcher:
         """The first queued entry the dispatch check lets start on ``printer`` now, and
         whether the printer must be switched on first; None when none may."""
         name = printer.name
-        if name in self.powering:
+        if name in self.powering or name in self.confirming:
             return None
         live = self.ctx.live.printers.get(name) or PrinterLive(name)
         power = self.sources.power_of(name)
@@ -258,36 +261,82 @@ class Dispatcher:
         for key, until in list(self.refused.items()):
             if until < now:
                 del self.refused[key]
+        switch_on: list[tuple[FleetPrinter, Job]] = []
         for printer in fleet.printers:
             if not queued:
-                return
+                break
             chosen = self.choose(printer, queued, occupied, heating)
             if chosen is None:
                 continue
             job, power_first = chosen
             if power_first:
-                self.powering[printer.name] = job.id
-                heating += 1
-                queue_store.update(db, job.id, reason=f"switching {printer.name} on for it")
-                audit.record(db, "hub", "power on", printer.name,
-                             f"for queue entry {job.id}: {job.file.name}")  # fmt: skip
-                self.spawn(self.power_on(job, printer))
-                continue
-            if not queue_store.transition(
-                db, job.id, ("queued",), state="sent", printer=printer.name, sent_at=now,
-                reason=None,
-            ):  # fmt: skip
+                # Printers already on go first; this one is switched on after the round
+                # if its entry is still waiting then.
+                switch_on.append((printer, job))
                 continue
             queued.remove(job)
             occupied[printer.name] = job.file.name
             heating += 1
-            self.sending.add(printer.name)
-            self.approved[printer.name] = printer_file_name(job)
-            self.sent_at[printer.name] = now
-            self.seen_heating.discard(printer.name)
-            audit.record(db, "hub", "queue dispatch", printer.name,
-                         f"entry {job.id}: {job.file.name} for {job.submitted_by}")  # fmt: skip
-            self.spawn(self.send(job, printer))
+            if self.sources.spools is not None and self.sources.spools.enabled:
+                # Spoolman is asked afresh before the spool is trusted with a job.
+                self.confirming.add(printer.name)
+                self.spawn(self.confirm_spool(job, printer))
+                continue
+            self.send_now(job, printer)
+        for printer, job in switch_on:
+            if job not in queued or (fleet.max_heating > 0 and heating >= fleet.max_heating):
+                continue
+            queued.remove(job)
+            heating += 1
+            self.powering[printer.name] = job.id
+            queue_store.update(db, job.id, reason=f"switching {printer.name} on for it")
+            audit.record(db, "hub", "power on", printer.name,
+                         f"for queue entry {job.id}: {job.file.name}")  # fmt: skip
+            self.spawn(self.power_on(job, printer))
+
+    def send_now(self, job: Job, printer: FleetPrinter) -> bool:
+        """Mark ``job`` sent to ``printer`` and send it; False when it is no longer queued."""
+        db, now = self.ctx.db, time.time()
+        if not queue_store.transition(
+            db, job.id, ("queued",), state="sent", printer=printer.name, sent_at=now,
+            reason=None,
+        ):  # fmt: skip
+            return False
+        self.sending.add(printer.name)
+        self.approved[printer.name] = printer_file_name(job)
+        self.sent_at[printer.name] = now
+        self.seen_heating.discard(printer.name)
+        audit.record(db, "hub", "queue dispatch", printer.name,
+                     f"entry {job.id}: {job.file.name} for {job.submitted_by}")  # fmt: skip
+        self.spawn(self.send(job, printer))
+        return True
+
+    async def confirm_spool(self, job: Job, printer: FleetPrinter) -> None:
+        """Ask Spoolman again about ``printer``'s spool, then send ``job`` only if the check
+        still lets it start (Spoolman down or the spool gone meanwhile holds it)."""
+        try:
+            spools = self.sources.spools
+            if spools is not None:
+                await spools.refresh(printer.name)
+            fresh = queue_store.get(self.ctx.db, job.id)
+            if fresh is None or fresh.state != "queued":
+                return
+            occupied = {
+                j.printer: j.file.name
+                for j in queue_store.jobs(self.ctx.db, queue_store.ACTIVE)
+                if j.printer is not None
+            }
+            self.confirming.discard(printer.name)
+            chosen = self.choose(printer, [fresh], occupied, self.heating(time.time()))
+            if chosen is not None and not chosen[1]:
+                self.send_now(fresh, printer)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("confirming %s's spool for entry %d failed", printer.name, job.id)
+        finally:
+            self.confirming.discard(printer.name)
+            self.wake.set()
 
     async def power_on(self, job: Job, printer: FleetPrinter) -> None:
         """Switch ``printer`` on for ``job``; the entry goes in a later round once it is up."""

@@ -333,6 +333,49 @@ PATHS: Schema = {
             "responses": _answers("400", "401"),
         }
     },
+    "/api/spools": {
+        "get": {
+            "summary": "Spoolman's spools, for a picker (enabled: false without Spoolman)",
+            "responses": _answers("401", "502"),
+        }
+    },
+    "/api/spools/loaded": {
+        "get": {
+            "summary": "the spools loaded in every printer one may watch",
+            "responses": _answers("401"),
+        }
+    },
+    "/api/spools/reports": {
+        "get": {
+            "summary": "filament use reported (or owed) to Spoolman, newest first",
+            "parameters": [_query("printer", {"type": "string"})],
+            "responses": _answers("401", "404"),
+        }
+    },
+    "/api/printers/{name}/spools": {
+        "parameters": [_path("name", {"type": "string", "minLength": 1})],
+        "get": {
+            "summary": "the spools loaded in one printer",
+            "responses": _answers("401", "404"),
+        },
+    },
+    "/api/printers/{name}/spools/{tool}": {
+        "parameters": [
+            _path("name", {"type": "string", "minLength": 1}),
+            _path("tool", {"type": "integer", "minimum": 0, "maximum": 15}),
+        ],
+        "put": {
+            "summary": "load a spool into a tool (spool_id null: unload); audited",
+            "requestBody": _body(
+                {
+                    "type": "object",
+                    "properties": {"spool_id": {"type": ["integer", "null"], "minimum": 1}},
+                    "required": ["spool_id"],
+                }
+            ),
+            "responses": _answers("400", "401", "403", "404", "409", "415", "502"),
+        },
+    },
     "/api/notifications": {
         "get": {"summary": "notification targets (admin)", "responses": _answers("401", "403")},
         "post": {

@@ -15,6 +15,7 @@ from aiohttp import web
 from instance.files.analyses import DONE, Analyser, Analysis
 from instance.files.store import FileStore, StoredFile
 from instance.files.toolpaths import Toolpaths
+from instance.gcode_file import read_slicer_estimate
 from instance.printer import HeldByCheck, Printer, PrinterError
 from instance.web.auth import AccessCheck
 from instance.web.config import ServeConfig
@@ -98,8 +99,10 @@ class ServerContext:
         filament = self.filament_of(stored)
         if self.hub_check is not None:
             self.printer.check_startable()
+            # An analysis still running: the slicer's own figure, if it wrote one.
+            asked = filament if filament is not None else read_slicer_estimate(path).filament_mm
             try:
-                await self.hub_check.ask(name, filament, user)
+                await self.hub_check.ask(name, asked, user)
             except CheckHeld as held:
                 raise HeldByCheck(f"held by the dispatch check: {held}", held.items) from None
         job_id = await self.printer.start_print(path, started_by=user, filament_mm=filament)

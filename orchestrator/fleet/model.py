@@ -22,6 +22,7 @@ from pydantic_core import PydanticCustomError
 
 from instance.materials import DEFAULT_MATERIALS
 from orchestrator.fleet.problems import FieldPath
+from orchestrator.fleet.spoolman import Spoolman
 
 # Rates Marlin, Klipper and RepRapFirmware boards are built for; anything else is
 # almost always a typo, and a wrong rate only shows up as garbage on the line.
@@ -375,6 +376,8 @@ class Site(BaseModel):
     after_job: AfterJob = AfterJob()
     # Material presets added to, or replacing entries of, the built-in table.
     materials: dict[Label, Material] = {}
+    # The site's Spoolman (docs/spools.md); none: no spool tracking.
+    spoolman: Spoolman | None = None
 
     def material_table(self) -> dict[str, Material]:
         """The built-in materials (spelt as built in) with this site's changes, then additions."""
