@@ -201,6 +201,27 @@ def power_item(side: PrinterSide) -> Item:
     return Item("power", "hold", f"{name}'s power state is unknown{why}")
 
 
+def spool_margin(needed_g: float, rules: SiteRules) -> float:
+    return needed_g * rules.spool_margin_percent / 100 + rules.spool_margin_g
+
+
+def spool_holds(job: JobSide, side: PrinterSide, rules: SiteRules) -> bool:
+    """Whether the spool item holds ``job`` (no text built: the queue asks this for every
+    entry on every printer; :func:`spool_item` says why)."""
+    if not rules.spool_tracking:
+        return False
+    spool = side.spool
+    if spool is None or spool.error:
+        return True
+    material = job.needs.material
+    if material and spool.material and material.upper() != spool.material.upper():
+        return True
+    if job.filament_mm is None or spool.grams_per_mm is None or spool.remaining_g is None:
+        return True
+    needed = job.filament_mm * spool.grams_per_mm
+    return spool.remaining_g < needed + spool_margin(needed, rules)
+
+
 def spool_item(job: JobSide, side: PrinterSide, rules: SiteRules) -> Item:
     name = side.printer.name
     if not rules.spool_tracking:
@@ -226,7 +247,7 @@ def spool_item(job: JobSide, side: PrinterSide, rules: SiteRules) -> Item:
     needed = job.filament_mm * spool.grams_per_mm
     if spool.remaining_g is None:
         return Item("spool", "hold", f"Spoolman does not know how much is left on {spool.label}")
-    margin = needed * rules.spool_margin_percent / 100 + rules.spool_margin_g
+    margin = spool_margin(needed, rules)
     wanted = needed + margin
     if spool.remaining_g < wanted:
         return Item(

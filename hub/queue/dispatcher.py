@@ -38,12 +38,21 @@ import aiohttp
 from aiohttp import web
 
 from hub.context import CONTEXT, HubContext
-from hub.dispatch.check import Item, JobSide, check, parse_overrides, printer_items
+from hub.dispatch.check import (
+    Item,
+    JobSide,
+    PrinterSide,
+    SiteRules,
+    check,
+    parse_overrides,
+    printer_items,
+    spool_holds,
+)
 from hub.dispatch.sources import Sources, sources
 from hub.fleet.live import PrinterLive
 from hub.fleet.roster import FleetPrinter
 from hub.queue import store as queue_store
-from hub.queue.match import Needs, Target, TargetError, misfits
+from hub.queue.match import Needs, Target, TargetError, fits
 from hub.queue.store import Job
 from hub.records import audit
 
@@ -74,6 +83,24 @@ def needs_of(job: Job) -> Needs:
 def job_side(job: Job) -> JobSide:
     """What the dispatch check needs of a queue entry."""
     return JobSide(needs_of(job), job.file.filament_mm, parse_overrides(",".join(job.overrides)))
+
+
+# Entries that ask the same of a printer, with their places in the queue.
+Group = tuple[JobSide, list[tuple[int, Job]]]
+
+
+def group_entries(queued: list[Job]) -> list[Group]:
+    """``queued`` (in queue order) grouped by what they ask: needs, filament, overrides."""
+    groups: dict[tuple[object, ...], Group] = {}
+    for index, job in enumerate(queued):
+        wanted = job_side(job)
+        key = (wanted.needs, wanted.filament_mm, tuple(sorted(wanted.overrides.items())))
+        found = groups.get(key)
+        if found is None:
+            groups[key] = (wanted, [(index, job)])
+        else:
+            found[1].append((index, job))
+    return list(groups.values())
 
 
 # A printer item that holds every job (no override can lift it).
@@ -210,10 +237,20 @@ class Dispatcher:
         return count
 
     def choose(
-        self, printer: FleetPrinter, queued: list[Job], occupied: dict[str, str], heating: int
+        self,
+        printer: FleetPrinter,
+        queued: list[Job],
+        occupied: dict[str, str],
+        heating: int,
+        groups: list[Group] | None = None,
     ) -> tuple[Job, bool] | None:
         """The first queued entry the dispatch check lets start on ``printer`` now, and
-        whether the printer must be switched on first; None when none may."""
+        whether the printer must be switched on first; None when none may.
+
+        ``groups`` are ``queued`` grouped by :func:`group_entries` (once per round): entries
+        that ask the same (copies of one file, the same target and overrides) are checked
+        once per printer.
+        """
         name = printer.name
         if name in self.powering or name in self.confirming:
             return None
@@ -235,17 +272,28 @@ class Dispatcher:
         if any(known[code].verdict == "hold" for code in FIRM):
             return None
         holding = {code for code, item in known.items() if item.verdict == "hold"}
-        for job in queued:
-            if (job.id, name) in self.refused:
+        best: tuple[int, Job] | None = None
+        for wanted, entries in groups if groups is not None else group_entries(queued):
+            if holding and holding - wanted.overrides.keys():
+                continue  # a printer item holds it and is not overridden for these entries
+            first = next(((i, j) for i, j in entries if (j.id, name) not in self.refused), None)
+            if first is None or (best is not None and first[0] > best[0]):
                 continue
-            wanted = job_side(job)
-            if holding - set(wanted.overrides):
-                continue  # a printer item holds it and is not overridden for this entry
-            if not wanted.overrides.get("profile") and misfits(wanted.needs, printer):
-                continue
-            if check(wanted, side, rules, known=known).ready:
-                return job, powers_on
-        return None
+            if self._lets_start(wanted, side, rules, known):
+                best = first
+        return None if best is None else (best[1], powers_on)
+
+    @staticmethod
+    def _lets_start(
+        wanted: JobSide, side: PrinterSide, rules: SiteRules, known: dict[str, Item]
+    ) -> bool:
+        """The check for one entry on one printer, cheapest items first."""
+        overrides = wanted.overrides
+        if "spool" not in overrides and spool_holds(wanted, side, rules):
+            return False
+        if "profile" not in overrides and not fits(wanted.needs, side.printer):
+            return False
+        return check(wanted, side, rules, known=known).ready
 
     def dispatch(self) -> None:
         db, fleet, now = self.ctx.db, self.ctx.fleet, time.time()
@@ -262,10 +310,11 @@ class Dispatcher:
             if until < now:
                 del self.refused[key]
         switch_on: list[tuple[FleetPrinter, Job]] = []
+        groups = group_entries(queued)
         for printer in fleet.printers:
             if not queued:
                 break
-            chosen = self.choose(printer, queued, occupied, heating)
+            chosen = self.choose(printer, queued, occupied, heating, groups)
             if chosen is None:
                 continue
             job, power_first = chosen
@@ -275,6 +324,8 @@ class Dispatcher:
                 switch_on.append((printer, job))
                 continue
             queued.remove(job)
+            for _wanted, entries in groups:
+                entries[:] = [(i, j) for i, j in entries if j.id != job.id]
             occupied[printer.name] = job.file.name
             heating += 1
             if self.sources.spools is not None and self.sources.spools.enabled:

@@ -77,46 +77,75 @@ def _mm(value: float) -> str:
     return f"{value:g}"
 
 
+def _material_fits(needs: Needs, printer: FleetPrinter) -> bool:
+    materials = printer.profile.materials
+    if not needs.material or not materials:
+        return True
+    wanted = needs.material.upper()
+    return any(m.upper() == wanted for m in materials)
+
+
+def _nozzle_fits(needs: Needs, printer: FleetPrinter) -> bool:
+    return needs.nozzle is None or abs(needs.nozzle - printer.profile.nozzle) <= NOZZLE_TOLERANCE
+
+
+def _bed_fits(needs: Needs, printer: FleetPrinter) -> bool:
+    bed, box, m = printer.profile.bed, needs.box, BED_MARGIN
+    if bed is None or box is None:
+        return True
+    return not (
+        box.min_x < -m
+        or box.min_y < -m
+        or box.max_x > bed.x + m
+        or box.max_y > bed.y + m
+        or box.max_z > bed.z + 0.01
+    )
+
+
+def _tags_fit(needs: Needs, printer: FleetPrinter) -> bool:
+    return all(tag in printer.tags for tag in needs.tags)
+
+
+def fits(needs: Needs, printer: FleetPrinter) -> bool:
+    """Whether ``printer`` can take the job (no texts built: the dispatcher asks this for
+    every entry on every printer)."""
+    return (
+        needs.target.covers(printer)
+        and _material_fits(needs, printer)
+        and _nozzle_fits(needs, printer)
+        and _bed_fits(needs, printer)
+        and _tags_fit(needs, printer)
+    )
+
+
 def misfits(needs: Needs, printer: FleetPrinter) -> list[str]:
     """Why ``printer`` cannot take the job, for people to read; [] when it can."""
+    if fits(needs, printer):
+        return []
     reasons: list[str] = []
-    name = printer.name
+    name, profile = printer.name, printer.profile
     if not needs.target.covers(printer):
         reasons.append(f"{name} is not in {needs.target}")
-    profile = printer.profile
-    known = {m.upper() for m in profile.materials}
-    if needs.material and known and needs.material.upper() not in known:
+    if not _material_fits(needs, printer):
         reasons.append(f"needs {needs.material}; {name} has {', '.join(profile.materials)}")
-    if needs.nozzle is not None and abs(needs.nozzle - profile.nozzle) > NOZZLE_TOLERANCE:
+    if not _nozzle_fits(needs, printer) and needs.nozzle is not None:
         reasons.append(
             f"needs a {_mm(needs.nozzle)} mm nozzle; {name} has {_mm(profile.nozzle)} mm"
         )
     bed, box = profile.bed, needs.box
-    if bed is not None and box is not None:
-        m = BED_MARGIN
-        if (
-            box.min_x < -m
-            or box.min_y < -m
-            or box.max_x > bed.x + m
-            or box.max_y > bed.y + m
-            or box.max_z > bed.z + 0.01
-        ):
-            reasons.append(
-                f"needs X {_mm(round(box.min_x, 1))}-{_mm(round(box.max_x, 1))}, "
-                f"Y {_mm(round(box.min_y, 1))}-{_mm(round(box.max_y, 1))}, "
-                f"Z up to {_mm(round(box.max_z, 1))} mm; {name}'s bed is "
-                f"{_mm(bed.x)} x {_mm(bed.y)} x {_mm(bed.z)} mm"
-            )
-    missing = [tag for tag in needs.tags if tag not in printer.tags]
-    if missing:
+    if not _bed_fits(needs, printer) and bed is not None and box is not None:
+        reasons.append(
+            f"needs X {_mm(round(box.min_x, 1))}-{_mm(round(box.max_x, 1))}, "
+            f"Y {_mm(round(box.min_y, 1))}-{_mm(round(box.max_y, 1))}, "
+            f"Z up to {_mm(round(box.max_z, 1))} mm; {name}'s bed is "
+            f"{_mm(bed.x)} x {_mm(bed.y)} x {_mm(bed.z)} mm"
+        )
+    if not _tags_fit(needs, printer):
+        missing = [tag for tag in needs.tags if tag not in printer.tags]
         reasons.append(
             f"needs tag {', '.join(missing)}; {name} has {', '.join(printer.tags) or 'none'}"
         )
     return reasons
-
-
-def fits(needs: Needs, printer: FleetPrinter) -> bool:
-    return not misfits(needs, printer)
 
 
 def why_nowhere(needs: Needs, printers: Iterable[FleetPrinter]) -> list[str]:
