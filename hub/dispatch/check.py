@@ -148,7 +148,9 @@ class JobSide:
 
 
 def _g(value: float) -> str:
-    return f"{value:.0f} g" if value >= 10 else f"{value:.1f} g"
+    if value >= 10:
+        return f"{value:.0f} g"
+    return f"{value:.1f} g" if value >= 1 else f"{value:.2f} g"
 
 
 def printer_item(side: PrinterSide) -> Item:

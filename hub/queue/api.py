@@ -33,6 +33,7 @@ from hub.auth.current import current_user
 from hub.auth.rights import User, may_act, may_view
 from hub.bodies import read_object
 from hub.context import HubContext, context
+from hub.dispatch.check import JobSide
 from hub.dispatch.sources import sources
 from hub.errors import ApiError, error_response
 from hub.fleet.live import BUSY
@@ -346,10 +347,10 @@ def queue_view(request: web.Request, user: User) -> dict[str, Any]:
     fleet = ctx.fleet
     floor = floor_now(request)
     entries = []
-    waiting: list[Needs] = []
+    waiting: list[JobSide] = []
     for job in queue_store.recent(ctx.db):
         if job.state == "queued":
-            waiting.append(dispatcher.needs_of(job))
+            waiting.append(dispatcher.job_side(job))
         if not may_see(user, job, fleet):
             continue
         reasons: list[dict[str, Any]] = []

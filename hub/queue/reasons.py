@@ -14,7 +14,7 @@ target, with what does not fit), ``all_busy`` (every fitting printer prints) or
 free: the next dispatch round sends it, or an earlier entry goes first).
 
 A printer's codes: ``unreachable``, ``offline``, ``busy``, ``bed_not_clear``,
-``not_ready``, ``power``, ``maintenance``, ``heating_budget``, ``no_job_fits``,
+``not_ready``, ``power``, ``maintenance``, ``spool``, ``heating_budget``, ``no_job_fits``,
 ``idle`` (nothing waits) and ``ready`` (it takes the next job that fits).
 """
 
@@ -24,11 +24,11 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from hub.dispatch.check import JobSide, check, printer_items
+from hub.dispatch.check import JobSide, check, printer_items, spool_holds, spool_item
 from hub.dispatch.sources import Sources
 from hub.fleet.live import BUSY, READY, PrinterLive
 from hub.fleet.roster import Fleet, FleetPrinter
-from hub.queue.match import Needs, misfits
+from hub.queue.match import Needs, fits, misfits
 
 Reason = dict[str, Any]
 
@@ -144,7 +144,7 @@ def job_reasons(job_id: int, needs: Needs, printers: Iterable[FleetPrinter], flo
         names = ", ".join(str(r["printer"]) for r in held)
         if all(r["code"] == "busy" for r in held):
             return [reason("all_busy", f"Every printer that fits is busy: {names}"), *held]
-        return [reason("none_free", f"No printer that fits is free: {names}"), *held]
+        return [reason("none_free", f"No printer that fits can take it now: {names}"), *held]
     if floor.budget_full:
         return [
             reason(
@@ -157,28 +157,31 @@ def job_reasons(job_id: int, needs: Needs, printers: Iterable[FleetPrinter], flo
     return [reason("next_round", f"{names} can take it: it goes next, after earlier entries")]
 
 
-def printer_reasons(fleet: Fleet, floor: Floor, waiting: Iterable[Needs]) -> list[dict[str, Any]]:
+def printer_reasons(
+    fleet: Fleet, floor: Floor, waiting: Iterable[Needs | JobSide]
+) -> list[dict[str, Any]]:
     """Each printer of the fleet: whether it takes work, and why not."""
-    needs = list(waiting)
+    jobs = [w if isinstance(w, JobSide) else JobSide(w) for w in waiting]
     rows = []
     for printer in fleet.printers:
-        live = floor.live.get(printer.name) or PrinterLive(printer.name)
+        name = printer.name
+        live = floor.live.get(name) or PrinterLive(name)
         found = blocker(printer, floor) or checked_hold(printer, floor, None)
         if found is None:
-            if not needs:
-                found = reason("idle", f"{printer.name} is ready; no job waits", printer.name)
-            elif not any(not misfits(n, printer) for n in needs):
-                found = reason("no_job_fits", f"{printer.name} does not match any waiting job",
-                               printer.name)  # fmt: skip
+            fitting = [j for j in jobs if "profile" in j.overrides or fits(j.needs, printer)]
+            if not jobs:
+                found = reason("idle", f"{name} is ready; no job waits", name)
+            elif not fitting:
+                found = reason("no_job_fits", f"{name} does not match any waiting job", name)
+            elif (spool := spool_hold_of_all(printer, floor, fitting)) is not None:
+                found = spool
             elif floor.budget_full:
-                found = reason("heating_budget", "Heat-up budget full: it waits its turn",
-                               printer.name)  # fmt: skip
+                found = reason("heating_budget", "Heat-up budget full: it waits its turn", name)
             else:
-                found = reason("ready", f"{printer.name} takes the next job that fits",
-                               printer.name)  # fmt: skip
+                found = reason("ready", f"{name} takes the next job that fits", name)
         rows.append(
             {
-                "name": printer.name,
+                "name": name,
                 "state": live.state if live.online else "unreachable",
                 "taking_work": found["code"] in ("idle", "ready"),
                 "code": found["code"],
@@ -186,3 +189,16 @@ def printer_reasons(fleet: Fleet, floor: Floor, waiting: Iterable[Needs]) -> lis
             }
         )
     return rows
+
+
+def spool_hold_of_all(printer: FleetPrinter, floor: Floor, jobs: list[JobSide]) -> Reason | None:
+    """The spool item's reason when it holds every one of ``jobs`` on ``printer``."""
+    live = floor.live.get(printer.name) or PrinterLive(printer.name)
+    rules = floor.sources.rules(floor.fleet or Fleet(printers=(printer,)))
+    side = floor.sources.side(printer, live)
+    if not all("spool" not in j.overrides and spool_holds(j, side, rules) for j in jobs):
+        return None
+    first = spool_item(jobs[0], side, rules)
+    return reason(
+        "spool", f"Its spool holds every waiting job that fits: {first.text}", printer.name
+    )

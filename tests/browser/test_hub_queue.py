@@ -143,7 +143,7 @@ def test_a_waiting_copy_says_why_and_its_bed_is_cleared_from_there(site: Site, p
     waiting = page.locator("#queue tr[data-state=queued]")
     expect(waiting.locator(".queue-state")).to_have_text("Queued")
     why = waiting.locator(".queue-reason")
-    expect(why).to_contain_text("No printer that fits is free: demo-1")
+    expect(why).to_contain_text("No printer that fits can take it now: demo-1")
     expect(why).to_contain_text("Bed not confirmed clear: demo-1")
     printers = page.locator("#queue .queue-printers")
     expect(printers.locator("tr[data-printer=demo-1]")).to_contain_text(
