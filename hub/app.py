@@ -30,6 +30,7 @@ FEATURES: tuple[str, ...] = (
     "hub.records.history_api",
     "hub.notify.service",
     "hub.queue.api",
+    "hub.maintenance.api",
     "hub.web.openapi",
     "hub.web.pages",
 )

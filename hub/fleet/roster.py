@@ -3,7 +3,8 @@
 
 Format (docs/hub.md)::
 
-    {"site": {"max_heating": 0},
+    {"site": {"max_heating": 0, "maintenance": [{"task": "Replace nozzle",
+              "every": {"print_hours": 300}, "printers": [...], "groups": [...]}]},
      "printers": [{"name": "mk3", "path": "/printers/mk3/", "upstream": "http://printer-mk3:8080",
                    "camera": "cam1" | null, "groups": ["lab"], "tags": ["pla"],
                    "profile": {"materials": ["PLA"], "nozzle": 0.4,
@@ -20,6 +21,8 @@ import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from hub.fleet.service_tasks import ServiceTask, ServiceTaskError, parse_tasks
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +61,8 @@ class FleetPrinter:
     groups: tuple[str, ...] = ()
     tags: tuple[str, ...] = ()
     profile: Profile = field(default_factory=Profile)
+    # Service tasks for this printer alone (docs/maintenance.md).
+    maintenance: tuple[ServiceTask, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +71,8 @@ class Fleet:
     cameras: tuple[FleetCamera, ...] = ()
     # At most this many printers heating up at once (0: no limit).
     max_heating: int = 0
+    # The site's service tasks (docs/maintenance.md).
+    maintenance: tuple[ServiceTask, ...] = ()
 
     def printer(self, name: str) -> FleetPrinter | None:
         return next((p for p in self.printers if p.name == name), None)
@@ -109,6 +116,7 @@ def parse_fleet(data: Any) -> Fleet:
                 groups=_strings(p.get("groups", []), f"printers[{i}].groups"),
                 tags=_strings(p.get("tags", []), f"printers[{i}].tags"),
                 profile=_profile(p.get("profile"), f"printers[{i}].profile"),
+                maintenance=parse_tasks(p.get("maintenance"), f"printers[{i}].maintenance"),
             )
             for i, p in enumerate(data.get("printers", []))
         )
@@ -118,11 +126,16 @@ def parse_fleet(data: Any) -> Fleet:
         )
         site = data.get("site", {})
         max_heating = int(site.get("max_heating", 0))
+        maintenance = parse_tasks(site.get("maintenance"), "site.maintenance")
     except FleetFileError:
         raise
+    except ServiceTaskError as error:
+        raise FleetFileError(str(error)) from None
     except (KeyError, TypeError, ValueError, AttributeError) as error:
         raise FleetFileError(f"not a fleet file: {error!r}") from None
-    return Fleet(printers=printers, cameras=cameras, max_heating=max_heating)
+    return Fleet(
+        printers=printers, cameras=cameras, max_heating=max_heating, maintenance=maintenance
+    )
 
 
 class FleetFile:

@@ -4,6 +4,7 @@ hub's tests; nothing is mocked."""
 from __future__ import annotations
 
 import json
+import os
 import socket
 import subprocess
 import sys
@@ -106,6 +107,9 @@ def start_hub_process(
     fleet_file.write_text(json.dumps(fleet))
     log = data_dir / "hub.log"
     env = {"PATH": str(BIN) + ":/usr/bin:/bin", **(extra_env or {})}
+    if "PYTHONPATH" in os.environ:
+        # A checkout under test (a worktree) runs its own code, not the installed one.
+        env.setdefault("PYTHONPATH", os.environ["PYTHONPATH"])
     with log.open("w") as errors:
         process = subprocess.Popen(
             [str(BIN / "fabfleet-hub"), "serve", "--data-dir", str(data_dir),

@@ -1,0 +1,1 @@
+"""Service tasks per printer, counted from each print server's counters (docs/maintenance.md)."""
