@@ -110,6 +110,7 @@ def printers_of(fleet: Fleet) -> tuple[PrinterEntry, ...]:
                 materials=tuple(profile.materials),
                 nozzle=profile.nozzle,
                 bed=None if bed is None else Bed(bed.x, bed.y, bed.z),
+                maintenance=tuple(task.hub_json() for task in p.maintenance),
             )
         )
     return tuple(entries)
@@ -369,7 +370,12 @@ def stack_of(fleet: Fleet, version: str) -> Stack:
         services=tuple(services),
         printers=printers,
         cameras=cameras,
-        hub=Hub(HUB, paths.service_address(HUB), fleet.site.max_heating),
+        hub=Hub(
+            HUB,
+            paths.service_address(HUB),
+            fleet.site.max_heating,
+            tuple(task.hub_json() for task in fleet.site.maintenance),
+        ),
         proxy=proxy,
         networks=_networks(printers),
         volumes=tuple(_data_volume(p.name) for p in fleet.printers),

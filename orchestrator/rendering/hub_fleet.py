@@ -29,6 +29,8 @@ def _printer(p: PrinterEntry, upstream: Upstream) -> dict[str, object]:
         "groups": list(p.groups),
         "tags": list(p.tags),
         "profile": {"materials": list(p.materials), "nozzle": p.nozzle, "bed": bed},
+        # Only when there are any (docs/maintenance.md): a fleet without keeps its old file.
+        **({"maintenance": list(p.maintenance)} if p.maintenance else {}),
     }
 
 
@@ -37,9 +39,13 @@ def _json(
     cameras: tuple[CameraEntry, ...],
     max_heating: int,
     upstream: Upstream,
+    maintenance: tuple[dict[str, object], ...] = (),
 ) -> bytes:
     document = {
-        "site": {"max_heating": max_heating},
+        "site": {
+            "max_heating": max_heating,
+            **({"maintenance": list(maintenance)} if maintenance else {}),
+        },
         "printers": [_printer(p, upstream) for p in printers],
         "cameras": [
             {"name": c.name, "path": c.route.path, "upstream": upstream(c.service)} for c in cameras
@@ -51,9 +57,12 @@ def _json(
 def render_hub_fleet(stack: Stack, upstream: Upstream = service_upstream) -> bytes:
     """Each printer and camera of ``stack``: where the proxy serves it, where the hub itself
     reaches it (``upstream(service)``), and what a printer can print."""
-    return _json(stack.printers, stack.cameras, stack.hub.max_heating, upstream)
+    return _json(
+        stack.printers, stack.cameras, stack.hub.max_heating, upstream, stack.hub.maintenance
+    )
 
 
 def hub_fleet(fleet: Fleet, upstream: Upstream = service_upstream) -> bytes:
     """:func:`render_hub_fleet` for a fleet run some other way (``fabfleet demo``)."""
-    return _json(printers_of(fleet), cameras_of(fleet), fleet.site.max_heating, upstream)
+    tasks = tuple(task.hub_json() for task in fleet.site.maintenance)
+    return _json(printers_of(fleet), cameras_of(fleet), fleet.site.max_heating, upstream, tasks)
