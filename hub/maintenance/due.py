@@ -96,10 +96,10 @@ def tasks_for(fleet: Fleet, printer: FleetPrinter) -> list[ServiceTask]:
 
 
 def amount(value: float) -> str:
-    """312, 9.5, 0.024: whole numbers from 10 up, else three significant digits."""
+    """312, 9.5, 0.024: whole numbers from 10 up, else at most three decimals."""
     if abs(value) >= 10:
         return f"{round(value):d}"
-    return f"{value:.3g}"
+    return f"{round(value, 3):g}"
 
 
 def used(kind: str, now: Counters, baseline: Counters) -> float:

@@ -84,7 +84,14 @@ def test_without_counters_the_state_is_unknown() -> None:
 
 
 def test_amounts_read_naturally() -> None:
-    assert [amount(v) for v in (312.4, 12.0, 9.5, 0.024, 0.0)] == ["312", "12", "9.5", "0.024", "0"]
+    assert [amount(v) for v in (312.4, 12.0, 9.5, 0.024, 9.4e-6, 0.0)] == [
+        "312",
+        "12",
+        "9.5",
+        "0.024",
+        "0",
+        "0",
+    ]
 
 
 def test_a_printer_gets_the_site_tasks_meant_for_it_and_its_own() -> None:

@@ -19,7 +19,7 @@
       else if (value === true) node.setAttribute(key, "");
       else if (value !== false && value !== null && value !== undefined) node.setAttribute(key, value);
     }
-    for (const child of children.flat()) {
+    for (const child of children.flat(Infinity)) {
       if (child !== null && child !== undefined) node.append(child instanceof Node ? child : String(child));
     }
     return node;
@@ -44,7 +44,15 @@
   }
 
   function hours(seconds) {
+    if (seconds < 3600) return `${Math.round(seconds / 60)} min`;
     return `${(seconds / 3600).toFixed(seconds < 36000 ? 1 : 0)} h`;
+  }
+
+  // Millimetres as mm, m or km, whichever reads best.
+  function length(mm) {
+    if (mm < 1000) return `${Math.round(mm)} mm`;
+    if (mm < 1e6) return `${(mm / 1000).toFixed(1)} m`;
+    return `${(mm / 1e6).toFixed(2)} km`;
   }
 
   function when(unix) {
@@ -61,9 +69,9 @@
     const heaters = Object.entries(c.heater_on_seconds).map(([h, s]) => `${h} ${hours(s)}`).join(", ");
     const rows = [
       ["Print time", hours(c.print_seconds)],
-      ["Filament", `${(c.filament_mm / 1000).toFixed(1)} m`],
+      ["Filament", length(c.filament_mm)],
       ["Jobs", jobs || "none"],
-      ["Travel", `${(c.move_mm / 1e6).toFixed(2)} km`],
+      ["Travel", length(c.move_mm)],
       ["Heaters on", heaters || "none"],
       ["Read", when(c.at) + (printer.error ? ` (now unreachable: ${printer.error})` : "")],
     ];
