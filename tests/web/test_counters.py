@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from instance.sim.process import simulator_process, stop_process
+from instance.sim.process import SimulatorProcess, simulator_process, stop_process
 from tests.web.server import Served, gcode_head, start_server
 from tests.web.test_metrics_and_health import sample
 
@@ -48,6 +48,17 @@ def counters(server: Served) -> dict[str, Any]:
     assert answer.status_code == 200
     body: dict[str, Any] = answer.json()
     return body
+
+
+def counters_after_restart(sim: SimulatorProcess, data_dir: Path) -> dict[str, Any]:
+    """The counters a new print server on the same data dir shows (its bed not clear)."""
+    again = start_server(sim, data_dir, wait_ready=False)
+    try:
+        again.wait_for(lambda: again.get("/api/v1/counters").status_code == 200, 60)
+        return counters(again)
+    finally:
+        stop_process(again.process)
+        again.http.close()
 
 
 def test_a_printed_file_is_counted_and_the_counts_survive_a_restart(tmp_path: Path):
@@ -99,13 +110,7 @@ def test_a_printed_file_is_counted_and_the_counts_survive_a_restart(tmp_path: Pa
         assert saved["totals"]["jobs"]["completed"] == 1
         assert (tmp_path / "data" / "counters.json").stat().st_mode & 0o777 == 0o600
 
-        again = start_server(sim, tmp_path / "data", wait_ready=False)
-        try:
-            again.wait_for(lambda: again.get("/api/v1/counters").status_code == 200, 60)
-            restarted = counters(again)
-        finally:
-            stop_process(again.process)
-            again.http.close()
+        restarted = counters_after_restart(sim, tmp_path / "data")
     for key in ("jobs", "print_seconds", "filament_mm", "move_mm", "since"):
         assert restarted[key] == after[key], key
     assert restarted["heater_on_seconds"]["T0"] >= heat["T0"]
@@ -126,13 +131,7 @@ def test_a_job_cut_short_by_a_crash_counts_as_interrupted(tmp_path: Path):
             stop_process(server.process)
             server.http.close()
         assert running["jobs"] == {"completed": 0, "cancelled": 0, "failed": 0, "interrupted": 0}
-        again = start_server(sim, tmp_path / "data", wait_ready=False)
-        try:
-            again.wait_for(lambda: again.get("/api/v1/counters").status_code == 200, 60)
-            after = counters(again)
-        finally:
-            stop_process(again.process)
-            again.http.close()
+        after = counters_after_restart(sim, tmp_path / "data")
     assert after["jobs"] == {"completed": 0, "cancelled": 0, "failed": 0, "interrupted": 1}
 
 

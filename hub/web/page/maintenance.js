@@ -7,41 +7,8 @@
   const status = document.getElementById("maintenance-status");
   const STATES = { ok: "OK", due: "Due", overdue: "Overdue", unknown: "Unknown" };
 
-  function cookie(name) {
-    const found = document.cookie.split("; ").find((c) => c.startsWith(name + "="));
-    return found ? decodeURIComponent(found.slice(name.length + 1)) : "";
-  }
-
-  function el(tag, attributes, ...children) {
-    const node = document.createElement(tag);
-    for (const [key, value] of Object.entries(attributes || {})) {
-      if (key.startsWith("on")) node.addEventListener(key.slice(2), value);
-      else if (value === true) node.setAttribute(key, "");
-      else if (value !== false && value !== null && value !== undefined) node.setAttribute(key, value);
-    }
-    for (const child of children.flat(Infinity)) {
-      if (child !== null && child !== undefined) node.append(child instanceof Node ? child : String(child));
-    }
-    return node;
-  }
-
-  async function api(method, url, body) {
-    const headers = { Accept: "application/json" };
-    const options = { method, headers, credentials: "same-origin" };
-    if (method !== "GET") headers["X-CSRF-Token"] = cookie("fabfleet_csrf");
-    if (body !== undefined) {
-      headers["Content-Type"] = "application/json";
-      options.body = JSON.stringify(body);
-    }
-    const answer = await fetch(url, options);
-    if (answer.status === 401) {
-      location.href = "login?next=" + encodeURIComponent(location.pathname);
-      throw new Error("not logged in");
-    }
-    const data = await answer.json().catch(() => null);
-    if (!answer.ok) throw new Error((data && data.error) || answer.statusText);
-    return data;
-  }
+  // The page's helpers: the API call with CSRF (a 401 goes to the login), elements, tables.
+  const { api, el, tableBox } = fabfleet;
 
   function hours(seconds) {
     if (seconds < 3600) return `${Math.round(seconds / 60)} min`;
@@ -75,7 +42,7 @@
       ["Heaters on", heaters || "none"],
       ["Read", when(c.at) + (printer.error ? ` (now unreachable: ${printer.error})` : "")],
     ];
-    return el("dl", { class: "service-counters" }, rows.map(([k, v]) => [el("dt", {}, k), el("dd", {}, v)]));
+    return el("dl", { class: "service-counters" }, rows.flatMap(([k, v]) => [el("dt", {}, k), el("dd", {}, v)]));
   }
 
   function doneForm(printer, task) {
@@ -114,8 +81,7 @@
     const table = el("table", { class: "service-tasks" },
       el("caption", { class: "visually-hidden" }, `Service tasks of ${printer.name}`),
       el("thead", {}, head), el("tbody", {}, rows));
-    return el("div", { class: "table-box", tabindex: "0", role: "region",
-      "aria-label": `Service tasks of ${printer.name}` }, table);
+    return tableBox(`Service tasks of ${printer.name}`, table);
   }
 
   function serviceLog(printer) {
@@ -131,8 +97,7 @@
         }
         const rows = data.log.map((done) => el("tr", {}, el("td", {}, when(done.done_at)),
           el("td", {}, done.task), el("td", {}, done.done_by), el("td", {}, done.note || "")));
-        body.replaceChildren(el("div", { class: "table-box", tabindex: "0", role: "region",
-          "aria-label": `Service log of ${printer.name}` }, el("table", {},
+        body.replaceChildren(tableBox(`Service log of ${printer.name}`, el("table", {},
           el("thead", {}, el("tr", {}, ["When", "Task", "By", "Note"].map((h) => el("th", { scope: "col" }, h)))),
           el("tbody", {}, rows))));
       } catch (error) {
