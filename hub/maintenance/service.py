@@ -53,6 +53,8 @@ class MaintenanceService:
         self._done = store.last_done(ctx.db)
         self._starts = store.starts(ctx.db)
         self._busy: dict[str, bool] = {}
+        # Printers whose counters are being read now.
+        self._reading: set[str] = set()
         self._tasks: set[asyncio.Task[Any]] = set()
         self._loop_task: asyncio.Task[None] | None = None
         self._unsubscribe: Any = None
@@ -61,6 +63,13 @@ class MaintenanceService:
 
     async def read(self, printer: FleetPrinter) -> Counters | None:
         """Read ``printer``'s counters now; None (and ``errors[name]``) when it cannot."""
+        self._reading.add(printer.name)
+        try:
+            return await self._read(printer)
+        finally:
+            self._reading.discard(printer.name)
+
+    async def _read(self, printer: FleetPrinter) -> Counters | None:
         try:
             async with self.ctx.client.request(
                 "GET", printer, "/api/v1/counters", timeout=READ_TIMEOUT
@@ -95,13 +104,19 @@ class MaintenanceService:
         await asyncio.gather(*(self.read(p) for p in printers))
 
     def changed(self, live: PrinterLive) -> None:
-        """A live update; a job that just ended is read at once. Never raises."""
+        """A live update: a printer whose job just ended, or one not read yet that answers
+        (new in the fleet), is read at once. Never raises."""
         try:
             busy = live.state in BUSY
             was = self._busy.get(live.name)
             self._busy[live.name] = busy
             printer = self.ctx.fleet.printer(live.name)
-            if was and not busy and printer is not None:
+            unread = live.online and live.name not in self.readings
+            if (
+                printer is not None
+                and ((was and not busy) or unread)
+                and live.name not in self._reading
+            ):
                 task = asyncio.get_running_loop().create_task(self.read(printer))
                 self._tasks.add(task)
                 task.add_done_callback(self._tasks.discard)

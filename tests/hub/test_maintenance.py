@@ -14,7 +14,14 @@ import requests
 
 from hub.auth.accounts import make_grants
 from tests.hub.conftest import HubProcess, SimulatedFleet, login
-from tests.hub.test_history import PASSWORD, SHORT, add_user, print_servers, wait_until
+from tests.hub.test_history import (
+    PASSWORD,
+    SHORT,
+    add_user,
+    print_servers,
+    restart,
+    wait_until,
+)
 
 pytestmark = pytest.mark.timeout(240)
 
@@ -80,9 +87,10 @@ def test_tasks_fall_due_and_an_operator_marks_one_done(
     one.upload("short.gcode", SHORT)
     one.print_file("short.gcode", "otto")
     one.print_file("short.gcode", "otto")
-    # The hub reads the counters when a job ends.
+    # The hub reads the counters when a job ends (its periodic reading is a minute apart).
     wait_until(
         lambda: maintenance(admin, hub)["demo-1"]["counters"]["jobs"]["completed"] == 2,
+        seconds=30,
         what="two jobs counted",
     )
     after = maintenance(admin, hub)["demo-1"]
@@ -149,3 +157,55 @@ def test_tasks_fall_due_and_an_operator_marks_one_done(
         and "note: scraped and wiped with IPA" in entries[0]["detail"]
     )
     assert viewer.get(hub.url + "api/printers/demo-2/maintenance/log").status_code == 404
+
+
+def test_a_printer_new_to_the_hub_counts_from_its_first_reading_and_done_survives_a_restart(
+    start_hub: Callable[..., HubProcess], simulated_printers: Callable[..., SimulatedFleet]
+) -> None:
+    printers = simulated_printers(2, time_factor=200)
+    full = printers.fleet()
+    full["site"]["maintenance"] = [{"task": "Clean bed", "every": {"jobs": 1}}]
+    only_one = {**full, "printers": full["printers"][:1]}
+    hub = start_hub(only_one)
+    add_user(hub, "ada", "admin")
+    admin = login(hub.url, "ada", PASSWORD)
+    # demo-2 prints before the hub knows it.
+    _one, two = print_servers(hub, printers)
+    two.upload("short.gcode", SHORT)
+    two.print_file("short.gcode", "ada")
+    hub.write_fleet(full)
+    wait_until(lambda: "demo-2" in maintenance(admin, hub), what="demo-2 in the fleet")
+    wait_until(
+        lambda: maintenance(admin, hub)["demo-2"]["counters"] is not None,
+        seconds=30,  # read when it first answers, not at the next minute's reading
+        what="demo-2's first reading",
+    )
+    new = maintenance(admin, hub)["demo-2"]
+    assert new["counters"]["jobs"]["completed"] == 1
+    assert task(new, "Clean bed")["sentence"] == "Clean bed: 0 of 1 jobs"
+
+    two.print_file("short.gcode", "ada")
+    wait_until(
+        lambda: task(maintenance(admin, hub)["demo-2"], "Clean bed")["state"] == "overdue",
+        seconds=30,
+        what="overdue after a job",
+    )
+    done = admin.post(hub.url + "api/printers/demo-2/maintenance/Clean%20bed/done", timeout=10)
+    assert done.status_code == 200, done.text
+    assert done.json()["done"]["note"] == ""
+
+    again = restart(hub, full)
+    try:
+        admin = login(again.url, "ada", PASSWORD)
+        wait_until(
+            lambda: all(p["counters"] for p in maintenance(admin, again).values()),
+            what="read again",
+        )
+        after = maintenance(admin, again)
+        log = admin.get(again.url + "api/printers/demo-2/maintenance/log", timeout=10).json()
+    finally:
+        again.stop()
+    assert task(after["demo-2"], "Clean bed")["sentence"] == "Clean bed: 0 of 1 jobs"
+    # demo-1's baseline, taken at the first start, is kept too.
+    assert task(after["demo-1"], "Clean bed")["sentence"] == "Clean bed: 0 of 1 jobs"
+    assert [(e["task"], e["done_by"]) for e in log["log"]] == [("Clean bed", "ada")]
