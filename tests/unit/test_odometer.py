@@ -4,11 +4,13 @@ integrated from temperature reports, and what a saved file gives back."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
 from instance.machine_state import MachineState
 from instance.odometer import MAX_REPORT_GAP, JobShare, Odometer, OdometerFileError
+from instance.odometer_file import FILE_NAME, OdometerFile
 
 
 def test_jobs_add_their_share_once_each_by_outcome() -> None:
@@ -109,3 +111,32 @@ def test_travel_is_the_straight_distance_of_moves_once_positions_are_known() -> 
     machine.apply("G91")
     machine.apply("G1 X-3 Y-4")
     assert machine.travel_mm == pytest.approx(5.0 + 12.0 + 5.0)
+
+
+def test_the_file_is_written_whole_only_when_something_changed(tmp_path: Path) -> None:
+    first = OdometerFile(tmp_path)
+    assert first.problem is None and first.interrupted_job is None
+    first.odometer.job_started(7)
+    first.odometer.job_running(7, JobShare(5.0, 6.0, 7.0))
+    first.save()
+    path = tmp_path / FILE_NAME
+    assert path.stat().st_mode & 0o777 == 0o600
+    assert not list(tmp_path.glob(".*.tmp"))
+    path.unlink()
+    first.save()  # nothing changed since: nothing written
+    assert not path.exists()
+    first.save(force=True)
+    again = OdometerFile(tmp_path)
+    assert again.interrupted_job == 7
+    assert again.odometer.reading().jobs["interrupted"] == 1
+    assert again.odometer.reading().print_seconds == 5.0
+
+
+def test_an_unreadable_file_is_kept_aside_and_counting_starts_again(tmp_path: Path) -> None:
+    (tmp_path / FILE_NAME).write_text("{not json")
+    loaded = OdometerFile(tmp_path)
+    assert loaded.problem is not None and "could not be read" in loaded.problem
+    assert sum(loaded.odometer.reading().jobs.values()) == 0
+    (kept,) = tmp_path.glob(f"{FILE_NAME}.bad-*")
+    assert kept.read_text() == "{not json"
+    assert not (tmp_path / FILE_NAME).exists()
