@@ -66,8 +66,9 @@ def task_problems(
     site_tasks: Iterable[ServiceTask],
     printers: Iterable[tuple[str, list[str], list[ServiceTask]]],
 ) -> list[tuple[FieldPath, str]]:
-    """Printers and groups a site task names that the fleet does not have, and a task named
-    twice in one list; ``printers`` are (name, groups, own tasks)."""
+    """Printers and groups a site task names that the fleet does not have, a printer's own
+    task that names printers or groups, and a task named twice in one list; ``printers``
+    are (name, groups, own tasks)."""
     entries = list(printers)
     names = {name for name, _, _ in entries}
     groups = {group for _, printer_groups, _ in entries for group in printer_groups}
@@ -87,6 +88,17 @@ def task_problems(
                         f"no printer is in group '{group}'",
                     )
                 )
+    for i, (name, _, own) in enumerate(entries):
+        for index, task in enumerate(own):
+            for key in ("printers", "groups"):
+                if getattr(task, key):
+                    found.append(
+                        (
+                            ("printers", i, "maintenance", index, key),
+                            f"a task of printer '{name}' is for that printer alone;"
+                            f" leave out '{key}' (or move the task to site: maintenance:)",
+                        )
+                    )
     lists: list[tuple[FieldPath, list[ServiceTask]]] = [(("site", "maintenance"), site)]
     lists += [(("printers", i, "maintenance"), own) for i, (_, _, own) in enumerate(entries)]
     for where, tasks in lists:

@@ -67,6 +67,7 @@ def test_tasks_reach_the_hub_as_written(tmp_path: Path) -> None:
         ("groups: [lab]", "printers: [prusa]", "no printer 'prusa'"),
         ("task: Lube rails", "task: Replace nozzle", "task 'Replace nozzle' is listed twice"),
         ("guide: https://example.org/nozzle", "guide: see the binder", "a guide is a web address"),
+        ("every: {jobs: 50}", "every: {jobs: 50}\n        groups: [lab]", "leave out 'groups'"),
     ],
 )
 def test_a_wrong_task_is_refused_at_its_line(
