@@ -152,6 +152,7 @@ def test_tasks_fall_due_and_an_operator_marks_one_done(
     assert len(entries) == 1
     assert (entries[0]["user"], entries[0]["printer"]) == ("otto", "demo-1")
     assert entries[0]["detail"].startswith("Clean bed; print ")
+    assert entries[0]["summary"] == "otto marked “Clean bed” done on demo-1"
     assert (
         "2 jobs" in entries[0]["detail"]
         and "note: scraped and wiped with IPA" in entries[0]["detail"]
