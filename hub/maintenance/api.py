@@ -123,7 +123,8 @@ def setup(app: web.Application) -> None:
     # Before the shared client session closes (also on_cleanup).
     app.on_cleanup.insert(0, stop)
     app.router.add_get("/api/maintenance", list_maintenance)
-    app.router.add_post("/api/printers/{name}/maintenance/{task}/done", mark_done)
+    # A task's name may hold a "/" ("Check X/Y belts"), encoded or not.
+    app.router.add_post("/api/printers/{name}/maintenance/{task:.+}/done", mark_done)
     app.router.add_get("/api/printers/{name}/maintenance/log", service_log)
     app.router.add_get("/maintenance", page)
     metrics.add_routes(app)

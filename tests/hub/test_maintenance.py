@@ -165,7 +165,10 @@ def test_a_printer_new_to_the_hub_counts_from_its_first_reading_and_done_survive
 ) -> None:
     printers = simulated_printers(2, time_factor=200)
     full = printers.fleet()
-    full["site"]["maintenance"] = [{"task": "Clean bed", "every": {"jobs": 1}}]
+    full["site"]["maintenance"] = [
+        {"task": "Clean bed", "every": {"jobs": 1}},
+        {"task": "Check X/Y belts", "every": {"days": 30}},
+    ]
     only_one = {**full, "printers": full["printers"][:1]}
     hub = start_hub(only_one)
     add_user(hub, "ada", "admin")
@@ -194,6 +197,9 @@ def test_a_printer_new_to_the_hub_counts_from_its_first_reading_and_done_survive
     done = admin.post(hub.url + "api/printers/demo-2/maintenance/Clean%20bed/done", timeout=10)
     assert done.status_code == 200, done.text
     assert done.json()["done"]["note"] == ""
+    belts = admin.post(hub.url + "api/printers/demo-2/maintenance/Check%20X%2FY%20belts/done")
+    assert belts.status_code == 200, belts.text
+    assert belts.json()["done"]["task"] == "Check X/Y belts"
 
     again = restart(hub, full)
     try:
@@ -209,4 +215,7 @@ def test_a_printer_new_to_the_hub_counts_from_its_first_reading_and_done_survive
     assert task(after["demo-2"], "Clean bed")["sentence"] == "Clean bed: 0 of 1 jobs"
     # demo-1's baseline, taken at the first start, is kept too.
     assert task(after["demo-1"], "Clean bed")["sentence"] == "Clean bed: 0 of 1 jobs"
-    assert [(e["task"], e["done_by"]) for e in log["log"]] == [("Clean bed", "ada")]
+    assert [(e["task"], e["done_by"]) for e in log["log"]] == [
+        ("Check X/Y belts", "ada"),
+        ("Clean bed", "ada"),
+    ]
