@@ -93,6 +93,15 @@ class PrinterError(RuntimeError):
     """A request the printer cannot honour now; the message says why."""
 
 
+class HeldByCheck(PrinterError):
+    """The hub's dispatch check holds the start: nothing started, the file stays.
+    ``items`` are the check's holding items (``item``, ``text``, ``overridable``)."""
+
+    def __init__(self, message: str, items: list[dict[str, object]]) -> None:
+        super().__init__(message)
+        self.items = items
+
+
 @dataclass(frozen=True, slots=True)
 class PrinterSettings:
     """Everything one print server needs to know about its printer."""
@@ -216,6 +225,19 @@ class Printer:
 
     # ---------------------------------------------------------------- jobs
 
+    def check_startable(self) -> None:
+        """PrinterError unless the printer is ready with its bed confirmed clear."""
+        if self._state is not PrinterState.READY:
+            if self._state in (
+                PrinterState.FINISHED,
+                PrinterState.FAILED,
+                PrinterState.BED_NOT_CLEARED,
+            ):
+                raise PrinterError("the bed was not confirmed clear after the last job")
+            raise PrinterError(f"the printer is {self._state.value}, not ready")
+        if not self.bed_clear:
+            raise PrinterError("the bed was not confirmed clear after the last job")
+
     async def start_print(
         self,
         path: str | os.PathLike[str],
@@ -232,16 +254,7 @@ class Printer:
         analysis; otherwise the slicer's figure is used. The record gets the
         share of it that was printed.
         """
-        if self._state is not PrinterState.READY:
-            if self._state in (
-                PrinterState.FINISHED,
-                PrinterState.FAILED,
-                PrinterState.BED_NOT_CLEARED,
-            ):
-                raise PrinterError("the bed was not confirmed clear after the last job")
-            raise PrinterError(f"the printer is {self._state.value}, not ready")
-        if not self.bed_clear:
-            raise PrinterError("the bed was not confirmed clear after the last job")
+        self.check_startable()
         file = GcodeFile(path)
         if start_offset:
             file.line_number_at(start_offset)  # refuses an offset that is not a line start

@@ -3,8 +3,10 @@
 
 Format (docs/hub.md)::
 
-    {"site": {"max_heating": 0, "maintenance": [{"task": "Replace nozzle",
-              "every": {"print_hours": 300}, "printers": [...], "groups": [...]}]},
+    {"site": {"max_heating": 0,
+              "spoolman": {"url": "http://spoolman:7912", "low_grams": 100} | absent,
+              "maintenance": [{"task": "Replace nozzle", "every": {"print_hours": 300},
+                               "printers": [...], "groups": [...]}] | absent},
      "printers": [{"name": "mk3", "path": "/printers/mk3/", "upstream": "http://printer-mk3:8080",
                    "camera": "cam1" | null, "groups": ["lab"], "tags": ["pla"],
                    "profile": {"materials": ["PLA"], "nozzle": 0.4,
@@ -66,11 +68,32 @@ class FleetPrinter:
 
 
 @dataclass(frozen=True, slots=True)
+class DispatchRules:
+    """``site.dispatch``: the rules of the check before every dispatch (hub/dispatch/check.py)."""
+
+    spool_margin_percent: float = 10.0
+    spool_margin_g: float = 5.0
+    overdue_maintenance: str = "hold"  # "hold" | "warn"
+
+
+@dataclass(frozen=True, slots=True)
+class SpoolmanSite:
+    """Where the site's Spoolman answers (docs/spools.md), and below how many grams a
+    loaded spool is shown as running low."""
+
+    url: str
+    low_grams: float = 100.0
+
+
+@dataclass(frozen=True, slots=True)
 class Fleet:
     printers: tuple[FleetPrinter, ...] = ()
     cameras: tuple[FleetCamera, ...] = ()
     # At most this many printers heating up at once (0: no limit).
     max_heating: int = 0
+    # The site's Spoolman; None: no spool tracking.
+    spoolman: SpoolmanSite | None = None
+    dispatch: DispatchRules = field(default_factory=DispatchRules)
     # The site's service tasks (docs/maintenance.md).
     maintenance: tuple[ServiceTask, ...] = ()
 
@@ -104,6 +127,38 @@ def _profile(raw: Any, where: str) -> Profile:
     )
 
 
+def _dispatch(raw: Any) -> DispatchRules:
+    if raw is None:
+        return DispatchRules()
+    if not isinstance(raw, dict):
+        raise FleetFileError("site.dispatch must be an object")
+    overdue = raw.get("overdue_maintenance", "hold")
+    if overdue not in ("hold", "warn"):
+        raise FleetFileError("site.dispatch.overdue_maintenance must be hold or warn")
+    rules = DispatchRules(
+        spool_margin_percent=float(raw.get("spool_margin_percent", 10.0)),
+        spool_margin_g=float(raw.get("spool_margin_g", 5.0)),
+        overdue_maintenance=overdue,
+    )
+    if rules.spool_margin_percent < 0 or rules.spool_margin_g < 0:
+        raise FleetFileError("site.dispatch margins must not be negative")
+    return rules
+
+
+def _spoolman(raw: Any) -> SpoolmanSite | None:
+    if raw is None:
+        return None
+    if not isinstance(raw, dict) or not isinstance(raw.get("url"), str):
+        raise FleetFileError("site.spoolman must be an object with a url")
+    url = raw["url"].rstrip("/")
+    if not url.startswith(("http://", "https://")):
+        raise FleetFileError(f"site.spoolman.url must be http:// or https://, not {url[:80]!r}")
+    low = float(raw.get("low_grams", 100.0))
+    if not 0 <= low < 1e6:
+        raise FleetFileError("site.spoolman.low_grams must be 0 or more")
+    return SpoolmanSite(url=url, low_grams=low)
+
+
 def parse_fleet(data: Any) -> Fleet:
     """The fleet from fleet.json's decoded JSON; FleetFileError says what is wrong."""
     try:
@@ -126,6 +181,8 @@ def parse_fleet(data: Any) -> Fleet:
         )
         site = data.get("site", {})
         max_heating = int(site.get("max_heating", 0))
+        spoolman = _spoolman(site.get("spoolman"))
+        dispatch = _dispatch(site.get("dispatch"))
         maintenance = parse_tasks(site.get("maintenance"), "site.maintenance")
     except FleetFileError:
         raise
@@ -134,7 +191,12 @@ def parse_fleet(data: Any) -> Fleet:
     except (KeyError, TypeError, ValueError, AttributeError) as error:
         raise FleetFileError(f"not a fleet file: {error!r}") from None
     return Fleet(
-        printers=printers, cameras=cameras, max_heating=max_heating, maintenance=maintenance
+        printers=printers,
+        cameras=cameras,
+        max_heating=max_heating,
+        spoolman=spoolman,
+        dispatch=dispatch,
+        maintenance=maintenance,
     )
 
 

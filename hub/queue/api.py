@@ -33,6 +33,7 @@ from hub.auth.current import current_user
 from hub.auth.rights import User, may_act, may_view
 from hub.bodies import read_object
 from hub.context import HubContext, context
+from hub.dispatch.sources import sources
 from hub.errors import ApiError, error_response
 from hub.fleet.live import BUSY
 from hub.fleet.roster import Fleet
@@ -322,7 +323,9 @@ def floor_now(request: web.Request) -> Floor:
     found = request.app.get(dispatcher.DISPATCHER)
     heating = found.heating(time.time()) if found is not None else 0
     refused = frozenset(found.refused) if found is not None else frozenset()
-    return Floor(ctx.live.printers, occupied, heating, ctx.fleet.max_heating, refused)
+    powering = frozenset(found.powering) if found is not None else frozenset()
+    return Floor(ctx.live.printers, occupied, heating, ctx.fleet.max_heating, refused,
+                 sources(request.app), powering, ctx.fleet)  # fmt: skip
 
 
 def _visible_reasons(user: User, fleet: Fleet, reasons: list[dict[str, Any]]) -> list[Any]:
@@ -352,7 +355,8 @@ def queue_view(request: web.Request, user: User) -> dict[str, Any]:
         reasons: list[dict[str, Any]] = []
         if job.state == "queued":
             needs = dispatcher.needs_of(job)
-            found = job_reasons(job.id, needs, needs.target.printers(fleet), floor)
+            found = job_reasons(job.id, needs, needs.target.printers(fleet), floor,
+                                dispatcher.job_side(job))  # fmt: skip
             reasons = _visible_reasons(user, fleet, found)
         sent_to = fleet.printer(job.printer) if job.printer else None
         entries.append({

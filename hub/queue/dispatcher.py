@@ -5,6 +5,11 @@ round it first follows the entries already on a printer, then gives each
 ready printer (online, idle, bed confirmed clear) the first queued entry that
 fits it, in queue order (priority, then position).
 
+- The one dispatch check (hub/dispatch/check.py) decides whether an entry may start
+  on a printer: printer idle, bed clear, profile, power, spool, maintenance, heat-up
+  budget, with the entry's admin overrides. A printer whose power device is known
+  off is switched on first (the power service staggers and waits for the link);
+  the entry stays queued meanwhile and goes in a later round.
 - Staggered heat-up: with ``max_heating`` > 0 in fleet.json, a job starts only
   while fewer printers than that are heating (``PrinterLive.heating``, plus
   jobs sent in the last ``HEAT_GRACE`` seconds that have not reported heating).
@@ -33,6 +38,8 @@ import aiohttp
 from aiohttp import web
 
 from hub.context import CONTEXT, HubContext
+from hub.dispatch.check import Item, JobSide, check, parse_overrides, printer_items
+from hub.dispatch.sources import Sources, sources
 from hub.fleet.live import PrinterLive
 from hub.fleet.roster import FleetPrinter
 from hub.queue import store as queue_store
@@ -64,6 +71,15 @@ def needs_of(job: Job) -> Needs:
     return Needs(target, job.tags, job.file.material, job.file.nozzle, job.file.box)
 
 
+def job_side(job: Job) -> JobSide:
+    """What the dispatch check needs of a queue entry."""
+    return JobSide(needs_of(job), job.file.filament_mm, parse_overrides(",".join(job.overrides)))
+
+
+# A printer item that holds every job (no override can lift it).
+FIRM = ("printer", "bed")
+
+
 def printer_file_name(job: Job) -> str:
     """The name a queued file gets on a printer: ``q<file id>-<name>``."""
     return f"q{job.file.id}-{job.file.name}"
@@ -72,6 +88,7 @@ def printer_file_name(job: Job) -> str:
 @dataclass
 class Dispatcher:
     ctx: HubContext
+    sources: Sources = field(default_factory=Sources)
     wake: asyncio.Event = field(default_factory=asyncio.Event)
     # Printer → when we last sent it a job (for the heat-up stagger).
     sent_at: dict[str, float] = field(default_factory=dict)
@@ -82,6 +99,12 @@ class Dispatcher:
     # Printer → since when it has been unreachable (while an entry is on it).
     lost_since: dict[str, float] = field(default_factory=dict)
     sending: set[str] = field(default_factory=set)
+    # Printer → the file name of the entry being sent to it (its check is already made).
+    approved: dict[str, str] = field(default_factory=dict)
+    # Printer → the entry it is being switched on for.
+    powering: dict[str, int] = field(default_factory=dict)
+    # Printers whose spool is being looked up in Spoolman before a send.
+    confirming: set[str] = field(default_factory=set)
     # Entries whose end is being read from their printer's history.
     looking: set[int] = field(default_factory=set)
     tasks: set[asyncio.Task[None]] = field(default_factory=set)
@@ -179,54 +202,179 @@ class Dispatcher:
             if (
                 live.heating
                 or name in self.sending
+                or name in self.powering
+                or name in self.confirming
                 or (now - self.sent_at.get(name, 0) < HEAT_GRACE and name not in self.seen_heating)
             ):
                 count += 1
         return count
+
+    def choose(
+        self, printer: FleetPrinter, queued: list[Job], occupied: dict[str, str], heating: int
+    ) -> tuple[Job, bool] | None:
+        """The first queued entry the dispatch check lets start on ``printer`` now, and
+        whether the printer must be switched on first; None when none may."""
+        name = printer.name
+        if name in self.powering or name in self.confirming:
+            return None
+        live = self.ctx.live.printers.get(name) or PrinterLive(name)
+        power = self.sources.power_of(name)
+        powers_on = (
+            power is not None
+            and power.known
+            and power.on is False
+            and self.sources.power is not None
+            and live.online
+            and live.state == "offline"
+        )
+        rules = self.sources.rules(self.ctx.fleet)
+        side = self.sources.side(
+            printer, live, heating=heating, occupied_by=occupied.get(name), powers_on=powers_on
+        )
+        known = printer_items(side, rules)
+        if any(known[code].verdict == "hold" for code in FIRM):
+            return None
+        holding = {code for code, item in known.items() if item.verdict == "hold"}
+        for job in queued:
+            if (job.id, name) in self.refused:
+                continue
+            wanted = job_side(job)
+            if holding - set(wanted.overrides):
+                continue  # a printer item holds it and is not overridden for this entry
+            if not wanted.overrides.get("profile") and misfits(wanted.needs, printer):
+                continue
+            if check(wanted, side, rules, known=known).ready:
+                return job, powers_on
+        return None
 
     def dispatch(self) -> None:
         db, fleet, now = self.ctx.db, self.ctx.fleet, time.time()
         queued = queue_store.jobs(db, ("queued",))
         if not queued:
             return
-        occupied = {j.printer for j in queue_store.jobs(db, queue_store.ACTIVE)}
+        occupied = {
+            j.printer: j.file.name
+            for j in queue_store.jobs(db, queue_store.ACTIVE)
+            if j.printer is not None
+        }
         heating = self.heating(now)
         for key, until in list(self.refused.items()):
             if until < now:
                 del self.refused[key]
+        switch_on: list[tuple[FleetPrinter, Job]] = []
         for printer in fleet.printers:
             if not queued:
-                return
-            if fleet.max_heating > 0 and heating >= fleet.max_heating:
-                return
-            live = self.ctx.live.printers.get(printer.name)
-            if live is None or not live.ready or printer.name in occupied:
+                break
+            chosen = self.choose(printer, queued, occupied, heating)
+            if chosen is None:
                 continue
-            job = next(
-                (
-                    j
-                    for j in queued
-                    if (j.id, printer.name) not in self.refused
-                    and not misfits(needs_of(j), printer)
-                ),
-                None,
-            )
-            if job is None:
-                continue
-            if not queue_store.transition(
-                db, job.id, ("queued",), state="sent", printer=printer.name, sent_at=now,
-                reason=None,
-            ):  # fmt: skip
+            job, power_first = chosen
+            if power_first:
+                # Printers already on go first; this one is switched on after the round
+                # if its entry is still waiting then.
+                switch_on.append((printer, job))
                 continue
             queued.remove(job)
-            occupied.add(printer.name)
+            occupied[printer.name] = job.file.name
             heating += 1
-            self.sending.add(printer.name)
-            self.sent_at[printer.name] = now
-            self.seen_heating.discard(printer.name)
-            audit.record(db, "hub", "queue dispatch", printer.name,
-                         f"entry {job.id}: {job.file.name} for {job.submitted_by}")  # fmt: skip
-            self.spawn(self.send(job, printer))
+            if self.sources.spools is not None and self.sources.spools.enabled:
+                # Spoolman is asked afresh before the spool is trusted with a job.
+                self.confirming.add(printer.name)
+                self.spawn(self.confirm_spool(job, printer))
+                continue
+            self.send_now(job, printer)
+        for printer, job in switch_on:
+            if job not in queued or (fleet.max_heating > 0 and heating >= fleet.max_heating):
+                continue
+            queued.remove(job)
+            heating += 1
+            self.powering[printer.name] = job.id
+            queue_store.update(db, job.id, reason=f"switching {printer.name} on for it")
+            audit.record(db, "hub", "power on", printer.name,
+                         f"for queue entry {job.id}: {job.file.name}")  # fmt: skip
+            self.spawn(self.power_on(job, printer))
+
+    def send_now(self, job: Job, printer: FleetPrinter) -> bool:
+        """Mark ``job`` sent to ``printer`` and send it; False when it is no longer queued."""
+        db, now = self.ctx.db, time.time()
+        if not queue_store.transition(
+            db, job.id, ("queued",), state="sent", printer=printer.name, sent_at=now,
+            reason=None,
+        ):  # fmt: skip
+            return False
+        self.sending.add(printer.name)
+        self.approved[printer.name] = printer_file_name(job)
+        self.sent_at[printer.name] = now
+        self.seen_heating.discard(printer.name)
+        audit.record(db, "hub", "queue dispatch", printer.name,
+                     f"entry {job.id}: {job.file.name} for {job.submitted_by}")  # fmt: skip
+        self.spawn(self.send(job, printer))
+        return True
+
+    async def confirm_spool(self, job: Job, printer: FleetPrinter) -> None:
+        """Ask Spoolman again about ``printer``'s spool, then send ``job`` only if the check
+        still lets it start (Spoolman down or the spool gone meanwhile holds it)."""
+        try:
+            spools = self.sources.spools
+            if spools is not None:
+                await spools.refresh(printer.name)
+            fresh = queue_store.get(self.ctx.db, job.id)
+            if fresh is None or fresh.state != "queued":
+                return
+            occupied = {
+                j.printer: j.file.name
+                for j in queue_store.jobs(self.ctx.db, queue_store.ACTIVE)
+                if j.printer is not None
+            }
+            self.confirming.discard(printer.name)
+            chosen = self.choose(printer, [fresh], occupied, self.heating(time.time()))
+            if chosen is not None and not chosen[1]:
+                self.send_now(fresh, printer)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("confirming %s's spool for entry %d failed", printer.name, job.id)
+        finally:
+            self.confirming.discard(printer.name)
+            self.wake.set()
+
+    async def power_on(self, job: Job, printer: FleetPrinter) -> None:
+        """Switch ``printer`` on for ``job``; the entry goes in a later round once it is up."""
+        power = self.sources.power
+        try:
+            if power is None:
+                return
+            ensure_on = getattr(power, "ensure_on", None)
+            if ensure_on is None:
+                return
+            await ensure_on(printer.name)
+        except asyncio.CancelledError:
+            raise
+        except Exception as error:
+            self.refused[(job.id, printer.name)] = time.time() + REFUSAL_PAUSE
+            queue_store.transition(
+                self.ctx.db, job.id, ("queued",),
+                reason=f"{printer.name} could not be switched on: {error}",
+            )  # fmt: skip
+            log.warning("switching %s on for entry %d failed: %s", printer.name, job.id, error)
+        else:
+            queue_store.transition(self.ctx.db, job.id, ("queued",), reason=None)
+        finally:
+            self.powering.pop(printer.name, None)
+            self.wake.set()
+
+    def check_for(self, job: Job, printer: FleetPrinter) -> list[Item]:
+        """The dispatch check's items for ``job`` on ``printer`` now (for the queue's page)."""
+        occupied = {
+            j.printer: j.file.name
+            for j in queue_store.jobs(self.ctx.db, queue_store.ACTIVE)
+            if j.printer is not None
+        }
+        live = self.ctx.live.printers.get(printer.name) or PrinterLive(printer.name)
+        side = self.sources.side(
+            printer, live, heating=self.heating(time.time()), occupied_by=occupied.get(printer.name)
+        )
+        return list(check(job_side(job), side, self.sources.rules(self.ctx.fleet)).items)
 
     def spawn(self, coroutine: Any) -> None:
         task = asyncio.get_running_loop().create_task(coroutine)
@@ -268,6 +416,7 @@ class Dispatcher:
             return
         finally:
             self.sending.discard(printer.name)
+            self.approved.pop(printer.name, None)
             self.wake.set()
         body: Any = None
         with contextlib.suppress(ValueError):
@@ -292,8 +441,9 @@ DISPATCHER = web.AppKey("dispatcher", Dispatcher)
 
 def setup(app: web.Application) -> None:
     ctx = app[CONTEXT]
+    queue_store.upgrade(ctx.db)
     queue_store.recover(ctx.db, ctx.config.data_dir)
-    dispatcher = app[DISPATCHER] = Dispatcher(ctx)
+    dispatcher = app[DISPATCHER] = Dispatcher(ctx, sources(app))
     runner: list[asyncio.Task[None]] = []
     unsubscribe: list[Any] = []
 

@@ -9,6 +9,10 @@ and E unless ``M82``/``M83`` say otherwise), ``G92`` (set position), ``G28``
 (homing: the homed axes go to 0), ``G20``/``G21`` (inches/mm). A move extrudes
 when it moves X, Y or Z while E grows; travel, retraction and priming in place
 do not count. Arcs (``G2``/``G3``) count with the points of the circle they pass.
+
+Filament: the net length the extruder pushes (every E change of a move, retractions
+back out, ``G92 E`` resets not counted), in millimetres of filament — what the
+dispatch check compares with the loaded spool.
 """
 
 from __future__ import annotations
@@ -65,9 +69,12 @@ class GcodeFacts:
     # The slicer's estimate, seconds.
     estimated_seconds: float | None = None
     lines: int = 0
+    # Net filament pushed, mm; None when nothing is extruded.
+    filament_mm: float | None = None
 
     def to_json(self) -> dict[str, object]:
         return {
+            "filament_mm": None if self.filament_mm is None else round(self.filament_mm, 1),
             "box": None if self.box is None else self.box.to_json(),
             "material": self.material,
             "nozzle": self.nozzle,
@@ -109,6 +116,7 @@ class _Scanner:
     def __init__(self) -> None:
         self.pos = [0.0, 0.0, 0.0]
         self.e = 0.0
+        self.extruded = 0.0
         self.absolute = True
         self.absolute_e = True
         self.scale = 1.0
@@ -197,9 +205,11 @@ class _Scanner:
             e *= self.scale
             if self.absolute_e:
                 extruding = e > self.e + 1e-9
+                self.extruded += e - self.e
                 self.e = e
             else:
                 extruding = e > 1e-9
+                self.extruded += e
                 self.e += e
         if extruding and (end != start or arc):
             self.add(*start)
@@ -291,7 +301,8 @@ class _Scanner:
 
     def facts(self) -> GcodeFacts:
         box = None if self.box[0] > self.box[1] else Box(*self.box)
-        return GcodeFacts(box, self.material, self.nozzle, self.seconds, self.lines)
+        filament = self.extruded if self.extruded > 1e-6 else None
+        return GcodeFacts(box, self.material, self.nozzle, self.seconds, self.lines, filament)
 
 
 def scan_stream(stream: BinaryIO) -> GcodeFacts:
@@ -337,9 +348,11 @@ def scan_stream(stream: BinaryIO) -> GcodeFacts:
         if e is not None:
             if scanner.absolute_e:
                 extruding = e > scanner.e + 1e-9
+                scanner.extruded += e - scanner.e
                 scanner.e = e
             else:
                 extruding = e > 1e-9
+                scanner.extruded += e
                 scanner.e += e
             if extruding and (x != pos[0] or y != pos[1] or z != pos[2]):
                 if not scanner.joined:
@@ -384,6 +397,7 @@ def facts_from_json(data: dict[str, object]) -> GcodeFacts:
         nozzle=float(nozzle) if isinstance(nozzle, int | float) else None,
         estimated_seconds=float(seconds) if isinstance(seconds, int | float) else None,
         lines=lines if isinstance(lines := data.get("lines"), int) else 0,
+        filament_mm=float(f) if isinstance(f := data.get("filament_mm"), int | float) else None,
     )
 
 

@@ -37,7 +37,8 @@ CREATE TABLE IF NOT EXISTS queue_files (
     box TEXT,
     estimated_seconds REAL,
     submitted_at REAL NOT NULL,
-    removed INTEGER NOT NULL DEFAULT 0
+    removed INTEGER NOT NULL DEFAULT 0,
+    filament_mm REAL
 );
 CREATE TABLE IF NOT EXISTS queue_jobs (
     id INTEGER PRIMARY KEY,
@@ -56,7 +57,8 @@ CREATE TABLE IF NOT EXISTS queue_jobs (
     sent_at REAL,
     started_at REAL,
     ended_at REAL,
-    reason TEXT
+    reason TEXT,
+    overrides TEXT NOT NULL DEFAULT ''
 );
 CREATE INDEX IF NOT EXISTS queue_jobs_state ON queue_jobs(state);
 """
@@ -72,6 +74,20 @@ REQUEUEABLE = ("failed", "interrupted")
 # The file is no longer needed once every entry is in one of these.
 FINISHED = ("done", "cancelled")
 INCOMING = ".incoming-"
+# Columns added after the first release, for databases made before them (name, type).
+ADDED_COLUMNS = {
+    "queue_files": (("filament_mm", "REAL"),),
+    "queue_jobs": (("overrides", "TEXT NOT NULL DEFAULT ''"),),
+}
+
+
+def upgrade(db: sqlite3.Connection) -> None:
+    """Add the columns a database made by an earlier release lacks (kept rows read None/'')."""
+    for table, columns in ADDED_COLUMNS.items():
+        present = {row[1] for row in db.execute(f"PRAGMA table_info({table})")}
+        for name, kind in columns:
+            if name not in present:
+                db.execute(f"ALTER TABLE {table} ADD COLUMN {name} {kind}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,10 +99,13 @@ class QueueFile:
     nozzle: float | None
     box: Box | None
     estimated_seconds: float | None
+    # Net filament the file pushes (mm); None when unknown.
+    filament_mm: float | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
             "id": self.id,
+            "filament_mm": None if self.filament_mm is None else round(self.filament_mm, 1),
             "name": self.name,
             "size": self.size,
             "material": self.material,
@@ -115,6 +134,8 @@ class Job:
     started_at: float | None
     ended_at: float | None
     reason: str | None
+    # Dispatch-check items an admin overrode for this entry (hub/dispatch/check.py codes).
+    overrides: tuple[str, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -134,6 +155,8 @@ class Job:
             "started_at": self.started_at,
             "ended_at": self.ended_at,
             "reason": self.reason,
+            # Item → the admin who let it pass for this entry.
+            "overrides": dict(o.split("=", 1) for o in self.overrides if "=" in o),
         }
 
 
@@ -170,8 +193,17 @@ def add_file(
     try:
         cursor = db.execute(
             "INSERT INTO queue_files (name, size, material, nozzle, box, estimated_seconds,"
-            " submitted_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (name, size, facts.material, facts.nozzle, box, facts.estimated_seconds, time.time()),
+            " submitted_at, filament_mm) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                name,
+                size,
+                facts.material,
+                facts.nozzle,
+                box,
+                facts.estimated_seconds,
+                time.time(),
+                facts.filament_mm,
+            ),
         )
         file_id = int(cursor.lastrowid or 0)
         final = file_path(data_dir, file_id)
@@ -182,7 +214,7 @@ def add_file(
         db.execute("ROLLBACK")
         raise
     return QueueFile(file_id, name, size, facts.material, facts.nozzle, facts.box,
-                     facts.estimated_seconds)  # fmt: skip
+                     facts.estimated_seconds, facts.filament_mm)  # fmt: skip
 
 
 def _file(row: sqlite3.Row) -> QueueFile:
@@ -195,6 +227,7 @@ def _file(row: sqlite3.Row) -> QueueFile:
         nozzle=row["nozzle"],
         box=box,
         estimated_seconds=row["estimated_seconds"],
+        filament_mm=row["filament_mm"],
     )
 
 
@@ -217,11 +250,12 @@ def _job(row: sqlite3.Row) -> Job:
         started_at=row["started_at"],
         ended_at=row["ended_at"],
         reason=row["reason"],
+        overrides=tuple(o for o in (row["overrides"] or "").split(",") if o),
     )
 
 
 _SELECT = (
-    "SELECT j.*, f.name, f.size, f.material, f.nozzle, f.box, f.estimated_seconds"
+    "SELECT j.*, f.name, f.size, f.material, f.nozzle, f.box, f.estimated_seconds, f.filament_mm"
     " FROM queue_jobs j JOIN queue_files f ON f.id = j.file_id"
 )
 ORDER = " ORDER BY j.priority DESC, j.position ASC, j.id ASC"

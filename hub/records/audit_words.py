@@ -62,6 +62,7 @@ def printer_act(action: str, detail: str, printer: str, file: str | None) -> str
     simple = {
         "upload": f"uploaded a file to {p}",
         "bed clear": f"confirmed the bed of {p} is clear",
+        "spool assign": f"set the spool loaded in {p} ({detail})",
         "prompt answer": f"answered a prompt of {p}",
         "terminal": f"sent a command from the terminal to {p}",
         "tune": f"changed the speed, flow or Z babystep of {p}",

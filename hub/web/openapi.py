@@ -50,6 +50,14 @@ def _query(name: str, schema: Schema) -> Schema:
 
 
 _ID = _path("id", {"type": "integer"})
+_PRINTER = _path("name", {"type": "string", "minLength": 1})
+_OVERRIDE: Schema = {
+    "type": "object",
+    "required": ["item"],
+    "properties": {
+        "item": {"type": "string", "enum": ["profile", "power", "spool", "maintenance", "heat"]}
+    },
+}
 _USER = _path("name", {"type": "string", "minLength": 1})
 _FILTERS = [
     _query("printer", {"type": "string"}),
@@ -250,6 +258,61 @@ PATHS: Schema = {
             "responses": _answers("401", "403", "404", "409"),
         },
     },
+    "/api/queue/{id}/override": {
+        "parameters": [_ID],
+        "post": {
+            "summary": "an admin lets one dispatch-check item pass for this entry (audited)",
+            "requestBody": _body(_OVERRIDE),
+            "responses": _answers("400", "401", "403", "404", "409"),
+        },
+    },
+    "/api/queue/{id}/check": {
+        "parameters": [_ID],
+        "get": {
+            "summary": "the dispatch check's items for a queued entry on each printer",
+            "responses": _answers("401", "404"),
+        },
+    },
+    "/api/printers/{name}/dispatch-check": {
+        "parameters": [_PRINTER],
+        "post": {
+            "summary": "a print server asks before it starts a file (signed X-Fabfleet-Printer)",
+            "requestBody": _body(
+                {
+                    "type": "object",
+                    "required": ["file"],
+                    "properties": {
+                        "file": {"type": "string"},
+                        "filament_mm": {"type": ["number", "null"], "minimum": 0},
+                        "material": {"type": ["string", "null"], "maxLength": 255},
+                        "nozzle": {"type": ["number", "null"], "minimum": 0},
+                        "user": {"type": ["string", "null"], "maxLength": 255},
+                    },
+                }
+            ),
+            "responses": _answers("400", "403", "404", "413"),
+        },
+    },
+    "/api/printers/{name}/dispatch-override": {
+        "parameters": [_PRINTER],
+        "post": {
+            "summary": "an admin lets one item pass for the next start of a file (audited)",
+            "requestBody": _body(
+                {
+                    **_OVERRIDE,
+                    "required": ["item", "file"],
+                    "properties": {**_OVERRIDE["properties"], "file": {"type": "string"}},
+                }
+            ),
+            "responses": {
+                "201": {"description": "granted", **_json(_OBJECT)},
+                **{
+                    c: {"description": "refused", **_json(_ERROR)}
+                    for c in ("400", "401", "403", "404", "409")
+                },
+            },
+        },
+    },
     "/api/history": {
         "get": {
             "summary": "every printer's jobs",
@@ -269,6 +332,49 @@ PATHS: Schema = {
             ],
             "responses": _answers("400", "401"),
         }
+    },
+    "/api/spools": {
+        "get": {
+            "summary": "Spoolman's spools, for a picker (enabled: false without Spoolman)",
+            "responses": _answers("401", "502"),
+        }
+    },
+    "/api/spools/loaded": {
+        "get": {
+            "summary": "the spools loaded in every printer one may watch",
+            "responses": _answers("401"),
+        }
+    },
+    "/api/spools/reports": {
+        "get": {
+            "summary": "filament use reported (or owed) to Spoolman, newest first",
+            "parameters": [_query("printer", {"type": "string"})],
+            "responses": _answers("401", "404"),
+        }
+    },
+    "/api/printers/{name}/spools": {
+        "parameters": [_path("name", {"type": "string", "minLength": 1})],
+        "get": {
+            "summary": "the spools loaded in one printer",
+            "responses": _answers("401", "404"),
+        },
+    },
+    "/api/printers/{name}/spools/{tool}": {
+        "parameters": [
+            _path("name", {"type": "string", "minLength": 1}),
+            _path("tool", {"type": "integer", "minimum": 0, "maximum": 15}),
+        ],
+        "put": {
+            "summary": "load a spool into a tool (spool_id null: unload); audited",
+            "requestBody": _body(
+                {
+                    "type": "object",
+                    "properties": {"spool_id": {"type": ["integer", "null"], "minimum": 1}},
+                    "required": ["spool_id"],
+                }
+            ),
+            "responses": _answers("400", "401", "403", "404", "409", "415", "502"),
+        },
     },
     "/api/notifications": {
         "get": {"summary": "notification targets (admin)", "responses": _answers("401", "403")},

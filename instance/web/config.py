@@ -50,6 +50,8 @@ class ServeConfig:
     # Gate mode: the file holding this printer's key, and the key (hex in the file).
     gate_key_file: Path | None = None
     gate_key: bytes | None = field(default=None, repr=False)
+    # The hub whose dispatch check every start asks (gate mode only); None: ask no one.
+    hub_url: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -191,6 +193,12 @@ OPTIONS: tuple[Option, ...] = (
         lambda t: Path(_text(t)),
         "file with this printer's gate key (hex): every request needs the hub's signed identity",
     ),
+    Option(
+        "hub_url",
+        _text,
+        "the hub's URL (e.g. http://hub:8080): every print start asks its dispatch check first"
+        " (needs the gate key); unset: no check beyond the printer's own",
+    ),
 )
 _BY_NAME = {option.name: option for option in OPTIONS}
 
@@ -286,6 +294,14 @@ def load_config(
             chosen["gate_key"] = read_key_file(chosen["gate_key_file"])
         except GateKeyError as error:
             raise ConfigError(str(error)) from None
+    hub_url = chosen.get("hub_url")
+    if hub_url is not None:
+        if "gate_key" not in chosen:
+            raise ConfigError("--hub-url needs --gate-key-file: the hub's check is asked signed")
+        if not str(hub_url).startswith(("http://", "https://", "unix:/")):
+            raise ConfigError(
+                f"--hub-url must be an http:// or https:// URL or unix:/SOCKET, not {hub_url!r}"
+            )
     return ServeConfig(listen_host=host, listen_port=listen_port, **chosen)
 
 

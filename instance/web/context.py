@@ -15,9 +15,11 @@ from aiohttp import web
 from instance.files.analyses import DONE, Analyser, Analysis
 from instance.files.store import FileStore, StoredFile
 from instance.files.toolpaths import Toolpaths
-from instance.printer import Printer, PrinterError
+from instance.gcode_file import read_slicer_estimate
+from instance.printer import HeldByCheck, Printer, PrinterError
 from instance.web.auth import AccessCheck
 from instance.web.config import ServeConfig
+from instance.web.hub_check import CheckHeld, HubCheck
 from instance.web.overrides import Overrides
 
 log = logging.getLogger(__name__)
@@ -48,6 +50,8 @@ class ServerContext:
     toolpaths: Toolpaths | None = None
     # Feed-rate, flow and babystep set during the job (printer_api, the page's Tune box).
     overrides: Overrides = field(default_factory=Overrides)
+    # The hub's dispatch check, asked before every start (None: a print server alone).
+    hub_check: HubCheck | None = None
     _tasks: set[asyncio.Task[None]] = field(default_factory=set)
 
     async def begin(self, action: Coroutine[object, object, None], name: str) -> None:
@@ -88,12 +92,20 @@ class ServerContext:
         return sum(numbers) if numbers else None
 
     async def start_print(self, name: str, user: str) -> int:
-        """Print a stored file; the job's id (PrinterError when the printer cannot)."""
+        """Print a stored file; the job's id (PrinterError when the printer cannot, or the
+        hub's dispatch check holds it: the file stays, nothing starts)."""
         path = self.store.path(name)
         stored = self.store.stat(name)
-        job_id = await self.printer.start_print(
-            path, started_by=user, filament_mm=self.filament_of(stored)
-        )
+        filament = self.filament_of(stored)
+        if self.hub_check is not None:
+            self.printer.check_startable()
+            # An analysis still running: the slicer's own figure, if it wrote one.
+            asked = filament if filament is not None else read_slicer_estimate(path).filament_mm
+            try:
+                await self.hub_check.ask(name, asked, user)
+            except CheckHeld as held:
+                raise HeldByCheck(f"held by the dispatch check: {held}", held.items) from None
+        job_id = await self.printer.start_print(path, started_by=user, filament_mm=filament)
         self.selected = name
         return job_id
 

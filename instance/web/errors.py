@@ -11,7 +11,7 @@ from aiohttp.typedefs import Handler
 from instance.files.gcode_check import NotGcode
 from instance.files.names import BadFileName
 from instance.files.store import DiskFull, FileInUse, UnknownFile, UploadTooLarge
-from instance.printer import PrinterError
+from instance.printer import HeldByCheck, PrinterError
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +38,11 @@ class ApiError(Exception):
 
 def error_response(status: int, message: str, **extra: object) -> web.Response:
     return web.json_response({"error": message, **extra}, status=status)
+
+
+def held_of(error: BaseException) -> dict[str, object]:
+    """``{"held": [...]}``: the dispatch check's holding items, for a refusal it caused."""
+    return {"held": error.items} if isinstance(error, HeldByCheck) else {}
 
 
 def status_of(error: Exception) -> int | None:
@@ -70,4 +75,4 @@ async def json_errors(request: web.Request, handler: Handler) -> web.StreamRespo
         if status is None:
             log.exception("%s %s failed", request.method, request.path)
             return error_response(500, f"internal error: {type(error).__name__}")
-        return error_response(status, str(error))
+        return error_response(status, str(error), **held_of(error))

@@ -9,7 +9,7 @@ from aiohttp import web
 from instance.files.store import StoredFile
 from instance.web import links
 from instance.web.context import ServerContext, context
-from instance.web.errors import ApiError, error_response
+from instance.web.errors import ApiError, error_response, held_of
 from instance.web.uploads import receive_upload
 
 
@@ -58,8 +58,9 @@ async def upload_file(request: web.Request) -> web.Response:
         except Exception as error:
             # The file is kept: only the print was refused.
             return error_response(
-                409, f"stored as {stored.name}, not printed: {error}", file=body["file"]
-            )
+                409, f"stored as {stored.name}, not printed: {error}", file=body["file"],
+                **held_of(error),
+            )  # fmt: skip
     return web.json_response(body, status=201, headers={"Location": location})
 
 

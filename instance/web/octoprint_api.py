@@ -15,7 +15,7 @@ from instance.files.store import StoredFile
 from instance.printer import PrinterState
 from instance.web import bodies, links
 from instance.web.context import ServerContext, context
-from instance.web.errors import ApiError, error_response
+from instance.web.errors import ApiError, error_response, held_of
 from instance.web.overrides import FEED_PERCENT, FLOW_PERCENT
 from instance.web.uploads import receive_upload
 
@@ -139,7 +139,9 @@ async def upload(request: web.Request) -> web.Response:
             await ctx.start_print(stored.name, ctx.access.requester(request))
         except Exception as error:
             # The file stays stored (and selected): only the print was refused.
-            return error_response(409, f"stored as {stored.name}, but not printed: {error}", **body)
+            return error_response(
+                409, f"stored as {stored.name}, but not printed: {error}", **body, **held_of(error)
+            )
         body["effectivePrint"] = True
     return web.json_response(body, status=201, headers=headers)
 

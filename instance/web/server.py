@@ -21,6 +21,7 @@ from instance.web.app import build_app
 from instance.web.auth import access_check
 from instance.web.config import UNIX_PREFIX, ServeConfig
 from instance.web.context import ServerContext
+from instance.web.hub_check import HubCheck
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +64,13 @@ def printer_settings(config: ServeConfig) -> PrinterSettings:
     )
 
 
+def hub_check_of(config: ServeConfig) -> HubCheck | None:
+    """The hub's dispatch check when this print server has a hub URL and its gate key."""
+    if config.hub_url is None or config.gate_key is None:
+        return None
+    return HubCheck(config.hub_url, config.printer, config.gate_key)
+
+
 async def open_server(config: ServeConfig) -> RunningServer:
     """Start the printer service and the web server; raises if the data dir is in use."""
     printer = Printer(printer_settings(config))
@@ -74,6 +82,7 @@ async def open_server(config: ServeConfig) -> RunningServer:
             store=store,
             analyser=Analyser(store),
             access=access_check(config.api_key, config.api_user, config.gate_key, config.printer),
+            hub_check=hub_check_of(config),
         )
         app = build_app(ctx)
         await printer.start()

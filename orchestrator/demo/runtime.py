@@ -232,6 +232,8 @@ class Demo:
         self.processes: list[subprocess.Popen[str]] = []
         self.printers: list[DemoPrinter] = []
         self.fleet = demo_fleet(printers)
+        # The hub print servers ask before a start (tests set it; default: the demo's own).
+        self.hub_url: str | None = None
         # private: the hub and print servers on Unix sockets, simulators on ptys, in here.
         self.private: Path | None = None
         if private:
@@ -243,6 +245,16 @@ class Demo:
         if self.private is None:
             return "127.0.0.1:0"
         return f"unix:{self.private / name}.sock"
+
+    def _hub_url(self) -> list[str]:
+        """``--hub-url`` for a print server: ``hub_url`` when set, else the hub's socket,
+        known before the hub starts (a hub on a free TCP port is not known yet: its print
+        servers ask no check)."""
+        if self.hub_url is not None:
+            return ["--hub-url", self.hub_url]
+        if self.private is None:
+            return []
+        return ["--hub-url", self._listen("hub")]
 
     def _spawn(self, command: list[str], log: Path, pipe: bool = True) -> subprocess.Popen[str]:
         with log.open("w") as errors:
@@ -279,7 +291,7 @@ class Demo:
             [str(BIN / "fabfleet-instance"), "serve", "--port", port,
              "--data-dir", str(home / "data"), "--listen", self._listen(name), "--printer", name,
              "--gate-key-file", str(self.workdir / printer_key_file(name)),
-             *instance_options(self.fleet, entry)],
+             *self._hub_url(), *instance_options(self.fleet, entry)],
             log,
         )  # fmt: skip
         line = _wait_for_line(server, " on http://", f"the print server of {name}", home)

@@ -23,6 +23,7 @@ from pydantic_core import PydanticCustomError
 from instance.materials import DEFAULT_MATERIALS
 from orchestrator.fleet.maintenance import ServiceTask
 from orchestrator.fleet.problems import FieldPath
+from orchestrator.fleet.spoolman import Spoolman
 
 # Rates Marlin, Klipper and RepRapFirmware boards are built for; anything else is
 # almost always a typo, and a wrong rate only shows up as garbage on the line.
@@ -339,6 +340,21 @@ class Tls(BaseModel):
     key: AbsolutePath
 
 
+class DispatchRules(BaseModel):
+    """The site's rules for the one check before every dispatch (docs/dispatch-check.md)."""
+
+    model_config = _MODEL
+
+    # The loaded spool must hold the job's filament plus this share and these grams.
+    spool_margin_percent: Annotated[float, Field(ge=0, le=100)] = 10.0
+    spool_margin_g: Annotated[float, Field(ge=0, le=1000)] = 5.0
+    # An overdue service task holds a job back, or only warns.
+    overdue_maintenance: Literal["hold", "warn"] = "hold"
+
+    def hub_json(self) -> dict[str, object]:
+        return self.model_dump()
+
+
 class Site(BaseModel):
     """Settings of the host as a whole."""
 
@@ -358,10 +374,13 @@ class Site(BaseModel):
     # The fleet queue starts a job only while fewer than this many printers heat up
     # (0: no limit), so a farm does not trip its breaker.
     max_heating: Annotated[int, Field(ge=0, le=1000)] = 0
+    dispatch: DispatchRules = DispatchRules()
     # Heaters and fans once a job has ended (off unless said otherwise).
     after_job: AfterJob = AfterJob()
     # Material presets added to, or replacing entries of, the built-in table.
     materials: dict[Label, Material] = {}
+    # The site's Spoolman (docs/spools.md); none: no spool tracking.
+    spoolman: Spoolman | None = None
     # Service tasks and their intervals (docs/maintenance.md).
     maintenance: list[ServiceTask] = []
 

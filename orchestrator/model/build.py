@@ -44,6 +44,8 @@ INTERNAL = "internal"
 PUBLIC = "public"
 # The one network with a route to the LAN, for printers reached by URL.
 PRINTERS = "printers"
+# The hub's route to the LAN, only when the fleet names a Spoolman (docs/spools.md).
+SPOOLMAN = "spoolman"
 # What udev's usb_id/path_id ever put in ID_SERIAL_SHORT and ID_PATH: they replace
 # every other byte with '_'. Anything else could break a rule's quoting or act as
 # a glob ('*', '?', '[', '|') and match another device, so it is refused, not escaped.
@@ -162,7 +164,7 @@ class _Images:
         return image(self._repository, role, self._version)
 
 
-def _hub(images: _Images) -> Service:
+def _hub(images: _Images, spoolman: bool = False) -> Service:
     return Service(
         name=HUB,
         role="hub",
@@ -191,7 +193,7 @@ def _hub(images: _Images) -> Service:
             Mount("secret", GATE_KEY, paths.HUB_KEY, read_only=True),
         ),
         scratch=(paths.SCRATCH,),
-        networks=(INTERNAL,),
+        networks=(INTERNAL, SPOOLMAN) if spoolman else (INTERNAL,),
         health=_API_HEALTH,
         route=Route("hub", HUB, "/", HUB, paths.SERVICE_PORT),
     )
@@ -250,6 +252,11 @@ def _printer(fleet: Fleet, printer: Printer, entry: PrinterEntry, images: _Image
                 "FABFLEET_GATE_KEY_FILE",
                 paths.PRINTER_KEY,
                 "Gate mode: only requests the hub signed for this printer.",
+            ),
+            Setting(
+                "FABFLEET_HUB_URL",
+                f"http://{paths.service_address(HUB)}",
+                "Every print start asks the hub's dispatch check first.",
             ),
         ),
         mounts=(
@@ -326,7 +333,7 @@ def _proxy(site: Site, proxy: Proxy, images: _Images) -> Service:
     )
 
 
-def _networks(printers: tuple[PrinterEntry, ...]) -> tuple[Network, ...]:
+def _networks(printers: tuple[PrinterEntry, ...], spoolman: bool = False) -> tuple[Network, ...]:
     networks = [
         Network(
             INTERNAL,
@@ -344,7 +351,27 @@ def _networks(printers: tuple[PrinterEntry, ...]) -> tuple[Network, ...]:
                 "the LAN.",
             )
         )
+    if spoolman:
+        networks.append(
+            Network(
+                SPOOLMAN,
+                route_out=True,
+                why="For the hub to reach the site's Spoolman (site: spoolman:): a route to "
+                "the LAN.",
+            )
+        )
     return tuple(networks)
+
+
+def hub_settings(fleet: Fleet) -> tuple[tuple[str, object], ...]:
+    """The site settings the hub reads from fleet.json as written (besides max_heating)."""
+    settings: list[tuple[str, object]] = []
+    if fleet.site.spoolman is not None:
+        settings.append(("spoolman", fleet.site.spoolman.for_hub()))
+    settings.append(("dispatch", fleet.site.dispatch.hub_json()))
+    if fleet.site.maintenance:
+        settings.append(("maintenance", [task.hub_json() for task in fleet.site.maintenance]))
+    return tuple(settings)
 
 
 def stack_of(fleet: Fleet, version: str) -> Stack:
@@ -357,7 +384,7 @@ def stack_of(fleet: Fleet, version: str) -> Stack:
     cameras = cameras_of(fleet)
     routes = tuple(p.route for p in printers) + tuple(c.route for c in cameras)
     proxy = proxy_of(fleet.site, routes)
-    services = [_hub(images)]
+    services = [_hub(images, fleet.site.spoolman is not None)]
     for printer, entry in zip(fleet.printers, printers, strict=True):
         if printer.simulated is not None:
             services.append(_simulator(printer, images))
@@ -370,13 +397,8 @@ def stack_of(fleet: Fleet, version: str) -> Stack:
         services=tuple(services),
         printers=printers,
         cameras=cameras,
-        hub=Hub(
-            HUB,
-            paths.service_address(HUB),
-            fleet.site.max_heating,
-            tuple(task.hub_json() for task in fleet.site.maintenance),
-        ),
+        hub=Hub(HUB, paths.service_address(HUB), fleet.site.max_heating, hub_settings(fleet)),
         proxy=proxy,
-        networks=_networks(printers),
+        networks=_networks(printers, fleet.site.spoolman is not None),
         volumes=tuple(_data_volume(p.name) for p in fleet.printers),
     )

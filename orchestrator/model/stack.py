@@ -213,8 +213,8 @@ class Hub:
     service: str
     address: str
     max_heating: int
-    # The site's service tasks, as hub/fleet.json carries them.
-    maintenance: tuple[dict[str, Any], ...] = ()
+    # Site settings the hub is told as they are (fleet.json "site"), by key.
+    settings: tuple[tuple[str, object], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 from orchestrator.fleet.model import Fleet
 from orchestrator.model import paths
-from orchestrator.model.build import cameras_of, printers_of
+from orchestrator.model.build import cameras_of, hub_settings, printers_of
 from orchestrator.model.stack import CameraEntry, PrinterEntry, Stack
 
 # A service's URL, by service name (``printer-mk3``, ``camera-c920``).
@@ -38,14 +38,11 @@ def _json(
     printers: tuple[PrinterEntry, ...],
     cameras: tuple[CameraEntry, ...],
     max_heating: int,
+    settings: tuple[tuple[str, object], ...],
     upstream: Upstream,
-    maintenance: tuple[dict[str, object], ...] = (),
 ) -> bytes:
     document = {
-        "site": {
-            "max_heating": max_heating,
-            **({"maintenance": list(maintenance)} if maintenance else {}),
-        },
+        "site": {"max_heating": max_heating, **dict(settings)},
         "printers": [_printer(p, upstream) for p in printers],
         "cameras": [
             {"name": c.name, "path": c.route.path, "upstream": upstream(c.service)} for c in cameras
@@ -57,12 +54,11 @@ def _json(
 def render_hub_fleet(stack: Stack, upstream: Upstream = service_upstream) -> bytes:
     """Each printer and camera of ``stack``: where the proxy serves it, where the hub itself
     reaches it (``upstream(service)``), and what a printer can print."""
-    return _json(
-        stack.printers, stack.cameras, stack.hub.max_heating, upstream, stack.hub.maintenance
-    )
+    return _json(stack.printers, stack.cameras, stack.hub.max_heating, stack.hub.settings, upstream)
 
 
 def hub_fleet(fleet: Fleet, upstream: Upstream = service_upstream) -> bytes:
     """:func:`render_hub_fleet` for a fleet run some other way (``fabfleet demo``)."""
-    tasks = tuple(task.hub_json() for task in fleet.site.maintenance)
-    return _json(printers_of(fleet), cameras_of(fleet), fleet.site.max_heating, upstream, tasks)
+    return _json(
+        printers_of(fleet), cameras_of(fleet), fleet.site.max_heating, hub_settings(fleet), upstream
+    )

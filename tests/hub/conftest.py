@@ -107,8 +107,8 @@ def start_hub_process(
     fleet_file.write_text(json.dumps(fleet))
     log = data_dir / "hub.log"
     env = {"PATH": str(BIN) + ":/usr/bin:/bin", **(extra_env or {})}
+    # A checkout run with PYTHONPATH (a worktree beside the installed one) runs its own hub.
     if "PYTHONPATH" in os.environ:
-        # A checkout under test (a worktree) runs its own code, not the installed one.
         env.setdefault("PYTHONPATH", os.environ["PYTHONPATH"])
     with log.open("w") as errors:
         process = subprocess.Popen(
@@ -181,9 +181,11 @@ def simulated_printers(tmp_path: Path) -> Iterator[Callable[..., SimulatedFleet]
     named demo-1 … demo-n (the demo's processes), verifying the gate's identity."""
     demos: list[Demo] = []
 
-    def start(count: int, time_factor: float = 50.0) -> SimulatedFleet:
+    def start(count: int, time_factor: float = 50.0, hub_url: str | None = None) -> SimulatedFleet:
         # The demo's directory is the test's: its secrets/gate.key is the hub's key.
         demo = Demo(tmp_path, count, free_ports(1), time_factor)
+        # With a hub URL, every start asks that hub's dispatch check first.
+        demo.hub_url = hub_url
         demos.append(demo)
         demo.start_printers(lambda _line: None)
         return SimulatedFleet(list(demo.printers), demo)

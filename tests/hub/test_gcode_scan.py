@@ -162,3 +162,29 @@ def test_a_large_file_is_scanned_whole(tmp_path: Path) -> None:
     assert isinstance(facts.box, Box)
     assert box_of(facts)[:4] == (78.376, 121.624, 78.377, 121.624)
     assert (facts.material, facts.nozzle) == ("PLA", 0.4)
+
+
+# What each slicer wrote as the file's filament (mm): the scan's net extrusion is within
+# 1.2 % (priming and wipes the slicer leaves out of its own figure make the difference).
+SLICER_FILAMENT = {
+    "cube_prusa_marlin2.gcode": 1682.58,  # "; filament used [mm] = 1682.58"
+    "tower_prusa_relE.gcode": 1933.93,  # relative E, "G92 E0" every layer
+    "cube_slic3r.gcode": 732.2,  # "; filament used = 732.2mm (5.2cm3)"
+    "cube_cura_ender3.gcode": 1828.48,  # ";Filament used: 1.82848m"
+}
+
+
+@pytest.mark.parametrize(("name", "written"), sorted(SLICER_FILAMENT.items()))
+def test_filament_is_what_the_slicer_wrote_within_a_percent(name: str, written: float) -> None:
+    facts = scan_file(FIXTURES / name)
+    assert facts.filament_mm is not None
+    assert abs(facts.filament_mm - written) / written < 0.012, facts.filament_mm
+
+
+def test_filament_counts_retractions_back_out_and_not_g92_resets() -> None:
+    # 5 mm pushed, 1 retracted and pushed again, reset, 2 more: 7 mm net.
+    facts = scan("M82\nG1 X0 Y0 Z.2\nG1 X10 E5\nG1 E4\nG1 E5\nG92 E0\nG1 X20 E2\n")
+    assert facts.filament_mm == pytest.approx(7.0)
+    relative = scan("M83\nG1 X0 Y0 Z.2\nG1 X10 E5\nG1 E-1\nG1 E1\nG1 X20 E2\n")
+    assert relative.filament_mm == pytest.approx(7.0)
+    assert scan("G1 X10 Y10\n").filament_mm is None

@@ -201,7 +201,15 @@ def test_every_printer_and_camera_asks_the_hub(case: str) -> None:
 
 def test_the_hub_is_told_each_printers_upstream_groups_and_profile() -> None:
     fleet = json.loads(rendered("usb")["hub/fleet.json"])
-    assert fleet["site"] == {"max_heating": 2}
+    assert fleet["site"] == {
+        "max_heating": 2,
+        # The dispatch check's rules, as written (here the defaults).
+        "dispatch": {
+            "spool_margin_percent": 10.0,
+            "spool_margin_g": 5.0,
+            "overdue_maintenance": "hold",
+        },
+    }
     printers = {p["name"]: p for p in fleet["printers"]}
     mk3 = printers["prusa-mk3"]
     assert mk3["upstream"] == "http://printer-prusa-mk3:8080"

@@ -39,12 +39,33 @@
     }, `Bed clear on ${printer}`);
   }
 
+  // The dispatch check's item an admin may let pass for one entry, by reason code.
+  const OVERRIDE = { heating_budget: "heat", power: "power", spool: "spool",
+    maintenance: "maintenance", no_printer_fits: "profile" };
+
+  function overrideButton(entry, code) {
+    const item = OVERRIDE[code];
+    if (!item || me.role !== "admin" || (entry.overrides || {})[item]) return [];
+    return [el("button", {
+      type: "button", "data-action": "override", "data-item": item,
+      title: `Let the ${item} check pass for this entry only (recorded in the audit log)`,
+      onclick: () => act("POST", `api/queue/${entry.id}/override`, { item }),
+    }, `Override ${item}`)];
+  }
+
   // Why a waiting entry waits: the summary, then the printers' reasons grouped by kind; a
-  // bed-clear button for each printer whose bed waits, where the user may act on it.
+  // bed-clear button for each printer whose bed waits, where the user may act on it; for an
+  // admin, an override button on each item of the dispatch check that may be overridden.
   function why(entry) {
     const reasons = entry.waiting_reasons || [];
     if (entry.state !== "queued" || !reasons.length) return entry.reason || "";
-    const lines = reasons.filter((r) => !r.printer).map((r) => el("li", { "data-code": r.code }, r.text));
+    const lines = reasons.filter((r) => !r.printer).map((r) => el("li", { "data-code": r.code },
+      r.text, " ", ...overrideButton(entry, r.code)));
+    const given = Object.entries(entry.overrides || {});
+    if (given.length) {
+      lines.push(el("li", { "data-code": "overridden" },
+        `Overridden: ${given.map(([item, by]) => `${item} by ${by}`).join(", ")}`));
+    }
     const byCode = new Map();
     for (const r of reasons.filter((found) => found.printer)) {
       if (!byCode.has(r.code)) byCode.set(r.code, []);
@@ -57,7 +78,8 @@
           el("span", { class: "queue-bed-buttons" },
              found.filter((r) => r.may_act).map((r) => bedClearButton(r.printer)))));
       } else {
-        lines.push(el("li", { "data-code": code }, found.map((r) => r.text).join("; ")));
+        lines.push(el("li", { "data-code": code }, found.map((r) => r.text).join("; "), " ",
+          ...overrideButton(entry, code)));
       }
     }
     return el("ul", { class: "queue-why" }, lines);

@@ -120,12 +120,89 @@ export function printBlocked(state) {
   return "";
 }
 
-// Print a stored file after asking; the printer's name in the question.
+// Print a stored file after asking; the printer's name in the question. A start the
+// hub's dispatch check holds shows what holds it (showHeld).
 export async function printFile(name) {
   const printer = shared.state ? shared.state.name : "this printer";
   if (await confirmAction({ text: `Print ${name} on ${printer}?`, yes: "Print", no: "Don't print" })) {
-    await call("POST", "api/v1/job", { file: name });
+    await startPrint(name);
   }
+}
+
+async function startPrint(name) {
+  const options = { method: "POST", headers: { "Content-Type": "application/json" },
+    body: JSON.stringify({ file: name }) };
+  const token = csrfToken();
+  if (token) options.headers["X-CSRF-Token"] = token;
+  let response;
+  try {
+    response = await fetch(api("api/v1/job"), options);
+  } catch {
+    showError("The print server does not answer; retrying…");
+    return;
+  }
+  if (response.status === 401) { toLogin(); return; }
+  let data = null;
+  try { data = await response.json(); } catch { /* no body */ }
+  if (response.ok) { $("held").hidden = true; return; }
+  if (data && Array.isArray(data.held)) { await showHeld(name, data.error, data.held); return; }
+  showError((data && data.error) || `${response.status} ${response.statusText}`);
+}
+
+// Whether the logged-in user is an admin of the hub (only they may override an item).
+async function hubAdmin() {
+  const prefix = hubPrefix();
+  if (prefix === null) return false;
+  try {
+    const response = await fetch(new URL(`${prefix}api/me`, window.location.origin));
+    return response.ok && (await response.json()).role === "admin";
+  } catch {
+    return false;
+  }
+}
+
+// What holds a start, item by item; an admin may let one item pass for this file, then
+// print again (the hub audits the override).
+export async function showHeld(name, message, items) {
+  const box = $("held"), list = $("held-items");
+  $("held-text").textContent = `${name} did not start: the dispatch check holds it.`;
+  $("held-close").onclick = () => { box.hidden = true; };
+  const admin = await hubAdmin();
+  list.replaceChildren();
+  const shown = items.length ? items : [{ item: "hub", text: message, overridable: false }];
+  for (const held of shown) {
+    const row = document.createElement("li");
+    row.dataset.item = held.item;
+    row.append(document.createTextNode(held.text));
+    if (admin && held.overridable) {
+      const button = document.createElement("button");
+      button.type = "button";
+      button.textContent = `Override ${held.item} and print`;
+      button.onclick = () => override(name, held.item);
+      row.append(" ", button);
+    }
+    list.append(row);
+  }
+  box.hidden = false;
+}
+
+async function override(name, item) {
+  const printer = shared.state ? shared.state.name : null;
+  const prefix = hubPrefix();
+  if (!printer || prefix === null) return;
+  const url = new URL(`${prefix}api/printers/${encodeURIComponent(printer)}/dispatch-override`,
+    window.location.origin);
+  const headers = { "Content-Type": "application/json" };
+  const token = csrfToken();
+  if (token) headers["X-CSRF-Token"] = token;
+  const response = await fetch(url, { method: "POST", headers, body: JSON.stringify({ item, file: name }) });
+  if (!response.ok) {
+    let data = null;
+    try { data = await response.json(); } catch { /* no body */ }
+    showError((data && data.error) || `${response.status} ${response.statusText}`);
+    return;
+  }
+  await startPrint(name);
 }
 
 // Run ``write`` at the next frame at most once, however often it is asked for:
