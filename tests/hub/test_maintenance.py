@@ -219,3 +219,33 @@ def test_a_printer_new_to_the_hub_counts_from_its_first_reading_and_done_survive
         ("Check X/Y belts", "ada"),
         ("Clean bed", "ada"),
     ]
+
+
+def test_an_overdue_task_holds_the_next_print_until_it_is_marked_done(
+    start_hub: Callable[..., HubProcess], simulated_printers: Callable[..., SimulatedFleet]
+) -> None:
+    """The dispatch check (docs/dispatch-check.md) asks this service what is overdue; its
+    print servers ask the hub before every start."""
+    hub = start_hub()
+    printers = simulated_printers(1, time_factor=200, hub_url=hub.url)
+    fleet = printers.fleet()
+    fleet["site"]["maintenance"] = [{"task": "Clean bed", "every": {"jobs": 1}}]
+    hub.write_fleet(fleet)
+    add_user(hub, "otto", "operator", make_grants(printers=["demo-1"]))
+    operator = login(hub.url, "otto", PASSWORD)
+    wait_until(lambda: maintenance(operator, hub)["demo-1"]["counters"], what="first reading")
+    (one,) = print_servers(hub, printers)
+    one.upload("short.gcode", SHORT)
+    one.print_file("short.gcode", "otto")
+    wait_until(
+        lambda: task(maintenance(operator, hub)["demo-1"], "Clean bed")["state"] == "overdue",
+        seconds=30,
+        what="overdue",
+    )
+    held = one.post("api/v1/job", "otto", json={"file": "short.gcode"})
+    assert held.status_code == 409, held.text
+    assert "Clean bed: 1 of 1 jobs, overdue by 0 jobs" in held.json()["error"]
+    assert one.state() == "ready"
+    done = operator.post(hub.url + "api/printers/demo-1/maintenance/Clean%20bed/done", json={})
+    assert done.status_code == 200, done.text
+    one.print_file("short.gcode", "otto")
