@@ -11,8 +11,12 @@ from typing import Any
 
 import pytest
 import requests
+from prometheus_client.parser import text_string_to_metric_families
 
+from hub.app import schemas
 from hub.auth.accounts import make_grants
+from hub.auth.api_keys import create_key
+from hub.db import open_database
 from tests.hub.conftest import HubProcess, SimulatedFleet, login
 from tests.hub.test_history import (
     PASSWORD,
@@ -113,6 +117,21 @@ def test_tasks_fall_due_and_an_operator_marks_one_done(
     )
     assert used == 2.0
     assert requests.get(hub.url + "metrics", timeout=10).status_code == 401
+    # Prometheus scrapes with an API key as a bearer token; the text parses as its format.
+    db = open_database(hub.data_dir / "hub.sqlite", schemas())
+    try:
+        _, key = create_key(db, "ada", "prometheus")
+    finally:
+        db.close()
+    scraped = requests.get(
+        hub.url + "metrics", headers={"Authorization": f"Bearer {key}"}, timeout=10
+    )
+    assert scraped.status_code == 200
+    families = {f.name: f for f in text_string_to_metric_families(scraped.text)}
+    assert {s.labels["printer"] for s in families["fabfleet_printer_print_seconds"].samples} == {
+        "demo-1",
+        "demo-2",
+    }
 
     done_url = hub.url + "api/printers/demo-1/maintenance/Clean%20bed/done"
     viewer = login(hub.url, "vic", PASSWORD)
