@@ -32,6 +32,7 @@ FEATURES: tuple[str, ...] = (
     "hub.queue.api",
     "hub.dispatch.api",
     "hub.spools.api",
+    "hub.maintenance.api",
     "hub.web.openapi",
     "hub.web.pages",
 )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass, field
 
@@ -65,6 +66,9 @@ class MachineState:
     fan_speed: float | None = None
     position: dict[str, float | None] = field(default_factory=lambda: dict.fromkeys(_AXES, None))
     layer_z: float | None = None
+    # X/Y/Z travel of the moves applied, in mm: straight from point to point (an arc
+    # counts as its chord), and only once the axes' positions are known.
+    travel_mm: float = 0.0
     _z_moved: bool = False
 
     def apply(self, command: str) -> None:
@@ -119,6 +123,7 @@ class MachineState:
     def _move(self, command: str) -> None:
         # Runs for every acknowledged move: one regex pass, no dictionary of all words.
         position = self.position
+        x0, y0, z0 = position["X"], position["Y"], position["Z"]
         for axis, text in _MOVE_WORDS.findall(command):
             try:
                 value = float(text)
@@ -136,9 +141,16 @@ class MachineState:
             else:
                 current = position[axis]
                 position[axis] = None if current is None else current + value
+        x1, y1, z1 = position["X"], position["Y"], position["Z"]
+        dx = x1 - x0 if x0 is not None and x1 is not None else 0.0
+        dy = y1 - y0 if y0 is not None and y1 is not None else 0.0
         if self._z_moved:
             self._z_moved = False
-            self.layer_z = position["Z"]
+            self.layer_z = z1
+            dz = z1 - z0 if z0 is not None and z1 is not None else 0.0
+            self.travel_mm += math.sqrt(dx * dx + dy * dy + dz * dz)
+        elif dx or dy:
+            self.travel_mm += math.sqrt(dx * dx + dy * dy)
 
     def restore_modes(self) -> list[str]:
         """Commands that put modes, tool and feed rate back as they are now."""

@@ -27,6 +27,8 @@ from instance.job_records import (
 )
 from instance.link import CommandFailed, LinkSettings, PrinterLink, TransportOpener
 from instance.machine_state import MachineState, heater_target
+from instance.odometer import JobShare, Reading
+from instance.odometer_file import FLUSH_EVERY, OdometerFile
 from instance.protocol.connection import Event
 from instance.protocol.events import (
     Acknowledged,
@@ -136,6 +138,9 @@ class Printer:
         self.data_dir = Path(settings.data_dir)
         self.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         self.records = JobRecords(self.data_dir)
+        # The printer's lifetime counters (docs/maintenance.md), saved in counters.json.
+        self.odometer_file = OdometerFile(self.data_dir)
+        self.odometer = self.odometer_file.odometer
         self.link = PrinterLink(
             settings.link, self._on_event, opener=settings.opener, line_log=self._log_line
         )
@@ -184,6 +189,7 @@ class Printer:
     async def start(self) -> None:
         self._spawn(self.link.run(), "printer link")
         self._spawn(self._poll_temperatures(), "temperature poll")
+        self._spawn(self._flush_odometer(), "counters flush")
         if self.settings.device_gone_timeout > 0:
             self._spawn(self._watch_device(), "device watch")
 
@@ -194,6 +200,7 @@ class Printer:
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+        self.odometer_file.save()
         self.records.close()
 
     def subscribe(self, listener: Callable[[], None]) -> None:
@@ -261,6 +268,8 @@ class Printer:
             started_by=started_by,
         )
         self.job = PrintJob(job_id, file, self.records, estimate, start_offset=start_offset)
+        self.odometer.job_started(job_id)
+        self.odometer_file.save()
         self.job_warnings = []
         self.notice = None
         self._job_filament = filament_mm if filament_mm is not None else estimate.filament_mm
@@ -498,6 +507,7 @@ class Printer:
             self._lost(JobOutcome.INTERRUPTED, REASON_PRINTER_RESET, PrinterState.CONNECTING)
         elif isinstance(event, LinkLost):
             self._poll_pending = False
+            self.odometer.link_lost()
             self._lost(
                 JobOutcome.INTERRUPTED, reason_disconnected(event.reason), PrinterState.OFFLINE
             )
@@ -607,6 +617,10 @@ class Printer:
             last.end_offset if last is not None else None,
             filament_mm=filament,
         )
+        self.odometer.job_ended(
+            job.id, outcome.value, self._job_share(job, filament if filament is not None else 0.0)
+        )
+        self.odometer_file.save()
         with contextlib.suppress(Exception):
             self.records.attach_temperatures(job.id, job.temperatures.samples())
         self.last_job = record
@@ -626,6 +640,29 @@ class Printer:
         if after and policy is not None and self.link.ready:
             self._apply_after_job(policy)
 
+    def _job_share(self, job: PrintJob, filament_mm: float | None = None) -> JobShare:
+        """What ``job`` added to the odometer so far; ``filament_mm`` when already known."""
+        progress = job.progress()
+        if filament_mm is None:
+            filament_mm = 0.0
+            if self._job_filament is not None:
+                printed = progress.fraction - job.start_offset / max(1, job.file.size)
+                filament_mm = self._job_filament * max(0.0, printed)
+        return JobShare(progress.elapsed, filament_mm, job.machine.travel_mm)
+
+    def counters(self) -> Reading:
+        """The odometer now, the running job's share so far included."""
+        job = self.job
+        if job is not None:
+            self.odometer.job_running(job.id, self._job_share(job))
+        return self.odometer.reading()
+
+    async def _flush_odometer(self) -> None:
+        while True:
+            await asyncio.sleep(FLUSH_EVERY)
+            self.counters()
+            self.odometer_file.save()
+
     def _require_job(self, state: PrinterState, verb: str) -> PrintJob:
         if self.job is None or self._state is not state:
             raise PrinterError(f"cannot {verb}: the printer is {self._state.value}")
@@ -640,6 +677,7 @@ class Printer:
         actual = self.heaters.get(name, (None, None))[0]
         if actual is None:
             return False  # a heater this printer never reported
+        self.odometer.target_set(time.monotonic(), name, target)
         self.heaters[name] = (actual, target)
         return True
 
@@ -649,6 +687,9 @@ class Printer:
             self.heaters[name] = (heater.actual, heater.target)
             values[f"{name}.actual"] = heater.actual
             values[f"{name}.target"] = heater.target
+        self.odometer.temperatures(
+            time.monotonic(), {name: heater.target for name, heater in report.heaters.items()}
+        )
         now = time.time()
         self.temperatures.add(now, values)
         if self.job is not None:

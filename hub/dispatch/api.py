@@ -31,6 +31,7 @@ from hub.dispatch.printer_requests import HEADER, PrinterRequestRefused, verify
 from hub.dispatch.sources import SOURCES, Sources
 from hub.errors import ApiError
 from hub.fleet.live import PrinterLive
+from hub.maintenance.service import MAINTENANCE
 from hub.queue import dispatcher as queue_dispatcher
 from hub.queue import store as queue_store
 from hub.queue.match import Needs, Target
@@ -238,6 +239,7 @@ def setup(app: web.Application) -> None:
         # Every feature has set itself up by now: the check reads what the hub runs.
         found = app[SOURCES]
         found.spools = app.get(SPOOLS)
+        found.maintenance = app.get(MAINTENANCE)
 
     app.on_startup.append(find_sources)
     app.router.add_post("/api/printers/{name}/dispatch-check", printer_check)

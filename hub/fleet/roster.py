@@ -4,7 +4,9 @@
 Format (docs/hub.md)::
 
     {"site": {"max_heating": 0,
-              "spoolman": {"url": "http://spoolman:7912", "low_grams": 100} | absent},
+              "spoolman": {"url": "http://spoolman:7912", "low_grams": 100} | absent,
+              "maintenance": [{"task": "Replace nozzle", "every": {"print_hours": 300},
+                               "printers": [...], "groups": [...]}] | absent},
      "printers": [{"name": "mk3", "path": "/printers/mk3/", "upstream": "http://printer-mk3:8080",
                    "camera": "cam1" | null, "groups": ["lab"], "tags": ["pla"],
                    "profile": {"materials": ["PLA"], "nozzle": 0.4,
@@ -21,6 +23,8 @@ import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from hub.fleet.service_tasks import ServiceTask, ServiceTaskError, parse_tasks
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +63,8 @@ class FleetPrinter:
     groups: tuple[str, ...] = ()
     tags: tuple[str, ...] = ()
     profile: Profile = field(default_factory=Profile)
+    # Service tasks for this printer alone (docs/maintenance.md).
+    maintenance: tuple[ServiceTask, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,6 +94,8 @@ class Fleet:
     # The site's Spoolman; None: no spool tracking.
     spoolman: SpoolmanSite | None = None
     dispatch: DispatchRules = field(default_factory=DispatchRules)
+    # The site's service tasks (docs/maintenance.md).
+    maintenance: tuple[ServiceTask, ...] = ()
 
     def printer(self, name: str) -> FleetPrinter | None:
         return next((p for p in self.printers if p.name == name), None)
@@ -163,6 +171,7 @@ def parse_fleet(data: Any) -> Fleet:
                 groups=_strings(p.get("groups", []), f"printers[{i}].groups"),
                 tags=_strings(p.get("tags", []), f"printers[{i}].tags"),
                 profile=_profile(p.get("profile"), f"printers[{i}].profile"),
+                maintenance=parse_tasks(p.get("maintenance"), f"printers[{i}].maintenance"),
             )
             for i, p in enumerate(data.get("printers", []))
         )
@@ -174,8 +183,11 @@ def parse_fleet(data: Any) -> Fleet:
         max_heating = int(site.get("max_heating", 0))
         spoolman = _spoolman(site.get("spoolman"))
         dispatch = _dispatch(site.get("dispatch"))
+        maintenance = parse_tasks(site.get("maintenance"), "site.maintenance")
     except FleetFileError:
         raise
+    except ServiceTaskError as error:
+        raise FleetFileError(str(error)) from None
     except (KeyError, TypeError, ValueError, AttributeError) as error:
         raise FleetFileError(f"not a fleet file: {error!r}") from None
     return Fleet(
@@ -184,6 +196,7 @@ def parse_fleet(data: Any) -> Fleet:
         max_heating=max_heating,
         spoolman=spoolman,
         dispatch=dispatch,
+        maintenance=maintenance,
     )
 
 

@@ -68,6 +68,8 @@ def printer_act(action: str, detail: str, printer: str, file: str | None) -> str
         "tune": f"changed the speed, flow or Z babystep of {p}",
         "octoprint job command": f"sent a job command to {p} (OctoPrint API)",
         "camera request": f"changed a camera setting ({detail})",
+        # hub/maintenance/api.py: "<task>; print … h, …[; note: …]".
+        "maintenance done": f"marked “{detail.split('; print ', 1)[0]}” done on {p}",
     }
     if action in simple:
         return simple[action]

@@ -408,6 +408,46 @@ PATHS: Schema = {
             "responses": _answers("401", "403", "404"),
         },
     },
+    "/api/maintenance": {
+        "get": {
+            "summary": "every printer the user may view: its counters and service tasks"
+            " (docs/maintenance.md)",
+            "responses": _answers("401"),
+        }
+    },
+    "/api/printers/{name}/maintenance/{task}/done": {
+        "parameters": [
+            _path("name", {"type": "string", "minLength": 1}),
+            _path("task", {"type": "string", "minLength": 1}),
+        ],
+        "post": {
+            "summary": "mark a service task done now (may act; audited)",
+            "requestBody": {
+                "required": False,
+                **_json({"type": "object", "properties": {"note": {"type": "string"}}}),
+            },
+            "responses": _answers("400", "401", "403", "404", "413", "415", "503"),
+        },
+    },
+    "/api/printers/{name}/maintenance/log": {
+        "parameters": [_path("name", {"type": "string", "minLength": 1})],
+        "get": {
+            "summary": "the printer's service log, newest first",
+            "responses": _answers("401", "404"),
+        },
+    },
+    "/metrics": {
+        "get": {
+            "summary": "Prometheus metrics: counters and service tasks (docs/maintenance.md)",
+            "responses": {
+                "200": {
+                    "description": "text format 0.0.4",
+                    "content": {"text/plain": {"schema": {"type": "string"}}},
+                },
+                "401": {"description": "refused", **_json(_ERROR)},
+            },
+        }
+    },
     "/api/notifications/{id}/test": {
         "parameters": [_ID],
         "post": {

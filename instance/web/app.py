@@ -8,6 +8,7 @@ from aiohttp import web
 
 from instance.web import (
     acts,
+    counters_api,
     events,
     files_api,
     history_api,
@@ -67,6 +68,7 @@ def build_app(ctx: ServerContext) -> web.Application:
         files_api,
         toolpath_api,
         history_api,
+        counters_api,
         octoprint_api,
         metrics,
         openapi,

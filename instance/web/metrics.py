@@ -17,6 +17,7 @@ from prometheus_client.aiohttp import make_aiohttp_handler
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from instance.odometer import OUTCOMES, Reading
 from instance.printer import PrinterState
 from instance.web.context import CONTEXT
 from instance.web.events import EVENTS
@@ -34,8 +35,8 @@ class _Scrape:
         self.families.append(family)
         return family
 
-    def counter(self, name: str, help_text: str) -> CounterMetricFamily:
-        family = CounterMetricFamily(name, help_text, labels=["printer"])
+    def counter(self, name: str, help_text: str, *labels: str) -> CounterMetricFamily:
+        family = CounterMetricFamily(name, help_text, labels=["printer", *labels])
         self.families.append(family)
         return family
 
@@ -120,9 +121,26 @@ class PrinterCollector(Collector):
             ("fabfleet_upload_bytes_total", "bytes of stored uploads", counters.upload_bytes),
         ):
             out.sample(out.counter(name, help_text), value)
+        _odometer(out, printer.counters())
         clients = out.gauge("fabfleet_event_clients", "live event streams connected")
         out.sample(clients, self._app[EVENTS].clients)
         yield from out.families
+
+
+def _odometer(out: _Scrape, reading: Reading) -> None:
+    """The printer's lifetime counters (docs/maintenance.md), kept across restarts."""
+    for name, help_text, value in (
+        ("fabfleet_print_seconds_total", "printing time, pauses excluded", reading.print_seconds),
+        ("fabfleet_filament_mm_total", "filament printed", reading.filament_mm),
+        ("fabfleet_move_mm_total", "X/Y/Z travel of the jobs' moves", reading.move_mm),
+    ):
+        out.sample(out.counter(name, help_text), value)
+    jobs = out.counter("fabfleet_jobs_total", "jobs ended, by outcome", "outcome")
+    for outcome in OUTCOMES:
+        out.sample(jobs, reading.jobs.get(outcome, 0), outcome)
+    heat = out.counter("fabfleet_heater_on_seconds_total", "time with a target above 0", "heater")
+    for heater, seconds in sorted(reading.heater_on_seconds.items()):
+        out.sample(heat, seconds, heater)
 
 
 def add_routes(app: web.Application) -> None:

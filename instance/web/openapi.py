@@ -115,6 +115,42 @@ _SCHEMAS: dict[str, Schema] = {
             },
         },
     },
+    "Counters": {
+        "type": "object",
+        "description": "the printer's lifetime counters as this print server saw them"
+        " (docs/maintenance.md)",
+        "required": [
+            "printer",
+            "print_seconds",
+            "filament_mm",
+            "move_mm",
+            "jobs",
+            "heater_on_seconds",
+            "since",
+            "problem",
+        ],
+        "properties": {
+            "printer": {"type": "string"},
+            "print_seconds": {**_NUMBER, "description": "printing time, pauses excluded"},
+            "filament_mm": {**_NUMBER, "description": "filament printed"},
+            "move_mm": {**_NUMBER, "description": "X/Y/Z travel of the jobs' moves"},
+            "jobs": {
+                "type": "object",
+                "additionalProperties": {"type": "integer"},
+                "description": "jobs by outcome",
+            },
+            "heater_on_seconds": {
+                "type": "object",
+                "additionalProperties": _NUMBER,
+                "description": "time with a target above 0, per heater",
+            },
+            "since": {**_NUMBER, "description": "Unix time the counting began"},
+            "problem": {
+                **_NULLABLE_STRING,
+                "description": "why counting started again from zero at this start",
+            },
+        },
+    },
     "Printer": {
         "type": "object",
         "required": ["name", "state", "connected", "bed_clear", "heaters"],
@@ -394,6 +430,10 @@ def _paths() -> dict[str, Schema]:
             "parameters": _HISTORY_FILTERS,
             "responses": {**_ok("jobs", {"type": "object", "properties": {
                 "jobs": {"type": "array", "items": _ref("JobRecord")}}}), **bad, **_AUTH},
+        }},
+        "/api/v1/counters": {"get": {
+            "summary": "the printer's lifetime counters (docs/maintenance.md)",
+            "responses": {**_ok("the counters", _ref("Counters")), **_AUTH},
         }},
         "/api/v1/history.csv": {"get": {
             "summary": "recorded jobs as CSV",

@@ -10,10 +10,12 @@ from typing import Any, TypeVar
 from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 
+from orchestrator.fleet.maintenance import task_problems
 from orchestrator.fleet.marked_yaml import MarkedYaml
 from orchestrator.fleet.model import (
     IDENTITY_FIELDS,
     Camera,
+    Conflict,
     Fleet,
     Printer,
     find_conflicts,
@@ -58,6 +60,10 @@ def check_fleet(marked: MarkedYaml, source: str) -> Fleet:
     ]
     conflicts = find_conflicts(printers, cameras, camera_names)
     conflicts += [] if fleet is None else unknown_materials(fleet)
+    if fleet is not None:
+        entries = [(p.name, list(p.groups), list(p.maintenance)) for p in fleet.printers]
+        problems_found = task_problems(fleet.site.maintenance, entries)
+        conflicts += [Conflict(path, message) for path, message in problems_found]
     for conflict in conflicts:
         message = conflict.message
         if conflict.other is not None:

@@ -21,6 +21,7 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from instance.materials import DEFAULT_MATERIALS
+from orchestrator.fleet.maintenance import ServiceTask
 from orchestrator.fleet.problems import FieldPath
 from orchestrator.fleet.spoolman import Spoolman
 
@@ -283,6 +284,8 @@ class Printer(BaseModel):
     camera: Name | None = None
     # Groups the hub's rights and fleet queue can name (e.g. "lab-a", "students").
     groups: list[Label] = []
+    # Service tasks for this printer alone (docs/maintenance.md).
+    maintenance: list[ServiceTask] = []
 
     @field_validator("simulated", mode="before")
     @classmethod
@@ -378,6 +381,8 @@ class Site(BaseModel):
     materials: dict[Label, Material] = {}
     # The site's Spoolman (docs/spools.md); none: no spool tracking.
     spoolman: Spoolman | None = None
+    # Service tasks and their intervals (docs/maintenance.md).
+    maintenance: list[ServiceTask] = []
 
     def material_table(self) -> dict[str, Material]:
         """The built-in materials (spelt as built in) with this site's changes, then additions."""

@@ -112,6 +112,7 @@ def printers_of(fleet: Fleet) -> tuple[PrinterEntry, ...]:
                 materials=tuple(profile.materials),
                 nozzle=profile.nozzle,
                 bed=None if bed is None else Bed(bed.x, bed.y, bed.z),
+                maintenance=tuple(task.hub_json() for task in p.maintenance),
             )
         )
     return tuple(entries)
@@ -368,6 +369,8 @@ def hub_settings(fleet: Fleet) -> tuple[tuple[str, object], ...]:
     if fleet.site.spoolman is not None:
         settings.append(("spoolman", fleet.site.spoolman.for_hub()))
     settings.append(("dispatch", fleet.site.dispatch.hub_json()))
+    if fleet.site.maintenance:
+        settings.append(("maintenance", [task.hub_json() for task in fleet.site.maintenance]))
     return tuple(settings)
 
 

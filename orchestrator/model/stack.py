@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Collection
 from dataclasses import dataclass, replace
-from typing import Literal
+from typing import Any, Literal
 
 from orchestrator.model.images import ImageRole
 
@@ -188,6 +188,8 @@ class PrinterEntry:
     materials: tuple[str, ...]
     nozzle: float
     bed: Bed | None
+    # Service tasks of this printer alone, as hub/fleet.json carries them.
+    maintenance: tuple[dict[str, Any], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

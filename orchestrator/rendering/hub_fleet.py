@@ -29,6 +29,8 @@ def _printer(p: PrinterEntry, upstream: Upstream) -> dict[str, object]:
         "groups": list(p.groups),
         "tags": list(p.tags),
         "profile": {"materials": list(p.materials), "nozzle": p.nozzle, "bed": bed},
+        # Only when there are any (docs/maintenance.md): a fleet without keeps its old file.
+        **({"maintenance": list(p.maintenance)} if p.maintenance else {}),
     }
 
 

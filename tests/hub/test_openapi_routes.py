@@ -7,7 +7,8 @@ read from ``app.router`` with aiohttp's canonical paths, which use OpenAPI's ``{
 Left out of the comparison, each for a stated reason:
 
 - ``HEAD``: aiohttp adds it to every ``GET`` route by itself; it is not a route of ours.
-- the pages: ``GET /`` and ``GET /login`` (HTML) and the static files under ``/static``.
+- the pages: ``GET /``, ``GET /login`` and ``GET /maintenance`` (HTML) and the static files
+  under ``/static``.
 - ``GET /api/fleet/events``: the dashboard's WebSocket, which OpenAPI cannot describe
   (docs/hub.md describes its messages).
 - ``/api/auth/check``, the gate: only nginx asks it (any method: its subrequest keeps the
@@ -31,7 +32,7 @@ from hub.web.openapi import document
 
 Route = tuple[str, str]  # (method in lower case, canonical path)
 
-PAGES: set[Route] = {("get", "/"), ("get", "/login"), ("get", "/static")}
+PAGES: set[Route] = {("get", "/"), ("get", "/login"), ("get", "/maintenance"), ("get", "/static")}
 WEBSOCKETS: set[Route] = {("get", "/api/fleet/events")}
 GATE: set[Route] = {("*", "/api/auth/check")}
 # OpenAPI's keys of a path item that are not methods.

@@ -94,6 +94,8 @@ const fabfleet = (() => {
     for (const [name, handlers] of Object.entries(sections)) {
       if (handlers.start) handlers.start(document.getElementById(name), me);
     }
+    // A page of its own (the maintenance page) has no sections to switch between.
+    if (!document.querySelector("[data-section-body]")) return;
     window.addEventListener("hashchange", () => show(chosen()));
     show(chosen());
   }

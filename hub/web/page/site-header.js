@@ -42,7 +42,11 @@
   const nav = el("nav", { id: "nav", class: "site-nav", "aria-label": "Fleet" },
     section("dashboard", "Printers"), section("queue", "Queue"), section("history", "History"),
     section("audit", "Audit", true), section("users", "Users", true),
-    section("notifications", "Notifications", true), section("keys", "API keys"));
+    section("notifications", "Notifications", true), section("keys", "API keys"),
+    el("a", { href: new URL("maintenance", root).href, "data-page": "maintenance",
+      class: location.pathname === root.pathname + "maintenance" ? "current" : false,
+      "aria-current": location.pathname === root.pathname + "maintenance" ? "page" : false },
+    "Maintenance"));
   const choose = el("select", { id: "site-printer", name: "printer" },
     el("option", { value: "" }, current ? current : "Choose a printer…"));
   const pick = el("label", { class: "site-printer" }, el("span", {}, "Printer"), choose);
