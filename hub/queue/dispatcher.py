@@ -256,13 +256,14 @@ class Dispatcher:
             return None
         live = self.ctx.live.printers.get(name) or PrinterLive(name)
         power = self.sources.power_of(name)
+        # Known off (the board may still answer over USB while its supply is off): the
+        # queue switches it on before it sends a job.
         powers_on = (
             power is not None
             and power.known
             and power.on is False
             and self.sources.power is not None
             and live.online
-            and live.state == "offline"
         )
         rules = self.sources.rules(self.ctx.fleet)
         side = self.sources.side(
