@@ -24,6 +24,7 @@ from hub.maintenance import metrics
 from hub.maintenance.service import MAINTENANCE, MaintenanceError, MaintenanceService
 from hub.maintenance.store import SCHEMA
 from hub.records import audit
+from hub.running import run_with_app
 from hub.web.error_page import EXPIRED, SESSION_COOKIE
 from hub.web.pages import NO_CACHE, PAGE
 
@@ -113,15 +114,7 @@ async def page(request: web.Request) -> web.StreamResponse:
 def setup(app: web.Application) -> None:
     service = app[MAINTENANCE] = MaintenanceService(app[CONTEXT])
 
-    async def start(app: web.Application) -> None:
-        service.start()
-
-    async def stop(app: web.Application) -> None:
-        await service.stop()
-
-    app.on_startup.append(start)
-    # Before the shared client session closes (also on_cleanup).
-    app.on_cleanup.insert(0, stop)
+    run_with_app(app, service.start, service.stop)
     app.router.add_get("/api/maintenance", list_maintenance)
     # A task's name may hold a "/" ("Check X/Y belts"), encoded or not.
     app.router.add_post("/api/printers/{name}/maintenance/{task:.+}/done", mark_done)

@@ -9,7 +9,6 @@ and :meth:`MaintenanceService.due` answer at once, without I/O.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import sqlite3
 import time
@@ -27,6 +26,7 @@ from hub.maintenance import store
 from hub.maintenance.counters import Counters, CountersError, parse_counters
 from hub.maintenance.due import TaskState, assess, tasks_for
 from hub.maintenance.store import Done
+from hub.running import cancel_all, every
 
 log = logging.getLogger(__name__)
 
@@ -123,31 +123,16 @@ class MaintenanceService:
         except Exception:
             log.exception("%s: reading the counters after a change failed", live.name)
 
-    async def _every_minute(self) -> None:
-        while True:
-            try:
-                await self.read_all()
-            except Exception:
-                log.exception("reading the fleet's counters failed; trying again")
-            await asyncio.sleep(READ_EVERY)
-
     def start(self) -> None:
         self._unsubscribe = self.ctx.live.subscribe(self.changed)
         self._loop_task = asyncio.get_running_loop().create_task(
-            self._every_minute(), name="read counters"
+            every(READ_EVERY, self.read_all, "reading the fleet's counters"), name="read counters"
         )
 
     async def stop(self) -> None:
         if self._unsubscribe is not None:
             self._unsubscribe()
-        tasks: list[asyncio.Task[Any]] = list(self._tasks)
-        if self._loop_task is not None:
-            tasks.append(self._loop_task)
-        for task in tasks:
-            task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_all([*self._tasks, self._loop_task])
 
     # ------------------------------------------------------------- states
 

@@ -40,6 +40,7 @@ from hub.notify.targets import (
     target_of,
 )
 from hub.records.audit import record as audit
+from hub.running import run_with_app
 
 SCHEMA = targets.SCHEMA
 MAX_BODY = 16 * 1024
@@ -136,14 +137,7 @@ async def test_target(request: web.Request) -> web.Response:
 def setup(app: web.Application) -> None:
     notifier = app[NOTIFIER] = Notifier(app[CONTEXT])
 
-    async def start(app: web.Application) -> None:
-        notifier.start()
-
-    async def stop(app: web.Application) -> None:
-        await notifier.stop()
-
-    app.on_startup.append(start)
-    app.on_cleanup.insert(0, stop)
+    run_with_app(app, notifier.start, notifier.stop)
     app.router.add_get("/api/notifications", list_targets)
     app.router.add_post("/api/notifications", add_target)
     app.router.add_delete("/api/notifications/{id}", remove_target)

@@ -17,7 +17,6 @@ archived job is archived already: each sync asks only for jobs started since the
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import math
 import sqlite3
@@ -30,6 +29,7 @@ from aiohttp import web
 
 from hub.context import CONTEXT, HubContext
 from hub.fleet.live import BUSY, PrinterLive
+from hub.running import cancel_all, every
 
 log = logging.getLogger(__name__)
 
@@ -283,31 +283,16 @@ class HistoryArchive:
         except Exception:
             log.exception("%s: archiving after a change failed", live.name)
 
-    async def _every_minute(self) -> None:
-        while True:
-            try:
-                await self.sync_all()
-            except Exception:
-                log.exception("archiving the fleet's jobs failed; trying again")
-            await asyncio.sleep(SYNC_INTERVAL)
-
     def start(self) -> None:
         self._unsubscribe = self.ctx.live.subscribe(self.changed)
         self._loop_task = asyncio.get_running_loop().create_task(
-            self._every_minute(), name="archive jobs"
+            every(SYNC_INTERVAL, self.sync_all, "archiving the fleet's jobs"), name="archive jobs"
         )
 
     async def stop(self) -> None:
         if self._unsubscribe is not None:
             self._unsubscribe()
-        tasks: list[asyncio.Task[Any]] = list(self._tasks)
-        if self._loop_task is not None:
-            tasks.append(self._loop_task)
-        for task in tasks:
-            task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_all([*self._tasks, self._loop_task])
 
 
 HISTORY = web.AppKey("job archive", HistoryArchive)

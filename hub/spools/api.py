@@ -19,6 +19,7 @@ from hub.context import CONTEXT, context
 from hub.errors import ApiError
 from hub.fleet.roster import FleetPrinter
 from hub.records import audit
+from hub.running import run_with_app
 from hub.spools import store
 from hub.spools.model import SpoolmanError
 from hub.spools.service import SPOOLS, SpoolService
@@ -185,14 +186,7 @@ async def list_reports(request: web.Request) -> web.Response:
 def setup(app: web.Application) -> None:
     service = app[SPOOLS] = SpoolService(app[CONTEXT])
 
-    async def start(app: web.Application) -> None:
-        service.start()
-
-    async def stop(app: web.Application) -> None:
-        await service.stop()
-
-    app.on_startup.append(start)
-    app.on_cleanup.insert(0, stop)
+    run_with_app(app, service.start, service.stop)
     app.router.add_get("/api/spools", list_spools)
     app.router.add_get("/api/spools/loaded", loaded_everywhere)
     app.router.add_get("/api/spools/reports", list_reports)

@@ -23,12 +23,10 @@ never arrived: that use would be sent again. Spoolman offers no idempotency key.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import dataclasses
 import logging
 import math
 import time
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -37,6 +35,7 @@ from aiohttp import web
 
 from hub.context import HubContext
 from hub.fleet.roster import SpoolmanSite
+from hub.running import cancel_all, every
 from hub.spools import store
 from hub.spools.client import SpoolmanClient
 from hub.spools.model import (
@@ -332,22 +331,6 @@ class SpoolService:
 
     # --- running --------------------------------------------------------------------
 
-    async def _every(
-        self, seconds: float, work: Callable[[], Awaitable[None]], name: str, wake: bool = False
-    ) -> None:
-        """``work`` every ``seconds`` (sooner when ``wake`` and something sets ``_wake``)."""
-        while True:
-            try:
-                await work()
-            except Exception:
-                log.exception("spools: %s failed; trying again", name)
-            if wake:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), seconds)
-                self._wake.clear()
-            else:
-                await asyncio.sleep(seconds)
-
     async def _report_round(self) -> None:
         if not self.enabled:
             return
@@ -359,19 +342,14 @@ class SpoolService:
         self._assigned = {(a.printer, a.tool): a.spool_id for a in store.assignments(self.ctx.db)}
         loop = asyncio.get_running_loop()
         self._tasks = [
-            loop.create_task(self._every(REFRESH_INTERVAL, self.refresh_all, "refresh")),
+            loop.create_task(every(REFRESH_INTERVAL, self.refresh_all, "spools: refresh")),
             loop.create_task(
-                self._every(SCAN_INTERVAL, self._report_round, "report use", wake=True)
+                every(SCAN_INTERVAL, self._report_round, "spools: report use", self._wake)
             ),
         ]
 
     async def stop(self) -> None:
-        tasks = list(self._tasks)
-        for task in tasks:
-            task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_all(self._tasks)
         if self._session is not None:
             await self._session.close()
 
