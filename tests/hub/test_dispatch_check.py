@@ -45,6 +45,23 @@ def user(
     return login(hub.url, name, PASSWORD)
 
 
+def asking_fleet(
+    start_hub: Callable[..., HubProcess],
+    simulated_printers: Callable[..., SimulatedFleet],
+    count: int = 1,
+    time_factor: float = 200,
+    **site: Any,
+) -> tuple[HubProcess, SimulatedFleet, requests.Session]:
+    """A hub, ``count`` print servers that ask it before every start, fleet.json with
+    ``site`` settings added, and an admin's session."""
+    hub = start_hub()
+    printers = simulated_printers(count, time_factor=time_factor, hub_url=hub.url)
+    fleet = printers.fleet()
+    fleet["site"].update(site)
+    hub.write_fleet(fleet)
+    return hub, printers, user(hub, "ada")
+
+
 def press_print(fleet: SimulatedFleet, name: str, file: str = FILE) -> requests.Response:
     """The printer page's Print button (its API call), as the gate lets it through."""
     url = next(p.url for p in fleet.printers if p.name == name)

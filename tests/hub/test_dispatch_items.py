@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
-from typing import Any
 
 import pytest
 import requests
@@ -15,13 +14,13 @@ import requests
 from tests.hub.conftest import HubProcess, SimulatedFleet
 from tests.hub.spoolman_stand_in import SpoolmanStandIn, StandInSpool
 from tests.hub.test_dispatch import clear_bed, entry_in, queue
-from tests.hub.test_dispatch_check import user
+from tests.hub.test_dispatch_check import asking_fleet
 from tests.hub.test_dispatch_spools import load, submit_part
-from tests.hub.test_spools import with_spoolman
 
 pytestmark = pytest.mark.timeout(240)
 
 SHORT = 31
+CLEAN_BED = [{"task": "Clean bed", "every": {"jobs": 1}}]
 
 
 @pytest.fixture
@@ -57,12 +56,7 @@ def test_overdue_maintenance_holds_then_warns_then_is_done(
     start_hub: Callable[..., HubProcess],
     simulated_printers: Callable[..., SimulatedFleet],
 ) -> None:
-    hub = start_hub()
-    printers = simulated_printers(1, time_factor=200, hub_url=hub.url)
-    fleet: dict[str, Any] = printers.fleet()
-    fleet["site"]["maintenance"] = [{"task": "Clean bed", "every": {"jobs": 1}}]
-    hub.write_fleet(fleet)
-    admin = user(hub, "ada")
+    hub, printers, admin = asking_fleet(start_hub, simulated_printers, maintenance=CLEAN_BED)
     first, second = submit_part(admin, hub, target="printer:demo-1", copies=2)
     entry_in(admin, hub, first, ("done",), within=90)
     clear_bed(printers, "demo-1")
@@ -75,7 +69,8 @@ def test_overdue_maintenance_holds_then_warns_then_is_done(
                if p["name"] == "demo-1")  # fmt: skip
     assert row["code"] == "maintenance" and not row["taking_work"]
     # The site only warns about overdue tasks: the entry goes, the warning stays in its check.
-    fleet["site"]["dispatch"] = {"overdue_maintenance": "warn"}
+    fleet = printers.fleet()
+    fleet["site"].update(maintenance=CLEAN_BED, dispatch={"overdue_maintenance": "warn"})
     hub.write_fleet(fleet)
     entry_in(admin, hub, second, ("sent", "printing", "done"), within=60)
 
@@ -85,12 +80,10 @@ def test_items_hold_together_and_each_override_lifts_only_its_own(
     simulated_printers: Callable[..., SimulatedFleet],
     spoolman: SpoolmanStandIn,
 ) -> None:
-    hub = start_hub()
-    printers = simulated_printers(1, time_factor=200, hub_url=hub.url)
-    fleet = with_spoolman(printers.fleet(), spoolman.url)
-    fleet["site"]["maintenance"] = [{"task": "Clean bed", "every": {"jobs": 1}}]
-    hub.write_fleet(fleet)
-    admin = user(hub, "ada")
+    spoolman_site = {"url": spoolman.url, "low_grams": 100}
+    hub, printers, admin = asking_fleet(
+        start_hub, simulated_printers, maintenance=CLEAN_BED, spoolman=spoolman_site
+    )
     load(admin, hub, 32)
     first, second = submit_part(admin, hub, target="printer:demo-1", copies=2)
     entry_in(admin, hub, first, ("done",), within=90)

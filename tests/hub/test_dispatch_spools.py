@@ -16,8 +16,8 @@ import requests
 from tests.hub.conftest import HubProcess, SimulatedFleet
 from tests.hub.spoolman_stand_in import SpoolmanStandIn, StandInSpool
 from tests.hub.test_dispatch import clear_bed, entry_in, queue, signed
-from tests.hub.test_dispatch_check import audit, press_print, user
-from tests.hub.test_spools import job_file, with_spoolman
+from tests.hub.test_dispatch_check import asking_fleet, audit, press_print
+from tests.hub.test_spools import job_file
 
 pytestmark = pytest.mark.timeout(240)
 
@@ -75,10 +75,9 @@ def test_a_short_spool_holds_the_queue_until_a_full_one_is_loaded(
     simulated_printers: Callable[..., SimulatedFleet],
     spoolman: SpoolmanStandIn,
 ) -> None:
-    hub = start_hub()
-    printers = simulated_printers(1, time_factor=200, hub_url=hub.url)
-    hub.write_fleet(with_spoolman(printers.fleet(), spoolman.url))
-    admin = user(hub, "ada")
+    hub, _printers, admin = asking_fleet(
+        start_hub, simulated_printers, spoolman={"url": spoolman.url, "low_grams": 100}
+    )
     load(admin, hub, SHORT)
     (entry,) = submit_part(admin, hub)
     assert queue(admin, hub)[entry]["file"]["filament_mm"] == pytest.approx(1500.0, abs=1)
@@ -100,10 +99,9 @@ def test_spoolman_stopped_mid_queue_holds_the_next_entry_until_it_answers(
     simulated_printers: Callable[..., SimulatedFleet],
     spoolman: SpoolmanStandIn,
 ) -> None:
-    hub = start_hub()
-    printers = simulated_printers(1, time_factor=200, hub_url=hub.url)
-    hub.write_fleet(with_spoolman(printers.fleet(), spoolman.url))
-    admin = user(hub, "ada")
+    hub, printers, admin = asking_fleet(
+        start_hub, simulated_printers, spoolman={"url": spoolman.url, "low_grams": 100}
+    )
     load(admin, hub, FULL)
     first, second = submit_part(admin, hub, copies=2)
     entry_in(admin, hub, first, ("done",), within=90)
@@ -122,10 +120,9 @@ def test_the_print_button_is_held_by_a_short_unknown_or_deleted_spool(
     simulated_printers: Callable[..., SimulatedFleet],
     spoolman: SpoolmanStandIn,
 ) -> None:
-    hub = start_hub()
-    printers = simulated_printers(1, time_factor=200, hub_url=hub.url)
-    hub.write_fleet(with_spoolman(printers.fleet(), spoolman.url))
-    admin = user(hub, "ada")
+    hub, printers, admin = asking_fleet(
+        start_hub, simulated_printers, spoolman={"url": spoolman.url, "low_grams": 100}
+    )
     url = printers.printers[0].url
     upload = requests.post(
         url + "api/v1/files", files={"file": ("part.gcode", io.BytesIO(PART))},
