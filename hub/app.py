@@ -30,6 +30,8 @@ FEATURES: tuple[str, ...] = (
     "hub.records.history_api",
     "hub.notify.service",
     "hub.queue.api",
+    "hub.power.service",
+    "hub.power.api",
     "hub.web.openapi",
     "hub.web.pages",
 )

@@ -21,6 +21,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from hub.power.spec import (
+    MqttSite,
+    PowerSettings,
+    PowerSpec,
+    PowerSpecError,
+    parse_mqtt,
+    parse_power,
+    parse_settings,
+)
+
 log = logging.getLogger(__name__)
 
 
@@ -47,6 +57,7 @@ class FleetCamera:
     name: str
     path: str
     upstream: str
+    power: PowerSpec | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +69,8 @@ class FleetPrinter:
     groups: tuple[str, ...] = ()
     tags: tuple[str, ...] = ()
     profile: Profile = field(default_factory=Profile)
+    # Its power device (docs/power.md), if it has one.
+    power: PowerSpec | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +79,9 @@ class Fleet:
     cameras: tuple[FleetCamera, ...] = ()
     # At most this many printers heating up at once (0: no limit).
     max_heating: int = 0
+    # The power-off guard's and power-on's numbers, and the MQTT broker (docs/power.md).
+    power: PowerSettings = field(default_factory=PowerSettings)
+    mqtt: MqttSite | None = None
 
     def printer(self, name: str) -> FleetPrinter | None:
         return next((p for p in self.printers if p.name == name), None)
@@ -109,20 +125,32 @@ def parse_fleet(data: Any) -> Fleet:
                 groups=_strings(p.get("groups", []), f"printers[{i}].groups"),
                 tags=_strings(p.get("tags", []), f"printers[{i}].tags"),
                 profile=_profile(p.get("profile"), f"printers[{i}].profile"),
+                power=parse_power(p.get("power"), f"printers[{i}].power"),
             )
             for i, p in enumerate(data.get("printers", []))
         )
         cameras = tuple(
-            FleetCamera(name=str(c["name"]), path=str(c["path"]), upstream=str(c["upstream"]))
-            for c in data.get("cameras", [])
+            FleetCamera(
+                name=str(c["name"]),
+                path=str(c["path"]),
+                upstream=str(c["upstream"]),
+                power=parse_power(c.get("power"), f"cameras[{i}].power"),
+            )
+            for i, c in enumerate(data.get("cameras", []))
         )
         site = data.get("site", {})
         max_heating = int(site.get("max_heating", 0))
+        power = parse_settings(site.get("power"))
+        mqtt = parse_mqtt(site.get("mqtt"))
     except FleetFileError:
         raise
+    except PowerSpecError as error:
+        raise FleetFileError(str(error)) from None
     except (KeyError, TypeError, ValueError, AttributeError) as error:
         raise FleetFileError(f"not a fleet file: {error!r}") from None
-    return Fleet(printers=printers, cameras=cameras, max_heating=max_heating)
+    return Fleet(
+        printers=printers, cameras=cameras, max_heating=max_heating, power=power, mqtt=mqtt
+    )
 
 
 class FleetFile:

@@ -67,6 +67,9 @@ def printer_act(action: str, detail: str, printer: str, file: str | None) -> str
         "tune": f"changed the speed, flow or Z babystep of {p}",
         "octoprint job command": f"sent a job command to {p} (OctoPrint API)",
         "camera request": f"changed a camera setting ({detail})",
+        "power on": f"switched on the power of {p}",
+        "power off": f"switched off the power of {p}",
+        "power off gave up": f"gave up waiting to switch off {p} ({detail})",
     }
     if action in simple:
         return simple[action]
