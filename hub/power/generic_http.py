@@ -22,14 +22,16 @@ class GenericHttp:
     ) -> None:
         self.spec = spec
         self.session = session
-        self.auth = (
-            None if password is None or not spec.user else aiohttp.BasicAuth(spec.user, password)
+        self.headers = (
+            {}
+            if password is None or not spec.user
+            else {"Authorization": aiohttp.encode_basic_auth(spec.user, password)}
         )
         self.on_pattern = re.compile(spec.on_pattern)
         self.off_pattern = re.compile(spec.off_pattern)
 
     async def state(self) -> PowerState:
-        answer = await call(self.session, "GET", self.spec.status_url, auth=self.auth)
+        answer = await call(self.session, "GET", self.spec.status_url, headers=self.headers)
         if answer.problem is not None:
             return unknown(f"{self.spec.status_url} did not answer: {answer.problem}")
         if answer.status != 200:
@@ -44,7 +46,7 @@ class GenericHttp:
 
     async def switch(self, on: bool) -> PowerState:
         url = self.spec.on_url if on else self.spec.off_url
-        answer = await call(self.session, self.spec.method, url, auth=self.auth)
+        answer = await call(self.session, self.spec.method, url, headers=self.headers)
         if answer.problem is not None:
             return unknown(f"{url} did not answer: {answer.problem}")
         if not 200 <= answer.status < 300:

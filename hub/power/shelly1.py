@@ -21,12 +21,15 @@ class Shelly1:
     ) -> None:
         self.spec = spec
         self.session = session
-        self.auth = None if password is None else aiohttp.BasicAuth(spec.user or "admin", password)
+        user = spec.user or "admin"
+        self.headers = (
+            {} if password is None else {"Authorization": aiohttp.encode_basic_auth(user, password)}
+        )
 
     async def _relay(self, turn: str | None) -> PowerState:
         url = f"{base_url(self.spec.host)}/relay/{self.spec.relay}"
         params = {} if turn is None else {"turn": turn}
-        answer = await call(self.session, "GET", url, params=params, auth=self.auth)
+        answer = await call(self.session, "GET", url, params=params, headers=self.headers)
         where = f"the Shelly at {self.spec.host}"
         if answer.problem is not None:
             return unknown(f"{where} did not answer: {answer.problem}")

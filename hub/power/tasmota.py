@@ -28,13 +28,13 @@ class Tasmota:
 
     async def _command(self, command: str) -> PowerState:
         params = {"cmnd": command}
-        auth = None
+        headers = {}
         if self.password is not None:
             # Basic auth for current firmware, the query pair for older firmware.
             params.update(user=self.user, password=self.password)
-            auth = aiohttp.BasicAuth(self.user, self.password)
+            headers["Authorization"] = aiohttp.encode_basic_auth(self.user, self.password)
         answer = await call(
-            self.session, "GET", base_url(self.spec.host) + "/cm", params=params, auth=auth
+            self.session, "GET", base_url(self.spec.host) + "/cm", params=params, headers=headers
         )
         if answer.problem is not None:
             return unknown(f"the Tasmota plug at {self.spec.host} did not answer: {answer.problem}")
