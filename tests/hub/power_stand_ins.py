@@ -1,6 +1,6 @@
 """Stand-ins for power devices: small real aiohttp servers that follow each device's
-documented HTTP API (docs/power.md, docs/research/farm-operations.md sections 1 to 4), each with fault
-switches (``delay`` beyond the client's timeout, a ``garbage`` non-JSON body, a ``missing``
+documented HTTP API (docs/power.md; docs/research/farm-operations.md sections 1 to 4), with
+fault switches (``delay`` beyond the client's timeout, a ``garbage`` non-JSON body, a ``missing``
 field), served on loopback from a thread so a test, the hub process or a benchmark can use
 them.
 
@@ -8,7 +8,8 @@ them.
   firmware's ``HandleHttpCommand``: ``{"POWER":"ON"}`` on a one-relay plug (also for
   ``Power1``), ``{"POWER<n>":"OFF"}`` on a multi-relay one; with a web password, HTTP Basic
   auth or ``user=``/``password=``, else 401
-  ``{"WARNING":"Need user=<username>&password=<password>"}`` (``legacy=True``: the same WARNING with status 200, as older firmware answers).
+  ``{"WARNING":"Need user=<username>&password=<password>"}`` (``legacy=True``: the same
+  WARNING with status 200, as older firmware answers).
 - :class:`ShellyGen1`: ``GET /relay/<i>[?turn=on|off|toggle]`` answering the relay status
   object (``ison``, ``has_timer``, …) per https://shelly-api-docs.shelly.cloud/gen1/ ; Basic
   auth when a password is set.
