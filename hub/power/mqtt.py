@@ -43,10 +43,13 @@ class MqttDevice:
         self.available: bool | None = None
         self.changed = asyncio.Event()
 
-    def heard(self, topic: str, payload: str) -> None:
+    def heard(self, topic: str, payload: str) -> bool:
+        """Take one message; True when the device just came online and should be asked."""
         spec = self.spec
+        back = False
         if topic == spec.availability_topic:
             if payload == spec.payload_available:
+                back = self.available is False or (self.available is None and self.on is None)
                 self.available = True
             elif payload == spec.payload_not_available:
                 self.available = False
@@ -58,6 +61,7 @@ class MqttDevice:
             else:
                 self.on, self.said = None, f"{spec.state_topic} sent {payload[:40]!r}"
         self.changed.set()
+        return back and bool(spec.query_topic)
 
     def current(self) -> PowerState:
         if not self.link.connected:
@@ -173,7 +177,9 @@ class MqttLink:
                             else str(payload or "")
                         )
                         for device in list(self.devices):
-                            device.heard(message.topic.value, text.strip())
+                            if device.heard(message.topic.value, text.strip()):
+                                spec = device.spec
+                                await self.publish(spec.query_topic, spec.query_payload)
                 self._lost(f"the connection to the MQTT broker at {where} closed")
             except aiomqtt.MqttError as error:
                 self._lost(f"the MQTT broker at {where} is unreachable: {error}")
