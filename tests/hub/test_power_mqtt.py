@@ -11,13 +11,14 @@ import asyncio
 import subprocess
 import threading
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Callable, Coroutine, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
 import paho.mqtt.client as paho
 import pytest
+from paho.mqtt.enums import CallbackAPIVersion
 
 from hub.power.mqtt import MqttDevice, MqttLink
 from hub.power.spec import MqttSite, parse_power
@@ -49,7 +50,7 @@ def start_broker(tmp_path: Path, port: int) -> Broker:
     broker = Broker(port, process)
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
-        probe = paho.Client(paho.CallbackAPIVersion.VERSION2)
+        probe = paho.Client(CallbackAPIVersion.VERSION2)
         try:
             probe.connect("127.0.0.1", port)
             probe.disconnect()
@@ -81,7 +82,7 @@ class TasmotaDevice:
     connected: threading.Event = field(default_factory=threading.Event)
 
     def __post_init__(self) -> None:
-        client = paho.Client(paho.CallbackAPIVersion.VERSION2, client_id=f"tasmota-{self.topic}")
+        client = paho.Client(CallbackAPIVersion.VERSION2, client_id=f"tasmota-{self.topic}")
         client.will_set(f"tele/{self.topic}/LWT", "Offline", qos=1, retain=True)
         client.on_connect = self._connected
         client.on_message = self._message
@@ -121,7 +122,7 @@ class TasmotaDevice:
         self.client.disconnect()
 
 
-def run(scenario: Callable[[], Awaitable[T]]) -> T:
+def run(scenario: Callable[[], Coroutine[Any, Any, T]]) -> T:
     return asyncio.run(scenario())
 
 
