@@ -114,14 +114,23 @@ class MqttLink:
         self.connected = False
         self.problem = f"not yet connected to the MQTT broker at {site.host}:{site.port}"
         self.task: asyncio.Task[None] | None = None
+        self.pending: set[asyncio.Task[None]] = set()
 
     def device(self, spec: PowerSpec) -> MqttDevice:
         device = MqttDevice(spec, self)
         self.devices.add(device)
         if self.client is not None and self.connected:
-            task = asyncio.get_running_loop().create_task(self._subscribe(self.client, device))
-            task.add_done_callback(lambda _t: None)
+            task = asyncio.get_running_loop().create_task(self._late(self.client, device))
+            self.pending.add(task)
+            task.add_done_callback(self.pending.discard)
         return device
+
+    async def _late(self, client: aiomqtt.Client, device: MqttDevice) -> None:
+        """Subscribe for a device added while connected (a failure: the reconnect does it)."""
+        try:
+            await self._subscribe(client, device)
+        except aiomqtt.MqttError as error:
+            log.warning("MQTT subscribe for %s failed: %s", device.spec.state_topic, error)
 
     async def publish(self, topic: str, payload: str) -> None:
         client = self.client
@@ -192,6 +201,8 @@ class MqttLink:
         self.task = asyncio.get_running_loop().create_task(self.run(), name="mqtt link")
 
     async def stop(self) -> None:
+        for task in list(self.pending):
+            task.cancel()
         if self.task is not None:
             self.task.cancel()
             with contextlib.suppress(asyncio.CancelledError):

@@ -18,6 +18,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -120,6 +121,7 @@ class PowerService:
         self.last_power_on = 0.0
         self.last_state: dict[str, str] = {}
         self.tasks: list[asyncio.Task[None]] = []
+        self.pending: set[asyncio.Task[Any]] = set()
         self.unsubscribe: list[Any] = []
 
     # -- the fleet's devices ---------------------------------------------------------
@@ -134,8 +136,7 @@ class PowerService:
         wanted = (site, self._secret(site.secret))
         if self.mqtt is None or self._mqtt_site != wanted:
             if self.mqtt is not None:
-                old = self.mqtt
-                asyncio.get_running_loop().create_task(old.stop())
+                self._spawn(self.mqtt.stop())
             self.mqtt = MqttLink(site, wanted[1])
             self._mqtt_site = wanted
             self.mqtt.start()
@@ -177,10 +178,18 @@ class PowerService:
         for key in list(self.devices):
             if self.devices[key].spec != wanted.get(key):
                 old = self.devices.pop(key)
-                asyncio.get_running_loop().create_task(old.driver.close())
+                self._spawn(old.driver.close())
         for key, spec in wanted.items():
             if key not in self.devices:
-                self.devices[key] = Device(key, spec, self._driver(spec))
+                device = self.devices[key] = Device(key, spec, self._driver(spec))
+                if self.session is not None:
+                    self._spawn(self.refresh(device))
+
+    def _spawn(self, work: Coroutine[Any, Any, Any]) -> None:
+        """Run ``work`` now without waiting for it (a new device's first reading)."""
+        task = asyncio.get_running_loop().create_task(work)
+        self.pending.add(task)
+        task.add_done_callback(self.pending.discard)
 
     # -- reading and switching --------------------------------------------------------
 
@@ -422,9 +431,9 @@ class PowerService:
     async def stop(self) -> None:
         for cancel in self.unsubscribe:
             cancel()
-        for task in self.tasks:
+        for task in [*self.tasks, *self.pending]:
             task.cancel()
-        for task in self.tasks:
+        for task in [*self.tasks, *self.pending]:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         for device in self.devices.values():
