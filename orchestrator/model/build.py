@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 from typing import Literal
 
+from pydantic import BaseModel
+
 from orchestrator.fleet.model import (
     Camera,
     Fleet,
@@ -21,6 +23,7 @@ from orchestrator.model.stack import (
     Bed,
     CameraEntry,
     Device,
+    Fields,
     HealthCheck,
     Hub,
     Mount,
@@ -35,7 +38,13 @@ from orchestrator.model.stack import (
     Stack,
     UdevLink,
 )
-from orchestrator.stack.secrets import GATE_KEY, HUB_DATA, PROXY_KEY_CONF, printer_key_file
+from orchestrator.stack.secrets import (
+    GATE_KEY,
+    HUB_DATA,
+    POWER_SECRETS,
+    PROXY_KEY_CONF,
+    printer_key_file,
+)
 
 STACK_NAME = "fabfleet"
 HUB = "hub"
@@ -110,9 +119,31 @@ def printers_of(fleet: Fleet) -> tuple[PrinterEntry, ...]:
                 materials=tuple(profile.materials),
                 nozzle=profile.nozzle,
                 bed=None if bed is None else Bed(bed.x, bed.y, bed.z),
+                power=fields_of(p.power),
             )
         )
     return tuple(entries)
+
+
+def fields_of(model: BaseModel | None, unset: bool = True) -> Fields:
+    """A power device or site setting as flat (name, value) pairs for hub/fleet.json."""
+    if model is None:
+        return ()
+    data = model.model_dump(mode="json", exclude_none=True, exclude_unset=not unset)
+    return tuple(data.items())
+
+
+def hub_of(fleet: Fleet) -> Hub:
+    """The hub's service and the site settings it is told."""
+    site = fleet.site
+    given = site.model_fields_set
+    return Hub(
+        HUB,
+        paths.service_address(HUB),
+        site.max_heating,
+        power=fields_of(site.power) if "power" in given else (),
+        mqtt=fields_of(site.mqtt),
+    )
 
 
 def cameras_of(fleet: Fleet) -> tuple[CameraEntry, ...]:
@@ -134,6 +165,7 @@ def cameras_of(fleet: Fleet) -> tuple[CameraEntry, ...]:
                 height=int(height),
                 fps=c.fps,
                 format=c.format,
+                power=fields_of(c.power),
             )
         )
     return tuple(entries)
@@ -161,7 +193,24 @@ class _Images:
         return image(self._repository, role, self._version)
 
 
-def _hub(images: _Images) -> Service:
+def _power_secrets(fleet: Fleet) -> tuple[Mount, ...]:
+    """The power secrets directory, for a fleet file that names a power secret."""
+    devices = [p.power for p in fleet.printers] + [c.power for c in fleet.cameras]
+    named = any(getattr(d, "secret", None) for d in devices)
+    if not named and (fleet.site.mqtt is None or fleet.site.mqtt.secret is None):
+        return ()
+    return (
+        Mount(
+            "secrets",
+            POWER_SECRETS,
+            paths.POWER_SECRETS,
+            read_only=True,
+            why="The power devices' passwords and tokens the fleet file names (docs/power.md).",
+        ),
+    )
+
+
+def _hub(images: _Images, extra: tuple[Mount, ...] = ()) -> Service:
     return Service(
         name=HUB,
         role="hub",
@@ -188,6 +237,7 @@ def _hub(images: _Images) -> Service:
             ),
             Mount("rendered", paths.HUB_RENDERED, paths.HUB_DIR, read_only=True),
             Mount("secret", GATE_KEY, paths.HUB_KEY, read_only=True),
+            *extra,
         ),
         scratch=(paths.SCRATCH,),
         networks=(INTERNAL,),
@@ -356,7 +406,7 @@ def stack_of(fleet: Fleet, version: str) -> Stack:
     cameras = cameras_of(fleet)
     routes = tuple(p.route for p in printers) + tuple(c.route for c in cameras)
     proxy = proxy_of(fleet.site, routes)
-    services = [_hub(images)]
+    services = [_hub(images, _power_secrets(fleet))]
     for printer, entry in zip(fleet.printers, printers, strict=True):
         if printer.simulated is not None:
             services.append(_simulator(printer, images))
@@ -369,7 +419,7 @@ def stack_of(fleet: Fleet, version: str) -> Stack:
         services=tuple(services),
         printers=printers,
         cameras=cameras,
-        hub=Hub(HUB, paths.service_address(HUB), fleet.site.max_heating),
+        hub=hub_of(fleet),
         proxy=proxy,
         networks=_networks(printers),
         volumes=tuple(_data_volume(p.name) for p in fleet.printers),
