@@ -115,7 +115,8 @@ def test_the_hub_mounts_the_power_secrets_only_when_one_is_named() -> None:
     ],
 )
 def test_bad_power_entries_are_refused_clearly(power: str, message: str) -> None:
-    text = f"site: {{mqtt: {{host: b}}}}\nprinters:\n  - name: mk3\n    simulated: true\n    power: {power}\n"
+    site = "site: {mqtt: {host: b}}\n"
+    text = f"{site}printers:\n  - name: mk3\n    simulated: true\n    power: {power}\n"
     found = problems(text)
     assert any(message in line for line in found), found
 
