@@ -313,7 +313,8 @@ PATHS: Schema = {
             "summary": "send a test notification (admin)",
             "responses": _answers("401", "403", "404"),
         },
-    },    "/api/power": {
+    },
+    "/api/power": {
         "get": {
             "summary": "power devices of the printers and cameras one may see: state, the "
             "off-guard's sentence (docs/power.md)",
