@@ -6,7 +6,7 @@ device, its cached state, the auto-off loop and power-on before a queued job.
 - :meth:`PowerService.ensure_on` (the queue's dispatcher calls it before sending a job):
   switch on when needed, at most one power-on per ``stagger_seconds`` across the fleet,
   then wait up to ``boot_timeout`` for the print server to report the printer connected.
-- Auto-off: when a printer's state leaves printing/paused/… (or it was switched on), the
+- Auto-off: when a printer's state leaves printing/paused/… (or ensure_on switched it on), the
   service follows :func:`hub.power.guard.auto_off` on every live change and every
   ``TICK``; once it allows, a fresh reading is fetched from the print server and the guard
   asked again before the device is switched off (once).
@@ -211,14 +211,11 @@ class PowerService:
         return device.current
 
     async def switch(self, device: Device, on: bool) -> PowerState:
+        """Switch ``device`` (serialised with its other requests); what it says afterwards."""
         async with device.lock:
             device.current = await device.driver.switch(on)
-        if device.key[0] == "printer":
-            if on and device.current.on:
-                device.idle_since = time.time()
-                device.gave_up = False
-            if not on and device.current.on is False:
-                device.idle_since = None
+        if not on and device.current.on is False:
+            device.idle_since = None
         self.wake.set()
         return device.current
 
@@ -258,6 +255,9 @@ class PowerService:
                 self.last_power_on = time.monotonic()
             if state.on is not True:
                 raise PowerError(f"{printer} could not be switched on: {state.reason}")
+            # Switched on for a job: if none starts, auto-off takes it back after the idle time.
+            device.idle_since = time.time()
+            device.gave_up = False
             audit.record(self.ctx.db, HUB_USER, "power on", printer, "for a queued job")
         changed = asyncio.Event()
 

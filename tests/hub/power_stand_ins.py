@@ -56,10 +56,13 @@ class StandIn:
     faults: Faults = field(default_factory=Faults)
     # (monotonic time, method, path with query) of every request.
     requests: list[tuple[float, str, str]] = field(default_factory=list)
+    # The wall-clock time of each request (to compare with another process's times).
+    walls: list[float] = field(default_factory=list)
     url: str = ""
 
     def note(self, request: web.Request) -> None:
         self.requests.append((time.monotonic(), request.method, request.path_qs))
+        self.walls.append(time.time())
 
     async def faulted(self) -> web.Response | None:
         if self.faults.delay:
@@ -68,12 +71,14 @@ class StandIn:
             return web.Response(text="<html><body>Oops</body></html>", content_type="text/html")
         return None
 
-    def switched_off_at(self) -> float | None:
-        """When the first request that switched something off arrived (monotonic)."""
-        for at, _method, path in self.requests:
+    def switched_off_at(self, wall: bool = False, after: int = 0) -> float | None:
+        """When the first request (from the ``after``-th on) that switched something off
+        arrived: monotonic, or wall-clock time."""
+        for index, (at, _method, path) in enumerate(self.requests):
             lowered = path.lower()
-            if any(w in lowered for w in ("%20off", "+off", "turn=off", "on=false", "turn_off")):
-                return at
+            words = ("%20off", "+off", "turn=off", "on=false", "turn_off")
+            if index >= after and any(w in lowered for w in words):
+                return self.walls[index] if wall else at
         return None
 
     def app(self) -> web.Application:
