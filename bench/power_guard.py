@@ -9,10 +9,10 @@ switches the plug on through the hub's API, then:
 - **job end**: prints a short file with no heating; the latency runs from the job's
   ``ended_at`` (the print server's clock) to the plug's ``Power1 Off`` request (the same
   host's clock);
-- **cool-down**: prints a file that heats the hotend to 140 °C; after the job the print
-  server switches the heaters off; the print server's temperature record
-  (``GET /api/v1/temperatures``) gives the time of its first hotend reading below 100 °C;
-  the latency runs from there to ``Power1 Off``.
+- **cool-down**: heats the hotend to 140 °C (and waits for the reading), prints the same
+  file; after the job the print server switches the heaters off and the hotend cools; the
+  latency runs from the print server's first event with the hotend below 100 °C (the bench
+  follows its events stream, as the hub does) to ``Power1 Off``.
 
 The hub's path: a live state change wakes the auto-off loop, the guard allows, the hub asks
 the plug and the print server once more (fresh readings), then switches.
@@ -46,7 +46,6 @@ from tests.hub.power_stand_ins import TasmotaPlug, serving
 PASSWORD = "bench-power-password"
 MOVES = "".join(f"G1 X{10 + i} Y10 E{0.1 * (i + 1):.1f} F3000\n" for i in range(10))
 COLD = "; nozzle_diameter = 0.4\nG90\nM82\nG92 E0\n" + MOVES
-HOT = "; nozzle_diameter = 0.4\nM109 S140\nG90\nM82\nG92 E0\n" + MOVES
 
 
 BUSY = ("printing", "pausing", "paused", "cancelling")
@@ -128,41 +127,51 @@ def measure(workdir: Path, demo: Demo, plug: TasmotaPlug, runs: int) -> dict[str
             ).json()
             return found
 
-        for file, body in (("cold.gcode", COLD), ("hot.gcode", HOT)):
-            answer = requests.post(
-                server + "api/v1/files", headers=headers, files={"file": (file, body)}, timeout=30
-            )
-            assert answer.status_code == 201, answer.text
+        answer = requests.post(
+            server + "api/v1/files",
+            headers=headers,
+            files={"file": ("cold.gcode", COLD)},
+            timeout=30,
+        )
+        assert answer.status_code == 201, answer.text
 
-        def one(file: str) -> float:
+        def hotend() -> float:
+            return float(printer()["heaters"]["T0"]["actual"] or 0)
+
+        def one(hot: bool) -> float:
             wait("the printer ready", lambda: printer()["state"] in ("ready", "finished"))
             if not printer()["bed_clear"]:
                 requests.post(server + "api/v1/bed/clear", headers=headers, timeout=10)
+            if hot:
+                heat = {"hotend": 140}
+                requests.post(server + "api/v1/control/temperature", headers=headers, json=heat)
+                wait("the hotend at 140 °C", lambda: hotend() >= 138)
             switched = session.post(hub.url + f"api/printers/{name}/power", json={"on": True})
             assert switched.status_code == 200, switched.text
             seen = len(plug.requests)
             answer = requests.post(
-                server + "api/v1/job", headers=headers, json={"file": file}, timeout=10
+                server + "api/v1/job", headers=headers, json={"file": "cold.gcode"}, timeout=10
             )
             assert answer.status_code == 201, answer.text
             wait("the switch-off", lambda: plug.switched_off_at(after=seen), within=120)
             off = plug.switched_off_at(wall=True, after=seen)
             assert off is not None
             ended = float(printer()["last_job"]["ended_at"])
-            if file == "cold.gcode":
+            if not hot:
                 return float(off - ended)
             # When the print server first reported the hotend below 100 °C after the job.
-            reported = next(
-                at for at, state, hotend in list(events.seen)
-                if at >= ended and state not in BUSY and hotend is not None and hotend < 100
-            )  # fmt: skip
+            after = [
+                (at, c) for at, state, c in list(events.seen) if at >= ended and state not in BUSY
+            ]
+            assert any(c is not None and c >= 100 for _, c in after), "it never reported hot"
+            reported = next(at for at, c in after if c is not None and c < 100)
             assert reported <= off, "switched off before the hotend had cooled"
             return float(off - reported)
 
         events = Events(server + "api/v1/events?log=0", identity_for(key, name, "bench", False))
         events.start()
-        job_end = [one("cold.gcode") for _ in range(runs)]
-        cool_down = [one("hot.gcode") for _ in range(runs)]
+        job_end = [one(hot=False) for _ in range(runs)]
+        cool_down = [one(hot=True) for _ in range(runs)]
     finally:
         hub.stop()
     return {"job_end": summary(job_end), "cool_down": summary(cool_down)}
