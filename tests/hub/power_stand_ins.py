@@ -81,6 +81,14 @@ class StandIn:
                 return self.walls[index] if wall else at
         return None
 
+    def switched_on_at(self) -> float | None:
+        """When the first request that switched something on arrived (monotonic)."""
+        for at, _method, path in self.requests:
+            lowered = path.lower()
+            if any(w in lowered for w in ("%20on", "+on", "turn=on", "on=true", "turn_on")):
+                return at
+        return None
+
     def app(self) -> web.Application:
         raise NotImplementedError
 
