@@ -208,7 +208,15 @@ class PowerService:
     async def refresh(self, device: Device) -> PowerState:
         async with device.lock:
             device.current = await device.driver.state()
+        self._changed(device)
         return device.current
+
+    def _changed(self, device: Device) -> None:
+        """The device's state may have changed: the guard's word is worked out afresh (on
+        demand until the auto-off loop, woken now, has looked)."""
+        if not device.gave_up:
+            device.sentence = ""
+        self.wake.set()
 
     async def switch(self, device: Device, on: bool) -> PowerState:
         """Switch ``device`` (serialised with its other requests); what it says afterwards."""
@@ -216,7 +224,7 @@ class PowerService:
             device.current = await device.driver.switch(on)
         if not on and device.current.on is False:
             device.idle_since = None
-        self.wake.set()
+        self._changed(device)
         return device.current
 
     async def _poll(self) -> None:
@@ -405,6 +413,8 @@ class PowerService:
         """The guard's current word on ``device`` (for the API and the dashboard)."""
         if device.key[0] == "camera":
             return ""
+        if not device.spec.auto_off:
+            return "automatic switch-off is disabled for this printer"
         if not device.sentence:
             now = time.time()
             return guard.auto_off(

@@ -54,12 +54,14 @@ class Tasmota:
         if warning is not None:
             return unknown(f"the Tasmota plug said: {warning}")
         key = f"POWER{self.spec.output}"
+        if key not in body and self.spec.output == 1 and "POWER" in body:
+            key = "POWER"  # a one-relay plug answers Power1 as POWER
         value = body.get(key)
-        if value is None and self.spec.output == 1:
-            value = body.get("POWER")
         if isinstance(value, str) and value.upper() in ("ON", "OFF"):
             return known(value.upper() == "ON", f"Tasmota {key} is {value.upper()}")
-        return unknown(f"the Tasmota plug's answer has no {key}: {snippet(answer.text)}")
+        return unknown(
+            f"the Tasmota plug's answer has no POWER{self.spec.output}: {snippet(answer.text)}"
+        )
 
     async def state(self) -> PowerState:
         return await self._command(f"Power{self.spec.output}")

@@ -56,13 +56,19 @@ class PowerSite:
 def fleet_json(
     printers: SimulatedFleet, plugs: dict[str, TasmotaPlug], **extra: Any
 ) -> dict[str, Any]:
+    """demo-1 (auto-off disabled) shows camera cam1; demo-2 switches off by itself."""
+    power = {
+        name: {"type": "tasmota", "host": plug.url.removeprefix("http://"),
+               "auto_off": name != "demo-1", **extra.get(name, {})}
+        for name, plug in plugs.items()
+    }  # fmt: skip
     fleet = printers.fleet(
-        **{
-            name: {"power": {"type": "tasmota", "host": plug.url.removeprefix("http://"),
-                             "auto_off": name != "demo-1", **extra.get(name, {})}}
-            for name, plug in plugs.items()
-        }
-    )  # fmt: skip
+        **{"demo-1": {"power": power["demo-1"], "camera": "cam1"}},
+        **{"demo-2": {"power": power["demo-2"]}},
+    )
+    fleet["cameras"] = [
+        {"name": "cam1", "path": "/cameras/cam1/", "upstream": "x", "power": power["cam1"]}
+    ]
     fleet["site"]["power"] = SITE_POWER
     return fleet
 
@@ -76,9 +82,14 @@ def python_path() -> dict[str, str]:
 @pytest.fixture
 def site(start_hub: Any, simulated_printers: Any) -> Iterator[PowerSite]:
     printers: SimulatedFleet = simulated_printers(2, time_factor=TIME_FACTOR)
-    with serving(TasmotaPlug(power=[True])) as one, serving(TasmotaPlug(power=[True])) as two:
+    with (
+        serving(TasmotaPlug(power=[True])) as one,
+        serving(TasmotaPlug(power=[True])) as two,
+        serving(TasmotaPlug(power=[True])) as camera,
+    ):
         assert isinstance(one, TasmotaPlug) and isinstance(two, TasmotaPlug)
-        plugs = {"demo-1": one, "demo-2": two}
+        assert isinstance(camera, TasmotaPlug)
+        plugs = {"demo-1": one, "demo-2": two, "cam1": camera}
         hub: HubProcess = start_hub(fleet_json(printers, plugs), extra_env=python_path())
         add_user(hub, "ada", "admin")
         add_user(hub, "olga", "operator", Grants(printers=frozenset({"demo-1"})))
@@ -118,19 +129,39 @@ def test_switching_by_hand_needs_the_right_to_act_and_is_audited(site: PowerSite
     assert [e["user"] for e in site.audit("refused power off")] == ["vera"]
 
 
+def test_a_camera_is_switched_by_who_may_act_on_a_printer_it_shows(site: PowerSite) -> None:
+    plug = site.plugs["cam1"]
+    olga, vera, otto = site.session("olga"), site.session("vera"), site.session("otto")
+
+    def switch(session: requests.Session, on: bool) -> requests.Response:
+        return session.post(site.hub.url + "api/cameras/cam1/power", json={"on": on}, timeout=60)
+
+    listed = vera.get(site.hub.url + "api/power", timeout=30).json()["cameras"]
+    assert [(c["name"], c["type"], c["may_act"]) for c in listed] == [("cam1", "tasmota", False)]
+    assert switch(vera, False).status_code == 403
+    assert switch(otto, False).status_code == 404  # demo-2's operator does not see cam1
+    assert plug.power == [True]
+    off = switch(olga, False)
+    assert off.status_code == 200 and off.json()["state"] == "off" and plug.power == [False]
+    assert switch(olga, True).status_code == 200 and plug.power == [True]
+    details = [(e["user"], e["detail"]) for e in site.audit("power off")]
+    assert details == [("olga", "camera cam1: Tasmota POWER is OFF")]
+    assert [e["user"] for e in site.audit("refused power off")] == ["vera"]
+
+
 def test_off_is_refused_while_heating_and_hot_then_allowed_once_cooled(site: PowerSite) -> None:
     plug = site.plugs["demo-1"]
     olga = site.session("olga")
     server = print_servers(site.hub, site.printers)[0]
     wait_until(lambda: server.state() == "ready", 60, "demo-1 ready")
-    started = server.post("api/v1/control/temperature", json={"hotend": 160})
+    started = server.post("api/v1/control/temperature", json={"hotend": 130})
     assert started.status_code == 202, started.text
-    wait_until(lambda: server.get("api/v1/printer").json()["heaters"]["T0"]["target"] == 160, 30)
+    wait_until(lambda: server.get("api/v1/printer").json()["heaters"]["T0"]["target"] == 130, 30)
     heating = site.switch(olga, "demo-1", False)
     assert heating.status_code == 409
-    assert heating.json()["error"] == "demo-1 stays on: not now: hotend heating to 160 °C"
+    assert heating.json()["error"] == "demo-1 stays on: not now: hotend heating to 130 °C"
 
-    wait_until(lambda: server.get("api/v1/printer").json()["heaters"]["T0"]["actual"] > 150, 60)
+    wait_until(lambda: server.get("api/v1/printer").json()["heaters"]["T0"]["actual"] > 125, 60)
     assert server.post("api/v1/control/cool-down").status_code == 202
     wait_until(lambda: server.get("api/v1/printer").json()["heaters"]["T0"]["target"] == 0, 30)
     hot = site.switch(olga, "demo-1", False)
