@@ -10,6 +10,9 @@ Format (docs/hub.md)::
                                "bed": {"x": 250, "y": 210, "z": 210} | null}}],
      "cameras": [{"name": "cam1", "path": "/cameras/cam1/", "upstream": "http://camera-cam1:8080"}]}
 
+Optional power settings (docs/power.md): ``"power": {"type": "tasmota", ...}`` on a printer or
+camera, ``"site": {"power": {...}, "mqtt": {...}}``; parsed by :mod:`hub.power.spec`.
+
 A file that cannot be read or is not valid keeps the last good fleet in force.
 """
 
