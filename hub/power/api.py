@@ -68,6 +68,14 @@ async def list_power(request: web.Request) -> web.Response:
     return web.json_response({"printers": printers, "cameras": cameras})
 
 
+def _device(service: PowerService, kind: str, name: str) -> Device:
+    service.sync()
+    device = service.device(kind, name)
+    if device is None:
+        raise ApiError(404, f"{kind} {name} has no power device in the fleet file")
+    return device
+
+
 async def _wanted(request: web.Request) -> bool:
     body = await read_object(request)
     on = body.get("on")
@@ -96,10 +104,7 @@ async def switch_printer(request: web.Request) -> web.Response:
         audit.record(ctx.db, user.name, f"refused {action}", name, "not granted")
         raise ApiError(403, f"{user.name} ({user.role}) may watch {name} but not act on it")
     service = _service(request)
-    service.sync()
-    device = service.device("printer", name)
-    if device is None:
-        raise ApiError(404, f"{name} has no power device in the fleet file")
+    device = _device(service, "printer", name)
     if not on:
         decision = await service.check_off(device)
         if not decision.allow:
@@ -123,10 +128,7 @@ async def switch_camera(request: web.Request) -> web.Response:
         audit.record(ctx.db, user.name, f"refused {action}", None, f"camera {name}: not granted")
         raise ApiError(403, f"{user.name} ({user.role}) may not switch camera {name}")
     service = _service(request)
-    service.sync()
-    device = service.device("camera", name)
-    if device is None:
-        raise ApiError(404, f"camera {name} has no power device in the fleet file")
+    device = _device(service, "camera", name)
     state = await service.switch(device, on)
     audit.record(ctx.db, user.name, action, None, f"camera {name}: {state.reason}")
     return _answer(device, service, state, on)

@@ -305,25 +305,27 @@ class ShellyGen2(StandIn):
             }
         )
 
-    async def rpc_get(self, request: web.Request) -> web.Response:
+    async def _refused(self, request: web.Request) -> web.Response | None:
+        """A fault's answer, or the digest challenge; None: go on."""
         self.note(request)
         broken = await self.faulted()
         if broken is not None:
             return broken
-        if not self._authorised(request):
-            return self._challenge()
+        return None if self._authorised(request) else self._challenge()
+
+    async def rpc_get(self, request: web.Request) -> web.Response:
+        refused = await self._refused(request)
+        if refused is not None:
+            return refused
         error, result = self._call(request.match_info["method"], dict(request.query))
         if error is not None:
             return web.json_response(error, status=400 if error["code"] != -114 else 404)
         return web.json_response(result)
 
     async def rpc_post(self, request: web.Request) -> web.Response:
-        self.note(request)
-        broken = await self.faulted()
-        if broken is not None:
-            return broken
-        if not self._authorised(request):
-            return self._challenge()
+        refused = await self._refused(request)
+        if refused is not None:
+            return refused
         try:
             frame = json.loads(await request.text())
         except ValueError:
