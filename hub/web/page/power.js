@@ -78,11 +78,14 @@
 
   async function look() {
     if (!root || root.hidden || document.visibilityState !== "visible") return;
+    // A plain fetch: a lost session is the live stream's to notice (it goes to the login).
     try {
-      const found = await api("GET", "api/power");
+      const answer = await fetch("api/power", { credentials: "same-origin" });
+      if (!answer.ok) return; // the next look tries again; the cards keep what they showed
+      const found = await answer.json();
       devices = new Map(found.printers.map((device) => [device.name, device]));
     } catch (error) {
-      return; // the next look tries again; the cards keep what they showed
+      return;
     }
     drawAll();
   }
