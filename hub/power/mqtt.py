@@ -19,6 +19,7 @@ import asyncio
 import contextlib
 import logging
 import secrets as random
+from collections.abc import Callable
 
 import aiomqtt
 
@@ -42,6 +43,13 @@ class MqttDevice:
         self.said = f"no state message on {spec.state_topic} yet"
         self.available: bool | None = None
         self.changed = asyncio.Event()
+        # Told of every change the broker brings (the service keeps its cached state by it).
+        self.listener: Callable[[], None] | None = None
+
+    def _tell(self) -> None:
+        self.changed.set()
+        if self.listener is not None:
+            self.listener()
 
     def heard(self, topic: str, payload: str) -> bool:
         """Take one message; True when the device just came online and should be asked."""
@@ -60,7 +68,7 @@ class MqttDevice:
                 self.on, self.said = False, f"{spec.state_topic} says {payload}"
             else:
                 self.on, self.said = None, f"{spec.state_topic} sent {payload[:40]!r}"
-        self.changed.set()
+        self._tell()
         return back and bool(spec.query_topic)
 
     def current(self) -> PowerState:
@@ -153,10 +161,10 @@ class MqttLink:
         self.connected = False
         self.client = None
         self.problem = problem
-        for device in self.devices:
+        for device in list(self.devices):
             device.on = None
             device.available = None
-            device.changed.set()
+            device._tell()
 
     async def run(self) -> None:
         delay = RETRY_FIRST

@@ -18,7 +18,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -33,7 +33,7 @@ from hub.power.generic_http import GenericHttp
 from hub.power.gpio import Gpio
 from hub.power.homeassistant import HomeAssistant
 from hub.power.http_call import TIMEOUT
-from hub.power.mqtt import MqttLink
+from hub.power.mqtt import MqttDevice, MqttLink
 from hub.power.secrets import read_secret
 from hub.power.shelly1 import Shelly1
 from hub.power.shelly2 import Shelly2
@@ -132,6 +132,9 @@ class PowerService:
     def _link(self) -> MqttLink:
         site = self.ctx.fleet.mqtt
         if site is None:
+            if self.mqtt is not None:
+                self._spawn(self.mqtt.stop())
+            self.mqtt, self._mqtt_site = None, None
             raise PowerError("an mqtt device needs site.mqtt (the broker) in the fleet file")
         wanted = (site, self._secret(site.secret))
         if self.mqtt is None or self._mqtt_site != wanted:
@@ -175,15 +178,28 @@ class PowerService:
         for camera in fleet.cameras:
             if camera.power is not None:
                 wanted[("camera", camera.name)] = camera.power
+        broker_changed = self._mqtt_site is not None and self._mqtt_site[0] != fleet.mqtt
         for key in list(self.devices):
-            if self.devices[key].spec != wanted.get(key):
+            stale = broker_changed and self.devices[key].spec.type == "mqtt"
+            if stale or self.devices[key].spec != wanted.get(key):
                 old = self.devices.pop(key)
                 self._spawn(old.driver.close())
         for key, spec in wanted.items():
             if key not in self.devices:
                 device = self.devices[key] = Device(key, spec, self._driver(spec))
+                if isinstance(device.driver, MqttDevice):
+                    device.driver.listener = self._pusher(device, device.driver)
                 if self.session is not None:
                     self._spawn(self.refresh(device))
+
+    def _pusher(self, device: Device, driver: MqttDevice) -> Callable[[], None]:
+        """An MQTT device's state arrives by itself: keep the cached state with it."""
+
+        def pushed() -> None:
+            device.current = driver.current()
+            self._changed(device)
+
+        return pushed
 
     def _spawn(self, work: Coroutine[Any, Any, Any]) -> None:
         """Run ``work`` now without waiting for it (a new device's first reading)."""
@@ -350,6 +366,9 @@ class PowerService:
         for device in list(self.devices.values()):
             if device.key[0] != "printer":
                 continue
+            if not device.spec.auto_off:
+                device.sentence = "automatic switch-off is disabled for this printer"
+                continue
             now = time.time()
             view = PowerView.of(device.current)
             reading = self.reading(device, now)
@@ -365,9 +384,6 @@ class PowerService:
                 # Nothing changed lately: ask the print server instead of waiting on old news.
                 reading = await self.fetch_reading(device)
                 decision = guard.auto_off(reading, view, settings, device.idle_since, now)
-            if not device.spec.auto_off:
-                device.sentence = "automatic switch-off is disabled for this printer"
-                continue
             if decision.gave_up and not device.gave_up:
                 device.gave_up = True
                 audit.record(

@@ -22,7 +22,9 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from hub.power.mqtt import MqttDevice, MqttLink
 from hub.power.spec import MqttSite, parse_power
-from tests.hub.conftest import unused_port
+from hub.power.state import PowerView
+from tests.hub.conftest import printer_entry, unused_port
+from tests.hub.test_power_service import service_for
 
 MOSQUITTO = "/usr/sbin/mosquitto"
 T = TypeVar("T")
@@ -259,3 +261,34 @@ def test_no_broker_at_all_is_unknown() -> None:
             await link.stop()
 
     assert "is unreachable" in run(scenario)
+
+
+def test_the_hub_power_service_uses_the_sites_broker(broker: Broker, tmp_path: Path) -> None:
+    """The service builds one broker connection from ``site.mqtt`` for its MQTT devices."""
+    device = TasmotaDevice(broker.port).start()
+    power = {"type": "mqtt", "topic": "plug3"}
+    fleet = {
+        "site": {"mqtt": {"host": "127.0.0.1", "port": broker.port}},
+        "printers": [printer_entry("mk3", f"http://127.0.0.1:{unused_port()}", power=power)],
+        "cameras": [],
+    }
+    service = service_for(tmp_path, fleet)
+
+    async def scenario() -> tuple[str, str]:
+        await service.start()
+        try:
+            await until(lambda: (service.state("mk3") or PowerView(False, None, "", 0)).known)
+            first = (service.state("mk3") or PowerView(False, None, "", 0)).reason
+            found = service.device("printer", "mk3")
+            assert found is not None
+            switched = await service.switch(found, False)
+            return first, switched.word
+        finally:
+            await service.stop()
+            service.ctx.db.close()
+
+    try:
+        first, switched = run(scenario)
+    finally:
+        device.stop()
+    assert first == "stat/plug3/POWER says ON" and switched == "off" and device.on is False
