@@ -74,6 +74,9 @@ class PowerCache:
     def state(self, printer: str) -> Power | None:
         return self.states.get(printer)
 
+    async def ensure_on(self, printer: str) -> None:
+        return None
+
 
 class SpoolCache:
     def __init__(self, spools: dict[str, Spool]) -> None:

@@ -33,6 +33,8 @@ FEATURES: tuple[str, ...] = (
     "hub.dispatch.api",
     "hub.spools.api",
     "hub.maintenance.api",
+    "hub.power.service",
+    "hub.power.api",
     "hub.web.openapi",
     "hub.web.pages",
 )

@@ -38,6 +38,13 @@ class HubConfig:
     # proxy (Traefik's forwardAuth in the k3s stack, which cannot send the proxy key):
     # the network must let only the proxy reach it (docs/kubernetes.md).
     gate_listen: str | None = None
+    # Power devices' passwords and tokens, one 0600 file per secret name (docs/power.md);
+    # unset: ``power`` next to the gate key.
+    power_secrets: Path | None = None
+
+    @property
+    def power_secrets_dir(self) -> Path:
+        return self.power_secrets or self.gate_key_file.parent / "power"
 
     @property
     def database(self) -> Path:
@@ -125,6 +132,9 @@ def from_environment(**given: object) -> HubConfig:
             "trusted_proxies", "FABFLEET_TRUSTED_PROXIES", DEFAULT_TRUSTED_PROXIES
         ),
     )
+    power_secrets = pick("power_secrets", "FABFLEET_POWER_SECRETS", "").strip()
+    if power_secrets:
+        config = replace(config, power_secrets=Path(power_secrets))
     gate = pick("gate_listen", "FABFLEET_GATE_LISTEN", "").strip()
     if gate:
         config = replace(config, gate_listen=gate)

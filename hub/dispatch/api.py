@@ -32,6 +32,7 @@ from hub.dispatch.sources import SOURCES, Sources
 from hub.errors import ApiError
 from hub.fleet.live import PrinterLive
 from hub.maintenance.service import MAINTENANCE
+from hub.power.service import POWER
 from hub.queue import dispatcher as queue_dispatcher
 from hub.queue import store as queue_store
 from hub.queue.match import Needs, Target
@@ -240,6 +241,7 @@ def setup(app: web.Application) -> None:
         found = app[SOURCES]
         found.spools = app.get(SPOOLS)
         found.maintenance = app.get(MAINTENANCE)
+        found.power = app.get(POWER)
 
     app.on_startup.append(find_sources)
     app.router.add_post("/api/printers/{name}/dispatch-check", printer_check)

@@ -25,6 +25,7 @@ class PowerView(Protocol):
 
 class PowerSource(Protocol):
     def state(self, printer: str) -> PowerView | None: ...
+    async def ensure_on(self, printer: str) -> None: ...
 
 
 class LoadedSpool(Protocol):

@@ -88,7 +88,8 @@ def parse(body: dict[str, Any]) -> Request:
     if unknown:
         raise ApiError(400, f"unknown field '{sorted(unknown)[0][:40]}'")
     action = body.get("action")
-    if action not in PATHS:
+    # Not a string (e.g. an object, which is unhashable): refused as any other unknown action.
+    if not isinstance(action, str) or action not in PATHS:
         raise ApiError(400, f"'action' must be one of {', '.join(PATHS)}")
     printers = body.get("printers")
     if not isinstance(printers, list) or not all(isinstance(p, str) for p in printers):

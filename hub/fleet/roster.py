@@ -13,6 +13,9 @@ Format (docs/hub.md)::
                                "bed": {"x": 250, "y": 210, "z": 210} | null}}],
      "cameras": [{"name": "cam1", "path": "/cameras/cam1/", "upstream": "http://camera-cam1:8080"}]}
 
+Optional power settings (docs/power.md): ``"power": {"type": "tasmota", ...}`` on a printer or
+camera, ``"site": {"power": {...}, "mqtt": {...}}``; parsed by :mod:`hub.power.spec`.
+
 A file that cannot be read or is not valid keeps the last good fleet in force.
 """
 
@@ -25,6 +28,15 @@ from pathlib import Path
 from typing import Any
 
 from hub.fleet.service_tasks import ServiceTask, ServiceTaskError, parse_tasks
+from hub.power.spec import (
+    MqttSite,
+    PowerSettings,
+    PowerSpec,
+    PowerSpecError,
+    parse_mqtt,
+    parse_power,
+    parse_settings,
+)
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +64,7 @@ class FleetCamera:
     name: str
     path: str
     upstream: str
+    power: PowerSpec | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,6 +78,8 @@ class FleetPrinter:
     profile: Profile = field(default_factory=Profile)
     # Service tasks for this printer alone (docs/maintenance.md).
     maintenance: tuple[ServiceTask, ...] = ()
+    # Its power device (docs/power.md), if it has one.
+    power: PowerSpec | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,6 +111,9 @@ class Fleet:
     dispatch: DispatchRules = field(default_factory=DispatchRules)
     # The site's service tasks (docs/maintenance.md).
     maintenance: tuple[ServiceTask, ...] = ()
+    # The power-off guard's and power-on's numbers, and the MQTT broker (docs/power.md).
+    power: PowerSettings = field(default_factory=PowerSettings)
+    mqtt: MqttSite | None = None
 
     def printer(self, name: str) -> FleetPrinter | None:
         return next((p for p in self.printers if p.name == name), None)
@@ -172,21 +190,29 @@ def parse_fleet(data: Any) -> Fleet:
                 tags=_strings(p.get("tags", []), f"printers[{i}].tags"),
                 profile=_profile(p.get("profile"), f"printers[{i}].profile"),
                 maintenance=parse_tasks(p.get("maintenance"), f"printers[{i}].maintenance"),
+                power=parse_power(p.get("power"), f"printers[{i}].power"),
             )
             for i, p in enumerate(data.get("printers", []))
         )
         cameras = tuple(
-            FleetCamera(name=str(c["name"]), path=str(c["path"]), upstream=str(c["upstream"]))
-            for c in data.get("cameras", [])
+            FleetCamera(
+                name=str(c["name"]),
+                path=str(c["path"]),
+                upstream=str(c["upstream"]),
+                power=parse_power(c.get("power"), f"cameras[{i}].power"),
+            )
+            for i, c in enumerate(data.get("cameras", []))
         )
         site = data.get("site", {})
         max_heating = int(site.get("max_heating", 0))
         spoolman = _spoolman(site.get("spoolman"))
         dispatch = _dispatch(site.get("dispatch"))
         maintenance = parse_tasks(site.get("maintenance"), "site.maintenance")
+        power = parse_settings(site.get("power"))
+        mqtt = parse_mqtt(site.get("mqtt"))
     except FleetFileError:
         raise
-    except ServiceTaskError as error:
+    except (ServiceTaskError, PowerSpecError) as error:
         raise FleetFileError(str(error)) from None
     except (KeyError, TypeError, ValueError, AttributeError) as error:
         raise FleetFileError(f"not a fleet file: {error!r}") from None
@@ -197,6 +223,8 @@ def parse_fleet(data: Any) -> Fleet:
         spoolman=spoolman,
         dispatch=dispatch,
         maintenance=maintenance,
+        power=power,
+        mqtt=mqtt,
     )
 
 

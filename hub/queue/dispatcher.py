@@ -342,8 +342,6 @@ class Dispatcher:
             heating += 1
             self.powering[printer.name] = job.id
             queue_store.update(db, job.id, reason=f"switching {printer.name} on for it")
-            audit.record(db, "hub", "power on", printer.name,
-                         f"for queue entry {job.id}: {job.file.name}")  # fmt: skip
             self.spawn(self.power_on(job, printer))
 
     def send_now(self, job: Job, printer: FleetPrinter) -> bool:
@@ -396,10 +394,7 @@ class Dispatcher:
         try:
             if power is None:
                 return
-            ensure_on = getattr(power, "ensure_on", None)
-            if ensure_on is None:
-                return
-            await ensure_on(printer.name)
+            await power.ensure_on(printer.name)  # staggered, audited, waits for the link
         except asyncio.CancelledError:
             raise
         except Exception as error:

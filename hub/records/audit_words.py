@@ -70,6 +70,9 @@ def printer_act(action: str, detail: str, printer: str, file: str | None) -> str
         "camera request": f"changed a camera setting ({detail})",
         # hub/maintenance/api.py: "<task>; print … h, …[; note: …]".
         "maintenance done": f"marked “{detail.split('; print ', 1)[0]}” done on {p}",
+        "power on": f"switched on the power of {p}",
+        "power off": f"switched off the power of {p}",
+        "power off gave up": f"gave up waiting to switch off {p} ({detail})",
     }
     if action in simple:
         return simple[action]

@@ -69,6 +69,11 @@ _FILTERS = [
 ]
 _HISTORY = [*_FILTERS, _query("outcome", {"type": "string"})]
 _AUDIT = [*_FILTERS, _query("action", {"type": "string"})]
+_POWER: Schema = {
+    "type": "object",
+    "properties": {"on": {"type": "boolean"}},
+    "required": ["on"],
+}
 _CSV = {"200": {"description": "CSV", "content": {"text/csv": {"schema": {"type": "string"}}}}}
 
 PATHS: Schema = {
@@ -453,6 +458,31 @@ PATHS: Schema = {
         "post": {
             "summary": "send a test notification (admin)",
             "responses": _answers("401", "403", "404"),
+        },
+    },
+    "/api/power": {
+        "get": {
+            "summary": "power devices of the printers and cameras one may see: state, the "
+            "off-guard's sentence (docs/power.md)",
+            "responses": _answers("401"),
+        }
+    },
+    "/api/printers/{name}/power": {
+        "parameters": [_USER],
+        "post": {
+            "summary": "switch a printer's power on or off (may act on it; off refused with "
+            "409 while printing, heating, hot or the device state is unknown)",
+            "requestBody": _body(_POWER),
+            "responses": _answers("400", "401", "403", "404", "409", "415", "502"),
+        },
+    },
+    "/api/cameras/{name}/power": {
+        "parameters": [_USER],
+        "post": {
+            "summary": "switch a camera's power on or off (admin, or may act on a printer it "
+            "shows)",
+            "requestBody": _body(_POWER),
+            "responses": _answers("400", "401", "403", "404", "415", "502"),
         },
     },
 }

@@ -37,7 +37,12 @@ from orchestrator.model.build import ModelError, stack_of
 from orchestrator.rendering.files import diff_changed, write_changed
 from orchestrator.rendering.k3s import render_k3s
 from orchestrator.rendering.render import render_files
-from orchestrator.stack.secrets import Owner, ensure_hub_data, ensure_secrets
+from orchestrator.stack.secrets import (
+    Owner,
+    ensure_hub_data,
+    ensure_power_secrets,
+    ensure_secrets,
+)
 
 app = typer.Typer(help="Run a fleet of USB 3D printers and webcams from one Linux host.")
 printer_app = typer.Typer(help="Enrol and remove printers.")
@@ -371,6 +376,7 @@ def render(
         try:
             report = ensure_secrets(out_dir, [p.name for p in fleet.printers], owner)
             ensure_hub_data(out_dir, owner)
+            ensure_power_secrets(out_dir, owner)
         except OSError as error:
             fail(f"cannot write the gate's keys in {out_dir}: {error}")
         for name in report.written:

@@ -17,11 +17,13 @@ from pydantic import (
     Field,
     field_serializer,
     field_validator,
+    model_validator,
 )
 from pydantic_core import PydanticCustomError
 
 from instance.materials import DEFAULT_MATERIALS
 from orchestrator.fleet.maintenance import ServiceTask
+from orchestrator.fleet.power import MqttBroker, PowerDevice, PowerSite, uses_mqtt
 from orchestrator.fleet.problems import FieldPath
 from orchestrator.fleet.spoolman import Spoolman
 
@@ -286,6 +288,8 @@ class Printer(BaseModel):
     groups: list[Label] = []
     # Service tasks for this printer alone (docs/maintenance.md).
     maintenance: list[ServiceTask] = []
+    # Its power device (smart plug, relay), docs/power.md.
+    power: PowerDevice | None = None
 
     @field_validator("simulated", mode="before")
     @classmethod
@@ -325,6 +329,7 @@ class Camera(BaseModel):
     resolution: Resolution = "1280x720"
     fps: Annotated[int, Field(ge=1, le=60)] = 30
     format: Literal["mjpeg", "yuyv"] = "mjpeg"
+    power: PowerDevice | None = None
 
     def identity(self) -> tuple[str, str] | None:
         """The one (field, value) that finds this camera, or None when it has none or two."""
@@ -383,6 +388,10 @@ class Site(BaseModel):
     spoolman: Spoolman | None = None
     # Service tasks and their intervals (docs/maintenance.md).
     maintenance: list[ServiceTask] = []
+    # Power devices: when a printer may be switched off, how power-on goes (docs/power.md).
+    power: PowerSite = PowerSite()
+    # The MQTT broker the hub uses (MQTT power devices).
+    mqtt: MqttBroker | None = None
 
     def material_table(self) -> dict[str, Material]:
         """The built-in materials (spelt as built in) with this site's changes, then additions."""
@@ -401,6 +410,16 @@ class Fleet(BaseModel):
     site: Site = Site()
     printers: list[Printer] = []
     cameras: list[Camera] = []
+
+    @model_validator(mode="after")
+    def _mqtt_broker(self) -> Fleet:
+        devices = [p.power for p in self.printers] + [c.power for c in self.cameras]
+        if self.site.mqtt is None and uses_mqtt(list(devices)):
+            raise PydanticCustomError(
+                "fleet_mqtt_broker",
+                "an mqtt power device needs the broker: add site: mqtt: host: <broker>",
+            )
+        return self
 
 
 Device = Printer | Camera

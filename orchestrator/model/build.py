@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 from typing import Literal
 
+from pydantic import BaseModel
+
 from orchestrator.fleet.model import (
     Camera,
     Fleet,
@@ -21,6 +23,7 @@ from orchestrator.model.stack import (
     Bed,
     CameraEntry,
     Device,
+    Fields,
     HealthCheck,
     Hub,
     Mount,
@@ -35,7 +38,13 @@ from orchestrator.model.stack import (
     Stack,
     UdevLink,
 )
-from orchestrator.stack.secrets import GATE_KEY, HUB_DATA, PROXY_KEY_CONF, printer_key_file
+from orchestrator.stack.secrets import (
+    GATE_KEY,
+    HUB_DATA,
+    POWER_SECRETS,
+    PROXY_KEY_CONF,
+    printer_key_file,
+)
 
 STACK_NAME = "fabfleet"
 HUB = "hub"
@@ -113,9 +122,23 @@ def printers_of(fleet: Fleet) -> tuple[PrinterEntry, ...]:
                 nozzle=profile.nozzle,
                 bed=None if bed is None else Bed(bed.x, bed.y, bed.z),
                 maintenance=tuple(task.hub_json() for task in p.maintenance),
+                power=fields_of(p.power),
             )
         )
     return tuple(entries)
+
+
+def fields_of(model: BaseModel | None, unset: bool = True) -> Fields:
+    """A power device or site setting as flat (name, value) pairs for hub/fleet.json."""
+    if model is None:
+        return ()
+    data = model.model_dump(mode="json", exclude_none=True, exclude_unset=not unset)
+    return tuple(data.items())
+
+
+def hub_of(fleet: Fleet) -> Hub:
+    """The hub's service and the site settings it is told."""
+    return Hub(HUB, paths.service_address(HUB), fleet.site.max_heating, hub_settings(fleet))
 
 
 def cameras_of(fleet: Fleet) -> tuple[CameraEntry, ...]:
@@ -137,6 +160,7 @@ def cameras_of(fleet: Fleet) -> tuple[CameraEntry, ...]:
                 height=int(height),
                 fps=c.fps,
                 format=c.format,
+                power=fields_of(c.power),
             )
         )
     return tuple(entries)
@@ -164,7 +188,24 @@ class _Images:
         return image(self._repository, role, self._version)
 
 
-def _hub(images: _Images, spoolman: bool = False) -> Service:
+def _power_secrets(fleet: Fleet) -> tuple[Mount, ...]:
+    """The power secrets directory, for a fleet file that names a power secret."""
+    devices = [p.power for p in fleet.printers] + [c.power for c in fleet.cameras]
+    named = any(getattr(d, "secret", None) for d in devices)
+    if not named and (fleet.site.mqtt is None or fleet.site.mqtt.secret is None):
+        return ()
+    return (
+        Mount(
+            "secrets",
+            POWER_SECRETS,
+            paths.POWER_SECRETS,
+            read_only=True,
+            why="The power devices' passwords and tokens the fleet file names (docs/power.md).",
+        ),
+    )
+
+
+def _hub(images: _Images, spoolman: bool = False, extra: tuple[Mount, ...] = ()) -> Service:
     return Service(
         name=HUB,
         role="hub",
@@ -191,6 +232,7 @@ def _hub(images: _Images, spoolman: bool = False) -> Service:
             ),
             Mount("rendered", paths.HUB_RENDERED, paths.HUB_DIR, read_only=True),
             Mount("secret", GATE_KEY, paths.HUB_KEY, read_only=True),
+            *extra,
         ),
         scratch=(paths.SCRATCH,),
         networks=(INTERNAL, SPOOLMAN) if spoolman else (INTERNAL,),
@@ -371,6 +413,11 @@ def hub_settings(fleet: Fleet) -> tuple[tuple[str, object], ...]:
     settings.append(("dispatch", fleet.site.dispatch.hub_json()))
     if fleet.site.maintenance:
         settings.append(("maintenance", [task.hub_json() for task in fleet.site.maintenance]))
+    # site.power only as written (its defaults are the hub's own), site.mqtt when set.
+    if "power" in fleet.site.model_fields_set:
+        settings.append(("power", dict(fields_of(fleet.site.power))))
+    if fleet.site.mqtt is not None:
+        settings.append(("mqtt", dict(fields_of(fleet.site.mqtt))))
     return tuple(settings)
 
 
@@ -384,7 +431,7 @@ def stack_of(fleet: Fleet, version: str) -> Stack:
     cameras = cameras_of(fleet)
     routes = tuple(p.route for p in printers) + tuple(c.route for c in cameras)
     proxy = proxy_of(fleet.site, routes)
-    services = [_hub(images, fleet.site.spoolman is not None)]
+    services = [_hub(images, fleet.site.spoolman is not None, _power_secrets(fleet))]
     for printer, entry in zip(fleet.printers, printers, strict=True):
         if printer.simulated is not None:
             services.append(_simulator(printer, images))
@@ -397,7 +444,7 @@ def stack_of(fleet: Fleet, version: str) -> Stack:
         services=tuple(services),
         printers=printers,
         cameras=cameras,
-        hub=Hub(HUB, paths.service_address(HUB), fleet.site.max_heating, hub_settings(fleet)),
+        hub=hub_of(fleet),
         proxy=proxy,
         networks=_networks(printers, fleet.site.spoolman is not None),
         volumes=tuple(_data_volume(p.name) for p in fleet.printers),

@@ -23,6 +23,8 @@ PROXY_CONF = f"{PROXY_DIR}/nginx.conf"
 SECRETS_DIR = "/etc/fabfleet/secrets"
 HUB_KEY = f"{SECRETS_DIR}/gate.key"
 PRINTER_KEY = f"{SECRETS_DIR}/printer.key"
+# The power devices' passwords and tokens (a read-only directory mount; the hub's default).
+POWER_SECRETS = f"{SECRETS_DIR}/power"
 # The proxy's key for asking the gate (a read-only file mount).
 PROXY_KEY = f"{SECRETS_DIR}/proxy-gate.conf"
 # The proxy's TLS certificate and key inside its container.

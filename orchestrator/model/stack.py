@@ -12,6 +12,9 @@ from typing import Any, Literal
 
 from orchestrator.model.images import ImageRole
 
+# Flat settings (name, value) in the order written, hashable like the rest of the model.
+Fields = tuple[tuple[str, object], ...]
+
 # What a service is in the fleet: a printer's print server, a simulated printer's board,
 # a camera's stream, the hub, or the proxy in front of all of them.
 Role = Literal["printer", "simulator", "camera", "hub", "proxy"]
@@ -34,10 +37,11 @@ class Mount:
     ``kind``: ``volume``, a named data volume the runtime keeps (``source`` is its name);
     ``rendered``, a directory of files fabfleet renders; ``secret``, a key file; ``data``, a
     data directory of the state directory (those three: ``source`` relative to it);
-    ``host``, a file of the host at the absolute path ``source``.
+    ``host``, a file of the host at the absolute path ``source``; ``secrets``, a directory of
+    secret files (the power devices' passwords, relative to the state directory).
     """
 
-    kind: Literal["volume", "rendered", "secret", "data", "host"]
+    kind: Literal["volume", "rendered", "secret", "data", "host", "secrets"]
     source: str
     target: str
     read_only: bool = False
@@ -190,6 +194,8 @@ class PrinterEntry:
     bed: Bed | None
     # Service tasks of this printer alone, as hub/fleet.json carries them.
     maintenance: tuple[dict[str, Any], ...] = ()
+    # Its power device's fields as hub/fleet.json carries them (docs/power.md); (): none.
+    power: Fields = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -204,6 +210,7 @@ class CameraEntry:
     height: int
     fps: int
     format: Literal["mjpeg", "yuyv"]
+    power: Fields = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -22,7 +22,12 @@ from orchestrator.rendering.files import write_changed
 from orchestrator.stack.compose_runner import Compose, compose_up
 from orchestrator.stack.control import STOP_TIMEOUT, project_containers, service_of, unplugged
 from orchestrator.stack.images import ImageProvider, ensure_images
-from orchestrator.stack.secrets import Owner, ensure_hub_data, ensure_secrets
+from orchestrator.stack.secrets import (
+    Owner,
+    ensure_hub_data,
+    ensure_power_secrets,
+    ensure_secrets,
+)
 
 RULES_FILE = render.RULES_FILE
 COMPOSE_FILE = render.COMPOSE_FILE
@@ -124,6 +129,7 @@ def write_secrets(fleet: Fleet, out: Output) -> None:
     for name in report.removed:
         out.info(f"{'removed':<9}  {state_dir / name}")
     ensure_hub_data(state_dir, owner)
+    ensure_power_secrets(state_dir, owner)
 
 
 def up(

@@ -23,6 +23,8 @@ SECRETS_DIR = "secrets"
 GATE_KEY = f"{SECRETS_DIR}/gate.key"
 PROXY_KEY_CONF = f"{SECRETS_DIR}/proxy-gate.conf"
 HUB_DATA = "hub-data"
+# Power devices' passwords and tokens, one file per secret name the fleet file gives (0600).
+POWER_SECRETS = f"{SECRETS_DIR}/power"
 KEY_BYTES = 32
 GATE_KEY_MODE = 0o600
 PRINTER_KEY_MODE = 0o400
@@ -164,6 +166,20 @@ def identity_headers(
     if master is None:
         return {}
     return door.identity_header(master, printer, user, may_act)
+
+
+def ensure_power_secrets(state_dir: Path, owner: Owner) -> Path:
+    """The directory of the power devices' secrets (0700, the containers' user's when run as
+    root: the hub reads it); the files in it are the administrator's to write (docs/power.md)."""
+    path = state_dir / POWER_SECRETS
+    _private_dir(path.parent)
+    path.mkdir(mode=PRIVATE_DIR_MODE, exist_ok=True)
+    path.chmod(PRIVATE_DIR_MODE)
+    if owner.applies:
+        info = path.stat()
+        if (info.st_uid, info.st_gid) != (owner.uid, owner.gid):
+            os.chown(path, owner.uid, owner.gid)
+    return path
 
 
 def ensure_hub_data(state_dir: Path, owner: Owner) -> Path:

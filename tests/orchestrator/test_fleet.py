@@ -137,7 +137,7 @@ cameras:
             "zzz: 1",
             "unknown key 'zzz'; known keys here: name, serial, port_path, url, simulated, "
             "baudrate, receive_buffer, command_buffer, window, device_gone_timeout, profile, "
-            "camera, groups, maintenance",
+            "camera, groups, maintenance, power",
         ),
     ],
 )

@@ -1,0 +1,130 @@
+"""Power devices in the fleet file (orchestrator/fleet/power.py): checked with clear messages,
+carried into hub/fleet.json as the hub parses it (hub/fleet/roster.py), and the power secrets
+directory mounted into the hub only when a secret is named (docs/power.md)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+import yaml
+
+from hub.fleet.roster import parse_fleet as parse_hub_fleet
+from orchestrator.fleet.file import parse_fleet
+from orchestrator.fleet.problems import FleetFileError
+from orchestrator.rendering.render import render_stack
+
+FLEET = """\
+site:
+  power: {hotend_off_below: 45, idle_minutes: 5}
+  mqtt: {host: broker.lan, username: fabfleet, secret: mqtt-hub}
+printers:
+  - name: mk3
+    simulated: true
+    power: {type: tasmota, host: "192.168.1.40", secret: plug-mk3}
+  - name: ender
+    simulated: true
+    power: {type: mqtt, topic: plug-ender, auto_off: false}
+  - name: voron
+    simulated: true
+    power: {type: homeassistant, url: "http://ha.lan:8123", entity_id: switch.voron,
+            secret: ha-token}
+  - name: prusa
+    simulated: true
+    power: {type: shelly2, host: "shelly-prusa.lan", relay: 1}
+"""
+
+
+def problems(text: str) -> list[str]:
+    with pytest.raises(FleetFileError) as caught:
+        parse_fleet(text, "fleet.yaml")
+    return str(caught.value).splitlines()
+
+
+def rendered(text: str) -> dict[str, bytes]:
+    return render_stack(parse_fleet(text, "fleet.yaml"), "1.2.3")
+
+
+def test_power_reaches_the_hub_as_it_parses_it() -> None:
+    files = rendered(FLEET)
+    document: dict[str, Any] = json.loads(files["hub/fleet.json"])
+    assert document["site"]["power"]["hotend_off_below"] == 45
+    assert document["site"]["power"]["give_up_minutes"] == 120
+    assert document["site"]["mqtt"] == {
+        "host": "broker.lan", "port": 1883, "username": "fabfleet", "secret": "mqtt-hub",
+    }  # fmt: skip
+    fleet = parse_hub_fleet(document)
+    assert fleet.power.hotend_off_below == 45 and fleet.power.idle_minutes == 5
+    assert fleet.mqtt is not None and fleet.mqtt.secret == "mqtt-hub"
+    mk3, ender, voron, prusa = (fleet.printer(n) for n in ("mk3", "ender", "voron", "prusa"))
+    assert mk3 is not None and mk3.power is not None
+    assert (mk3.power.type, mk3.power.host, mk3.power.output, mk3.power.user) == (
+        "tasmota", "192.168.1.40", 1, "admin",
+    )  # fmt: skip
+    assert mk3.power.secret == "plug-mk3" and mk3.power.auto_off is True
+    assert ender is not None and ender.power is not None and ender.power.auto_off is False
+    assert ender.power.command_topic == "cmnd/plug-ender/POWER"
+    assert voron is not None and voron.power is not None
+    assert voron.power.entity_id == "switch.voron"
+    assert prusa is not None and prusa.power is not None and prusa.power.relay == 1
+    # No secret's value anywhere in what is rendered: only names.
+    assert b"plug-mk3" in files["hub/fleet.json"]
+
+
+def test_the_hub_mounts_the_power_secrets_only_when_one_is_named() -> None:
+    compose = yaml.safe_load(rendered(FLEET)["compose.yaml"])
+    mounts = compose["services"]["hub"]["volumes"]
+    assert {
+        "type": "bind",
+        "source": "./secrets/power",
+        "target": "/etc/fabfleet/secrets/power",
+        "read_only": True,
+    } in mounts
+    plain = "printers:\n  - name: mk3\n    simulated: true\n"
+    plain_mounts = yaml.safe_load(rendered(plain)["compose.yaml"])["services"]["hub"]["volumes"]
+    assert all("power" not in str(m) for m in plain_mounts)
+    assert "power" not in json.loads(rendered(plain)["hub/fleet.json"])["site"]
+
+
+@pytest.mark.parametrize(
+    ("power", "message"),
+    [
+        (
+            '{type: tasmota, host: "http://x y"}',
+            "printers[0].power.tasmota.host: 'http://x y' is not a host",
+        ),
+        ("{type: x10, host: a}", "printers[0].power"),
+        (
+            '{type: homeassistant, url: "http://ha:8123", entity_id: switch.a}',
+            "printers[0].power.homeassistant.secret",
+        ),
+        (
+            '{type: homeassistant, url: "http://u:pw@ha:8123", entity_id: switch.a, secret: t}',
+            "carries a password; name a secret instead",
+        ),
+        ("{type: tasmota, host: a, secret: ../gate.key}", "is not a secret name"),
+        ("{type: mqtt, command_topic: cmnd/x/POWER}", "without a state topic"),
+        ("{type: mqtt, topic: x, payload_off: OFF}", "YAML read this as false; quote the word"),
+        (
+            '{type: http, on_url: "http://a/on", off_url: "http://a/off", '
+            'status_url: "http://a/s", on_pattern: "(", off_pattern: off}',
+            "is not a regular expression",
+        ),
+        ("{type: gpio}", "printers[0].power.gpio.line"),
+    ],
+)
+def test_bad_power_entries_are_refused_clearly(power: str, message: str) -> None:
+    site = "site: {mqtt: {host: b}}\n"
+    text = f"{site}printers:\n  - name: mk3\n    simulated: true\n    power: {power}\n"
+    found = problems(text)
+    assert any(message in line for line in found), found
+
+
+def test_site_power_bounds_and_the_broker() -> None:
+    found = problems("site:\n  power: {hotend_off_below: 150}\n")
+    assert any("site.power.hotend_off_below" in line and "100" in line for line in found), found
+    found = problems(
+        "printers:\n  - name: mk3\n    simulated: true\n    power: {type: mqtt, topic: p}\n"
+    )
+    assert any("an mqtt power device needs the broker" in line for line in found), found
