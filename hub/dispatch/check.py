@@ -243,7 +243,11 @@ def spool_item(job: JobSide, side: PrinterSide, rules: SiteRules) -> Item:
             f"the file is for {needs.material}; {name} has {spool.label} ({spool.material})",
         )
     if job.filament_mm is None:
-        return Item("spool", "hold", "the file does not say how much filament it uses")
+        return Item(
+            "spool",
+            "hold",
+            "how much filament the file uses is not known (its analysis may still be running)",
+        )
     if spool.grams_per_mm is None:
         return Item("spool", "hold", f"Spoolman does not say the density of {spool.label}")
     needed = job.filament_mm * spool.grams_per_mm

@@ -12,7 +12,7 @@ from typing import Any
 
 from aiohttp import web
 
-from instance.files.analyses import DONE, Analyser, Analysis
+from instance.files.analyses import DONE, PENDING, Analyser, Analysis
 from instance.files.store import FileStore, StoredFile
 from instance.files.toolpaths import Toolpaths
 from instance.gcode_file import read_slicer_estimate
@@ -23,6 +23,10 @@ from instance.web.hub_check import CheckHeld, HubCheck
 from instance.web.overrides import Overrides
 
 log = logging.getLogger(__name__)
+
+# How long a start waits for a file's analysis still running before the hub is asked
+# without its filament.
+ANALYSIS_WAIT = 15.0
 
 
 @dataclass
@@ -91,6 +95,18 @@ class ServerContext:
         numbers = [float(n) for n in lengths if isinstance(n, int | float)]
         return sum(numbers) if numbers else None
 
+    async def analysed_filament(self, stored: StoredFile) -> float | None:
+        """The file's filament once its analysis is done, waiting up to ANALYSIS_WAIT s for
+        one still running (a Print pressed right after the upload); None when none comes."""
+        deadline = time.monotonic() + ANALYSIS_WAIT
+        while True:
+            found = self.filament_of(stored)
+            if found is not None or self.analysis(stored).status != PENDING:
+                return found
+            if time.monotonic() >= deadline:
+                return None
+            await asyncio.sleep(0.2)
+
     async def start_print(self, name: str, user: str) -> int:
         """Print a stored file; the job's id (PrinterError when the printer cannot, or the
         hub's dispatch check holds it: the file stays, nothing starts)."""
@@ -99,8 +115,12 @@ class ServerContext:
         filament = self.filament_of(stored)
         if self.hub_check is not None:
             self.printer.check_startable()
-            # An analysis still running: the slicer's own figure, if it wrote one.
-            asked = filament if filament is not None else read_slicer_estimate(path).filament_mm
+            asked = filament
+            if asked is None:
+                # The slicer's own figure, else the analysis of a file just uploaded.
+                asked = read_slicer_estimate(path).filament_mm
+            if asked is None:
+                asked = await self.analysed_filament(stored)
             try:
                 await self.hub_check.ask(name, asked, user)
             except CheckHeld as held:

@@ -15,6 +15,7 @@ from playwright.sync_api import Page, expect
 from tests.browser.axe_check import assert_accessible
 from tests.browser.layout import both_sizes
 from tests.browser.site import TINY_GCODE, RunningSite, SiteClient, running_site
+from tests.hub.power_stand_ins import TasmotaPlug, serving
 from tests.hub.spoolman_stand_in import SpoolmanStandIn, StandInSpool
 
 pytestmark = pytest.mark.timeout(240)
@@ -34,12 +35,23 @@ def spoolman() -> Iterator[SpoolmanStandIn]:
 
 
 @pytest.fixture
-def site(tmp_path: Path, spoolman: SpoolmanStandIn) -> Iterator[RunningSite]:
+def plug() -> Iterator[TasmotaPlug]:
+    with serving(TasmotaPlug(power=[True])) as started:
+        assert isinstance(started, TasmotaPlug)
+        yield started
+
+
+@pytest.fixture
+def site(tmp_path: Path, spoolman: SpoolmanStandIn, plug: TasmotaPlug) -> Iterator[RunningSite]:
     with running_site(tmp_path, 2, time_factor=20) as started:
         # The site's Spoolman, as `fabfleet render` would write it into the hub's fleet.json.
         fleet_file = started.demo.workdir / "hub" / "fleet.json"
         fleet = json.loads(fleet_file.read_text())
         fleet["site"]["spoolman"] = {"url": spoolman.url, "low_grams": 100}
+        # demo-1 on a Tasmota plug the hub never switches off by itself.
+        fleet["printers"][0]["power"] = {
+            "type": "tasmota", "host": plug.url.removeprefix("http://"), "auto_off": False,
+        }  # fmt: skip
         fresh = fleet_file.with_suffix(".tmp")
         fresh.write_text(json.dumps(fleet))
         fresh.replace(fleet_file)
@@ -105,3 +117,24 @@ def test_the_queue_page_says_why_an_entry_waits_and_an_admin_overrides_it(
     entries = admin.call("GET", "/api/queue").json()["entries"]
     assert entries[0]["overrides"] == {"spool": "admin"}
     assert entries[0]["state"] in ("sent", "printing", "done")
+
+
+def test_the_printer_page_shows_its_power_and_spool_and_switches_the_power(
+    site: RunningSite, page: Page, plug: TasmotaPlug
+) -> None:
+    admin = SiteClient(site)
+    page.context.add_cookies(admin.browser_cookies())
+    page.goto(f"{site.url}/printers/demo-1/")
+    panel = page.locator("#farm-panel")
+    expect(panel).to_be_visible(timeout=20_000)
+    # The hub reads a new plug within its poll; the page asks again every 15 s.
+    expect(panel.locator(".farm-power")).to_contain_text("Power: on", timeout=40_000)
+    expect(panel.locator(".farm-spool")).to_contain_text("Prusament PLA Galaxy Black")
+    expect(panel.locator(".farm-spool .farm-warning")).to_contain_text("Low spool: 2 g left")
+    assert_accessible(page, "printer page, power and spool")
+    both_sizes(page, "printer-page-power-and-spool")
+    panel.get_by_role("button", name="Switch off").click()
+    expect(panel.locator(".farm-power")).to_contain_text("Power: off", timeout=20_000)
+    assert plug.power == [False]
+    entries = admin.call("GET", "/api/audit?action=power%20off").json()["entries"]
+    assert entries and entries[0]["user"] == "admin"

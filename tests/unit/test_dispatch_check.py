@@ -107,7 +107,7 @@ def test_each_printer_item_holds_alone(printer_side: dict[str, Any], code: str, 
         (spool(remaining=None), job(), "does not know how much is left"),
         (spool(error="Spoolman at http://sm:7912 does not answer"), job(), "does not answer"),
         (spool(material="PETG"), job(), "the file is for PLA"),
-        (spool(), job(filament_mm=None), "does not say how much filament"),
+        (spool(), job(filament_mm=None), "how much filament the file uses is not known"),
         (spool(grams_per_mm=None), job(), "density"),
     ],
 )

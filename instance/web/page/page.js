@@ -6,6 +6,7 @@ import {
   $, BUSY, NOTHING, call, clock, confirmAction, hubPrefix, perFrame, printBlocked, shared,
   showError, stateLabel,
 } from "./core.js";
+import { wireFarm } from "./farm.js";
 import { loadFiles, wireFiles } from "./files.js";
 import { loadHistory, updateAgain, wireHistory } from "./history.js";
 import { loadRights, lockActs } from "./rights.js";
@@ -247,6 +248,7 @@ function wire() {
     call("POST", "api/v1/control/fan", { percent: Number($("fan-percent").value) });
   };
   wireTune();
+  wireFarm();
   wireTerminal();
   wireFiles(updatePrintButtons);
   wireHistory();
