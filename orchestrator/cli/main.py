@@ -35,7 +35,7 @@ from orchestrator.fleet.model import Camera, Fleet, Printer
 from orchestrator.fleet.problems import FleetFileError
 from orchestrator.model.build import ModelError, stack_of
 from orchestrator.rendering.files import diff_changed, write_changed
-from orchestrator.rendering.k3s import render_k3s
+from orchestrator.rendering.k3s import power_secret_names, render_k3s
 from orchestrator.rendering.render import render_files
 from orchestrator.stack.secrets import (
     Owner,
@@ -351,6 +351,16 @@ def _k3s_keys(out_dir: Path, fleet: Fleet) -> None:
         typer.echo(f"{'changed':<9}  {out_dir / name}")
     for name in report.removed:
         typer.echo(f"{'removed':<9}  {out_dir / name}")
+    named = power_secret_names(stack_of(fleet, version("fabfleet")))
+    if named:
+        folder = ensure_power_secrets(out_dir, owner)
+        for name in named:
+            if not (folder / name).is_file():
+                typer.echo(
+                    f"missing    {folder / name}: the fleet file names power secret '{name}';"
+                    f" write it there (install -m 600) before kubectl apply -k",
+                    err=True,
+                )
 
 
 @app.command()

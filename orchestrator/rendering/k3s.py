@@ -48,6 +48,10 @@ INGRESS_NAMESPACE = "kube-system"
 INGRESS_POD = {"app.kubernetes.io/name": "traefik"}
 KUSTOMIZATION = "kustomization.yaml"
 SECRETS = "secrets"
+# The hub's power device secrets: one Secret, mounted apart from the gate key.
+POWER_SECRET = "hub-power-secrets"
+POWER_DIR = "power"
+POWER_SECRETS_DIR = "/etc/fabfleet/power-secrets"
 HUB_FLEET = f"{paths.HUB_RENDERED}/fleet.json"
 DEVICE_PLUGIN_IMAGE = "squat/generic-device-plugin:latest"
 HUB_STORAGE = "1Gi"
@@ -137,6 +141,13 @@ def _container(stack: Stack, service: Service) -> tuple[Manifest, list[Manifest]
         elif mount.kind == "rendered":
             mounts.append({"name": "fleet", "mountPath": mount.target, "readOnly": True})
             volumes.append({"name": "fleet", "configMap": {"name": "hub-fleet"}})
+        elif mount.kind == "secrets":
+            # Its own place (a mount inside the gate key's read-only volume would not do).
+            mounts.append(
+                {"name": "power-secrets", "mountPath": POWER_SECRETS_DIR, "readOnly": True}
+            )
+            secrets = {"secretName": POWER_SECRET, "defaultMode": 0o440}
+            volumes.append({"name": "power-secrets", "secret": secrets})
         elif mount.kind == "secret":
             key = mount.target.rsplit("/", 1)[1]
             mounts.append({"name": "key", "mountPath": paths.SECRETS_DIR, "readOnly": True})
@@ -159,6 +170,9 @@ def _container(stack: Stack, service: Service) -> tuple[Manifest, list[Manifest]
     if service.role == "hub":
         listen = {"name": "FABFLEET_GATE_LISTEN", "value": f"0.0.0.0:{GATE_PORT}"}
         container["env"] = [*container.get("env", []), listen]
+        if any(m.kind == "secrets" for m in service.mounts):
+            where = {"name": "FABFLEET_POWER_SECRETS", "value": POWER_SECRETS_DIR}
+            container["env"].append(where)
         container["ports"].append({"name": GATE, "containerPort": GATE_PORT})
     if mounts:
         container["volumeMounts"] = mounts
@@ -680,6 +694,20 @@ def _dump(documents: list[Manifest]) -> bytes:
     return yaml.safe_dump_all(documents, sort_keys=False, width=100).encode("utf-8")
 
 
+def power_secret_names(stack: Stack) -> list[str]:
+    """The power devices' secrets the fleet file names (and the MQTT broker's), sorted."""
+    named: set[str] = set()
+    powers = [p.power for p in stack.printers] + [c.power for c in stack.cameras]
+    for power in powers:
+        secret = dict(power).get("secret")
+        if isinstance(secret, str):
+            named.add(secret)
+    mqtt = dict(stack.hub.settings).get("mqtt")
+    if isinstance(mqtt, dict) and isinstance(mqtt.get("secret"), str):
+        named.add(mqtt["secret"])
+    return sorted(named)
+
+
 def secret_files(stack: Stack) -> dict[str, str]:
     """Secret name → the file under ``secrets/`` its one key comes from (relative names)."""
     files = {"hub-gate-key": "gate.key"}
@@ -732,6 +760,12 @@ def render_k3s(stack: Stack) -> dict[str, bytes]:
         ],
         "secretGenerator": secrets,
     }
+    names = power_secret_names(stack)
+    if names:
+        # Each named secret a key of one Secret, read from secrets/power/<name> (0600,
+        # written by the administrator beside the keys: docs/power.md).
+        files_of = [f"{name}={SECRETS}/{POWER_DIR}/{name}" for name in names]
+        secrets.append({"name": POWER_SECRET, "namespace": NAMESPACE, "files": files_of})
     files[KUSTOMIZATION] = _dump([kustomization])
     files[HUB_FLEET] = render_hub_fleet(stack)
     return files

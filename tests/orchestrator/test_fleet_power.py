@@ -128,3 +128,31 @@ def test_site_power_bounds_and_the_broker() -> None:
         "printers:\n  - name: mk3\n    simulated: true\n    power: {type: mqtt, topic: p}\n"
     )
     assert any("an mqtt power device needs the broker" in line for line in found), found
+
+
+def test_on_k3s_the_power_secrets_are_one_secret_mounted_apart_from_the_gate_key() -> None:
+    from orchestrator.model.build import stack_of
+    from orchestrator.rendering.k3s import POWER_SECRETS_DIR, render_k3s
+
+    files = render_k3s(stack_of(parse_fleet(FLEET, "fleet.yaml"), "1.2.3"))
+    (kustomization,) = yaml.safe_load_all(files["kustomization.yaml"])
+    power = next(s for s in kustomization["secretGenerator"] if s["name"] == "hub-power-secrets")
+    assert power["files"] == [
+        "ha-token=secrets/power/ha-token",
+        "mqtt-hub=secrets/power/mqtt-hub",
+        "plug-mk3=secrets/power/plug-mk3",
+    ]
+    hub = next(
+        d for d in yaml.safe_load_all(files["workloads.yaml"]) if d["metadata"]["name"] == "hub"
+    )
+    pod = hub["spec"]["template"]["spec"]
+    (container,) = pod["containers"]
+    assert {"name": "FABFLEET_POWER_SECRETS", "value": POWER_SECRETS_DIR} in container["env"]
+    mount = next(m for m in container["volumeMounts"] if m["name"] == "power-secrets")
+    assert mount == {"name": "power-secrets", "mountPath": POWER_SECRETS_DIR, "readOnly": True}
+    volume = next(v for v in pod["volumes"] if v["name"] == "power-secrets")
+    assert volume["secret"] == {"secretName": "hub-power-secrets", "defaultMode": 0o440}
+    # No secret's value in any manifest or in the ConfigMap's fleet.json: only names.
+    assert b"hub-power-secrets" not in files["hub/fleet.json"]
+    plain = render_k3s(stack_of(parse_fleet("printers: []\n", "fleet.yaml"), "1.2.3"))
+    assert b"power-secrets" not in plain["kustomization.yaml"] + plain["workloads.yaml"]

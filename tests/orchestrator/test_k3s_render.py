@@ -366,14 +366,14 @@ def test_no_secret_anywhere_but_the_key_files(case: str, tmp_path: Path) -> None
         app, ["render", "--target", "k3s", "--out", str(out), "--config", str(fleet_of(case))]
     )
     assert result.exit_code == 0, result.output
-    keys = [p.read_text().strip() for p in (out / "secrets").iterdir()]
+    keys = [p.read_text().strip() for p in (out / "secrets").iterdir() if p.is_file()]
     assert keys
     for path in out.rglob("*"):
         if path.is_file() and "secrets" not in path.relative_to(out).parts:
             text = path.read_text()
             assert not any(key in text for key in keys), f"{path.name} holds a key"
     assert stat.S_IMODE((out / "secrets").stat().st_mode) == 0o700
-    for key in (out / "secrets").iterdir():
+    for key in (out / "secrets").rglob("*"):
         assert stat.S_IMODE(key.stat().st_mode) & 0o077 == 0, f"{key.name} is readable by others"
     docs = [d for p in out.glob("*.yaml") for d in yaml.safe_load_all(p.read_text())]
     assert not of_kind(docs, "Secret") and not of_kind(docs, "ConfigMap")
@@ -389,7 +389,16 @@ def test_every_file_the_kustomization_lists_exists_and_parses(case: str, tmp_pat
     out = tmp_path / "k3s"
     runner = CliRunner()
     args = ["--target", "k3s", "--out", str(out), "--config", str(fleet_of(case))]
-    assert runner.invoke(app, ["render", *args]).exit_code == 0
+    rendered = runner.invoke(app, ["render", *args])
+    assert rendered.exit_code == 0
+    fleet = load_fleet(fleet_of(case))
+    named = sorted({s for p in fleet.printers if (s := getattr(p.power, "secret", None))})
+    for name in named:
+        # The administrator writes each power secret the fleet file names; until then
+        # render says which are missing.
+        assert f"names power secret '{name}'" in rendered.output
+        (out / "secrets" / "power" / name).write_text("a plug's web password\n")
+        (out / "secrets" / "power" / name).chmod(0o600)
     kustomization = yaml.safe_load((out / KUSTOMIZATION).read_text())
     for resource in kustomization["resources"]:
         assert all(d["metadata"]["name"] for d in yaml.safe_load_all((out / resource).read_text()))
@@ -399,8 +408,10 @@ def test_every_file_the_kustomization_lists_exists_and_parses(case: str, tmp_pat
         for entry in generator["files"]:
             assert (out / entry.split("=", 1)[1]).read_text().strip()
     json.loads((out / "hub" / "fleet.json").read_text())
-    fleet = load_fleet(fleet_of(case))
-    printer_keys = {g["name"] for g in kustomization["secretGenerator"]} - {"hub-gate-key"}
+    printer_keys = {g["name"] for g in kustomization["secretGenerator"]} - {
+        "hub-gate-key",
+        "hub-power-secrets",
+    }
     assert printer_keys == {f"printer-{p.name}-key" for p in fleet.printers}
     # Rendering again changes nothing, and plan says so.
     again = runner.invoke(app, ["render", *args])
