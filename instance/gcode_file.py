@@ -226,8 +226,9 @@ def _find_last(pattern: re.Pattern[str], text: str) -> str | None:
     return found[-1] if found else None
 
 
-def read_slicer_estimate(path: str | os.PathLike[str]) -> SlicerEstimate:
-    """The slicer's name, print time and filament, read from the file's head and tail only."""
+def head_and_tail(path: str | os.PathLike[str]) -> str:
+    """The file's first and last ``_ESTIMATE_WINDOW`` bytes as text (where slicers write
+    what they know), whole lines only, newlines as ``\n``."""
     with open(path, "rb") as f:
         size = f.seek(0, os.SEEK_END)
         f.seek(0)
@@ -241,8 +242,12 @@ def read_slicer_estimate(path: str | os.PathLike[str]) -> SlicerEstimate:
             head = head[: head.rfind(b"\n") + 1]
             tail = tail[tail.find(b"\n") + 1 :]
             text = (head + tail).decode("utf-8", "replace")
-    text = text.replace("\r\n", "\n")
+    return text.replace("\r\n", "\n")
 
+
+def read_slicer_estimate(path: str | os.PathLike[str]) -> SlicerEstimate:
+    """The slicer's name, print time and filament, read from the file's head and tail only."""
+    text = head_and_tail(path)
     slicer = version = None
     for pattern, name in _SLICER_MARKERS:
         match = pattern.search(text)

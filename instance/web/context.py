@@ -17,6 +17,7 @@ from instance.files.store import FileStore, StoredFile
 from instance.files.toolpaths import Toolpaths
 from instance.gcode_file import read_slicer_estimate
 from instance.printer import HeldByCheck, Printer, PrinterError
+from instance.sliced_for import read_sliced_for
 from instance.web.auth import AccessCheck
 from instance.web.config import ServeConfig
 from instance.web.hub_check import CheckHeld, HubCheck
@@ -121,8 +122,9 @@ class ServerContext:
                 asked = read_slicer_estimate(path).filament_mm
             if asked is None:
                 asked = await self.analysed_filament(stored)
+            sliced = read_sliced_for(path)
             try:
-                await self.hub_check.ask(name, asked, user)
+                await self.hub_check.ask(name, asked, user, sliced.material, sliced.nozzle)
             except CheckHeld as held:
                 raise HeldByCheck(f"held by the dispatch check: {held}", held.items) from None
         job_id = await self.printer.start_print(path, started_by=user, filament_mm=filament)

@@ -85,10 +85,17 @@ class HubCheck:
         self.key = key
         self.path = f"/api/printers/{quote(printer, safe='')}/dispatch-check"
 
-    async def ask(self, file: str, filament_mm: float | None, user: str) -> CheckAnswer:
+    async def ask(
+        self,
+        file: str,
+        filament_mm: float | None,
+        user: str,
+        material: str | None = None,
+        nozzle: float | None = None,
+    ) -> CheckAnswer:
         """The hub's verdict; CheckHeld when the job is held or the hub cannot be asked."""
         body = json.dumps(
-            {"file": file, "filament_mm": filament_mm, "material": None, "nozzle": None,
+            {"file": file, "filament_mm": filament_mm, "material": material, "nozzle": nozzle,
              "user": user}
         ).encode()  # fmt: skip
         headers = {

@@ -207,3 +207,30 @@ def test_a_queue_entry_held_by_the_budget_starts_once_an_admin_overrides_it(
     assert started["printer"] != on
     (note,) = audit(admin, hub, "dispatch override")
     assert f"queue entry {second}" in note["detail"]
+
+
+def test_the_print_button_checks_what_the_file_was_sliced_for(
+    start_hub: Callable[..., HubProcess],
+    simulated_printers: Callable[..., SimulatedFleet],
+) -> None:
+    hub = start_hub()
+    printers = simulated_printers(1, time_factor=200, hub_url=hub.url)
+    profile = {"materials": ["PLA"], "nozzle": 0.4, "bed": None}
+    hub.write_fleet(printers.fleet(**{"demo-1": {"profile": profile}}))
+    admin = user(hub, "ada")
+    url = printers.printers[0].url
+    petg = b"; filament_type = PETG\n; nozzle_diameter = 0.6\nG28\nG1 X10 Y10 E1 F3000\n"
+    upload = requests.post(
+        url + "api/v1/files", files={"file": ("petg.gcode", petg)},
+        headers=signed(printers, "demo-1"), timeout=30,
+    )  # fmt: skip
+    assert upload.status_code == 201, upload.text
+    held = press_print(printers, "demo-1", "petg.gcode")
+    assert held.status_code == 409, held.text
+    (item,) = held.json()["held"]
+    assert item["item"] == "profile"
+    assert "needs PETG; demo-1 has PLA" in item["text"]
+    assert "needs a 0.6 mm nozzle; demo-1 has 0.4 mm" in item["text"]
+    # A PLA file for this nozzle starts.
+    assert press_print(printers, "demo-1", "cube_prusa_marlin2.gcode").status_code == 201
+    assert audit(admin, hub, "dispatch held")[0]["detail"].startswith("petg.gcode")
