@@ -214,7 +214,9 @@ def test_the_page_works_under_the_proxy_prefix(
     expect(page.locator("#upload-status")).to_have_text("Uploaded cube_slic3r.gcode")
     expect(page.locator("#files li[data-name='cube_slic3r.gcode']")).to_be_visible()
     # Every request the page made, the WebSocket included, stayed under the prefix (but
-    # the hub's shared header, which the page loads from the site's /static/ behind the hub).
-    allowed = (behind_nginx, behind_nginx.removesuffix("printers/mk3/") + "static/")
+    # the hub's shared header, which the page loads from the site's /static/ behind the hub,
+    # and the hub's power, spool and service API at the site's /api/ for its farm box).
+    root = behind_nginx.removesuffix("printers/mk3/")
+    allowed = (behind_nginx, root + "static/", root + "api/")
     assert requests and all(url.startswith(allowed) for url in requests), requests
     assert (served.files_dir / "cube_slic3r.gcode").exists()
