@@ -124,7 +124,9 @@ class ServerContext:
                 asked = await self.analysed_filament(stored)
             sliced = read_sliced_for(path)
             try:
-                await self.hub_check.ask(name, asked, user, sliced.material, sliced.nozzle)
+                # The material only: a file sliced for another nozzle is often printed so on
+                # purpose from the printer itself (docs/dispatch-check.md); the queue checks it.
+                await self.hub_check.ask(name, asked, user, sliced.material)
             except CheckHeld as held:
                 raise HeldByCheck(f"held by the dispatch check: {held}", held.items) from None
         job_id = await self.printer.start_print(path, started_by=user, filament_mm=filament)
