@@ -144,12 +144,7 @@ def test_the_print_button_is_held_by_the_heat_budget_until_an_admin_overrides(
     start_hub: Callable[..., HubProcess],
     simulated_printers: Callable[..., SimulatedFleet],
 ) -> None:
-    hub = start_hub()
-    fleet = simulated_printers(2, time_factor=4, hub_url=hub.url)
-    layout = fleet.fleet()
-    layout["site"]["max_heating"] = 1
-    hub.write_fleet(layout)
-    admin = user(hub, "ada")
+    hub, fleet, admin = asking_fleet(start_hub, simulated_printers, 2, 4, max_heating=1)
     operator = user(hub, "olaf", "operator", Grants(frozenset({"*"})))
     # The queue sends a job to demo-1: it heats, and the budget of one is full.
     (entry,) = submit(admin, hub, target="printer:demo-1")
@@ -179,12 +174,7 @@ def test_a_queue_entry_held_by_the_budget_starts_once_an_admin_overrides_it(
     start_hub: Callable[..., HubProcess],
     simulated_printers: Callable[..., SimulatedFleet],
 ) -> None:
-    hub = start_hub()
-    fleet = simulated_printers(2, time_factor=4, hub_url=hub.url)
-    layout = fleet.fleet()
-    layout["site"]["max_heating"] = 1
-    hub.write_fleet(layout)
-    admin = user(hub, "ada")
+    hub, _fleet, admin = asking_fleet(start_hub, simulated_printers, 2, 4, max_heating=1)
     viewer = user(hub, "vic", "viewer", Grants(frozenset({"*"})))
     first, second = (e["id"] for e in submit(admin, hub, copies=2))
     on = until("the first copy is sent", lambda: queue(admin, hub)[first]["printer"])
