@@ -37,6 +37,16 @@ def spoolman() -> Iterator[SpoolmanStandIn]:
     stand_in.stop()
 
 
+def with_spoolman(
+    start_hub: Callable[..., HubProcess],
+    simulated_printers: Callable[..., SimulatedFleet],
+    spoolman: SpoolmanStandIn,
+) -> tuple[HubProcess, SimulatedFleet, requests.Session]:
+    """One print server asking a hub that tracks spools in ``spoolman``."""
+    site = {"url": spoolman.url, "low_grams": 100}
+    return asking_fleet(start_hub, simulated_printers, spoolman=site)
+
+
 def load(session: requests.Session, hub: HubProcess, spool: int, printer: str = "demo-1") -> None:
     answer = session.put(
         hub.url + f"api/printers/{printer}/spools/0", json={"spool_id": spool}, timeout=20
@@ -75,9 +85,7 @@ def test_a_short_spool_holds_the_queue_until_a_full_one_is_loaded(
     simulated_printers: Callable[..., SimulatedFleet],
     spoolman: SpoolmanStandIn,
 ) -> None:
-    hub, _printers, admin = asking_fleet(
-        start_hub, simulated_printers, spoolman={"url": spoolman.url, "low_grams": 100}
-    )
+    hub, _printers, admin = with_spoolman(start_hub, simulated_printers, spoolman)
     load(admin, hub, SHORT)
     (entry,) = submit_part(admin, hub)
     assert queue(admin, hub)[entry]["file"]["filament_mm"] == pytest.approx(1500.0, abs=1)
@@ -99,9 +107,7 @@ def test_spoolman_stopped_mid_queue_holds_the_next_entry_until_it_answers(
     simulated_printers: Callable[..., SimulatedFleet],
     spoolman: SpoolmanStandIn,
 ) -> None:
-    hub, printers, admin = asking_fleet(
-        start_hub, simulated_printers, spoolman={"url": spoolman.url, "low_grams": 100}
-    )
+    hub, printers, admin = with_spoolman(start_hub, simulated_printers, spoolman)
     load(admin, hub, FULL)
     first, second = submit_part(admin, hub, copies=2)
     entry_in(admin, hub, first, ("done",), within=90)
@@ -120,9 +126,7 @@ def test_the_print_button_is_held_by_a_short_unknown_or_deleted_spool(
     simulated_printers: Callable[..., SimulatedFleet],
     spoolman: SpoolmanStandIn,
 ) -> None:
-    hub, printers, admin = asking_fleet(
-        start_hub, simulated_printers, spoolman={"url": spoolman.url, "low_grams": 100}
-    )
+    hub, printers, admin = with_spoolman(start_hub, simulated_printers, spoolman)
     url = printers.printers[0].url
     upload = requests.post(
         url + "api/v1/files", files={"file": ("part.gcode", io.BytesIO(PART))},
