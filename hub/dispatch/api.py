@@ -114,7 +114,7 @@ async def printer_check(request: web.Request) -> web.Response:
     file = text_field(body, "file")
     now = time.time()
     found = request.app.get(queue_dispatcher.DISPATCHER)
-    if found is not None and printer.name in found.approved:
+    if found is not None and printer.name in found.sending:
         # The queue is sending it one of its entries now: it checked when it chose it (the
         # print server may have renamed the file, so the name is not compared).
         return web.json_response({

@@ -126,8 +126,6 @@ class Dispatcher:
     # Printer → since when it has been unreachable (while an entry is on it).
     lost_since: dict[str, float] = field(default_factory=dict)
     sending: set[str] = field(default_factory=set)
-    # Printer → the file name of the entry being sent to it (its check is already made).
-    approved: dict[str, str] = field(default_factory=dict)
     # Printer → the entry it is being switched on for.
     powering: dict[str, int] = field(default_factory=dict)
     # Printers whose spool is being looked up in Spoolman before a send.
@@ -353,7 +351,6 @@ class Dispatcher:
         ):  # fmt: skip
             return False
         self.sending.add(printer.name)
-        self.approved[printer.name] = printer_file_name(job)
         self.sent_at[printer.name] = now
         self.seen_heating.discard(printer.name)
         audit.record(db, "hub", "queue dispatch", printer.name,
@@ -463,7 +460,6 @@ class Dispatcher:
             return
         finally:
             self.sending.discard(printer.name)
-            self.approved.pop(printer.name, None)
             self.wake.set()
         body: Any = None
         with contextlib.suppress(ValueError):
