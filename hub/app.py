@@ -20,6 +20,7 @@ FEATURES: tuple[str, ...] = (
     "hub.auth.sessions",
     "hub.auth.accounts",
     "hub.auth.api_keys",
+    "hub.auth.app_keys",
     "hub.records.audit",
     "hub.auth.gate",
     "hub.auth.users_api",

@@ -3,6 +3,9 @@
 A key (``ffk_…``) is shown once, when it is made; the hub keeps only its SHA-256
 hash, so a lookup is one indexed query. A key acts as its user with that user's
 role and grants, needs no CSRF token, and is refused the moment it is revoked.
+A key an app obtained through OctoPrint's application keys workflow
+(hub/auth/app_keys.py) carries a printer: it acts as its user on that printer
+only (the gate refuses it for any other and for the hub's own API).
 """
 
 from __future__ import annotations
@@ -10,6 +13,7 @@ from __future__ import annotations
 import secrets
 import sqlite3
 import time
+from dataclasses import dataclass
 
 from aiohttp import web
 
@@ -19,7 +23,7 @@ from hub.auth.current import current_user
 from hub.auth.grants import GRANTS_COLUMN
 from hub.auth.rights import User
 from hub.bodies import read_object, text_field
-from hub.context import context
+from hub.context import CONTEXT, context
 from hub.errors import ApiError
 from hub.records import audit
 
@@ -37,11 +41,19 @@ class KeyRefused(ValueError):
     """A key request the hub refuses (message for the user)."""
 
 
-def find_key(db: sqlite3.Connection, key: str) -> User | None:
+@dataclass(frozen=True, slots=True)
+class KeyHolder:
+    """Whose key it is and, for an app's key, the one printer it works on."""
+
+    user: User
+    printer: str | None
+
+
+def find_key(db: sqlite3.Connection, key: str) -> KeyHolder | None:
     """The (enabled) user whose key this is; notes when it was last used."""
     hashed = token_hash(key)
     row = db.execute(
-        "SELECT k.id, k.last_used, u.name, u.role, "
+        "SELECT k.id, k.last_used, k.printer, u.name, u.role, "
         + GRANTS_COLUMN
         + " FROM api_keys k JOIN users u ON u.id = k.user_id"
         " WHERE k.key_hash = ? AND u.disabled = 0",
@@ -52,11 +64,18 @@ def find_key(db: sqlite3.Connection, key: str) -> User | None:
     now = time.time()
     if row["last_used"] is None or now - row["last_used"] > LAST_USED_EVERY:
         db.execute("UPDATE api_keys SET last_used = ? WHERE id = ?", (now, row["id"]))
-    return user_of(row)
+    return KeyHolder(user_of(row), row["printer"])
 
 
-def create_key(db: sqlite3.Connection, user: str, name: str) -> tuple[int, str]:
-    """A new key for ``user``: (id, the key itself, shown only now)."""
+def create_key(
+    db: sqlite3.Connection,
+    user: str,
+    name: str,
+    printer: str | None = None,
+    app: str | None = None,
+) -> tuple[int, str]:
+    """A new key for ``user`` (only for ``printer`` when given): (id, the key itself,
+    shown only now)."""
     name = name.strip()
     if not name or len(name) > MAX_NAME or any(ord(c) < 32 for c in name):
         raise KeyRefused(f"a key's name is 1-{MAX_NAME} characters (no control characters)")
@@ -69,11 +88,13 @@ def create_key(db: sqlite3.Connection, user: str, name: str) -> tuple[int, str]:
         raise KeyRefused(f"{user} already has a key named '{name}'")
     key = PREFIX + secrets.token_urlsafe(32)
     cursor = db.execute(
-        "INSERT INTO api_keys (user_id, name, key_hash, prefix, created) VALUES (?, ?, ?, ?, ?)",
-        (row["id"], name, token_hash(key), key[:SHOWN], time.time()),
+        "INSERT INTO api_keys (user_id, name, key_hash, prefix, created, printer, app)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?)",
+        (row["id"], name, token_hash(key), key[:SHOWN], time.time(), printer, app),
     )
     assert cursor.lastrowid is not None
-    audit.record(db, user, "api key create", None, f"'{name}' ({key[:SHOWN]}…)")
+    scope = f" for {app} on printer {printer} only" if printer is not None else ""
+    audit.record(db, user, "api key create", printer, f"'{name}' ({key[:SHOWN]}…){scope}")
     return cursor.lastrowid, key
 
 
@@ -85,6 +106,8 @@ def _key_json(row: sqlite3.Row) -> dict[str, object]:
         "prefix": row["prefix"],
         "created": audit.iso(row["created"]),
         "last_used": None if row["last_used"] is None else audit.iso(row["last_used"]),
+        "printer": row["printer"],
+        "app": row["app"],
     }
 
 
@@ -94,7 +117,7 @@ async def list_keys(request: web.Request) -> web.Response:
     if every and not user.admin:
         raise ApiError(403, f"only an admin may see everyone's keys; {user.name} is {user.role}")
     query = (
-        "SELECT k.id, k.name, k.prefix, k.created, k.last_used, u.name AS user"
+        "SELECT k.id, k.name, k.prefix, k.created, k.last_used, k.printer, k.app, u.name AS user"
         " FROM api_keys k JOIN users u ON u.id = k.user_id"
     )
     if every:
@@ -145,6 +168,8 @@ async def revoke_key(request: web.Request) -> web.Response:
 
 
 def setup(app: web.Application) -> None:
+    # Before any request: a database made by an earlier release gets the new columns.
+    tables.upgrade(app[CONTEXT].db)
     app.router.add_get("/api/keys", list_keys)
     app.router.add_post("/api/keys", add_key)
     app.router.add_delete("/api/keys/{id}", revoke_key)

@@ -77,6 +77,7 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 from multidict import CIMultiDictProxy
 
+from hub.auth.app_key_paths import open_to_apps
 from hub.auth.identify import (
     CSRF_HEADER,
     CSRF_REFUSED,
@@ -214,7 +215,7 @@ def action_of(method: str, rest: list[str]) -> tuple[str, str]:
             return f"control:{what[:40]}", detail
         case ["api", "v1", "printer", "overrides" | "babystep"]:
             return "tune", detail
-        case ["api", "printer", "printhead" | "tool"]:
+        case ["api", "printer", "printhead" | "tool" | "bed"]:
             return "tune", detail
         case ["api", "job"]:
             return "octoprint job command", detail
@@ -384,11 +385,29 @@ def ask_of(headers: CIMultiDictProxy[str], asked_with: str = "GET") -> Ask:
     )
 
 
+def app_key_door(ctx: HubContext, ask: Ask) -> web.Response | None:
+    """OctoPrint's application keys workflow, open without login (an app asks for a key
+    before it has one): only its exact paths and methods (hub/auth/app_key_paths.py), on a
+    printer nginx routes to and the fleet has, on a path read alike by nginx and the hub.
+    The print server relays them to the hub (hub/auth/app_keys.py), which caps, expires,
+    rate-limits and audits the requests. No identity is signed: the print server lets
+    these paths through without one."""
+    route = ask.route
+    if route.kind != "printers" or not route.routed or not route.consistent:
+        return None
+    if not open_to_apps(ask.method, route.rest) or ctx.fleet.printer(route.name) is None:
+        return None
+    return web.json_response({"printer": route.name, "open": "application keys workflow"})
+
+
 async def check(request: web.Request) -> web.Response:
     ctx = context(request)
     if not (on_gate_listener(request) or from_proxy(ctx, request.headers)):
         raise web.HTTPNotFound()
     ask = ask_of(request.headers, request.method)
+    opened = app_key_door(ctx, ask)
+    if opened is not None:
+        return opened
     identified = _identified(request, ask.uri.partition("?")[2])
     return decide(request, ask, identified)
 
@@ -415,6 +434,12 @@ def decide(request: web.Request, ask: Ask, identified: Identified | None) -> web
             return _login(request, ask)
         return refuse(401, "log in first (or send an API key as X-Api-Key)")
     acting = method not in SAFE_METHODS
+    scope = identified.printer
+    if scope is not None and (route.kind, route.name) != ("printers", scope):
+        if acting and not explain:
+            audit.record(ctx.db, identified.user.name, "refused app key", route.name or None,
+                         f"key for {scope}: {method} {route.kind}/{route.name}"[:300])  # fmt: skip
+        return refuse(403, f"this API key was granted to an app for printer '{scope}' only")
     if (
         acting
         and identified.method == "session"

@@ -32,10 +32,13 @@ SESSION_COOKIE = "fabfleet_session"
 CSRF_COOKIE = "fabfleet_csrf"
 CSRF_HEADER = "X-CSRF-Token"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+# The one hub path a printer's app key is used on: the gate, which lets it reach its printer.
+GATE_PATH = "/api/auth/check"
 # Paths a cookie may change things on without the CSRF header: logging in makes the
 # token; the gate checks the original request's token itself.
-NO_CSRF_PATHS = frozenset({"/api/login", "/api/auth/check"})
+NO_CSRF_PATHS = frozenset({"/api/login", GATE_PATH})
 CSRF_REFUSED = "CSRF token missing or wrong"
+
 # The request's Identified (who, how, the session's CSRF token), for logout and the gate.
 SESSION = "fabfleet.identified"
 
@@ -49,6 +52,8 @@ class Identified:
     # The session's CSRF token (sessions only).
     csrf: str = ""
     session: str = field(default="", repr=False)
+    # An app's key works on this printer only (hub/auth/app_keys.py); None: everywhere.
+    printer: str | None = None
 
 
 def find_session(db: sqlite3.Connection, config: HubConfig, token: str) -> Identified | None:
@@ -96,8 +101,10 @@ def identify(
     the cookie), else the session cookie; None when neither is valid."""
     key = api_key_given(headers, query_key)
     if key is not None:
-        user = find_key(db, key)
-        return None if user is None else Identified(user, "api-key")
+        holder = find_key(db, key)
+        if holder is None:
+            return None
+        return Identified(holder.user, "api-key", printer=holder.printer)
     token = cookies.get(SESSION_COOKIE)
     if token:
         return find_session(db, config, token)
@@ -118,6 +125,12 @@ async def authenticate(request: web.Request, handler: Handler) -> web.StreamResp
     identified = identify(
         ctx.db, ctx.config, request.headers, request.cookies, request.query.get("apikey")
     )
+    if identified is not None and identified.printer is not None and request.path != GATE_PATH:
+        return error_response(
+            403,
+            f"this API key was granted to an app for printer '{identified.printer}' only;"
+            " it is not for the hub's own API",
+        )
     if identified is not None:
         request[USER] = identified.user
         request[METHOD] = identified.method

@@ -7,6 +7,8 @@ request handling, and no module of auth has to import another for its table.
 
 from __future__ import annotations
 
+import sqlite3
+
 from hub.records import audit
 
 USERS = """
@@ -48,11 +50,46 @@ CREATE TABLE IF NOT EXISTS api_keys (
     prefix TEXT NOT NULL,
     created REAL NOT NULL,
     last_used REAL,
+    -- An application key (hub/auth/app_keys.py) works on this printer only; NULL: everywhere.
+    printer TEXT,
+    -- The app that asked for it ("Home Assistant"), for the list.
+    app TEXT,
     UNIQUE (user_id, name)
 );
 """
+# Columns added after the first release, for databases made before them (name, type).
+ADDED_COLUMNS = {"api_keys": (("printer", "TEXT"), ("app", "TEXT"))}
+
+# Apps' pending requests for a key (OctoPrint's application keys workflow): a request
+# names a printer, the app and perhaps the user it asks to act as; it lives until
+# ``expires`` and is decided once. The app polls with its token (kept as a hash).
+APP_KEY_REQUESTS = """
+CREATE TABLE IF NOT EXISTS app_key_requests (
+    id INTEGER PRIMARY KEY,
+    token_hash TEXT NOT NULL UNIQUE,
+    printer TEXT NOT NULL,
+    app TEXT NOT NULL,
+    asked_user TEXT,
+    created REAL NOT NULL,
+    expires REAL NOT NULL,
+    state TEXT NOT NULL DEFAULT 'pending' CHECK (state IN ('pending', 'approved', 'denied')),
+    key_user TEXT,
+    decided_by TEXT
+);
+CREATE INDEX IF NOT EXISTS app_key_requests_printer ON app_key_requests(printer, created);
+"""
+
+
+def upgrade(db: sqlite3.Connection) -> None:
+    """Add the columns a database made by an earlier release lacks (old keys read NULL:
+    not limited to a printer)."""
+    for table, columns in ADDED_COLUMNS.items():
+        present = {row[1] for row in db.execute(f"PRAGMA table_info({table})")}
+        for name, kind in columns:
+            if name not in present:
+                db.execute(f"ALTER TABLE {table} ADD COLUMN {name} {kind}")
 
 
 def schemas() -> list[str]:
     """Every table a change of accounts touches (users, sessions, API keys, audit)."""
-    return [USERS, SESSIONS, API_KEYS, audit.SCHEMA]
+    return [USERS, SESSIONS, API_KEYS, APP_KEY_REQUESTS, audit.SCHEMA]

@@ -2,7 +2,7 @@
 
 - ``POST /api/printers/{name}/dispatch-check`` — a print server asks before it
   starts a file (its Print button, a slicer's upload-and-print, the queue's send),
-  signed with its printer key (hub/dispatch/printer_requests.py). Body: ``file``,
+  signed with its printer key (hub/auth/printer_requests.py). Body: ``file``,
   ``filament_mm``, ``material``, ``nozzle`` (what its analysis says, each may be
   null) and ``user``. The answer is the check (hub/dispatch/check.py) without the
   ``printer`` and ``bed`` items, which the print server checks itself. A file the
@@ -23,11 +23,11 @@ from typing import Any
 from aiohttp import web
 
 from hub.auth.current import current_user, require_admin
+from hub.auth.printer_requests import HEADER, PrinterRequestRefused, verify
 from hub.auth.rights import may_view
 from hub.bodies import read_object, text_field
 from hub.context import context
 from hub.dispatch.check import ITEMS, OVERRIDABLE, JobSide, check, format_overrides, parse_overrides
-from hub.dispatch.printer_requests import HEADER, PrinterRequestRefused, verify
 from hub.dispatch.sources import SOURCES, Sources
 from hub.errors import ApiError
 from hub.fleet.live import PrinterLive

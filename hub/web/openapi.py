@@ -167,6 +167,44 @@ PATHS: Schema = {
         "parameters": [_ID],
         "delete": {"summary": "revoke an API key", "responses": _answers("401", "403", "404")},
     },
+    "/api/printers/{name}/app-keys": {
+        "parameters": [_PRINTER],
+        "post": {
+            "summary": "a print server relays an app's key request (signed X-Fabfleet-Printer)",
+            "requestBody": _body(
+                {
+                    "type": "object",
+                    "required": ["app"],
+                    "properties": {"app": {"type": "string"}, "user": {"type": "string"}},
+                }
+            ),
+            "responses": _answers("400", "403", "404", "413", "429"),
+        },
+    },
+    "/api/printers/{name}/app-keys/{token}": {
+        "parameters": [_PRINTER, _path("token", {"type": "string"})],
+        "get": {
+            "summary": "a print server relays an app's poll: 202 waiting, 200 the key once, 404",
+            "responses": _answers("403", "404"),
+        },
+    },
+    "/api/app-key-requests": {
+        "get": {
+            "summary": "apps' key requests this user may decide",
+            "responses": _answers("401"),
+        }
+    },
+    "/api/app-key-requests/{id}/approve": {
+        "parameters": [_ID],
+        "post": {
+            "summary": "approve an app's key request (its key: that user, that printer only)",
+            "responses": _answers("401", "403", "404", "409"),
+        },
+    },
+    "/api/app-key-requests/{id}/deny": {
+        "parameters": [_ID],
+        "post": {"summary": "deny an app's key request", "responses": _answers("401", "404")},
+    },
     "/api/audit": {
         "get": {
             "summary": "audit log (admin)",

@@ -8,6 +8,7 @@ from aiohttp import web
 
 from instance.web import (
     acts,
+    appkeys_api,
     counters_api,
     events,
     files_api,
@@ -70,6 +71,7 @@ def build_app(ctx: ServerContext) -> web.Application:
         history_api,
         counters_api,
         octoprint_api,
+        appkeys_api,
         metrics,
         openapi,
     ):

@@ -5,6 +5,8 @@ Two modes, one middleware each, both answering ``requester(request)``:
 - API key (``--api-key``): a configured key is required on every endpoint but
   ``/api/health``: ``X-Api-Key``, ``Authorization: Bearer``, or ``?apikey=``
   (what slicers and OctoPrint clients send). The requester is the key's user.
+- Both let OctoPrint's application keys workflow through without login (its exact
+  paths and methods, instance/web/app_key_paths.py): an app asks before it has a key.
 - Gate (``--gate-key-file``): behind the hub, every endpoint but
   ``/api/health`` needs the hub's signed ``X-Fabfleet-Identity`` for this
   printer (``instance/web/gate.py``); the requester is the identity's user.
@@ -19,6 +21,7 @@ from typing import Protocol
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
+from instance.web.app_key_paths import open_to_apps
 from instance.web.errors import error_response
 from instance.web.gate import HEADER, GateIdentity, IdentityRefused, verify
 
@@ -59,7 +62,11 @@ class ApiKeyCheck:
 
     @web.middleware
     async def __call__(self, request: web.Request, handler: Handler) -> web.StreamResponse:
-        if self._key is None or request.path in OPEN_PATHS:
+        if (
+            self._key is None
+            or request.path in OPEN_PATHS
+            or open_to_apps(request.method, request.path)
+        ):
             return await handler(request)
         key = presented_key(request)
         if key is None:
@@ -90,7 +97,7 @@ class GateCheck:
 
     @web.middleware
     async def __call__(self, request: web.Request, handler: Handler) -> web.StreamResponse:
-        if request.path in OPEN_PATHS:
+        if request.path in OPEN_PATHS or open_to_apps(request.method, request.path):
             return await handler(request)
         header = request.headers.get(HEADER)
         if not header:

@@ -5,13 +5,14 @@ fleet queue's send, an OctoPrint client's select-and-print — goes through
 :meth:`HubCheck.ask` once the printer itself is ready with a clear bed. The hub
 answers whether power, spool, maintenance, profile and the heat-up budget let the
 job start. The request is signed with this printer's gate key (the hub's
-``hub/dispatch/printer_requests.py`` holds the same format; neither imports the other)::
+``hub/auth/printer_requests.py`` holds the same format; neither imports the other)::
 
     X-Fabfleet-Printer: <printer>:<unix seconds>:<hex HMAC-SHA256(key, message)>
     message = METHOD "\\n" PATH "\\n" <unix seconds> "\\n" <hex SHA-256 of the body>
 
 A hub that cannot be asked holds the job: nothing starts, the file stays, and the
-refusal says why. A print server run alone (no hub URL) asks no one.
+refusal says why. A print server run alone (no hub URL) asks no one. The same signed
+call relays apps' key requests to the hub (instance/web/appkeys_api.py).
 """
 
 from __future__ import annotations
@@ -37,6 +38,10 @@ class CheckHeld(Exception):
     def __init__(self, message: str, items: list[dict[str, Any]] | None = None) -> None:
         super().__init__(message)
         self.items = items or []
+
+
+class HubUnreachable(Exception):
+    """The hub did not answer (the message says why)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,7 +88,27 @@ class HubCheck:
         self.hub_url = "http://hub" if self.socket else hub_url.rstrip("/")
         self.printer = printer
         self.key = key
-        self.path = f"/api/printers/{quote(printer, safe='')}/dispatch-check"
+        self.path = self.printer_path("dispatch-check")
+
+    def printer_path(self, below: str) -> str:
+        """The hub's path ``/api/printers/<this printer>/<below>``."""
+        return f"/api/printers/{quote(self.printer, safe='')}/{below}"
+
+    async def call(self, method: str, path: str, body: bytes = b"") -> tuple[int, str]:
+        """(status, text) of ``method path`` on the hub, signed as this printer;
+        HubUnreachable when the hub cannot be asked."""
+        headers = {HEADER: sign(self.key, self.printer, method, path, body, time.time())}
+        if body:
+            headers["Content-Type"] = "application/json"
+        try:
+            connector = aiohttp.UnixConnector(self.socket) if self.socket else None
+            async with (
+                aiohttp.ClientSession(timeout=TIMEOUT, connector=connector) as session,
+                session.request(method, self.hub_url + path, data=body, headers=headers) as answer,
+            ):
+                return answer.status, await answer.text()
+        except (aiohttp.ClientError, OSError, TimeoutError) as error:
+            raise HubUnreachable(str(error) or type(error).__name__) from None
 
     async def ask(
         self,
@@ -98,21 +123,10 @@ class HubCheck:
             {"file": file, "filament_mm": filament_mm, "material": material, "nozzle": nozzle,
              "user": user}
         ).encode()  # fmt: skip
-        headers = {
-            "Content-Type": "application/json",
-            HEADER: sign(self.key, self.printer, "POST", self.path, body, time.time()),
-        }
         try:
-            connector = aiohttp.UnixConnector(self.socket) if self.socket else None
-            async with (
-                aiohttp.ClientSession(timeout=TIMEOUT, connector=connector) as session,
-                session.post(self.hub_url + self.path, data=body, headers=headers) as answer,
-            ):
-                text = await answer.text()
-                status = answer.status
-        except (aiohttp.ClientError, OSError, TimeoutError) as error:
-            why = str(error) or type(error).__name__
-            raise CheckHeld(f"the hub's dispatch check cannot be asked ({why})") from None
+            status, text = await self.call("POST", self.path, body)
+        except HubUnreachable as error:
+            raise CheckHeld(f"the hub's dispatch check cannot be asked ({error})") from None
         verdict = parse_answer(status, text)
         if not verdict.ready:
             held = [i for i in verdict.items if i.get("verdict") == "hold"]

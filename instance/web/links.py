@@ -28,13 +28,18 @@ def path(request: web.Request, base_path: str, local: str) -> str:
 
 
 def absolute(request: web.Request, base_path: str, local: str) -> str:
+    return origin(request) + path(request, base_path, local)
+
+
+def origin(request: web.Request) -> str:
+    """``scheme://host`` the client asked (the proxy's, when behind one)."""
     scheme = request.headers.get("X-Forwarded-Proto", request.scheme).split(",")[0].strip()
     if scheme not in ("http", "https"):
         scheme = request.scheme
     host = request.headers.get("X-Forwarded-Host", request.host).split(",")[0].strip()
     if not _SAFE_HOST.match(host):
         host = request.host
-    return f"{scheme}://{host}{path(request, base_path, local)}"
+    return f"{scheme}://{host}"
 
 
 def quoted(name: str) -> str:

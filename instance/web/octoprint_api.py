@@ -6,6 +6,9 @@ Shapes follow OctoPrint's documentation; only the local origin exists (no SD car
 from __future__ import annotations
 
 import math
+import os
+import uuid
+from pathlib import Path
 from typing import Any
 
 from aiohttp import web
@@ -98,6 +101,31 @@ def file_entry(request: web.Request, ctx: ServerContext, stored: StoredFile) -> 
 
 async def version(request: web.Request) -> web.Response:
     return web.json_response({"api": API_VERSION, "server": SERVER_VERSION, "text": VERSION_TEXT})
+
+
+async def server(request: web.Request) -> web.Response:
+    """OctoPrint's ``/api/server``: Home Assistant's client reads ``version`` and
+    ``safemode`` (null: not in safe mode)."""
+    return web.json_response({"version": SERVER_VERSION, "safemode": None})
+
+
+UUID_FILE = "octoprint-uuid"
+
+
+def discovery_uuid(data_dir: Path) -> str:
+    """This printer's ``plugins.discovery.upnpUuid``: made once, kept in its data dir, so
+    it is the same after a restart and differs from every other printer's (Home
+    Assistant's integration takes its unique id from it)."""
+    path = data_dir / UUID_FILE
+    try:
+        return str(uuid.UUID(path.read_text("ascii").strip()))
+    except (OSError, ValueError):
+        pass
+    made = str(uuid.uuid4())
+    partial = path.with_name(f".{UUID_FILE}.{os.getpid()}")
+    partial.write_text(made + "\n", "ascii")
+    os.replace(partial, path)
+    return made
 
 
 async def list_files(request: web.Request) -> web.Response:
@@ -340,11 +368,60 @@ async def printhead_command(request: web.Request) -> web.Response:
     return web.Response(status=204)
 
 
+MAX_TEMPERATURE = 400.0
+
+
+def _degrees(value: object, what: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise ApiError(400, f"{what} must be a number of degrees")
+    if not 0 <= value <= MAX_TEMPERATURE:
+        raise ApiError(400, f"{what} must be 0 to {MAX_TEMPERATURE:g} °C")
+    return float(value)
+
+
 async def tool_command(request: web.Request) -> web.Response:
-    """Only ``flowrate`` (M221); temperatures go through the native API."""
-    body = await _only(request, "tool", "flowrate")
-    context(request).overrides.set_flow(_factor(body, *FLOW_PERCENT))
+    """``target`` (M104 per tool, Home Assistant's tool temperature) and ``flowrate`` (M221);
+    the rest (offsets, extrude) goes through the native API."""
+    ctx = context(request)
+    body = await bodies.json_object(request)
+    command = bodies.text(body, "command")
+    if command == "flowrate":
+        ctx.overrides.set_flow(_factor(body, *FLOW_PERCENT))
+    elif command == "target":
+        targets = body.get("targets")
+        if not isinstance(targets, dict) or not targets:
+            raise ApiError(400, "'targets' must map tools (tool0) to degrees")
+        commands = []
+        for tool, value in targets.items():
+            if not (tool.startswith("tool") and tool[4:].isdigit() and len(tool) < 8):
+                raise ApiError(400, f"unknown tool {tool[:20]!r}: tool0, tool1, ...")
+            commands.append(f"M104 T{int(tool[4:])} S{_degrees(value, tool):g}")
+        _send(ctx, commands)
+    else:
+        raise ApiError(400, f"unsupported tool command {command!r}: 'target' or 'flowrate'")
     return web.Response(status=204)
+
+
+async def bed_command(request: web.Request) -> web.Response:
+    """``target`` (M140): Home Assistant's bed temperature."""
+    body = await _only(request, "bed", "target")
+    ctx = context(request)
+    _send(ctx, [f"M140 S{_degrees(body.get('target'), 'target'):g}"])
+    return web.Response(status=204)
+
+
+def _send(ctx: ServerContext, commands: list[str]) -> None:
+    if not _connected(ctx):
+        raise ApiError(409, "Printer is not operational")
+    for command in commands:
+        ctx.printer.send_gcode(command)
+
+
+def _snapshot(stream: str | None) -> str:
+    """ustreamer's (and mjpg-streamer's) still frame beside its stream."""
+    if stream and "action=stream" in stream:
+        return stream.replace("action=stream", "action=snapshot")
+    return ""
 
 
 async def get_settings(request: web.Request) -> web.Response:
@@ -361,10 +438,22 @@ async def get_settings(request: web.Request) -> web.Response:
             "webcam": {
                 "webcamEnabled": camera is not None,
                 "streamUrl": camera or "",
-                "snapshotUrl": "",
+                "snapshotUrl": _snapshot(camera),
+                "snapshotSslValidation": True,
+                "bitrate": "",
                 "flipH": False,
                 "flipV": False,
                 "rotate90": False,
+            },
+            # Home Assistant's integration takes its unique id from the discovery uuid.
+            "plugins": {
+                "discovery": {
+                    "upnpUuid": discovery_uuid(ctx.config.data_dir),
+                    "publicHost": None,
+                    "publicPort": None,
+                    "httpUsername": "",
+                    "httpPassword": "",
+                }
             },
         }
     )
@@ -426,6 +515,7 @@ async def get_connection(request: web.Request) -> web.Response:
 def add_routes(app: web.Application) -> None:
     router = app.router
     router.add_get("/api/version", version)
+    router.add_get("/api/server", server)
     router.add_get("/api/files", list_files)
     router.add_get("/api/files/{origin}", list_files)
     router.add_post("/api/files/{origin}", upload)
@@ -439,6 +529,7 @@ def add_routes(app: web.Application) -> None:
     router.add_post("/api/printer/command", printer_command)
     router.add_post("/api/printer/printhead", printhead_command)
     router.add_post("/api/printer/tool", tool_command)
+    router.add_post("/api/printer/bed", bed_command)
     router.add_get("/api/settings", get_settings)
     router.add_get("/api/printerprofiles", get_printer_profiles)
     router.add_get("/api/connection", get_connection)

@@ -464,7 +464,8 @@ def description(server_url: str) -> Schema:
             "title": "fabfleet print server",
             "version": "1",
             "description": "One printer's native API. The live stream is a WebSocket at "
-            "/api/v1/events; OctoPrint-compatible endpoints live under /api (see docs).",
+            "/api/v1/events; OctoPrint-compatible endpoints live under /api, and OctoPrint's"
+            " application keys workflow under /plugin/appkeys (see docs/web-api.md).",
         },
         "servers": [{"url": server_url}],
         "security": [{"apiKey": []}, {"bearer": []}, {"apiKeyQuery": []}],

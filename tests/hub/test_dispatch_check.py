@@ -14,10 +14,10 @@ import requests
 
 from hub.app import schemas
 from hub.auth.accounts import create_user
+from hub.auth.printer_requests import HEADER, sign
 from hub.auth.rights import Grants
 from hub.auth.signing import read_master_key
 from hub.db import open_database
-from hub.dispatch.printer_requests import HEADER, sign
 from tests.hub.conftest import HubProcess, SimulatedFleet, login, printer_entry, unused_port
 from tests.hub.test_dispatch import (
     PASSWORD,

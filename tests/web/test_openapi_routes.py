@@ -10,9 +10,11 @@ Left out of the comparison, each for a stated reason:
 - the printer's page: ``GET /`` and the static files under ``/page`` (HTML, scripts, styles).
 - ``GET /api/v1/events``: a WebSocket, which OpenAPI cannot describe; the document's own
   description names it, and docs/web-api.md describes its messages.
-- the OctoPrint-compatible routes (every handler of ``instance.web.octoprint_api``): they
-  follow OctoPrint's published API, which is their contract, for slicers and OctoPrint clients;
-  the document's description points to them. tests/web/test_octoprint_api.py covers them.
+- the OctoPrint-compatible routes (every handler of ``instance.web.octoprint_api`` and of
+  ``instance.web.appkeys_api``, OctoPrint's application keys workflow): they follow
+  OctoPrint's published API, which is their contract, for slicers and OctoPrint clients;
+  the document's description points to them. tests/web/test_octoprint_api.py and
+  tests/web/test_appkeys.py cover them.
 """
 
 from __future__ import annotations
@@ -36,7 +38,7 @@ Route = tuple[str, str]  # (method in lower case, canonical path)
 
 PAGE: set[Route] = {("get", "/"), ("get", "/page")}
 WEBSOCKETS: set[Route] = {("get", "/api/v1/events")}
-OCTOPRINT_MODULE = "instance.web.octoprint_api"
+OCTOPRINT_MODULES = {"instance.web.octoprint_api", "instance.web.appkeys_api"}
 # OpenAPI's keys of a path item that are not methods.
 NOT_METHODS = {"parameters", "summary", "description", "servers"}
 
@@ -65,7 +67,7 @@ def app_routes(app: web.Application) -> tuple[set[Route], set[Route]]:
         assert route.resource is not None
         found = (route.method.lower(), route.resource.canonical)
         module = getattr(route.handler, "__module__", "")
-        (octoprint if module == OCTOPRINT_MODULE else others).add(found)
+        (octoprint if module in OCTOPRINT_MODULES else others).add(found)
     return octoprint, others
 
 

@@ -216,8 +216,46 @@
 
   // --- API keys ---------------------------------------------------------------
 
+  // Apps asking for a key through a printer (OctoPrint's application keys workflow).
+  function appRequestsBox() {
+    const note = status();
+    const list = el("ul", { id: "app-key-requests", class: "app-requests" });
+    const box = el("div", { class: "card", id: "app-key-box", "aria-labelledby": "app-key-title" },
+      el("h3", { id: "app-key-title" }, "Apps asking for a key"),
+      el("p", { class: "muted" },
+        "An app (Home Assistant, a slicer) asked a printer for a key. Approve only what you started: "
+        + "the key acts on that printer only, with the named user's rights."),
+      list, note.line);
+
+    async function decide(request, verb) {
+      try {
+        await api("POST", `api/app-key-requests/${request.id}/${verb}`);
+        note.done(verb === "approve" ? `Approved: ${request.sentence}.` : `Denied: ${request.sentence}.`);
+      } catch (error) {
+        note.fail(error);
+      }
+      await load();
+    }
+
+    async function load() {
+      try {
+        const { requests } = await api("GET", "api/app-key-requests");
+        list.replaceChildren(...requests.map((r) => el("li", { "data-request": r.id },
+          el("span", { class: "sentence" }, r.sentence), " ",
+          el("button", { type: "button", class: "primary", onclick: () => decide(r, "approve") },
+            "Approve"), " ",
+          el("button", { type: "button", class: "danger", onclick: () => decide(r, "deny") }, "Deny"))));
+        if (!requests.length) list.append(el("li", { class: "muted" }, "No app is asking."));
+      } catch (error) {
+        note.fail(error);
+      }
+    }
+    return { box, load };
+  }
+
   function keysSection(body) {
     const note = status();
+    const asking = appRequestsBox();
     const rows = el("tbody");
     const name = el("input", { name: "key-name", placeholder: "e.g. PrusaSlicer", required: true });
     const secret = el("div", { class: "card new-key", hidden: true });
@@ -245,6 +283,7 @@
         const { keys } = await api("GET", "api/keys");
         rows.replaceChildren(...keys.map((k) => el("tr", { "data-key": k.id },
           el("td", {}, k.name), el("td", {}, el("code", {}, k.prefix + "…")),
+          el("td", {}, k.printer ? `${k.app || "an app"}, printer ${k.printer} only` : "everything you may do"),
           el("td", {}, when(k.created)), el("td", {}, when(k.last_used)),
           el("td", {}, el("button", { type: "button", class: "danger", onclick: async () => {
             if (!confirm(`Revoke the key "${k.name}"? Whatever uses it stops working.`)) return;
@@ -256,10 +295,11 @@
             }
             await load();
           } }, "Revoke")))));
-        if (!keys.length) rows.append(el("tr", {}, el("td", { colspan: 5, class: "muted" }, "No keys yet.")));
+        if (!keys.length) rows.append(el("tr", {}, el("td", { colspan: 6, class: "muted" }, "No keys yet.")));
       } catch (error) {
         note.fail(error);
       }
+      await asking.load();
     }
 
     // One's own password, here with the other things that are one's own.
@@ -292,9 +332,9 @@
     body.append(el("h2", {}, "API keys"),
       el("p", { class: "muted" },
         "For slicers and scripts: send the key as X-Api-Key (as to OctoPrint). It acts as you, with your rights."),
-      form, note.line, secret,
+      asking.box, form, note.line, secret,
       tableBox("Your API keys", el("table", { id: "keys-table" },
-        el("thead", {}, el("tr", {}, ...["Name", "Key", "Created", "Last used"].map((h) => el("th", {}, h)),
+        el("thead", {}, el("tr", {}, ...["Name", "Key", "For", "Created", "Last used"].map((h) => el("th", {}, h)),
           el("th", {}, el("span", { class: "visually-hidden" }, "Revoke")))),
         rows)),
       passwordForm);
