@@ -512,6 +512,22 @@ async def get_connection(request: web.Request) -> web.Response:
     )
 
 
+async def connection_command(request: web.Request) -> web.Response:
+    """``connect`` (Home Assistant's ``printer_connect``, octorest's ``connect``): the print
+    server keeps its own printer connected, so it is done when the printer answers;
+    ``disconnect`` is refused (nothing else could use the port), as is anything else."""
+    ctx = context(request)
+    body = await bodies.json_object(request)
+    command = bodies.text(body, "command")
+    if command == "disconnect":
+        raise ApiError(409, "this print server keeps its printer connected: it does not let go")
+    if command != "connect":
+        raise ApiError(400, f"unsupported connection command {command!r}: only 'connect'")
+    if not _connected(ctx):
+        raise ApiError(409, f"the printer is {ctx.printer.state.value}: it connects by itself")
+    return web.Response(status=204)
+
+
 def add_routes(app: web.Application) -> None:
     router = app.router
     router.add_get("/api/version", version)
@@ -533,3 +549,4 @@ def add_routes(app: web.Application) -> None:
     router.add_get("/api/settings", get_settings)
     router.add_get("/api/printerprofiles", get_printer_profiles)
     router.add_get("/api/connection", get_connection)
+    router.add_post("/api/connection", connection_command)

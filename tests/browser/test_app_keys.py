@@ -16,7 +16,8 @@ dougbrion/OctoRest ``client.py`` and its examples):
   ``state.text``, ``state.flags``; 409 when offline) and ``GET api/job``;
 - ``GET api/server`` (``version``, ``safemode``), ``plugins.tracking`` (absent: None),
   the ``webcam`` block (camera entity);
-- buttons: ``POST api/job`` pause/resume/cancel; numbers: ``POST api/printer/tool``
+- buttons: ``POST api/job`` pause/resume/cancel; the ``printer_connect`` service:
+  ``POST api/connection``; numbers: ``POST api/printer/tool``
   ``target`` and ``POST api/printer/bed`` ``target`` (pyoctoprintapi sends the latter to
   ``<base>//api/printer/bed``, with a doubled slash, which nginx merges);
 - octorest: ``api/version`` on load, ``job_info``, ``connection_info``, ``printer``,
@@ -211,6 +212,7 @@ def test_home_assistant_gets_a_key_a_person_approved_and_uses_it_on_that_printer
         webcam = await octoprint.get_webcam_info()
         await octoprint.set_tool_temperature("tool0", 170)
         await octoprint.set_bed_temperature(45)
+        await octoprint.connect()  # the printer_connect service
         return {
             "uuid": discovery.upnp_uuid,
             "server": (server.version, server.safe_mode),

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 import requests
+from pyoctoprintapi import WebcamSettings  # type: ignore[import-untyped]
 
 from instance.sim.process import simulator_process, stop_process
 from tests.web.server import start_server
@@ -69,13 +70,23 @@ def test_alone_it_refuses_app_keys_and_serves_what_home_assistant_reads(tmp_path
                 assert served.post("/api/printer/bed", json=body).status_code == 400, body
             wrong_tool = {"command": "target", "targets": {"extruder": 200}}
             assert served.post("/api/printer/tool", json=wrong_tool).status_code == 400
+            # Home Assistant's printer_connect: done, the server keeps its printer connected.
+            assert served.post("/api/connection", json={"command": "connect"}).status_code == 204
+            let_go = served.post("/api/connection", json={"command": "disconnect"})
+            assert let_go.status_code == 409 and "keeps its printer connected" in let_go.text
         finally:
             stop_process(served.process)
-        # The same printer after a restart keeps its uuid (Home Assistant's unique id).
-        again = start_server(sim, tmp_path / "data", wait_ready=False)
+        # The same printer after a restart keeps its uuid (Home Assistant's unique id), and
+        # its camera's stream and still frame are where Home Assistant's camera reads them.
+        stream = "http://farm.example/cameras/cam1/?action=stream"
+        again = start_server(sim, tmp_path / "data", "--camera-url", stream, wait_ready=False)
         try:
             settings = again.get("/api/settings").json()
             assert settings["plugins"]["discovery"]["upnpUuid"] == first
+            webcam = WebcamSettings("http://farm.example/printers/mk3/", settings["webcam"])
+            assert webcam.enabled is True and webcam.stream_url == stream
+            assert webcam.internal_snapshot_url == stream.replace("stream", "snapshot")
+            assert webcam.snapshot_ssl_validation_enabled is True
         finally:
             stop_process(again.process)
     assert (tmp_path / "data" / "octoprint-uuid").read_text().strip() == first
