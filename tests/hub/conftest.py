@@ -12,12 +12,15 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 import requests
 
 from orchestrator.demo.runtime import Demo, DemoPrinter
+
+if TYPE_CHECKING:
+    from tests.hub.mosquitto import Broker
 
 BIN = Path(sys.executable).parent
 
@@ -193,6 +196,16 @@ def simulated_printers(tmp_path: Path) -> Iterator[Callable[..., SimulatedFleet]
     yield start
     for demo in demos:
         demo.stop()
+
+
+@pytest.fixture
+def broker(tmp_path: Path) -> Iterator[Broker]:
+    """A real Mosquitto on a free loopback port (tests/hub/mosquitto.py)."""
+    from tests.hub.mosquitto import start_broker
+
+    found = start_broker(tmp_path, unused_port())
+    yield found
+    found.stop()
 
 
 def login(hub_url: str, username: str, password: str) -> requests.Session:

@@ -1,0 +1,299 @@
+"""Publishing the fleet to MQTT with Home Assistant discovery (hub/mqtt/, docs/mqtt.md).
+
+A real ``fabfleet-hub serve`` process, real print servers on simulated Marlins, a real
+Mosquitto (tests/hub/mosquitto.py) and a paho-mqtt client standing in for Home Assistant.
+Every discovery config is checked against tests/fixtures/mqtt/ha-discovery.schema.json,
+written from Home Assistant's documentation of each component type.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import paho.mqtt.client as paho
+import pytest
+import requests
+from paho.mqtt.enums import CallbackAPIVersion
+
+from hub.auth.signing import HEADER, identity_for, read_master_key
+from hub.db import open_database
+from tests.hub.conftest import HubProcess, SimulatedFleet
+from tests.hub.mosquitto import Broker, start_broker
+
+pytestmark = pytest.mark.timeout(180)
+
+FIXTURES = Path(__file__).parent.parent / "fixtures"
+SCHEMA = json.loads((FIXTURES / "mqtt" / "ha-discovery.schema.json").read_text())
+SQUARE = FIXTURES / "queue" / "square.gcode"
+SENSORS = {
+    "state", "hotend", "hotend_target", "bed", "bed_target", "progress", "time_left",
+    "finish_time", "file",
+}  # fmt: skip
+BUTTONS = {"pause", "resume", "cancel", "bed_clear"}
+SUBSCRIPTIONS = "$SYS/broker/subscriptions/count"
+
+
+@dataclass
+class Message:
+    at: float
+    topic: str
+    payload: bytes
+    retain: bool
+
+    def json(self) -> Any:
+        return json.loads(self.payload)
+
+
+@dataclass
+class HomeAssistant:
+    """What a Home Assistant would see on the broker: every message, as it arrives."""
+
+    port: int
+    messages: list[Message] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    client: paho.Client = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.client = paho.Client(CallbackAPIVersion.VERSION2)
+        self.client.on_connect = lambda c, *_: c.subscribe([("#", 1), (SUBSCRIPTIONS, 0)])
+        self.client.on_message = self._message
+        self.client.connect("127.0.0.1", self.port)
+        self.client.loop_start()
+
+    def _message(self, _client: paho.Client, _data: Any, message: Any) -> None:
+        with self.lock:
+            self.messages.append(
+                Message(time.monotonic(), message.topic, message.payload, message.retain)
+            )
+
+    def stop(self) -> None:
+        self.client.loop_stop()
+        self.client.disconnect()
+
+    def seen(self, since: float = 0.0) -> list[Message]:
+        with self.lock:
+            return [m for m in self.messages if m.at >= since]
+
+    def last(self) -> dict[str, Message]:
+        """The newest message of each topic."""
+        return {m.topic: m for m in self.seen()}
+
+    def wait(self, check: Callable[[Message], bool], within: float = 15.0, since: float = 0.0):
+        deadline = time.monotonic() + within
+        while True:
+            found = [m for m in self.seen(since) if check(m)]
+            if found:
+                return found[0]
+            assert time.monotonic() < deadline, "no such message"
+            time.sleep(0.02)
+
+    def state(self, name: str, check: Callable[[dict[str, Any]], bool], since: float = 0.0):
+        topic = f"fabfleet/printer/{name}/state"
+        return self.wait(lambda m: m.topic == topic and check(m.json()), since=since)
+
+    def publish(self, topic: str, payload: bytes | str) -> None:
+        self.client.publish(topic, payload, qos=1).wait_for_publish(5)
+
+    def subscriptions(self) -> int:
+        """The broker's own count of subscriptions (it says it when it changes, checking
+        every second)."""
+        time.sleep(1.5)
+        return int(self.last()[SUBSCRIPTIONS].payload)
+
+
+def retained(port: int) -> dict[str, bytes]:
+    """What a client that connects now is given at once: the retained messages."""
+    fresh = HomeAssistant(port)
+    time.sleep(0.5)
+    fresh.stop()
+    return {m.topic: m.payload for m in fresh.seen() if m.retain}
+
+
+def configs(seen: HomeAssistant, name: str) -> dict[str, tuple[str, dict[str, Any]]]:
+    """A printer's discovery configs: entity key → (component, config)."""
+    found = {}
+    for topic, message in seen.last().items():
+        parts = topic.split("/")
+        if parts[0] == "homeassistant" and parts[2] == f"fabfleet_{name}" and message.payload:
+            found[parts[3]] = (parts[1], message.json())
+    return found
+
+
+def check_against_schema(found: dict[str, tuple[str, dict[str, Any]]]) -> None:
+    for key, (component, config) in found.items():
+        schema = {**SCHEMA, "$ref": f"#/$defs/{component}"}
+        jsonschema.validate(config, schema, cls=jsonschema.Draft202012Validator), key
+
+
+@dataclass
+class Site:
+    hub: HubProcess
+    printers: SimulatedFleet
+    key: bytes
+    broker: Broker
+
+    def on_printer(self, method: str, name: str, path: str, **kwargs: Any) -> requests.Response:
+        url = next(p.url for p in self.printers.printers if p.name == name)
+        headers = {HEADER: identity_for(self.key, name, "test", True)}
+        return requests.request(method, url + path, headers=headers, timeout=10, **kwargs)
+
+    def print_square(self, name: str) -> None:
+        with SQUARE.open("rb") as source:
+            answer = self.on_printer(
+                "POST", name, "api/v1/files", files={"file": ("square.gcode", source)},
+                data={"print": "true", "overwrite": "true"},
+            )  # fmt: skip
+        assert answer.status_code == 201, answer.text
+
+    def health(self) -> dict[str, Any]:
+        found: dict[str, Any] = requests.get(self.hub.url + "api/health", timeout=10).json()
+        return found
+
+    def audit(self) -> list[tuple[str, str, str, str, str]]:
+        db = open_database(self.hub.data_dir / "hub.sqlite", [])
+        try:
+            rows = db.execute(
+                "SELECT a.user, a.action, a.printer, a.detail, x.outcome FROM audit a"
+                " LEFT JOIN audit_acts x ON x.entry = a.id"
+                " WHERE a.action LIKE 'printer.%' ORDER BY a.id"
+            )
+            return [(r[0], r[1], r[2], r[3], r[4]) for r in rows]
+        finally:
+            db.close()
+
+
+def fleet_with(printers: SimulatedFleet, port: int, publish: dict[str, Any]) -> dict[str, Any]:
+    fleet = printers.fleet()
+    fleet["site"]["mqtt"] = {"host": "127.0.0.1", "port": port, "publish": publish}
+    return fleet
+
+
+def start_site(
+    simulated_printers: Callable[..., SimulatedFleet],
+    start_hub: Callable[..., HubProcess],
+    broker: Broker,
+    publish: dict[str, Any],
+) -> Site:
+    printers = simulated_printers(2, time_factor=20)
+    assert printers.demo is not None
+    key_file = printers.demo.workdir / "secrets" / "gate.key"
+    hub = start_hub(
+        fleet_with(printers, broker.port, publish),
+        extra_env={"FABFLEET_GATE_KEY_FILE": str(key_file)},
+    )
+    return Site(hub, printers, read_master_key(key_file), broker)
+
+
+def test_each_printer_is_a_home_assistant_device_kept_current_and_cleared_when_it_leaves(
+    broker: Broker,
+    simulated_printers: Callable[..., SimulatedFleet],
+    start_hub: Callable[..., HubProcess],
+    tmp_path: Path,
+) -> None:
+    ha = HomeAssistant(broker.port)
+    site = start_site(simulated_printers, start_hub, broker, {})
+    try:
+        ha.wait(lambda m: m.topic == "fabfleet/status" and m.payload == b"online")
+        for name in ("demo-1", "demo-2"):
+            ha.state(name, lambda s: s["state"] == "ready")
+        time.sleep(0.3)
+        one, two = configs(ha, "demo-1"), configs(ha, "demo-2")
+        # Publish-only: sensors and the bed binary sensor, no buttons.
+        assert set(one) == SENSORS | {"bed_clear_needed"} == set(two)
+        check_against_schema(one)
+        check_against_schema(two)
+        assert (
+            one["hotend"][1]["device"]["identifiers"] != two["hotend"][1]["device"]["identifiers"]
+        )
+        assert len({json.dumps(c["device"]) for _k, c in one.values()}) == 1
+        assert one["state"][1]["availability"] == [
+            {"topic": "fabfleet/status", "payload_available": "online",
+             "payload_not_available": "offline"},
+            {"topic": "fabfleet/printer/demo-1/availability", "payload_available": "online",
+             "payload_not_available": "offline"},
+        ]  # fmt: skip
+        # All of it retained: a Home Assistant that starts later sees the same.
+        kept = retained(broker.port)
+        assert kept["fabfleet/status"] == b"online"
+        assert kept["fabfleet/printer/demo-1/availability"] == b"online"
+        assert json.loads(kept["fabfleet/printer/demo-2/state"])["state"] == "ready"
+        assert {t for t in kept if t.startswith("homeassistant/")} == {
+            m.topic for m in ha.seen() if m.topic.startswith("homeassistant/")
+        }
+
+        # A change on a printer is on the broker within a second.
+        started = time.monotonic()
+        answer = site.on_printer(
+            "POST", "demo-1", "api/v1/control/temperature", json={"hotend": 180}
+        )
+        assert answer.status_code < 300, answer.text
+        heated = ha.state("demo-1", lambda s: s["hotend_target"] == 180, since=started)
+        assert heated.at - started < 1.0
+        # While it heats, temperatures go out about once a second, never a flood.
+        time.sleep(3.2)
+        window = [
+            m for m in ha.seen(heated.at)
+            if m.topic == "fabfleet/printer/demo-1/state" and m.at <= heated.at + 3.0
+        ]  # fmt: skip
+        assert 2 <= len(window) <= 4, [m.json()["hotend"] for m in window]
+        assert window[-1].json()["hotend"] > heated.json()["hotend"]
+
+        # Commands are off: the hub subscribes to nothing, and a command changes nothing.
+        site.print_square("demo-2")
+        printing = ha.state("demo-2", lambda s: s["state"] == "printing" and s["file"])
+        assert printing.json()["file"] == "square.gcode"
+        assert ha.subscriptions() == 2  # this test's own two
+        sent = time.monotonic()
+        ha.publish("fabfleet/printer/demo-2/command", "pause")
+        time.sleep(1.5)
+        assert [m for m in ha.seen(sent) if m.topic.endswith("/result")] == []
+        assert ha.last()["fabfleet/printer/demo-2/state"].json()["state"] == "printing"
+        assert site.audit() == []
+
+        # The broker goes away: the hub carries on and says so; it comes back: all again.
+        broker.stop()
+        deadline = time.monotonic() + 10
+        while site.health()["mqtt"] != "unreachable":
+            assert time.monotonic() < deadline
+            time.sleep(0.1)
+        ha.stop()
+        (tmp_path / "again").mkdir()
+        again = start_broker(tmp_path / "again", broker.port)
+        try:
+            ha = HomeAssistant(broker.port)
+            ha.wait(lambda m: m.topic == "fabfleet/status" and m.payload == b"online", within=20)
+            ha.state("demo-1", lambda s: s["state"] == "ready")
+            time.sleep(0.3)
+            assert set(configs(ha, "demo-2")) == SENSORS | {"bed_clear_needed"}
+            assert site.health()["mqtt"] == "connected"
+
+            # demo-2 leaves the fleet: its retained topics are emptied.
+            left = time.monotonic()
+            fleet = fleet_with(site.printers, broker.port, {})
+            fleet["printers"] = [p for p in fleet["printers"] if p["name"] == "demo-1"]
+            site.hub.write_fleet(fleet)
+            ha.wait(
+                lambda m: m.topic == "homeassistant/sensor/fabfleet_demo-2/state/config"
+                and m.payload == b"", since=left,
+            )  # fmt: skip
+            time.sleep(0.3)
+            kept = retained(broker.port)
+            assert not [t for t in kept if "demo-2" in t], kept
+            assert "homeassistant/sensor/fabfleet_demo-1/state/config" in kept
+
+            # Killed without a word: the broker publishes the hub's last will.
+            killed = time.monotonic()
+            site.hub.process.kill()
+            will = ha.wait(lambda m: m.topic == "fabfleet/status", since=killed, within=5)
+            assert will.payload == b"offline"
+        finally:
+            again.stop()
+    finally:
+        ha.stop()
