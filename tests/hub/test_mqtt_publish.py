@@ -22,6 +22,9 @@ import pytest
 import requests
 from paho.mqtt.enums import CallbackAPIVersion
 
+from hub.app import schemas
+from hub.auth.accounts import create_user
+from hub.auth.rights import Grants
 from hub.auth.signing import HEADER, identity_for, read_master_key
 from hub.db import open_database
 from tests.hub.conftest import HubProcess, SimulatedFleet
@@ -180,8 +183,9 @@ def start_site(
     start_hub: Callable[..., HubProcess],
     broker: Broker,
     publish: dict[str, Any],
+    time_factor: float = 20,
 ) -> Site:
-    printers = simulated_printers(2, time_factor=20)
+    printers = simulated_printers(2, time_factor=time_factor)
     assert printers.demo is not None
     key_file = printers.demo.workdir / "secrets" / "gate.key"
     hub = start_hub(
@@ -295,5 +299,93 @@ def test_each_printer_is_a_home_assistant_device_kept_current_and_cleared_when_i
             assert will.payload == b"offline"
         finally:
             again.stop()
+    finally:
+        ha.stop()
+
+
+def add_users(site: Site) -> None:
+    db = open_database(site.hub.data_dir / "hub.sqlite", schemas())
+    try:
+        # The user commands run as: an operator of demo-1 only.
+        create_user(db, "ha-op", "a long enough password", "operator",
+                    Grants(printers=frozenset({"demo-1"})))  # fmt: skip
+    finally:
+        db.close()
+
+
+def test_commands_run_as_the_mapped_user_with_their_rights_and_are_audited(
+    broker: Broker,
+    simulated_printers: Callable[..., SimulatedFleet],
+    start_hub: Callable[..., HubProcess],
+) -> None:
+    ha = HomeAssistant(broker.port)
+    commands = {"commands": {"enabled": True, "as_user": "ha-op"}}
+    # Slower prints: each is still printing when its command comes.
+    site = start_site(simulated_printers, start_hub, broker, commands, time_factor=8)
+    add_users(site)
+    try:
+        for name in ("demo-1", "demo-2"):
+            ha.state(name, lambda s: s["state"] == "ready")
+        time.sleep(0.3)
+        found = configs(ha, "demo-1")
+        assert set(found) == SENSORS | {"bed_clear_needed"} | BUTTONS
+        check_against_schema(found)
+        assert found["pause"][1]["command_topic"] == "fabfleet/printer/demo-1/command"
+        assert found["bed_clear"][1]["payload_press"] == "bed_clear"
+        # Now the hub holds one subscription beside this test's two: the command topics.
+        assert ha.subscriptions() == 3
+
+        def command(name: str, word: bytes | str) -> dict[str, Any]:
+            sent = time.monotonic()
+            ha.publish(f"fabfleet/printer/{name}/command", word)
+            topic = f"fabfleet/printer/{name}/result"
+            result: dict[str, Any] = ha.wait(lambda m: m.topic == topic, since=sent).json()
+            return result
+
+        site.print_square("demo-1")
+        site.print_square("demo-2")
+        for name in ("demo-1", "demo-2"):
+            ha.state(name, lambda s: s["state"] == "printing")
+        assert command("demo-1", "pause")["ok"] is True
+        ha.state("demo-1", lambda s: s["state"] == "paused")
+        # Resuming a paused print, once; a second resume is refused by the print server.
+        assert command("demo-1", "resume") == {
+            "printer": "demo-1", "ok": True, "command": "resume", "user": "ha-op",
+        }  # fmt: skip
+        ha.state("demo-1", lambda s: s["state"] == "printing")
+        again = command("demo-1", "resume")
+        assert again["ok"] is False and again["error"]
+        cancelled = command("demo-1", " CANCEL\n")
+        assert cancelled["ok"] is True, cancelled
+        cleared = ha.state("demo-1", lambda s: s["state"] == "bed not cleared")
+        assert cleared.json()["bed_clear_needed"] is True
+        # demo-2 is not ha-op's to act on.
+        refused = command("demo-2", "pause")
+        assert refused["ok"] is False and "may not act" in refused["error"]
+        # Bad payloads: ignored, nothing answered, the hub carries on.
+        sent = time.monotonic()
+        for bad in ("explode", b"\xff\xfe", "pause" * 100, ""):
+            ha.publish("fabfleet/printer/demo-1/command", bad)
+        ha.publish("fabfleet/printer/nope/command", "pause")
+        time.sleep(1.0)
+        assert [m for m in ha.seen(sent) if m.topic.endswith("/result")] == []
+        assert site.health()["mqtt"] == "connected"
+        assert not [
+            m for m in ha.seen(sent)
+            if m.topic == "fabfleet/printer/demo-2/state" and m.json()["state"] == "paused"
+        ]  # fmt: skip
+
+        assert command("demo-1", "bed_clear")["ok"] is True
+        ready = ha.state("demo-1", lambda s: s["state"] == "ready")
+        assert ready.json()["bed_clear_needed"] is False
+
+        assert site.audit() == [
+            ("ha-op", "printer.pause", "demo-1", "pause (via MQTT)", "done"),
+            ("ha-op", "printer.resume", "demo-1", "resume (via MQTT)", "done"),
+            ("ha-op", "printer.resume", "demo-1", "resume (via MQTT)", "refused"),
+            ("ha-op", "printer.cancel", "demo-1", "cancel (via MQTT)", "done"),
+            ("ha-op", "printer.pause", "demo-2", "pause (via MQTT)", "refused"),
+            ("ha-op", "printer.bed_clear", "demo-1", "bed_clear (via MQTT)", "done"),
+        ]
     finally:
         ha.stop()
