@@ -54,7 +54,9 @@ RETRY_FIRST = 0.5
 RETRY_MAX = 30.0
 # How often the fleet file is looked at (printers added or removed, settings changed).
 FLEET_CHECK = 2.0
-# Commands run at once at most, and the longest a result waits to be published.
+# After a change wakes the sender, it waits this long for others to take them all at once.
+GATHER = 0.05
+# Commands run at once at most.
 PARALLEL_COMMANDS = 4
 QOS = 1
 
@@ -155,7 +157,8 @@ class Publisher:
 
     async def _clear_stale(self, client: aiomqtt.Client, settings: PublishSettings) -> None:
         """Empty every retained topic the hub published that the fleet no longer has."""
-        stale = [t for t in self.retained if t not in self._wanted(settings)]
+        wanted = self._wanted(settings)
+        stale = [t for t in self.retained if t not in wanted]
         if not stale:
             return
         await asyncio.gather(*(client.publish(t, b"", qos=QOS, retain=True) for t in stale))
@@ -170,14 +173,16 @@ class Publisher:
 
     # --- publishing ------------------------------------------------------------------
 
-    async def _publish(self, client: aiomqtt.Client, batch: list[tuple[str, str, str]]) -> None:
+    async def _publish(
+        self, client: aiomqtt.Client, batch: list[tuple[str, str, str]], qos: int = QOS
+    ) -> None:
         """Publish (topic, payload, printer) retained, all at once."""
         if not batch:
             return
         for topic, _payload, printer in batch:
             self._own(topic, printer)
         await asyncio.gather(
-            *(client.publish(t, p.encode(), qos=QOS, retain=True) for t, p, _n in batch)
+            *(client.publish(t, p.encode(), qos=qos, retain=True) for t, p, _n in batch)
         )
         self.messages += len(batch)
 
@@ -221,11 +226,15 @@ class Publisher:
                 await self._clear_stale(client, settings)
             batch = self._collect(settings)
             await self._publish(client, batch)
+            # Not a printer that left the fleet since it changed (its topics are cleared).
+            names = {p.name for p in self.ctx.fleet.printers}
             due = [
                 (topics.printer_topic(settings, name, "state"), json.dumps(payload), name)
                 for name, payload in self.pacer.due(time.monotonic())
+                if name in names
             ]
-            await self._publish(client, due)
+            # States are sent often and each replaces the last: at most once (QoS 0).
+            await self._publish(client, due, qos=0)
             wait = FLEET_CHECK - (time.monotonic() - checked)
             soonest = self.pacer.next_due()
             if soonest is not None:
@@ -234,6 +243,8 @@ class Publisher:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self.wake.wait(), wait)
             self.wake.clear()
+            # Changes that come together are taken together.
+            await asyncio.sleep(GATHER)
 
     # --- commands ----------------------------------------------------------------------
 

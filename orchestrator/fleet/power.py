@@ -242,6 +242,8 @@ def _check_topic_level(value: str) -> str:
 
 
 TopicPrefix = Annotated[str, AfterValidator(_check_topic_level)]
+
+
 def _check_hub_user(value: str) -> str:
     if not _HUB_USER.match(value):
         raise PydanticCustomError(

@@ -208,6 +208,23 @@ def broker(tmp_path: Path) -> Iterator[Broker]:
     found.stop()
 
 
+def printer_acts(hub: HubProcess) -> list[tuple[str, str, str, str, str | None]]:
+    """The audit log's acts on printers (fleet actions, MQTT commands) in order: (user,
+    action, printer, detail, outcome)."""
+    from hub.db import open_database
+
+    db = open_database(hub.data_dir / "hub.sqlite", [])
+    try:
+        rows = db.execute(
+            "SELECT a.user, a.action, a.printer, a.detail, x.outcome FROM audit a"
+            " LEFT JOIN audit_acts x ON x.entry = a.id"
+            " WHERE a.action LIKE 'printer.%' ORDER BY a.id"
+        )
+        return [(r["user"], r["action"], r["printer"], r["detail"], r["outcome"]) for r in rows]
+    finally:
+        db.close()
+
+
 def login(hub_url: str, username: str, password: str) -> requests.Session:
     """A requests session logged in to the hub; it sends the CSRF token on changes."""
     session = requests.Session()

@@ -14,7 +14,7 @@ from hub.mqtt.settings import PublishSettings
 from hub.mqtt.topics import printer_of_command, state_payload
 
 NOW = 1_800_000_000.0  # 2027-01-15T08:00:00Z
-PRINTING = {
+PRINTING: dict[str, Any] = {
     "state": "printing",
     "connected": True,
     "bed_clear": True,
