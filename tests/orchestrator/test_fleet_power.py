@@ -218,3 +218,18 @@ def test_mqtt_publishing_reaches_the_hub_as_it_parses_it() -> None:
 def test_bad_publishing_settings_are_refused_with_their_line(publish: str, message: str) -> None:
     found = problems(f"site:\n  max_heating: 0\n  mqtt:\n    host: b\n    publish: {publish}\n")
     assert any(message in line for line in found), found
+
+
+def test_the_hub_alone_gets_a_route_to_the_broker_when_the_fleet_names_one() -> None:
+    compose = yaml.safe_load(
+        rendered(PUBLISH + "printers:\n  - {name: mk3, simulated: true}\n")["compose.yaml"]
+    )
+    assert compose["services"]["hub"]["networks"] == ["internal", "broker"]
+    assert compose["networks"]["broker"] in ({}, None)  # a plain bridge: a route out
+    others = [s.get("networks", []) for n, s in compose["services"].items() if n != "hub"]
+    assert not any("broker" in networks for networks in others)
+    plain = yaml.safe_load(
+        rendered("printers:\n  - {name: mk3, simulated: true}\n")["compose.yaml"]
+    )
+    assert plain["services"]["hub"]["networks"] == ["internal"]
+    assert "broker" not in plain["networks"]
