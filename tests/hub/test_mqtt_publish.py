@@ -27,7 +27,13 @@ from hub.auth.accounts import create_user
 from hub.auth.rights import Grants
 from hub.auth.signing import HEADER, identity_for, read_master_key
 from hub.db import open_database
-from tests.hub.conftest import HubProcess, SimulatedFleet, printer_acts
+from tests.hub.conftest import (
+    HubProcess,
+    SimulatedFleet,
+    printer_acts,
+    printer_entry,
+    unused_port,
+)
 from tests.hub.mosquitto import Broker, start_broker
 
 pytestmark = pytest.mark.timeout(180)
@@ -59,6 +65,8 @@ class HomeAssistant:
     """What a Home Assistant would see on the broker: every message, as it arrives."""
 
     port: int
+    # (username, password), for a broker that asks.
+    login: tuple[str, str] | None = None
     messages: list[Message] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
     client: paho.Client = field(init=False)
@@ -67,6 +75,8 @@ class HomeAssistant:
         self.client = paho.Client(CallbackAPIVersion.VERSION2)
         self.client.on_connect = lambda c, *_: c.subscribe([("#", 1), (SUBSCRIPTIONS, 0)])
         self.client.on_message = self._message
+        if self.login is not None:
+            self.client.username_pw_set(*self.login)
         self.client.connect("127.0.0.1", self.port)
         self.client.loop_start()
 
@@ -378,3 +388,54 @@ def test_commands_run_as_the_mapped_user_with_their_rights_and_are_audited(
         ]
     finally:
         ha.stop()
+
+
+def test_a_broker_that_asks_for_a_password_gets_the_secret_files_and_a_wrong_one_harms_nothing(
+    start_hub: Callable[..., HubProcess], tmp_path: Path
+) -> None:
+    port = unused_port()
+    broker = start_broker(tmp_path, port, users={"fabfleet": "right horse", "ha": "ha pass"})
+    ha = HomeAssistant(port, login=("ha", "ha pass"))
+    secrets = tmp_path / "power-secrets"
+    secrets.mkdir()
+    secret = secrets / "mqtt-hub"
+    secret.write_text("wrong horse\n")
+    secret.chmod(0o600)
+    fleet = {
+        "site": {"mqtt": {"host": "127.0.0.1", "port": port, "username": "fabfleet",
+                          "secret": "mqtt-hub", "publish": {}}},
+        # A printer whose print server does not answer.
+        "printers": [printer_entry("ghost", f"http://127.0.0.1:{unused_port()}")],
+        "cameras": [],
+    }  # fmt: skip
+    hub = start_hub(fleet, extra_env={"FABFLEET_POWER_SECRETS": str(secrets)})
+
+    def health() -> str:
+        said: str = requests.get(hub.url + "api/health", timeout=10).json()["mqtt"]
+        return said
+
+    try:
+        deadline = time.monotonic() + 10
+        while health() != "unreachable":
+            assert time.monotonic() < deadline
+            time.sleep(0.1)
+        # A secret others may read is refused, as a wrong one is; the hub carries on.
+        secret.write_text("right horse\n")
+        secret.chmod(0o644)
+        time.sleep(2.5)
+        assert health() == "unreachable"
+        assert "may be read by others" in hub.log.read_text()
+        assert [m for m in ha.seen() if m.topic.startswith("fabfleet/")] == []
+        secret.chmod(0o600)
+        ha.wait(lambda m: m.topic == "fabfleet/status" and m.payload == b"online", within=20)
+        ha.wait(lambda m: m.topic == "fabfleet/printer/ghost/availability")
+        assert ha.last()["fabfleet/printer/ghost/availability"].payload == b"offline"
+        assert ha.state("ghost", lambda s: True).json()["state"] == "unreachable"
+        assert health() == "connected"
+        # Stopped cleanly: no last will, so the hub says offline itself.
+        stopped = time.monotonic()
+        hub.stop()
+        ha.wait(lambda m: m.topic == "fabfleet/status" and m.payload == b"offline", since=stopped)
+    finally:
+        ha.stop()
+        broker.stop()
