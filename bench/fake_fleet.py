@@ -17,7 +17,11 @@ import argparse
 import asyncio
 import contextlib
 import json
+import subprocess
+import sys
 import time
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from aiohttp import web
@@ -112,6 +116,14 @@ async def serve(count: int) -> None:
     port = server.sockets[0].getsockname()[1]
     print(f"listening on http://127.0.0.1:{port}", flush=True)
     await asyncio.Event().wait()
+
+
+def start(spawn: Callable[[list[str], Path], subprocess.Popen[str]], count: int, log: Path) -> str:
+    """Run the stand-in fleet with ``spawn`` (bench/hub_dashboard.py's ``Fleet.spawn``): the
+    base URL its printers are under (``<base>/p/<name>``)."""
+    process = spawn([sys.executable, "-m", "bench.fake_fleet", "--printers", str(count)], log)
+    assert process.stdout is not None
+    return process.stdout.readline().rsplit(" on ", 1)[1].strip()
 
 
 def main() -> None:

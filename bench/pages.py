@@ -38,6 +38,7 @@ from typing import Any
 import psutil
 from playwright.sync_api import Browser, BrowserContext, CDPSession, Page, Route, sync_playwright
 
+from bench import fake_fleet
 from bench.hub_dashboard import PASSWORD, Fleet
 from orchestrator.stack.secrets import Owner, ensure_secrets
 from tests.browser.conftest import FLAGS, chromium
@@ -138,12 +139,7 @@ def stand_in_fleet(count: int) -> Iterator[tuple[str, subprocess.Popen[str]]]:
         workdir = Path(temporary)
         processes = Fleet(workdir)  # bench/hub_dashboard.py's: starts and stops processes
         try:
-            fleet = processes.spawn(
-                [sys.executable, "-m", "bench.fake_fleet", "--printers", str(count)],
-                workdir / "fleet.log",
-            )
-            assert fleet.stdout is not None
-            base = fleet.stdout.readline().rsplit(" on ", 1)[1].strip()
+            base = fake_fleet.start(processes.spawn, count, workdir / "fleet.log")
             names = [f"bench-{i}" for i in range(1, count + 1)]
             ensure_secrets(workdir, [], Owner(os.getuid(), os.getgid()))
             entries = [

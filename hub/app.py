@@ -36,6 +36,7 @@ FEATURES: tuple[str, ...] = (
     "hub.maintenance.api",
     "hub.power.service",
     "hub.power.api",
+    "hub.mqtt.publisher",
     "hub.web.openapi",
     "hub.web.pages",
 )

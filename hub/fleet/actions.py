@@ -7,9 +7,11 @@ printer the user may not act on, and a name the fleet does not have, get the sam
 per-printer answer (nothing is enumerated). Every printer gets one audit entry
 (``printer.pause`` …) that ends ``done``, ``refused`` or ``failed``. The print
 servers are called concurrently, at most ``PARALLEL`` at once, each within
-``ACTION_TIMEOUT``. The answer is always 200 with one result per printer, in the
-order asked: ``{"results": [{"printer": "demo-1", "ok": true}, {"printer":
-"demo-2", "ok": false, "error": "..."}]}``; a malformed request is a 400.
+``ACTION_TIMEOUT``. Commands from the MQTT broker (hub/mqtt/commands.py) go through
+:func:`act_on` too, with ``bed_clear`` besides, audited ``… (via MQTT)``. The answer
+is always 200 with one result per printer, in the order asked: ``{"results":
+[{"printer": "demo-1", "ok": true}, {"printer": "demo-2", "ok": false, "error": "..."}]}``;
+a malformed request is a 400.
 """
 
 from __future__ import annotations
@@ -43,6 +45,9 @@ PATHS = {
     "preheat": "/api/v1/control/temperature",
     "cooldown": "/api/v1/control/cool-down",
 }
+# Beyond the fleet API's actions: what other doors (MQTT commands, hub/mqtt/commands.py) may
+# also ask, through the same rights check and audit.
+STEPS = {**PATHS, "bed_clear": "/api/v1/bed/clear"}
 NOT_ALLOWED = "no such printer, or you may not act on it"
 
 
@@ -52,6 +57,8 @@ class Request:
     printers: tuple[str, ...]
     hotend: int | None = None
     bed: int | None = None
+    # How it was asked, for the audit log's detail.
+    via: str = "fleet action"
 
     def body(self) -> dict[str, int] | None:
         if self.action != "preheat":
@@ -64,8 +71,8 @@ class Request:
     def detail(self) -> str:
         if self.action == "preheat":
             bed = "" if self.bed is None else f", bed {self.bed} °C"
-            return f"preheat: hotend {self.hotend} °C{bed} (fleet action)"
-        return f"{self.action} (fleet action)"
+            return f"preheat: hotend {self.hotend} °C{bed} ({self.via})"
+        return f"{self.action} ({self.via})"
 
 
 def _temperature(body: dict[str, Any], name: str, highest: int, required: bool) -> int | None:
@@ -114,7 +121,7 @@ async def _call(
     """Ask one print server: its HTTP status (502 when it does not answer), and why not."""
     try:
         async with ctx.client.request(
-            "POST", printer, PATHS[asked.action], user=user.name, json=asked.body(),
+            "POST", printer, STEPS[asked.action], user=user.name, json=asked.body(),
             timeout=ACTION_TIMEOUT,
         ) as answer:  # fmt: skip
             status = answer.status
@@ -132,9 +139,11 @@ async def _call(
     return status, str(message or f"its print server refused ({status})")
 
 
-async def _one(
+async def act_on(
     ctx: HubContext, user: User, name: str, asked: Request, slots: asyncio.Semaphore
 ) -> dict[str, Any]:
+    """One printer's part of ``asked``: the rights check, the audit entry, the print server's
+    answer, as ``{"printer", "ok"[, "error"]}``."""
     printer = ctx.fleet.printer(name)
     act = audit.record_act(ctx.db, user.name, f"printer.{asked.action}", name, asked.detail())
     if printer is None or not may_act(user, printer):
@@ -154,7 +163,7 @@ async def run_actions(request: web.Request) -> web.Response:
     ctx = context(request)
     asked = parse(await read_object(request))
     slots = asyncio.Semaphore(PARALLEL)
-    results = await asyncio.gather(*(_one(ctx, user, n, asked, slots) for n in asked.printers))
+    results = await asyncio.gather(*(act_on(ctx, user, n, asked, slots) for n in asked.printers))
     return web.json_response({"action": asked.action, "results": list(results)})
 
 

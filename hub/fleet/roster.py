@@ -14,7 +14,9 @@ Format (docs/hub.md)::
      "cameras": [{"name": "cam1", "path": "/cameras/cam1/", "upstream": "http://camera-cam1:8080"}]}
 
 Optional power settings (docs/power.md): ``"power": {"type": "tasmota", ...}`` on a printer or
-camera, ``"site": {"power": {...}, "mqtt": {...}}``; parsed by :mod:`hub.power.spec`.
+camera, ``"site": {"power": {...}, "mqtt": {...}}``; parsed by :mod:`hub.power.spec`. Publishing the
+fleet (docs/mqtt.md): ``"site": {"mqtt": {..., "publish": {...}}}``, parsed by
+:mod:`hub.mqtt.settings`.
 
 A file that cannot be read or is not valid keeps the last good fleet in force.
 """
@@ -28,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from hub.fleet.service_tasks import ServiceTask, ServiceTaskError, parse_tasks
+from hub.mqtt.settings import PublishSettings, PublishSettingsError, parse_publish
 from hub.power.spec import (
     MqttSite,
     PowerSettings,
@@ -114,6 +117,8 @@ class Fleet:
     # The power-off guard's and power-on's numbers, and the MQTT broker (docs/power.md).
     power: PowerSettings = field(default_factory=PowerSettings)
     mqtt: MqttSite | None = None
+    # Publishing the fleet to that broker (docs/mqtt.md); None: nothing is published.
+    publish: PublishSettings | None = None
 
     def printer(self, name: str) -> FleetPrinter | None:
         return next((p for p in self.printers if p.name == name), None)
@@ -210,9 +215,10 @@ def parse_fleet(data: Any) -> Fleet:
         maintenance = parse_tasks(site.get("maintenance"), "site.maintenance")
         power = parse_settings(site.get("power"))
         mqtt = parse_mqtt(site.get("mqtt"))
+        publish = None if mqtt is None else parse_publish(site["mqtt"].get("publish"))
     except FleetFileError:
         raise
-    except (ServiceTaskError, PowerSpecError) as error:
+    except (ServiceTaskError, PowerSpecError, PublishSettingsError) as error:
         raise FleetFileError(str(error)) from None
     except (KeyError, TypeError, ValueError, AttributeError) as error:
         raise FleetFileError(f"not a fleet file: {error!r}") from None
@@ -225,6 +231,7 @@ def parse_fleet(data: Any) -> Fleet:
         maintenance=maintenance,
         power=power,
         mqtt=mqtt,
+        publish=publish,
     )
 
 

@@ -19,6 +19,7 @@ FLEET_VERBS = {
     "cancel": "cancelled the print on {p}",
     "preheat": "preheated {p}",
     "cooldown": "cooled down {p}",
+    "bed_clear": "confirmed the bed of {p} is clear",
 }
 CONTROLS = {
     "temperature": "set temperatures on {p}",
@@ -54,8 +55,9 @@ def printer_act(action: str, detail: str, printer: str, file: str | None) -> str
         step = action.removeprefix("printer.")
         said = FLEET_VERBS.get(step, step + " on {p}").format(p=p)
         if step == "preheat" and ":" in detail:
-            said += f" ({detail.split(':', 1)[1].split(' (fleet')[0].strip()})"
-        return said + " (fleet action)"
+            said += f" ({detail.split(':', 1)[1].rsplit(' (', 1)[0].strip()})"
+        # The fleet API, or a command from the MQTT broker (hub/mqtt/commands.py).
+        return said + (" (via MQTT)" if detail.endswith("(via MQTT)") else " (fleet action)")
     if action.startswith("control:"):
         what = action.removeprefix("control:")
         return CONTROLS.get(what, "used the control “" + what + "” on {p}").format(p=p)

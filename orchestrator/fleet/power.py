@@ -1,5 +1,5 @@
 """Power devices in the fleet file: ``printers[].power``, ``cameras[].power``, ``site.power``
-and ``site.mqtt`` (docs/power.md, docs/fleet-file.md).
+and ``site.mqtt`` with its ``publish`` block (docs/power.md, docs/mqtt.md, docs/fleet-file.md).
 
 A device names its secret (``secret: plug-mk3``); the password or token itself is the file
 ``<state_dir>/secrets/power/<name>`` (mode 0600), never the fleet file.
@@ -19,6 +19,8 @@ _SECRET = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 _HOST = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?(:[0-9]{1,5})?$")
 _ENTITY = re.compile(r"^[a-z_]+\.[a-z0-9_]+$")
 _TOPIC_CHARS = re.compile(r"^[^#+\x00]{1,200}$")
+_HUB_USER = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+_TOPIC_LEVEL = re.compile(r"^[A-Za-z0-9_-]{1,64}(/[A-Za-z0-9_-]{1,64}){0,3}$")
 
 
 def _check_secret(value: str) -> str:
@@ -227,8 +229,80 @@ class PowerSite(BaseModel):
     stagger_seconds: Annotated[float, Field(ge=0, le=600)] = 10
 
 
+def _check_topic_level(value: str) -> str:
+    if not _TOPIC_LEVEL.match(value):
+        raise PydanticCustomError(
+            "fleet_topic_prefix",
+            "'{value}' is not a topic prefix; use letters, digits, '_', '-' and '/' between "
+            "words (no '+', '#', spaces, or a leading or trailing '/'), e.g. fabfleet or "
+            "farm/fabfleet",
+            {"value": value},
+        )
+    return value
+
+
+TopicPrefix = Annotated[str, AfterValidator(_check_topic_level)]
+
+
+def _check_hub_user(value: str) -> str:
+    if not _HUB_USER.match(value):
+        raise PydanticCustomError(
+            "fleet_hub_user",
+            "'{value}' is not a hub user name (1-64 letters, digits, '.', '-' or '_')",
+            {"value": value},
+        )
+    return value
+
+
+HubUser = Annotated[str, AfterValidator(_check_hub_user)]
+
+
+class MqttCommands(BaseModel):
+    """Commands from the broker (pause, resume, cancel, bed clear): off unless an admin turns
+    them on, and then run with the rights of one hub user (docs/mqtt.md)."""
+
+    model_config = _MODEL
+
+    enabled: bool = False
+    as_user: HubUser | None = None
+
+    @model_validator(mode="after")
+    def _user(self) -> MqttCommands:
+        if self.enabled and self.as_user is None:
+            raise PydanticCustomError(
+                "fleet_mqtt_commands_user",
+                "commands need 'as_user': the hub user whose rights each command is checked "
+                "against and who the audit log names (e.g. as_user: homeassistant)",
+            )
+        return self
+
+
+class MqttPublish(BaseModel):
+    """The hub publishing the fleet to the broker, with Home Assistant discovery
+    (docs/mqtt.md)."""
+
+    model_config = _MODEL
+
+    enabled: bool = True
+    topic_prefix: TopicPrefix = "fabfleet"
+    discovery_prefix: TopicPrefix = "homeassistant"
+    # Home Assistant discovery configs (false: only the hub's own topics).
+    discovery: bool = True
+    commands: MqttCommands = MqttCommands()
+
+    @model_validator(mode="after")
+    def _apart(self) -> MqttPublish:
+        if self.topic_prefix == self.discovery_prefix:
+            raise PydanticCustomError(
+                "fleet_mqtt_prefixes",
+                "topic_prefix and discovery_prefix must differ (the hub's topics would mix "
+                "with Home Assistant's discovery configs)",
+            )
+        return self
+
+
 class MqttBroker(BaseModel):
-    """The MQTT broker the hub connects to (power devices, and other hub features)."""
+    """The MQTT broker the hub connects to (power devices, publishing the fleet)."""
 
     model_config = _MODEL
 
@@ -236,6 +310,8 @@ class MqttBroker(BaseModel):
     port: Annotated[int, Field(ge=1, le=65535)] = 1883
     username: UserName | None = None
     secret: SecretName | None = None
+    # Publishing the fleet (docs/mqtt.md); none: the hub publishes nothing.
+    publish: MqttPublish | None = None
 
 
 def power_json(device: BaseModel | None) -> dict[str, object] | None:

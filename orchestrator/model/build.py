@@ -55,6 +55,8 @@ PUBLIC = "public"
 PRINTERS = "printers"
 # The hub's route to the LAN, only when the fleet names a Spoolman (docs/spools.md).
 SPOOLMAN = "spoolman"
+# The hub's route to the LAN, only when the fleet names an MQTT broker (docs/mqtt.md).
+BROKER = "broker"
 # What udev's usb_id/path_id ever put in ID_SERIAL_SHORT and ID_PATH: they replace
 # every other byte with '_'. Anything else could break a rule's quoting or act as
 # a glob ('*', '?', '[', '|') and match another device, so it is refused, not escaped.
@@ -205,7 +207,12 @@ def _power_secrets(fleet: Fleet) -> tuple[Mount, ...]:
     )
 
 
-def _hub(images: _Images, spoolman: bool = False, extra: tuple[Mount, ...] = ()) -> Service:
+def _hub(
+    images: _Images,
+    spoolman: bool = False,
+    extra: tuple[Mount, ...] = (),
+    broker: bool = False,
+) -> Service:
     return Service(
         name=HUB,
         role="hub",
@@ -235,7 +242,7 @@ def _hub(images: _Images, spoolman: bool = False, extra: tuple[Mount, ...] = ())
             *extra,
         ),
         scratch=(paths.SCRATCH,),
-        networks=(INTERNAL, SPOOLMAN) if spoolman else (INTERNAL,),
+        networks=(INTERNAL,) + ((SPOOLMAN,) if spoolman else ()) + ((BROKER,) if broker else ()),
         health=_API_HEALTH,
         route=Route("hub", HUB, "/", HUB, paths.SERVICE_PORT),
     )
@@ -375,7 +382,9 @@ def _proxy(site: Site, proxy: Proxy, images: _Images) -> Service:
     )
 
 
-def _networks(printers: tuple[PrinterEntry, ...], spoolman: bool = False) -> tuple[Network, ...]:
+def _networks(
+    printers: tuple[PrinterEntry, ...], spoolman: bool = False, broker: bool = False
+) -> tuple[Network, ...]:
     networks = [
         Network(
             INTERNAL,
@@ -400,6 +409,15 @@ def _networks(printers: tuple[PrinterEntry, ...], spoolman: bool = False) -> tup
                 route_out=True,
                 why="For the hub to reach the site's Spoolman (site: spoolman:): a route to "
                 "the LAN.",
+            )
+        )
+    if broker:
+        networks.append(
+            Network(
+                BROKER,
+                route_out=True,
+                why="For the hub to reach the site's MQTT broker (site: mqtt:): a route to the "
+                "LAN.",
             )
         )
     return tuple(networks)
@@ -431,7 +449,8 @@ def stack_of(fleet: Fleet, version: str) -> Stack:
     cameras = cameras_of(fleet)
     routes = tuple(p.route for p in printers) + tuple(c.route for c in cameras)
     proxy = proxy_of(fleet.site, routes)
-    services = [_hub(images, fleet.site.spoolman is not None, _power_secrets(fleet))]
+    broker = fleet.site.mqtt is not None
+    services = [_hub(images, fleet.site.spoolman is not None, _power_secrets(fleet), broker)]
     for printer, entry in zip(fleet.printers, printers, strict=True):
         if printer.simulated is not None:
             services.append(_simulator(printer, images))
@@ -446,6 +465,6 @@ def stack_of(fleet: Fleet, version: str) -> Stack:
         cameras=cameras,
         hub=hub_of(fleet),
         proxy=proxy,
-        networks=_networks(printers, fleet.site.spoolman is not None),
+        networks=_networks(printers, fleet.site.spoolman is not None, broker),
         volumes=tuple(_data_volume(p.name) for p in fleet.printers),
     )

@@ -12,12 +12,15 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 import requests
 
 from orchestrator.demo.runtime import Demo, DemoPrinter
+
+if TYPE_CHECKING:
+    from tests.hub.mosquitto import Broker
 
 BIN = Path(sys.executable).parent
 
@@ -193,6 +196,33 @@ def simulated_printers(tmp_path: Path) -> Iterator[Callable[..., SimulatedFleet]
     yield start
     for demo in demos:
         demo.stop()
+
+
+@pytest.fixture
+def broker(tmp_path: Path) -> Iterator[Broker]:
+    """A real Mosquitto on a free loopback port (tests/hub/mosquitto.py)."""
+    from tests.hub.mosquitto import start_broker
+
+    found = start_broker(tmp_path, unused_port())
+    yield found
+    found.stop()
+
+
+def printer_acts(hub: HubProcess) -> list[tuple[str, str, str, str, str | None]]:
+    """The audit log's acts on printers (fleet actions, MQTT commands) in order: (user,
+    action, printer, detail, outcome)."""
+    from hub.db import open_database
+
+    db = open_database(hub.data_dir / "hub.sqlite", [])
+    try:
+        rows = db.execute(
+            "SELECT a.user, a.action, a.printer, a.detail, x.outcome FROM audit a"
+            " LEFT JOIN audit_acts x ON x.entry = a.id"
+            " WHERE a.action LIKE 'printer.%' ORDER BY a.id"
+        )
+        return [(r["user"], r["action"], r["printer"], r["detail"], r["outcome"]) for r in rows]
+    finally:
+        db.close()
 
 
 def login(hub_url: str, username: str, password: str) -> requests.Session:

@@ -168,6 +168,11 @@ SENTENCES = [
      "ada preheated mk3 (hotend 215 °C, bed 60 °C) (fleet action)"),
     (("ada", "printer.cancel", "mk3", "cancel (fleet action)", "done"),
      "ada cancelled the print on mk3 (fleet action)"),
+    # Commands from the MQTT broker (hub/mqtt/commands.py), as the user they are mapped to.
+    (("ha", "printer.pause", "mk3", "pause (via MQTT)", "refused"),
+     "ha paused the print on mk3 (via MQTT) — the printer refused"),
+    (("ha", "printer.bed_clear", "mk3", "bed_clear (via MQTT)", "done"),
+     "ha confirmed the bed of mk3 is clear (via MQTT)"),
     (("ada", "delete file", "mk3", "part.gcode (DELETE /api/v1/files/part.gcode)", "done"),
      "ada deleted part.gcode from mk3"),
     (("ada", "bed clear", "mk3", "", None), "ada confirmed the bed of mk3 is clear"),

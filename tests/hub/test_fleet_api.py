@@ -30,6 +30,7 @@ from tests.hub.conftest import (
     HubProcess,
     SimulatedFleet,
     login,
+    printer_acts,
     printer_entry,
     unused_port,
 )
@@ -421,16 +422,7 @@ def fleet_action(site: Site, user: str, **body: Any) -> requests.Response:
 
 
 def action_audit(site: Site) -> list[tuple[str, str, str | None, str | None]]:
-    db = open_database(site.hub.data_dir / "hub.sqlite", [])
-    try:
-        rows = db.execute(
-            "SELECT a.user, a.action, a.printer, x.outcome FROM audit a"
-            " LEFT JOIN audit_acts x ON x.entry = a.id"
-            " WHERE a.action LIKE 'printer.%' ORDER BY a.id"
-        )
-        return sorted((r["user"], r["action"], r["printer"], r["outcome"]) for r in rows)
-    finally:
-        db.close()
+    return sorted((u, a, p, o) for u, a, p, _d, o in printer_acts(site.hub))
 
 
 def test_fleet_actions_refuse_bad_requests_with_a_reason_and_change_nothing(site: Site):

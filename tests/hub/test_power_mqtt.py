@@ -8,66 +8,24 @@ docs/research/farm-operations.md section 5)."""
 from __future__ import annotations
 
 import asyncio
-import subprocess
 import threading
 import time
-from collections.abc import Callable, Coroutine, Iterator
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
 import paho.mqtt.client as paho
-import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
 from hub.power.mqtt import MqttDevice, MqttLink
 from hub.power.spec import MqttSite, parse_power
 from hub.power.state import PowerView
 from tests.hub.conftest import printer_entry, unused_port
+from tests.hub.mosquitto import Broker, start_broker
 from tests.hub.test_power_service import service_for
 
-MOSQUITTO = "/usr/sbin/mosquitto"
 T = TypeVar("T")
-
-
-@dataclass
-class Broker:
-    port: int
-    process: subprocess.Popen[bytes]
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.kill()
-            self.process.wait(10)
-
-
-def start_broker(tmp_path: Path, port: int) -> Broker:
-    conf = tmp_path / f"mosquitto-{port}.conf"
-    conf.write_text(
-        f"listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\nlog_dest stderr\n"
-    )
-    process = subprocess.Popen(
-        [MOSQUITTO, "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
-    broker = Broker(port, process)
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        probe = paho.Client(CallbackAPIVersion.VERSION2)
-        try:
-            probe.connect("127.0.0.1", port)
-            probe.disconnect()
-            return broker
-        except OSError:
-            time.sleep(0.05)
-    broker.stop()
-    raise RuntimeError("mosquitto did not start")
-
-
-@pytest.fixture
-def broker(tmp_path: Path) -> Iterator[Broker]:
-    found = start_broker(tmp_path, unused_port())
-    yield found
-    found.stop()
 
 
 @dataclass

@@ -156,3 +156,80 @@ def test_on_k3s_the_power_secrets_are_one_secret_mounted_apart_from_the_gate_key
     assert b"hub-power-secrets" not in files["hub/fleet.json"]
     plain = render_k3s(stack_of(parse_fleet("printers: []\n", "fleet.yaml"), "1.2.3"))
     assert b"power-secrets" not in plain["kustomization.yaml"] + plain["workloads.yaml"]
+
+
+PUBLISH = """\
+site:
+  mqtt:
+    host: broker.lan
+    publish:
+      topic_prefix: farm/fabfleet
+      commands: {enabled: true, as_user: homeassistant}
+"""
+
+
+def test_mqtt_publishing_reaches_the_hub_as_it_parses_it() -> None:
+    document: dict[str, Any] = json.loads(rendered(PUBLISH)["hub/fleet.json"])
+    assert document["site"]["mqtt"]["publish"] == {
+        "enabled": True, "topic_prefix": "farm/fabfleet", "discovery_prefix": "homeassistant",
+        "discovery": True, "commands": {"enabled": True, "as_user": "homeassistant"},
+    }  # fmt: skip
+    fleet = parse_hub_fleet(document)
+    assert fleet.publish is not None
+    assert (fleet.publish.topic_prefix, fleet.publish.commands_as) == (
+        "farm/fabfleet", "homeassistant",
+    )  # fmt: skip
+    # Without the block, or turned off: nothing is published, and commands are off by default.
+    assert (
+        parse_hub_fleet(json.loads(rendered("site: {mqtt: {host: b}}\n")["hub/fleet.json"])).publish
+        is None
+    )
+    off = rendered("site: {mqtt: {host: b, publish: {enabled: false}}}\n")["hub/fleet.json"]
+    assert parse_hub_fleet(json.loads(off)).publish is None
+    plain = rendered("site: {mqtt: {host: b, publish: {}}}\n")["hub/fleet.json"]
+    published = parse_hub_fleet(json.loads(plain)).publish
+    assert published is not None and published.commands_as is None
+    assert published.topic_prefix == "fabfleet"
+
+
+@pytest.mark.parametrize(
+    ("publish", "message"),
+    [
+        (
+            "{commands: {enabled: true}}",
+            "fleet.yaml:5: site.mqtt.publish.commands: commands need 'as_user'",
+        ),
+        (
+            "{topic_prefix: 'a/#'}",
+            "fleet.yaml:5: site.mqtt.publish.topic_prefix: 'a/#' is not a topic prefix",
+        ),
+        (
+            "{discovery_prefix: /ha}",
+            "site.mqtt.publish.discovery_prefix: '/ha' is not a topic prefix",
+        ),
+        (
+            "{topic_prefix: ha, discovery_prefix: ha}",
+            "topic_prefix and discovery_prefix must differ",
+        ),
+        ("{commands: {enabled: true, as_user: 'al ice'}}", "'al ice' is not a hub user name"),
+        ("{retain: false}", "site.mqtt.publish.retain: unknown key 'retain'"),
+    ],
+)
+def test_bad_publishing_settings_are_refused_with_their_line(publish: str, message: str) -> None:
+    found = problems(f"site:\n  max_heating: 0\n  mqtt:\n    host: b\n    publish: {publish}\n")
+    assert any(message in line for line in found), found
+
+
+def test_the_hub_alone_gets_a_route_to_the_broker_when_the_fleet_names_one() -> None:
+    compose = yaml.safe_load(
+        rendered(PUBLISH + "printers:\n  - {name: mk3, simulated: true}\n")["compose.yaml"]
+    )
+    assert compose["services"]["hub"]["networks"] == ["internal", "broker"]
+    assert compose["networks"]["broker"] in ({}, None)  # a plain bridge: a route out
+    others = [s.get("networks", []) for n, s in compose["services"].items() if n != "hub"]
+    assert not any("broker" in networks for networks in others)
+    plain = yaml.safe_load(
+        rendered("printers:\n  - {name: mk3, simulated: true}\n")["compose.yaml"]
+    )
+    assert plain["services"]["hub"]["networks"] == ["internal"]
+    assert "broker" not in plain["networks"]
