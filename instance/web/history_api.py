@@ -10,6 +10,7 @@ from typing import Any
 from aiohttp import web
 
 from instance.job_records import JobOutcome
+from instance.timelapse import notes
 from instance.web import bodies
 from instance.web.context import context, job_record_json
 from instance.web.errors import ApiError
@@ -127,8 +128,35 @@ async def get_job_temperatures(request: web.Request) -> web.Response:
     )
 
 
+async def get_job_timelapse(request: web.Request) -> web.StreamResponse:
+    """The job's timelapse video (MP4, with range requests), or why there is none."""
+    ctx = context(request)
+    job_id = _job_id(request)
+    record = ctx.printer.records.get(job_id)
+    if record is None:
+        raise ApiError(404, f"no job {job_id} is recorded")
+    timelapse = record.timelapse
+    if timelapse is None or ctx.timelapse is None:
+        raise ApiError(404, f"job {job_id} has no timelapse")
+    state = timelapse.get("state")
+    if state != notes.READY:
+        said = "; ".join(str(note) for note in timelapse.get("notes", []))
+        raise ApiError(404, f"job {job_id}'s timelapse is {state}" + (f": {said}" if said else ""))
+    path = ctx.timelapse.video(job_id)
+    if not path.is_file():
+        raise ApiError(404, f"job {job_id}'s timelapse video is missing from the print server")
+    return web.FileResponse(
+        path,
+        headers={
+            "Content-Type": "video/mp4",
+            "Content-Disposition": f'inline; filename="{ctx.config.printer}-job-{job_id}.mp4"',
+        },
+    )
+
+
 def add_routes(app: web.Application) -> None:
     app.router.add_get("/api/v1/history", list_history)
     app.router.add_get("/api/v1/history.csv", export_csv)
     app.router.add_get("/api/v1/history/{job}", get_job_record)
     app.router.add_get("/api/v1/history/{job}/temperatures", get_job_temperatures)
+    app.router.add_get("/api/v1/history/{job}/timelapse.mp4", get_job_timelapse)
