@@ -17,7 +17,8 @@ def to_delete(videos: list[tuple[int, int]], keep_videos: int, keep_mb: int) -> 
     for job_id, size in reversed(videos):
         over_count = keep_videos > 0 and kept >= keep_videos
         over_size = keep_mb > 0 and kept > 0 and total + size > keep_mb * MB
-        if over_count or over_size:
+        if deleting or over_count or over_size:
+            # Past the limit: this one and every older one go.
             deleting.append(job_id)
         else:
             kept += 1
