@@ -7,6 +7,7 @@ Used by tests/web/test_timelapse.py and bench/timelapse.py.
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 import threading
@@ -14,9 +15,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
 
-def test_jpeg(directory: Path, size: str = "320x240") -> bytes:
+def jpeg_frame(directory: Path, size: str = "320x240") -> bytes:
     """A real JPEG frame (a test pattern) made by ffmpeg."""
     ffmpeg = shutil.which("ffmpeg")
     assert ffmpeg is not None, "ffmpeg is in the test set of scripts/bootstrap"
@@ -49,7 +51,7 @@ class StandInCamera:
         camera = self
 
         class Snapshot(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+            def do_GET(self) -> None:
                 if self.path != "/snapshot":
                     self.send_error(404)
                     return
@@ -67,7 +69,7 @@ class StandInCamera:
                 self.end_headers()
                 self.wfile.write(camera.jpeg)
 
-            def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+            def log_message(self, format: str, *args: object) -> None:
                 pass
 
         server = ThreadingHTTPServer(("127.0.0.1", self._port), Snapshot)
@@ -106,7 +108,7 @@ def _close(server: ThreadingHTTPServer) -> None:
 
 @contextmanager
 def stand_in_camera(directory: Path, frames_left: int | None = None) -> Iterator[StandInCamera]:
-    camera = StandInCamera(test_jpeg(directory), frames_left)
+    camera = StandInCamera(jpeg_frame(directory), frames_left)
     try:
         yield camera
     finally:
@@ -125,3 +127,22 @@ def layered_gcode(layers: int, moves_per_layer: int = 3) -> bytes:
             extruded += 1
             lines.append(f"G1 X{x} Y{y} E{extruded:.1f} F1200")
     return ("\n".join(lines) + "\nM400\n").encode()
+
+
+def probe_video(video: Path) -> dict[str, Any]:
+    """ffprobe's count of the video's frames (decoded), its codec, pixel format, duration."""
+    ffprobe = shutil.which("ffprobe")
+    assert ffprobe is not None, "ffprobe comes with ffmpeg (scripts/bootstrap)"
+    out = subprocess.run(
+        [ffprobe, "-v", "error", "-count_frames", "-select_streams", "v:0", "-show_entries",
+         "stream=codec_name,pix_fmt,nb_read_frames:format=duration", "-of", "json", str(video)],
+        check=True, capture_output=True, text=True, timeout=60,
+    ).stdout  # fmt: skip
+    found = json.loads(out)
+    stream = found["streams"][0]
+    return {
+        "frames": int(stream["nb_read_frames"]),
+        "codec": stream["codec_name"],
+        "pix_fmt": stream["pix_fmt"],
+        "duration": float(found["format"]["duration"]),
+    }

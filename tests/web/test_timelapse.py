@@ -6,17 +6,13 @@ it "goes away". The videos are Debian's ffmpeg's, read back by its ffprobe.
 
 from __future__ import annotations
 
-import json
-import shutil
-import subprocess
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.camera_stand_in import StandInCamera, layered_gcode, stand_in_camera
+from tests.camera_stand_in import StandInCamera, layered_gcode, probe_video, stand_in_camera
 from tests.web.server import Served, running_server
 
 LAYERS = 6
@@ -67,25 +63,6 @@ def print_job(served: Served, name: str, **choice: Any) -> dict[str, Any]:
     return record
 
 
-def probe(video: Path) -> dict[str, Any]:
-    """ffprobe's count of the video's frames, its codec, pixel format and duration."""
-    ffprobe = shutil.which("ffprobe")
-    assert ffprobe is not None
-    out = subprocess.run(
-        [ffprobe, "-v", "error", "-count_frames", "-select_streams", "v:0", "-show_entries",
-         "stream=codec_name,pix_fmt,nb_read_frames:format=duration", "-of", "json", str(video)],
-        check=True, capture_output=True, text=True, timeout=60,
-    ).stdout  # fmt: skip
-    found = json.loads(out)
-    stream = found["streams"][0]
-    return {
-        "frames": int(stream["nb_read_frames"]),
-        "codec": stream["codec_name"],
-        "pix_fmt": stream["pix_fmt"],
-        "duration": float(found["format"]["duration"]),
-    }
-
-
 def fetch_video(served: Served, job: int, tmp_path: Path) -> Path:
     answer = served.get(f"/api/v1/history/{job}/timelapse.mp4")
     assert answer.status_code == 200, answer.text
@@ -106,7 +83,7 @@ def test_a_frame_per_layer_makes_a_playable_video(
     assert (timelapse["frames"], timelapse["missed"], timelapse["notes"]) == (LAYERS, 0, [])
     video = timelapse["video"]
     assert video["frames"] == LAYERS and video["duration_s"] > 0
-    seen = probe(fetch_video(served, record["id"], tmp_path))
+    seen = probe_video(fetch_video(served, record["id"], tmp_path))
     assert seen["frames"] == LAYERS
     assert (seen["codec"], seen["pix_fmt"]) == ("h264", "yuv420p")
     assert seen["duration"] > 0
@@ -132,7 +109,7 @@ def test_a_camera_gone_mid_job_leaves_a_shorter_video_and_a_note(
     [note] = timelapse["notes"]
     assert note.startswith("camera gone at layer 4 (")
     assert note.endswith(f"{LAYERS - 3} frames missed, the video is shorter")
-    assert probe(fetch_video(served, record["id"], tmp_path))["frames"] == 3
+    assert probe_video(fetch_video(served, record["id"], tmp_path))["frames"] == 3
 
 
 def test_with_the_camera_gone_from_the_start_a_job_has_no_video_and_says_why(
