@@ -352,8 +352,9 @@ def test_a_timelapse_has_a_frame_per_layer_and_plays_through_the_proxy(
     job = started.json()["job"]
     record = eventually(
         lambda: admin.json(f"/printers/c/api/v1/history/{job}"),
-        lambda r: r["outcome"] is not None
-        and r["timelapse"]["state"] not in ("capturing", "assembling"),
+        lambda r: (
+            r["outcome"] is not None and r["timelapse"]["state"] not in ("capturing", "assembling")
+        ),
         60,
         "c's job and its timelapse",
     )
