@@ -65,6 +65,7 @@ class Capture:
         self._clock = clock
         self._started = clock()
         self._layer_frames: LayerFrames | None = None
+        self._layer_seen = False
         self._next_index_try = 0.0
         self._due: asyncio.Queue[str | None] = asyncio.Queue()
         self._taker = asyncio.create_task(self._take_frames(), name="timelapse frames")
@@ -85,7 +86,9 @@ class Capture:
                 return
         layer = frames.acknowledged(line.end_offset)
         if layer is not None:
-            if self.tally.frames + self.tally.missed + self._due.qsize() == 0 and layer > 1:
+            if not self._layer_seen:
+                # The first layer this job saw begin: those before it went by unseen.
+                self._layer_seen = True
                 self.tally.unindexed = layer - 1
             self.due(f"layer {layer}")
 

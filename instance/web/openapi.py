@@ -174,6 +174,11 @@ _SCHEMAS: dict[str, Schema] = {
             "last_job": {"oneOf": [_ref("JobRecord"), {"type": "null"}]},
             "selected_file": _NULLABLE_STRING,
             "camera_url": _NULLABLE_STRING,
+            "timelapse": {
+                "type": ["object", "null"],
+                "description": "null without a camera snapshot URL; else default (whether a job"
+                " that does not choose gets a timelapse) and mode (docs/timelapse.md)",
+            },
             "presets": {
                 "type": "array",
                 "description": "temperature presets: the printer's materials, else the whole"
