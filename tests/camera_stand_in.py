@@ -18,24 +18,28 @@ from pathlib import Path
 from typing import Any
 
 
-def jpeg_frame(directory: Path, size: str = "320x240") -> bytes:
-    """A real JPEG frame (a test pattern) made by ffmpeg."""
+def jpeg_frames(
+    directory: Path, count: int = 1, size: str = "320x240", source: str = "testsrc"
+) -> list[bytes]:
+    """``count`` real JPEG frames of ffmpeg's test pattern ``source`` (testsrc2 moves more)."""
     ffmpeg = shutil.which("ffmpeg")
     assert ffmpeg is not None, "ffmpeg is in the test set of scripts/bootstrap"
-    out = directory / "frame.jpg"
+    folder = directory / f"frames-{source}-{size}-{count}"
+    folder.mkdir(exist_ok=True)
     subprocess.run(
-        [ffmpeg, "-loglevel", "error", "-y", "-f", "lavfi", "-i", f"testsrc=size={size}:rate=1",
-         "-frames:v", "1", str(out)],
-        check=True, timeout=60,
+        [ffmpeg, "-loglevel", "error", "-y", "-f", "lavfi", "-i", f"{source}=size={size}:rate=5",
+         "-frames:v", str(count), "-q:v", "5", str(folder / "%06d.jpg")],
+        check=True, timeout=120,
     )  # fmt: skip
-    return out.read_bytes()
+    return [path.read_bytes() for path in sorted(folder.glob("*.jpg"))]
 
 
 class StandInCamera:
     """The camera: its snapshot URL, frames served, when it is to go away, and back again."""
 
-    def __init__(self, jpeg: bytes, frames_left: int | None) -> None:
-        self.jpeg = jpeg
+    def __init__(self, jpegs: list[bytes], frames_left: int | None) -> None:
+        # Served in turn, one per GET.
+        self.jpegs = jpegs
         self.served = 0
         # Answers left before the camera goes away; None: never.
         self.frames_left = frames_left
@@ -62,12 +66,13 @@ class StandInCamera:
                         return
                     if camera.frames_left is not None:
                         camera.frames_left -= 1
+                    jpeg = camera.jpegs[camera.served % len(camera.jpegs)]
                     camera.served += 1
                 self.send_response(200)
                 self.send_header("Content-Type", "image/jpeg")
-                self.send_header("Content-Length", str(len(camera.jpeg)))
+                self.send_header("Content-Length", str(len(jpeg)))
                 self.end_headers()
-                self.wfile.write(camera.jpeg)
+                self.wfile.write(jpeg)
 
             def log_message(self, format: str, *args: object) -> None:
                 pass
@@ -107,8 +112,10 @@ def _close(server: ThreadingHTTPServer) -> None:
 
 
 @contextmanager
-def stand_in_camera(directory: Path, frames_left: int | None = None) -> Iterator[StandInCamera]:
-    camera = StandInCamera(jpeg_frame(directory), frames_left)
+def stand_in_camera(
+    directory: Path, frames_left: int | None = None, jpegs: list[bytes] | None = None
+) -> Iterator[StandInCamera]:
+    camera = StandInCamera(jpegs or jpeg_frames(directory), frames_left)
     try:
         yield camera
     finally:

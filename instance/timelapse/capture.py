@@ -142,6 +142,12 @@ class Capture:
 
     async def finish(self) -> FrameTally:
         """Stop taking frames: those still due get ``DRAIN_WITHIN`` s, the rest are missed."""
+        frames = self._layer_frames
+        if self.tally.mode == "layer" and (frames is None or frames.empty):
+            self.tally.extra.append(
+                "the file's layers were never known (no toolpath preview of it, or nothing"
+                " extruded): no layer frames; interval mode films any file"
+            )
         if self._ticker is not None:
             self._ticker.cancel()
             with contextlib.suppress(asyncio.CancelledError):

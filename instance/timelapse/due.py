@@ -25,6 +25,11 @@ class LayerFrames:
         self.layer = 0
         self._next = index.offsets[0] if index.offsets else None
 
+    @property
+    def empty(self) -> bool:
+        """The file has no layers (nothing extruded): no frame will ever be due."""
+        return not self._index.offsets
+
     def acknowledged(self, bytes_done: int) -> int | None:
         """The layer whose frame is due now that ``bytes_done`` bytes are acknowledged."""
         following = self._next

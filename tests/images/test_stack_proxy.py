@@ -374,6 +374,16 @@ def test_a_timelapse_has_a_frame_per_layer_and_plays_through_the_proxy(
         f"/printers/c/api/v1/history/{job}/timelapse.mp4", headers={"Range": "bytes=0-1023"}
     )
     assert part.status_code == 206 and len(part.content) == 1024
+    # The hub's history links the same video, through the proxy.
+    archived = eventually(
+        lambda: [j for j in admin.json("/api/history")["jobs"] if j["printer"] == "c"],
+        lambda jobs: any(j["id"] == job for j in jobs),
+        90,
+        "c's job in the hub's history",
+    )
+    link = next(j["timelapse"] for j in archived if j["id"] == job)
+    assert link == f"/printers/c/api/v1/history/{job}/timelapse.mp4"
+    assert admin.get(link).content == video.content
     assert admin.post("/printers/c/api/v1/bed/clear").status_code == 200
 
 

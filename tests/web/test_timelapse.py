@@ -160,3 +160,20 @@ def test_a_job_chooses_no_timelapse_and_a_bad_choice_is_refused(served: Served) 
     # Nothing was stored or started.
     assert served.get("/api/v1/files/again.gcode").status_code == 404
     assert served.state() == "ready"
+
+
+def test_a_file_without_layers_gets_a_note_not_frames(served: Served) -> None:
+    # Travel moves only: nothing is extruded, so the file has no layers to film.
+    moves = b"G28\nG90\n" + b"".join(f"G0 X{10 + i} Y10 Z{i * 0.2:.1f}\n".encode() for i in range(20))
+    answer = served.post("/api/v1/files", files={"file": ("moves.gcode", moves)})
+    assert answer.status_code == 201
+    served.wait_for(lambda: served.get("/api/v1/files/moves.gcode/toolpath").status_code != 503)
+    record = print_job(served, "moves.gcode", timelapse="on")
+    assert record["outcome"] == "completed"
+    timelapse = record["timelapse"]
+    assert (timelapse["state"], timelapse["frames"]) == ("no video", 0)
+    assert timelapse["notes"] == [
+        "the file's layers were never known (no toolpath preview of it, or nothing extruded):"
+        " no layer frames; interval mode films any file",
+        "no frame was captured: no video",
+    ]
