@@ -164,7 +164,8 @@ def test_a_job_chooses_no_timelapse_and_a_bad_choice_is_refused(served: Served) 
 
 def test_a_file_without_layers_gets_a_note_not_frames(served: Served) -> None:
     # Travel moves only: nothing is extruded, so the file has no layers to film.
-    moves = b"G28\nG90\n" + b"".join(f"G0 X{10 + i} Y10 Z{i * 0.2:.1f}\n".encode() for i in range(20))
+    travel = (f"G0 X{10 + i} Y10 Z{i * 0.2:.1f}\n".encode() for i in range(20))
+    moves = b"G28\nG90\n" + b"".join(travel)
     answer = served.post("/api/v1/files", files={"file": ("moves.gcode", moves)})
     assert answer.status_code == 201
     served.wait_for(lambda: served.get("/api/v1/files/moves.gcode/toolpath").status_code != 503)
