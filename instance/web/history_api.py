@@ -9,7 +9,7 @@ from typing import Any
 
 from aiohttp import web
 
-from instance.job_records import JobOutcome
+from instance.job_records import JobOutcome, JobRecord
 from instance.timelapse import notes
 from instance.web import bodies
 from instance.web.context import context, job_record_json
@@ -98,12 +98,19 @@ def _job_id(request: web.Request) -> int:
     return int(raw)
 
 
-async def get_job_record(request: web.Request) -> web.Response:
-    ctx = context(request)
+def _recorded(request: web.Request) -> JobRecord:
+    """The job the path names; 404 unless it is recorded."""
     job_id = _job_id(request)
-    record = ctx.printer.records.get(job_id)
+    record = context(request).printer.records.get(job_id)
     if record is None:
         raise ApiError(404, f"no job {job_id} is recorded")
+    return record
+
+
+async def get_job_record(request: web.Request) -> web.Response:
+    ctx = context(request)
+    record = _recorded(request)
+    job_id = record.id
     body = job_record_json(record)
     body["warnings"] = [
         {"at": w.at, "kind": w.kind, "message": w.message, "line": w.line, "text": w.text}
@@ -114,10 +121,7 @@ async def get_job_record(request: web.Request) -> web.Response:
 
 async def get_job_temperatures(request: web.Request) -> web.Response:
     ctx = context(request)
-    job_id = _job_id(request)
-    if ctx.printer.records.get(job_id) is None:
-        raise ApiError(404, f"no job {job_id} is recorded")
-    samples = ctx.printer.records.temperatures(job_id)
+    samples = ctx.printer.records.temperatures(_recorded(request).id)
     if samples is None:
         return web.json_response({"times": [], "series": {}})
     return web.json_response(
@@ -131,10 +135,8 @@ async def get_job_temperatures(request: web.Request) -> web.Response:
 async def get_job_timelapse(request: web.Request) -> web.StreamResponse:
     """The job's timelapse video (MP4, with range requests), or why there is none."""
     ctx = context(request)
-    job_id = _job_id(request)
-    record = ctx.printer.records.get(job_id)
-    if record is None:
-        raise ApiError(404, f"no job {job_id} is recorded")
+    record = _recorded(request)
+    job_id = record.id
     timelapse = record.timelapse
     if timelapse is None or ctx.timelapse is None:
         raise ApiError(404, f"job {job_id} has no timelapse")
