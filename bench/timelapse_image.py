@@ -63,7 +63,12 @@ def snapshot(into: Path, without_ffmpeg: bool) -> Path:
 def build_instance(work: Path, repository: str, source: Path) -> tuple[str, float]:
     config = work / f"{repository}.yaml"
     config.write_text(f"site:\n  image_repository: {repository}\n")
-    env = {"FABFLEET_CONFIG": str(config), "FABFLEET_CACHE_DIR": str(work / "cache")}
+    # The snapshot's own code, so that its Dockerfile is the one built (orchestrator/shipped.py).
+    env = {
+        "FABFLEET_CONFIG": str(config),
+        "FABFLEET_CACHE_DIR": str(work / "cache"),
+        "PYTHONPATH": str(source),
+    }
     started = time.monotonic()
     done = fabfleet(env, "images", "--role", "instance", "--source", str(source))
     if done.returncode != 0:
@@ -86,6 +91,12 @@ def step_seconds(client: docker.DockerClient, base: str, platform: str, user: st
     return seconds
 
 
+def stage_images(client: docker.DockerClient) -> set[str]:
+    """Leftover build-stage images (the Python images' venv stage)."""
+    found = client.images.list(filters={"dangling": True, "label": "org.fabfleet.stage"})
+    return {str(i.id) for i in found}
+
+
 def spread(values: list[float]) -> str:
     return f"{statistics.median(values):.0f} s ({min(values):.0f} to {max(values):.0f})"
 
@@ -97,6 +108,7 @@ def main() -> None:
     parser.add_argument("--json", type=Path)
     arguments = parser.parse_args()
     client = docker.from_env(timeout=1800)
+    stages = stage_images(client)
     run = uuid.uuid4().hex[:8]
     made: list[str] = []
     summary: dict[str, Any] = {}
@@ -139,7 +151,7 @@ def main() -> None:
                          for _ in range(arguments.runs)]  # fmt: skip
                 summary["ffmpeg_step_arm64_emulated"] = spread(arm64)
         finally:
-            for tag in made:
+            for tag in [*made, *(stage_images(client) - stages)]:
                 with contextlib.suppress(ImageNotFound, NotFound):
                     client.images.remove(tag, force=True)
     print(json.dumps(summary, indent=1))
