@@ -23,6 +23,7 @@ from hub.auth.rights import Grants
 from hub.auth.signing import HEADER, identity_for, read_master_key
 from hub.db import open_database
 from hub.records.history import parse_job, store
+from tests.browser.axe_check import serious_violations
 from tests.browser.conftest import browser, page, screenshot
 from tests.hub.conftest import (
     HubProcess,
@@ -449,7 +450,7 @@ def test_a_long_archive_exports_whole_and_pages_without_gaps(
 
 
 def test_an_archive_from_before_timelapses_is_upgraded_and_links_their_videos(
-    start_hub: Callable[..., HubProcess], tmp_path: Path
+    start_hub: Callable[..., HubProcess], tmp_path: Path, page: Page
 ) -> None:
     # The archive as the release before timelapses wrote it (no timelapse column).
     data = tmp_path / "hub0"
@@ -485,3 +486,16 @@ def test_an_archive_from_before_timelapses_is_upgraded_and_links_their_videos(
     jobs = {j["file"]: j for j in history(admin, hub)["jobs"]}
     assert jobs["old.gcode"]["timelapse"] is None
     assert jobs["new.gcode"]["timelapse"] == "/printers/mk3/api/v1/history/2/timelapse.mp4"
+    # The history page links the video (the proxy serves it; no proxy here).
+    log_in_page(page, hub, "ada", "history")
+    rows = page.locator("#history table.history-jobs tbody tr")
+    expect(rows).to_have_count(2)
+    new = rows.filter(has_text="new.gcode")
+    link = new.get_by_role("link", name="Timelapse of new.gcode on mk3")
+    expect(link).to_have_attribute("href", "/printers/mk3/api/v1/history/2/timelapse.mp4")
+    expect(rows.filter(has_text="old.gcode").get_by_role("link")).to_have_count(0)
+    screenshot(page, "hub-history-03-timelapse")
+    assert serious_violations(page) == []
+    page.set_viewport_size({"width": 360, "height": 740})
+    expect(link).to_be_visible()
+    screenshot(page, "hub-history-04-timelapse-phone")
