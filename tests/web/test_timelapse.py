@@ -178,3 +178,26 @@ def test_a_file_without_layers_gets_a_note_not_frames(served: Served) -> None:
         " no layer frames; interval mode films any file",
         "no frame was captured: no video",
     ]
+
+
+def test_interval_mode_takes_a_frame_every_n_seconds(camera: StandInCamera, tmp_path: Path) -> None:
+    with running_server(
+        tmp_path, "--camera-snapshot-url", camera.url, "--timelapse", "interval",
+        "--timelapse-interval", "0.5", sim_args=("--fault", "slow_planner:delay=0.05"),
+    ) as server:  # fmt: skip
+        if camera.gone.is_set():
+            camera.come_back()
+        upload(server, "layers.gcode", layered_gcode(LAYERS, moves_per_layer=4))
+        record = print_job(server, "layers.gcode")
+        took = record["ended_at"] - record["started_at"]
+        timelapse = record["timelapse"]
+        assert (timelapse["state"], timelapse["mode"], timelapse["missed"]) == (
+            "ready", "interval", 0,
+        )  # fmt: skip
+        # The first frame at the start, then one every 0.5 s until the end.
+        assert abs(timelapse["frames"] - (1 + took // 0.5)) <= 1, (timelapse, took)
+        assert timelapse["frames"] >= 3
+        assert (
+            probe_video(fetch_video(server, record["id"], tmp_path))["frames"]
+            == (timelapse["frames"])
+        )
