@@ -2,8 +2,9 @@
 
 An arm64 bookworm with ``python3``, ``python3-venv`` and ``ffmpeg`` is debootstrapped
 under emulation (about 200 s, ffmpeg's ~80 packages more) and kept under
-:data:`ROOT_CACHE`, named by its recipe: tests/images/test_arm64_emulated.py unpacks it and enters it with ``chroot``,
-tests/images/test_arm64_docker.py loads it as the base image of the arm64 images.
+:data:`ROOT_CACHE`, named by its recipe: tests/images/test_arm64_emulated.py unpacks it
+and enters it with ``chroot``, tests/images/test_arm64_docker.py loads it as the base
+image of the arm64 images.
 Each step's time is written to the terminal as it happens (the figures in
 docs/images.md come from there).
 """
