@@ -5,6 +5,7 @@ from __future__ import annotations
 import builtins
 import contextlib
 import fcntl
+import json
 import os
 import sqlite3
 import struct
@@ -21,7 +22,7 @@ from instance.temperature_history import TemperatureSamples
 
 DB_NAME = "jobs.sqlite3"
 LOCK_NAME = "instance.lock"
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 REASON_SERVER_STOPPED = "print server stopped unexpectedly"
 REASON_PRINTER_RESET = "printer reset"
@@ -67,6 +68,8 @@ class JobRecord:
     # filament it used (the file's total scaled by how much of it was printed).
     started_by: str | None = None
     filament_mm: float | None = None
+    # The job's timelapse (docs/timelapse.md): state, frames, video, notes; None: none asked.
+    timelapse: dict[str, Any] | None = None
 
     @property
     def running(self) -> bool:
@@ -110,7 +113,7 @@ _NO_VALUE = -1
 
 _COLUMNS = (
     "id, file_name, file_size, started_at, ended_at, outcome, reason,"
-    " last_line, last_offset, resumed_from, start_offset, started_by, filament_mm"
+    " last_line, last_offset, resumed_from, start_offset, started_by, filament_mm, timelapse"
 )
 
 
@@ -140,6 +143,17 @@ def _read_mark(path: Path, job_id: int) -> tuple[int | None, int | None, float] 
         None if offset == _NO_VALUE else offset,
         mtime,
     )
+
+
+def _timelapse(raw: object) -> dict[str, Any] | None:
+    """The timelapse column read back; None when absent or not an object."""
+    if not isinstance(raw, str):
+        return None
+    try:
+        value = json.loads(raw)
+    except ValueError:
+        return None
+    return value if isinstance(value, dict) else None
 
 
 def _lock_data_dir(data_dir: Path) -> int:
@@ -274,6 +288,8 @@ class JobRecords:
                     " text TEXT)"
                 )
                 db.execute("CREATE INDEX IF NOT EXISTS job_warnings_job ON job_warnings (job_id)")
+            if version < 4:
+                db.execute("ALTER TABLE jobs ADD COLUMN timelapse TEXT")
             db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
             db.execute("COMMIT")
         # A damaged table shows up here rather than in the middle of a print.
@@ -515,6 +531,20 @@ class JobRecords:
         if not changed:
             raise ValueError(f"no job {job_id} is recorded")
 
+    def set_timelapse(self, job_id: int, timelapse: dict[str, Any]) -> None:
+        """Keep the job's timelapse state (frames, video, notes) with its record."""
+        changed = self._commit(
+            [("UPDATE jobs SET timelapse = ? WHERE id = ?", (json.dumps(timelapse), job_id))],
+            durable=False,
+        )
+        if not changed:
+            raise ValueError(f"no job {job_id} is recorded")
+
+    def with_timelapse(self) -> builtins.list[JobRecord]:
+        """Every job that has a timelapse record, oldest first."""
+        rows = self._query(f"SELECT {_COLUMNS} FROM jobs WHERE timelapse IS NOT NULL ORDER BY id")
+        return [self._record(row) for row in rows]
+
     # -- reading -------------------------------------------------------------
 
     @staticmethod
@@ -533,6 +563,7 @@ class JobRecords:
             start_offset,
             started_by,
             filament_mm,
+            timelapse,
         ) = row
         return JobRecord(
             id=int(job_id),
@@ -548,6 +579,7 @@ class JobRecords:
             start_offset=int(start_offset),
             started_by=None if started_by is None else str(started_by),
             filament_mm=None if filament_mm is None else float(filament_mm),
+            timelapse=_timelapse(timelapse),
         )
 
     def add_warning(self, job_id: int, warning: JobWarning) -> None:

@@ -169,6 +169,10 @@ class Printer:
         self.bed_clear = self._load_bed_clear()
         self._state = PrinterState.CONNECTING
         self._listeners: list[Callable[[], None]] = []
+        # Told of every file line the printer acknowledged (job id, line) and of every
+        # job's end (its record): the timelapse follows jobs so (instance/timelapse/).
+        self.line_watchers: list[Callable[[int, GcodeLine], None]] = []
+        self.end_watchers: list[Callable[[JobRecord], None]] = []
         self._tasks: set[asyncio.Task[None]] = set()
         self._poll_pending = False
         # Paused by the firmware itself (M600, //action:paused): it resumes on its own.
@@ -482,6 +486,8 @@ class Printer:
                 job = self.job
                 if job is not None:
                     job.acknowledged(tag)
+                    for watcher in self.line_watchers:
+                        watcher(job.id, tag)
             elif isinstance(tag, _PollTag):
                 self._poll_pending = False
             # Any ok frees room: a job waiting behind script commands goes on.
@@ -624,6 +630,11 @@ class Printer:
         with contextlib.suppress(Exception):
             self.records.attach_temperatures(job.id, job.temperatures.samples())
         self.last_job = record
+        for watcher in self.end_watchers:
+            try:
+                watcher(record)
+            except Exception:  # a watcher's trouble never changes how the job ended
+                log.exception("a job end watcher failed")
         self.machine = job.machine
         self.prompt = None
         self._paused_by_printer = False

@@ -46,6 +46,7 @@ CREATE TABLE IF NOT EXISTS job_archive (
     reason TEXT,
     filament_mm REAL,
     archived_at REAL NOT NULL,
+    timelapse INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (printer, job_id, started_at)
 );
 CREATE INDEX IF NOT EXISTS job_archive_by_start ON job_archive (started_at);
@@ -53,6 +54,8 @@ CREATE INDEX IF NOT EXISTS job_archive_by_user ON job_archive (started_by, start
 """
 
 OUTCOMES = ("completed", "cancelled", "failed", "interrupted")
+# Columns added after the first release, for archives made before them (name, type).
+ADDED_COLUMNS = (("timelapse", "INTEGER NOT NULL DEFAULT 0"),)
 SYNC_INTERVAL = 60.0
 # Jobs asked for per request while catching up.
 PAGE = 500
@@ -74,6 +77,8 @@ class ArchivedJob:
     outcome: str
     reason: str | None
     filament_mm: float | None
+    # The print server recorded a timelapse for it (its video is served there).
+    timelapse: bool = False
 
 
 @dataclass(slots=True)
@@ -138,7 +143,16 @@ def parse_job(printer: str, raw: Any) -> ArchivedJob | None:
         outcome=str(outcome),
         reason=_text(raw.get("reason")),
         filament_mm=_number(raw.get("filament_mm")),
+        timelapse=isinstance(raw.get("timelapse"), dict),
     )
+
+
+def upgrade(db: sqlite3.Connection) -> None:
+    """Add the columns an archive made by an earlier release lacks."""
+    present = {row[1] for row in db.execute("PRAGMA table_info(job_archive)")}
+    for name, kind in ADDED_COLUMNS:
+        if name not in present:
+            db.execute(f"ALTER TABLE job_archive ADD COLUMN {name} {kind}")
 
 
 def store(db: sqlite3.Connection, jobs: list[ArchivedJob]) -> int:
@@ -155,16 +169,17 @@ def store(db: sqlite3.Connection, jobs: list[ArchivedJob]) -> int:
             added += known is None
             db.execute(
                 "INSERT INTO job_archive (printer, job_id, started_at, ended_at, file, started_by,"
-                " duration, outcome, reason, filament_mm, archived_at)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+                " duration, outcome, reason, filament_mm, archived_at, timelapse)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
                 " ON CONFLICT (printer, job_id, started_at) DO UPDATE SET"
                 " ended_at = excluded.ended_at, file = excluded.file,"
                 " started_by = excluded.started_by, duration = excluded.duration,"
                 " outcome = excluded.outcome, reason = excluded.reason,"
-                " filament_mm = excluded.filament_mm",
+                " filament_mm = excluded.filament_mm, timelapse = excluded.timelapse",
                 (
                     job.printer, job.job_id, job.started_at, job.ended_at, job.file,
                     job.started_by, job.duration, job.outcome, job.reason, job.filament_mm, now,
+                    int(job.timelapse),
                 ),
             )  # fmt: skip
         db.execute("COMMIT")
@@ -299,6 +314,7 @@ HISTORY = web.AppKey("job archive", HistoryArchive)
 
 
 def setup(app: web.Application) -> None:
+    upgrade(app[CONTEXT].db)
     archive = app[HISTORY] = HistoryArchive(app[CONTEXT])
 
     async def start(app: web.Application) -> None:

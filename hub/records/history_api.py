@@ -50,7 +50,7 @@ CSV_ROWS_PER_WRITE = 500
 NEWEST_FIRST = "started_at DESC, printer DESC, job_id DESC"
 _COLUMNS = (
     "printer, job_id, file, started_by, started_at, ended_at, duration, outcome, reason,"
-    " filament_mm"
+    " filament_mm, timelapse"
 )
 
 
@@ -176,6 +176,13 @@ def job_json(row: sqlite3.Row, fleet: Fleet) -> dict[str, Any]:
         "outcome": row["outcome"],
         "reason": row["reason"],
         "filament_mm": row["filament_mm"],
+        # Its video, served by the print server through the proxy (docs/timelapse.md);
+        # None when the job had no timelapse or its printer is gone.
+        "timelapse": (
+            f"/printers/{row['printer']}/api/v1/history/{row['job_id']}/timelapse.mp4"
+            if row["timelapse"] and fleet.printer(row["printer"]) is not None
+            else None
+        ),
         # No longer in fleet.json (only an admin sees these).
         "removed": fleet.printer(row["printer"]) is None,
     }

@@ -12,6 +12,14 @@ from typing import Any
 
 from instance.after_job import check_choice
 from instance.materials import Preset, parse_presets
+from instance.timelapse.settings import (
+    DEFAULT_INTERVAL,
+    DEFAULT_KEEP_VIDEOS,
+    Mode,
+    TimelapseSettings,
+    parse_mode,
+    parse_snapshot_url,
+)
 from instance.web.gate import GateKeyError, read_key_file
 
 ENV_PREFIX = "FABFLEET_"
@@ -47,11 +55,29 @@ class ServeConfig:
     # Seconds the device may be gone before the process exits (EXIT_DEVICE_GONE); 0: never.
     device_gone_timeout: float = 60.0
     camera_url: str | None = None
+    # The camera's snapshot URL (timelapses need it) and this printer's timelapse default.
+    camera_snapshot_url: str | None = None
+    timelapse: Mode = "off"
+    timelapse_interval: float = DEFAULT_INTERVAL
+    timelapse_keep_videos: int = DEFAULT_KEEP_VIDEOS
+    timelapse_keep_mb: int = 0
     # Gate mode: the file holding this printer's key, and the key (hex in the file).
     gate_key_file: Path | None = None
     gate_key: bytes | None = field(default=None, repr=False)
     # The hub whose dispatch check every start asks (gate mode only); None: ask no one.
     hub_url: str | None = None
+
+    def timelapse_settings(self) -> TimelapseSettings | None:
+        """The timelapse settings, None without a camera snapshot URL (no timelapse then)."""
+        if self.camera_snapshot_url is None:
+            return None
+        return TimelapseSettings(
+            self.camera_snapshot_url,
+            self.timelapse,
+            self.timelapse_interval,
+            self.timelapse_keep_videos,
+            self.timelapse_keep_mb,
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,6 +117,13 @@ def _seconds_or_never(text: str) -> float:
         raise ValueError(f"{text.strip()!r} is not a number of seconds (0: never)") from None
     if not math.isfinite(value) or value < 0:
         raise ValueError(f"{text.strip()!r}: must be 0 (never) or a positive number of seconds")
+    return value
+
+
+def _whole_or_unlimited(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise ValueError("must be 0 (no limit) or a positive whole number")
     return value
 
 
@@ -188,6 +221,37 @@ OPTIONS: tuple[Option, ...] = (
         60,
     ),
     Option("camera_url", _text, "the printer's camera stream URL, shown on the page"),
+    Option(
+        "camera_snapshot_url",
+        parse_snapshot_url,
+        "the camera's snapshot URL (a JPEG per GET, e.g. http://camera-top:8080/snapshot):"
+        " timelapses take their frames there (docs/timelapse.md)",
+    ),
+    Option(
+        "timelapse",
+        parse_mode,
+        "a job's timelapse unless it chooses: off, layer (a frame per layer) or interval"
+        " (needs --camera-snapshot-url)",
+        "off",
+    ),
+    Option(
+        "timelapse_interval",
+        _positive_float,
+        "seconds between frames in interval mode",
+        DEFAULT_INTERVAL,
+    ),
+    Option(
+        "timelapse_keep_videos",
+        _whole_or_unlimited,
+        "timelapse videos kept; the oldest are deleted past it (0: no limit)",
+        DEFAULT_KEEP_VIDEOS,
+    ),
+    Option(
+        "timelapse_keep_mb",
+        _whole_or_unlimited,
+        "MB of timelapse videos kept; the oldest are deleted past it (0: no limit)",
+        0,
+    ),
     Option(
         "gate_key_file",
         lambda t: Path(_text(t)),
@@ -302,6 +366,11 @@ def load_config(
             raise ConfigError(
                 f"--hub-url must be an http:// or https:// URL or unix:/SOCKET, not {hub_url!r}"
             )
+    if chosen.get("timelapse", "off") != "off" and "camera_snapshot_url" not in chosen:
+        raise ConfigError(
+            f"--timelapse {chosen['timelapse']} needs --camera-snapshot-url: the frames come"
+            " from the camera's snapshot"
+        )
     return ServeConfig(listen_host=host, listen_port=listen_port, **chosen)
 
 

@@ -18,8 +18,10 @@ from instance.files.toolpaths import Toolpaths
 from instance.gcode_file import read_slicer_estimate
 from instance.printer import HeldByCheck, Printer, PrinterError
 from instance.sliced_for import read_sliced_for
+from instance.timelapse.service import Timelapses
 from instance.web.auth import AccessCheck
 from instance.web.config import ServeConfig
+from instance.web.errors import ApiError
 from instance.web.hub_check import CheckHeld, HubCheck
 from instance.web.overrides import Overrides
 
@@ -57,6 +59,8 @@ class ServerContext:
     overrides: Overrides = field(default_factory=Overrides)
     # The hub's dispatch check, asked before every start (None: a print server alone).
     hub_check: HubCheck | None = None
+    # The printer's timelapses (None: no camera snapshot URL, docs/timelapse.md).
+    timelapse: Timelapses | None = None
     _tasks: set[asyncio.Task[None]] = field(default_factory=set)
 
     async def begin(self, action: Coroutine[object, object, None], name: str) -> None:
@@ -108,9 +112,12 @@ class ServerContext:
                 return None
             await asyncio.sleep(0.2)
 
-    async def start_print(self, name: str, user: str) -> int:
+    async def start_print(self, name: str, user: str, timelapse: bool | None = None) -> int:
         """Print a stored file; the job's id (PrinterError when the printer cannot, or the
-        hub's dispatch check holds it: the file stays, nothing starts)."""
+        hub's dispatch check holds it: the file stays, nothing starts). ``timelapse``: the
+        job's choice (None: the printer's default)."""
+        if timelapse and self.timelapse is None:
+            raise ApiError(400, "this printer has no camera snapshot URL: no timelapse")
         path = self.store.path(name)
         stored = self.store.stat(name)
         filament = self.filament_of(stored)
@@ -130,6 +137,9 @@ class ServerContext:
             except CheckHeld as held:
                 raise HeldByCheck(f"held by the dispatch check: {held}", held.items) from None
         job_id = await self.printer.start_print(path, started_by=user, filament_mm=filament)
+        if self.timelapse is not None:
+            # Before any line is acknowledged: start_print only queued them.
+            self.timelapse.job_started(job_id, timelapse)
         self.selected = name
         return job_id
 
@@ -155,6 +165,7 @@ def job_record_json(record: Any) -> dict[str, Any]:
         "outcome": None if record.outcome is None else record.outcome.value,
         "reason": record.reason,
         "filament_mm": record.filament_mm,
+        "timelapse": record.timelapse,
         "last_line": record.last_line,
         "resumed_from": record.resumed_from,
     }

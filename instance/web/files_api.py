@@ -54,7 +54,9 @@ async def upload_file(request: web.Request) -> web.Response:
         ctx.selected = stored.name
     if received.print_requested:
         try:
-            body["job"] = await ctx.start_print(stored.name, ctx.access.requester(request))
+            body["job"] = await ctx.start_print(
+                stored.name, ctx.access.requester(request), received.timelapse
+            )
         except Exception as error:
             # The file is kept: only the print was refused.
             return error_response(

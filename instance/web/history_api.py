@@ -9,7 +9,8 @@ from typing import Any
 
 from aiohttp import web
 
-from instance.job_records import JobOutcome
+from instance.job_records import JobOutcome, JobRecord
+from instance.timelapse import notes
 from instance.web import bodies
 from instance.web.context import context, job_record_json
 from instance.web.errors import ApiError
@@ -97,12 +98,19 @@ def _job_id(request: web.Request) -> int:
     return int(raw)
 
 
-async def get_job_record(request: web.Request) -> web.Response:
-    ctx = context(request)
+def _recorded(request: web.Request) -> JobRecord:
+    """The job the path names; 404 unless it is recorded."""
     job_id = _job_id(request)
-    record = ctx.printer.records.get(job_id)
+    record = context(request).printer.records.get(job_id)
     if record is None:
         raise ApiError(404, f"no job {job_id} is recorded")
+    return record
+
+
+async def get_job_record(request: web.Request) -> web.Response:
+    ctx = context(request)
+    record = _recorded(request)
+    job_id = record.id
     body = job_record_json(record)
     body["warnings"] = [
         {"at": w.at, "kind": w.kind, "message": w.message, "line": w.line, "text": w.text}
@@ -113,10 +121,7 @@ async def get_job_record(request: web.Request) -> web.Response:
 
 async def get_job_temperatures(request: web.Request) -> web.Response:
     ctx = context(request)
-    job_id = _job_id(request)
-    if ctx.printer.records.get(job_id) is None:
-        raise ApiError(404, f"no job {job_id} is recorded")
-    samples = ctx.printer.records.temperatures(job_id)
+    samples = ctx.printer.records.temperatures(_recorded(request).id)
     if samples is None:
         return web.json_response({"times": [], "series": {}})
     return web.json_response(
@@ -127,8 +132,33 @@ async def get_job_temperatures(request: web.Request) -> web.Response:
     )
 
 
+async def get_job_timelapse(request: web.Request) -> web.StreamResponse:
+    """The job's timelapse video (MP4, with range requests), or why there is none."""
+    ctx = context(request)
+    record = _recorded(request)
+    job_id = record.id
+    timelapse = record.timelapse
+    if timelapse is None or ctx.timelapse is None:
+        raise ApiError(404, f"job {job_id} has no timelapse")
+    state = timelapse.get("state")
+    if state != notes.READY:
+        said = "; ".join(str(note) for note in timelapse.get("notes", []))
+        raise ApiError(404, f"job {job_id}'s timelapse is {state}" + (f": {said}" if said else ""))
+    path = ctx.timelapse.video(job_id)
+    if not path.is_file():
+        raise ApiError(404, f"job {job_id}'s timelapse video is missing from the print server")
+    return web.FileResponse(
+        path,
+        headers={
+            "Content-Type": "video/mp4",
+            "Content-Disposition": f'inline; filename="{ctx.config.printer}-job-{job_id}.mp4"',
+        },
+    )
+
+
 def add_routes(app: web.Application) -> None:
     app.router.add_get("/api/v1/history", list_history)
     app.router.add_get("/api/v1/history.csv", export_csv)
     app.router.add_get("/api/v1/history/{job}", get_job_record)
     app.router.add_get("/api/v1/history/{job}/temperatures", get_job_temperatures)
+    app.router.add_get("/api/v1/history/{job}/timelapse.mp4", get_job_timelapse)

@@ -107,6 +107,12 @@ _SCHEMAS: dict[str, Schema] = {
             "filament_mm": _NULLABLE_NUMBER,
             "last_line": {"type": ["integer", "null"]},
             "resumed_from": {"type": ["integer", "null"]},
+            "timelapse": {
+                "type": ["object", "null"],
+                "description": "the job's timelapse (docs/timelapse.md): state (capturing,"
+                " assembling, ready, no video, deleted), mode, frames, missed, notes, video"
+                " (file, size, frames, fps, duration_s) once ready",
+            },
             "warnings": {
                 "type": "array",
                 "description": "only in GET /api/v1/history/{id}: lines the firmware's own"
@@ -168,6 +174,11 @@ _SCHEMAS: dict[str, Schema] = {
             "last_job": {"oneOf": [_ref("JobRecord"), {"type": "null"}]},
             "selected_file": _NULLABLE_STRING,
             "camera_url": _NULLABLE_STRING,
+            "timelapse": {
+                "type": ["object", "null"],
+                "description": "null without a camera snapshot URL; else default (whether a job"
+                " that does not choose gets a timelapse) and mode (docs/timelapse.md)",
+            },
             "presets": {
                 "type": "array",
                 "description": "temperature presets: the printer's materials, else the whole"
@@ -251,6 +262,11 @@ def _paths() -> dict[str, Schema]:
             "print": {"type": "string", "enum": ["true", "false"]},
             "select": {"type": "string", "enum": ["true", "false"]},
             "overwrite": {"type": "string", "enum": ["true", "false"]},
+            "timelapse": {
+                "type": "string",
+                "enum": ["on", "off"],
+                "description": "the job's timelapse (unset: the printer's default)",
+            },
         },
     }
     state_reply = _ok("the printer's state now", {"type": "object"}, "202")
@@ -307,8 +323,10 @@ def _paths() -> dict[str, Schema]:
                     "responses": {**_ok("the job", {"type": "object"}), **_AUTH}},
             "post": {
                 "summary": "print a stored file (the printer must be ready with a clear bed)",
-                "requestBody": _body({"type": "object", "required": ["file"],
-                                      "properties": {"file": {"type": "string"}}}),
+                "requestBody": _body({"type": "object", "required": ["file"], "properties": {
+                    "file": {"type": "string"},
+                    "timelapse": {"type": ["boolean", "string"], "enum": [True, False, "on", "off"],
+                                  "description": "unset: the printer's default"}}}),
                 "responses": {**_ok("started", {"type": "object"}, "201"), **bad,
                               "404": _error("no such file"), **refused, **_AUTH},
             },
@@ -453,6 +471,15 @@ def _paths() -> dict[str, Schema]:
             "summary": "the job's temperature series",
             "responses": {**_ok("the series", _ref("Series")),
                           "404": _error("no such job"), **_AUTH},
+        }},
+        "/api/v1/history/{job}/timelapse.mp4": {"get": {
+            "parameters": [_JOB_ID],
+            "summary": "the job's timelapse video (range requests answered)",
+            "responses": {"200": {"description": "the MP4", "content": {
+                "video/mp4": {"schema": {"type": "string", "format": "binary"}}}},
+                "206": {"description": "the range asked for"},
+                "404": _error("no such job, no timelapse, or its video is not there (why)"),
+                **_AUTH},
         }},
     }  # fmt: skip
 

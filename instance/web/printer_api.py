@@ -12,6 +12,7 @@ from instance.web.context import CONTEXT, context
 from instance.web.errors import ApiError
 from instance.web.overrides import BABYSTEP_MM, FEED_PERCENT, FLOW_PERCENT
 from instance.web.snapshot import printer_state
+from instance.web.uploads import timelapse_choice
 
 MAX_COMMAND = 96
 MAX_TEMPERATURE = 400.0
@@ -45,7 +46,10 @@ async def start_job(request: web.Request) -> web.Response:
     body = await bodies.json_object(request)
     name = bodies.text(body, "file")
     assert name is not None
-    job_id = await ctx.start_print(name, ctx.access.requester(request))
+    timelapse = body.get("timelapse")
+    if timelapse is not None and not isinstance(timelapse, bool):
+        timelapse = timelapse_choice(str(timelapse))
+    job_id = await ctx.start_print(name, ctx.access.requester(request), timelapse)
     return web.json_response({"job": job_id, "file": name}, status=201)
 
 

@@ -17,11 +17,13 @@ from instance.files.analyses import Analyser
 from instance.files.store import MB, FileStore
 from instance.link import LinkSettings
 from instance.printer import Printer, PrinterSettings
+from instance.timelapse.service import Timelapses
 from instance.web.app import build_app
 from instance.web.auth import access_check
 from instance.web.config import UNIX_PREFIX, ServeConfig
 from instance.web.context import ServerContext
 from instance.web.hub_check import HubCheck
+from instance.web.toolpath_api import running_layers
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +46,8 @@ class RunningServer:
         await self.ctx.analyser.stop()
         self.ctx.printer_stopped = True
         await self.ctx.printer.stop()
+        if self.ctx.timelapse is not None:
+            await self.ctx.timelapse.stop()
 
 
 def printer_settings(config: ServeConfig) -> PrinterSettings:
@@ -85,6 +89,9 @@ async def open_server(config: ServeConfig) -> RunningServer:
             hub_check=hub_check_of(config),
         )
         app = build_app(ctx)
+        settings = config.timelapse_settings()
+        if settings is not None:
+            ctx.timelapse = Timelapses(printer, settings, lambda: running_layers(ctx))
         await printer.start()
         ctx.analyser.start()
         runner = web.AppRunner(app, access_log=None, handle_signals=False)

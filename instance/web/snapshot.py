@@ -62,6 +62,14 @@ def after_job(printer: Printer) -> dict[str, str]:
     return policy.as_json()
 
 
+def timelapse(ctx: ServerContext) -> dict[str, object] | None:
+    """Whether a job may have a timelapse here, and the printer's default (None: no camera)."""
+    if ctx.timelapse is None:
+        return None
+    mode = ctx.timelapse.settings.mode
+    return {"default": mode != "off", "mode": mode}
+
+
 def printer_state(ctx: ServerContext) -> dict[str, Any]:
     printer = ctx.printer
     firmware = printer.firmware
@@ -81,6 +89,7 @@ def printer_state(ctx: ServerContext) -> dict[str, Any]:
         "last_job": None if last is None else job_record_json(last),
         "selected_file": ctx.selected,
         "camera_url": ctx.config.camera_url,
+        "timelapse": timelapse(ctx),
         "presets": presets(ctx),
         "after_job": after_job(printer),
         "overrides": ctx.overrides.to_json(),

@@ -9,6 +9,7 @@ from aiohttp import BodyPartReader, web
 
 from instance.files.names import safe_name
 from instance.files.store import PendingUpload
+from instance.timelapse.settings import parse_choice
 from instance.web.bodies import form_flag
 from instance.web.context import ServerContext
 from instance.web.errors import ApiError
@@ -18,7 +19,7 @@ CHUNK = 256 * 1024
 MULTIPART_SLACK = 64 * 1024
 MAX_FIELD_BYTES = 4096
 FLAG_FIELDS = ("print", "select", "overwrite")
-TEXT_FIELDS = ("path", "userdata", "foldername", *FLAG_FIELDS)
+TEXT_FIELDS = ("path", "userdata", "foldername", "timelapse", *FLAG_FIELDS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,6 +27,8 @@ class ReceivedUpload:
     name: str
     print_requested: bool
     select_requested: bool
+    # The job's timelapse choice (form field ``timelapse=on|off``); None: the printer's default.
+    timelapse: bool | None = None
 
 
 async def receive_upload(request: web.Request, ctx: ServerContext) -> ReceivedUpload:
@@ -70,6 +73,7 @@ async def receive_upload(request: web.Request, ctx: ServerContext) -> ReceivedUp
         if pending is None:
             raise ApiError(400, "the upload has no part named 'file'")
         flags = {name: form_flag(name, fields.get(name, "false")) for name in FLAG_FIELDS}
+        timelapse = timelapse_choice(fields.get("timelapse"))
         folder = fields.get("path", "").strip().strip("/")
         if ".." in folder.split("/"):
             raise ApiError(400, f"path {folder!r} leaves the files directory")
@@ -84,7 +88,17 @@ async def receive_upload(request: web.Request, ctx: ServerContext) -> ReceivedUp
     with contextlib.suppress(OSError):
         ctx.counters.upload_bytes += store.stat(stored).size
     ctx.analyser.submit(stored)
-    return ReceivedUpload(stored, flags["print"], flags["select"] or flags["print"])
+    return ReceivedUpload(stored, flags["print"], flags["select"] or flags["print"], timelapse)
+
+
+def timelapse_choice(text: str | None) -> bool | None:
+    """A job's ``timelapse`` choice: on, off, or None (unset or empty: the default)."""
+    if text is None or not text.strip():
+        return None
+    try:
+        return parse_choice(text)
+    except ValueError as error:
+        raise ApiError(400, str(error)) from None
 
 
 async def _field(part: BodyPartReader) -> str:

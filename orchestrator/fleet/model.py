@@ -261,6 +261,22 @@ class Simulation(BaseModel):
         return f"{self.firmware} at {self.time_factor:g}x speed"
 
 
+class Timelapse(BaseModel):
+    """A printer's timelapse default and how many videos it keeps (docs/timelapse.md).
+
+    Needs the printer's ``camera``; a job may still choose on or off.
+    """
+
+    model_config = _MODEL
+
+    # A job's timelapse unless it chooses: off, a frame per layer, or every interval_s.
+    mode: Literal["off", "layer", "interval"] = "layer"
+    interval_s: Annotated[float, Field(ge=1, le=3600)] = 10.0
+    # The oldest videos are deleted past either limit; 0: no limit.
+    keep_videos: Annotated[int, Field(ge=0, le=100000)] = 20
+    keep_mb: Annotated[int, Field(ge=0, le=10_000_000)] = 0
+
+
 class Printer(BaseModel):
     """One enrolled printer and how to find it: USB serial, USB port path, network URL,
     or a simulator the stack runs for it."""
@@ -284,6 +300,8 @@ class Printer(BaseModel):
     device_gone_timeout: Annotated[int, Field(ge=0, le=86400)] = 60
     profile: PrinterProfile | None = None
     camera: Name | None = None
+    # Timelapses of its jobs from that camera (docs/timelapse.md).
+    timelapse: Timelapse | None = None
     # Groups the hub's rights and fleet queue can name (e.g. "lab-a", "students").
     groups: list[Label] = []
     # Service tasks for this printer alone (docs/maintenance.md).
@@ -312,6 +330,16 @@ class Printer(BaseModel):
         if value is None or not value.model_fields_set:
             return None if value is None else True
         return value.model_dump(mode="json", exclude_unset=True)
+
+    @model_validator(mode="after")
+    def _timelapse_camera(self) -> Printer:
+        if self.timelapse is not None and self.camera is None:
+            raise PydanticCustomError(
+                "fleet_timelapse_camera",
+                "a timelapse needs this printer's camera: add camera: <name> (an entry of"
+                " cameras), or remove timelapse",
+            )
+        return self
 
     def identity(self) -> tuple[str, str] | None:
         """The one (field, value) that finds this printer, or None when it has none or two."""

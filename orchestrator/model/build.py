@@ -307,6 +307,7 @@ def _printer(fleet: Fleet, printer: Printer, entry: PrinterEntry, images: _Image
                 f"http://{paths.service_address(HUB)}",
                 "Every print start asks the hub's dispatch check first.",
             ),
+            *_timelapse(printer),
         ),
         mounts=(
             Mount("volume", _data_volume(printer.name), paths.DATA_DIR),
@@ -318,6 +319,30 @@ def _printer(fleet: Fleet, printer: Printer, entry: PrinterEntry, images: _Image
         health=_API_HEALTH,
         route=entry.route,
     )
+
+
+def _timelapse(printer: Printer) -> tuple[Setting, ...]:
+    """A printer with a camera: its snapshot URL (jobs may ask for a timelapse), and its
+    timelapse default when the fleet file sets one (docs/timelapse.md)."""
+    if printer.camera is None:
+        return ()
+    camera = paths.service_address(f"camera-{printer.camera}")
+    settings = [
+        Setting(
+            "FABFLEET_CAMERA_SNAPSHOT_URL",
+            f"http://{camera}/snapshot",
+            "Timelapse frames: the camera's service on the internal network.",
+        )
+    ]
+    timelapse = printer.timelapse
+    if timelapse is not None:
+        settings += [
+            Setting("FABFLEET_TIMELAPSE", timelapse.mode),
+            Setting("FABFLEET_TIMELAPSE_INTERVAL", f"{timelapse.interval_s:g}"),
+            Setting("FABFLEET_TIMELAPSE_KEEP_VIDEOS", str(timelapse.keep_videos)),
+            Setting("FABFLEET_TIMELAPSE_KEEP_MB", str(timelapse.keep_mb)),
+        ]
+    return tuple(settings)
 
 
 def _data_volume(printer: str) -> str:

@@ -15,7 +15,8 @@ What differs from the Docker stack:
 - Keys are Secrets from ``secretGenerator`` files under ``secrets/`` (0600, never in a
   manifest), the hub's ``fleet.json`` a ConfigMap from ``configMapGenerator``.
 - NetworkPolicies: only the ingress controller reaches printers and cameras, printers reach
-  only the hub (and, when reached by URL, the LAN), cameras nothing.
+  only the hub and their own camera (timelapse frames; when reached by URL, the LAN too),
+  cameras nothing.
 - With a USB printer in the fleet, the mover (orchestrator/mover, ``fabfleet-mover`` from
   the hub's image) deletes a printer pod whose device is gone, so the next one is placed
   where the printer is plugged in now: the only pod with a ServiceAccount token, whose
@@ -539,7 +540,15 @@ def _policies(stack: Stack) -> list[Manifest]:
         _policy(
             "cameras",
             {"matchLabels": {component: "camera"}},
-            [{"from": [_from_ingress(), {"podSelector": {"matchLabels": _selector(hub)}}]}],
+            [
+                {"from": [_from_ingress(), {"podSelector": {"matchLabels": _selector(hub)}}]},
+                # A printer's timelapse takes frames from its camera (each printer's own
+                # egress names its camera alone).
+                {
+                    "from": [{"podSelector": {"matchLabels": {component: "printer"}}}],
+                    "ports": served,
+                },
+            ],
             [],
         ),
     ]
@@ -560,6 +569,10 @@ def _policies(stack: Stack) -> list[Manifest]:
                         "ports": [{"port": paths.SIMULATOR_PORT, "protocol": "TCP"}],
                     }
                 )
+            if entry.camera is not None:
+                # Timelapse frames: its own camera's snapshot (docs/timelapse.md).
+                own = {"app.kubernetes.io/name": f"camera-{entry.camera}"}
+                egress.append({"to": [{"podSelector": {"matchLabels": own}}], "ports": served})
             if entry.reach == "network":
                 egress.append({"to": [{"ipBlock": {"cidr": "0.0.0.0/0"}}]})
             policies.append(

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import io
+import sqlite3
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -21,8 +22,16 @@ from hub.auth.accounts import create_user
 from hub.auth.rights import Grants
 from hub.auth.signing import HEADER, identity_for, read_master_key
 from hub.db import open_database
+from hub.records.history import parse_job, store
+from tests.browser.axe_check import serious_violations
 from tests.browser.conftest import browser, page, screenshot
-from tests.hub.conftest import HubProcess, SimulatedFleet, login, start_hub_process
+from tests.hub.conftest import (
+    HubProcess,
+    SimulatedFleet,
+    login,
+    printer_entry,
+    start_hub_process,
+)
 
 pytestmark = pytest.mark.timeout(240)
 # The page tests' real Chromium (tests/browser/conftest.py).
@@ -438,3 +447,55 @@ def test_a_long_archive_exports_whole_and_pages_without_gaps(
     assert total["completed"] == sum(1 for i in range(1, 1204) if i % 5 in (0, 1))
     assert total["print_hours"] == pytest.approx(1203 * 0.5)
     assert total["filament_m"] == pytest.approx(1203.0)
+
+
+def test_an_archive_from_before_timelapses_is_upgraded_and_links_their_videos(
+    start_hub: Callable[..., HubProcess], tmp_path: Path, page: Page
+) -> None:
+    # The archive as the release before timelapses wrote it (no timelapse column).
+    data = tmp_path / "hub0"
+    data.mkdir()
+    old = sqlite3.connect(data / "hub.sqlite")
+    old.execute(
+        "CREATE TABLE job_archive (printer TEXT NOT NULL, job_id INTEGER NOT NULL,"
+        " started_at REAL NOT NULL, ended_at REAL NOT NULL, file TEXT NOT NULL, started_by TEXT,"
+        " duration REAL, outcome TEXT NOT NULL, reason TEXT, filament_mm REAL,"
+        " archived_at REAL NOT NULL, PRIMARY KEY (printer, job_id, started_at))"
+    )
+    old.execute(
+        "INSERT INTO job_archive VALUES ('mk3', 1, 100.0, 200.0, 'old.gcode', 'ada', 100.0,"
+        " 'completed', NULL, 10.0, 300.0)"
+    )
+    old.commit()
+    old.close()
+    hub = start_hub({"printers": [printer_entry("mk3", "http://127.0.0.1:9")], "cameras": []})
+    assert hub.data_dir == data
+    add_user(hub, "ada", "admin")
+    # A job the print server recorded with a timelapse, archived by this release.
+    db = open_database(hub.data_dir / "hub.sqlite", schemas())
+    job = parse_job("mk3", {
+        "id": 2, "started_at": 400.0, "ended_at": 500.0, "file": "new.gcode",
+        "outcome": "completed", "timelapse": {"state": "assembling", "frames": 12},
+    })  # fmt: skip
+    assert job is not None and job.timelapse
+    try:
+        store(db, [job])
+    finally:
+        db.close()
+    admin = login(hub.url, "ada", PASSWORD)
+    jobs = {j["file"]: j for j in history(admin, hub)["jobs"]}
+    assert jobs["old.gcode"]["timelapse"] is None
+    assert jobs["new.gcode"]["timelapse"] == "/printers/mk3/api/v1/history/2/timelapse.mp4"
+    # The history page links the video (the proxy serves it; no proxy here).
+    log_in_page(page, hub, "ada", "history")
+    rows = page.locator("#history table.history-jobs tbody tr")
+    expect(rows).to_have_count(2)
+    new = rows.filter(has_text="new.gcode")
+    link = new.get_by_role("link", name="Timelapse of new.gcode on mk3")
+    expect(link).to_have_attribute("href", "/printers/mk3/api/v1/history/2/timelapse.mp4")
+    expect(rows.filter(has_text="old.gcode").get_by_role("link")).to_have_count(0)
+    screenshot(page, "hub-history-03-timelapse")
+    assert serious_violations(page) == []
+    page.set_viewport_size({"width": 360, "height": 740})
+    expect(link).to_be_visible()
+    screenshot(page, "hub-history-04-timelapse-phone")

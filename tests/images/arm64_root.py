@@ -1,9 +1,10 @@
 """The arm64 Debian root the arm64 tests share, debootstrapped once per host and kept as a tar.
 
-An arm64 bookworm with ``python3`` and ``python3-venv`` is debootstrapped under
-emulation (about 200 s) and kept under :data:`ROOT_CACHE`, named by its recipe:
-tests/images/test_arm64_emulated.py unpacks it and enters it with ``chroot``,
-tests/images/test_arm64_docker.py loads it as the base image of the arm64 images.
+An arm64 bookworm with ``python3``, ``python3-venv`` and ``ffmpeg`` is debootstrapped
+under emulation (about 200 s, ffmpeg's ~80 packages more) and kept under
+:data:`ROOT_CACHE`, named by its recipe: tests/images/test_arm64_emulated.py unpacks it
+and enters it with ``chroot``, tests/images/test_arm64_docker.py loads it as the base
+image of the arm64 images.
 Each step's time is written to the terminal as it happens (the figures in
 docs/images.md come from there).
 """
@@ -23,7 +24,9 @@ import pytest
 from orchestrator.images.base import debian_root, root_recipe
 
 ROOT_CACHE = Path(os.environ.get("FABFLEET_TEST_ROOT_CACHE", "/var/tmp/fabfleet-test-roots"))
-PACKAGES = ("python3", "python3-venv")
+# What the print server's image installs, so that each run of the arm64 image build finds
+# them there (ffmpeg alone is ~90 s of emulated dpkg per build otherwise).
+PACKAGES = ("python3", "python3-venv", "ffmpeg")
 
 
 def report(config: pytest.Config, line: str) -> None:

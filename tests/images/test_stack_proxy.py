@@ -1,10 +1,11 @@
 """The whole stack on the real images, used the way a user uses it: through the proxy only.
 
 One fleet for the module (3 simulated printers, 2 cameras whose devices are
-absent), brought up once with `fabfleet up`; every request goes to the one
-published port, logged in as an admin made with `fabfleet user add`. A second,
-small fleet of two printers with device nodes checks that one printer's
-container cannot open the other's device.
+absent; printer c has the first camera and a timelapse per job), brought up once
+with `fabfleet up`; every request goes to the one published port, logged in as
+an admin made with `fabfleet user add`. A second, small fleet of two printers
+with device nodes checks that one printer's container cannot open the other's
+device.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from hub.auth.signing import HEADER, identity_for, read_master_key
 from orchestrator.cli import stack as stack_commands
 from orchestrator.stack.images import RequireImages
 from tests import raw_http
+from tests.camera_stand_in import layered_gcode, probe_video
 from tests.images.conftest import Built
 from tests.images.proxy_stack import (
     ADMIN,
@@ -89,8 +91,13 @@ def fleet(
     with pytest.MonkeyPatch.context() as patch:
         # The session built the images; `up` must only use them.
         patch.setattr(stack_commands, "image_provider", RequireImages())
+        printers: list[dict[str, Any]] = [
+            {"name": n, "simulated": {"time_factor": TIME_FACTOR}} for n in PRINTERS
+        ]
+        # c has the first camera, and a frame per layer of every job (docs/timelapse.md).
+        printers[2] |= {"camera": cameras[0], "timelapse": {"mode": "layer"}}
         stack.write(
-            [{"name": n, "simulated": {"time_factor": TIME_FACTOR}} for n in PRINTERS],
+            printers,
             [
                 {"name": c, "serial": f"FFTCAM{tag.upper()}{i}", "resolution": "640x480", "fps": 5}
                 for i, c in enumerate(cameras)
@@ -321,6 +328,63 @@ def test_a_camera_stream_flows_through_the_proxy(fleet: RunningFleet, admin: Vis
             if received.count(b"\xff\xd8") >= 2 or time.monotonic() > deadline:
                 break
     assert received.count(b"\xff\xd8") >= 2, f"{len(received)} bytes, fewer than 2 frames"
+
+
+def test_a_timelapse_has_a_frame_per_layer_and_plays_through_the_proxy(
+    fleet: RunningFleet, admin: Visitor, tmp_path: Path
+) -> None:
+    layers = 4
+    stored = admin.post(
+        "/printers/c/api/v1/files",
+        files={"file": ("layers.gcode", layered_gcode(layers), "text/x-gcode")},
+        headers={"Accept": "application/json"},
+    )
+    assert stored.status_code == 201, stored.text
+    # Its layer index built before the start, so that every layer gets its frame.
+    eventually(
+        lambda: admin.get("/printers/c/api/v1/files/layers.gcode/toolpath").status_code,
+        lambda status: status == 200,
+        30,
+        "the file's toolpath on c",
+    )
+    started = admin.post("/printers/c/api/v1/job", json={"file": "layers.gcode"})
+    assert started.status_code == 201, started.text
+    job = started.json()["job"]
+    record = eventually(
+        lambda: admin.json(f"/printers/c/api/v1/history/{job}"),
+        lambda r: (
+            r["outcome"] is not None and r["timelapse"]["state"] not in ("capturing", "assembling")
+        ),
+        60,
+        "c's job and its timelapse",
+    )
+    assert record["outcome"] == "completed"
+    # The camera is unplugged: ustreamer's placeholder is what it sees, one frame a layer.
+    timelapse = record["timelapse"]
+    assert (timelapse["state"], timelapse["frames"], timelapse["notes"]) == ("ready", layers, [])
+    video = admin.get(f"/printers/c/api/v1/history/{job}/timelapse.mp4")
+    assert video.status_code == 200, video.text[:300]
+    assert video.headers["Content-Type"] == "video/mp4"
+    path = tmp_path / "timelapse.mp4"
+    path.write_bytes(video.content)
+    seen = probe_video(path)
+    assert seen["frames"] == layers and seen["duration"] > 0
+    # A player's range request passes the proxy.
+    part = admin.get(
+        f"/printers/c/api/v1/history/{job}/timelapse.mp4", headers={"Range": "bytes=0-1023"}
+    )
+    assert part.status_code == 206 and len(part.content) == 1024
+    # The hub's history links the same video, through the proxy.
+    archived = eventually(
+        lambda: [j for j in admin.json("/api/history")["jobs"] if j["printer"] == "c"],
+        lambda jobs: any(j["id"] == job for j in jobs),
+        90,
+        "c's job in the hub's history",
+    )
+    link = next(j["timelapse"] for j in archived if j["id"] == job)
+    assert link == f"/printers/c/api/v1/history/{job}/timelapse.mp4"
+    assert admin.get(link).content == video.content
+    assert admin.post("/printers/c/api/v1/bed/clear").status_code == 200
 
 
 def test_adding_a_printer_starts_only_it_and_removing_it_removes_its_route(

@@ -137,7 +137,7 @@ cameras:
             "zzz: 1",
             "unknown key 'zzz'; known keys here: name, serial, port_path, url, simulated, "
             "baudrate, receive_buffer, command_buffer, window, device_gone_timeout, profile, "
-            "camera, groups, maintenance, power",
+            "camera, timelapse, groups, maintenance, power",
         ),
     ],
 )
@@ -492,3 +492,30 @@ def test_an_unknown_material_is_named_at_its_line() -> None:
 def test_bad_site_after_job_and_materials(entry: str, expected: str) -> None:
     (problem,) = problems(f"site:\n  {entry}\n")
     assert problem.startswith(f"fleet.yaml:2: site.{expected}"), problem
+
+
+def test_a_timelapse_needs_the_printers_camera_and_sane_limits() -> None:
+    head = "printers:\n  - name: mk3\n    serial: A1\n"
+    cameras = "cameras:\n  - name: top\n    serial: C1\n"
+    assert problems(f"{head}    timelapse: {{mode: layer}}\n") == [
+        "fleet.yaml:2: printers[0]: a timelapse needs this printer's camera: add camera: <name>"
+        " (an entry of cameras), or remove timelapse"
+    ]
+    assert problems(f"{head}    camera: top\n    timelapse: {{mode: often}}\n{cameras}") == [
+        "fleet.yaml:5: printers[0].timelapse.mode: 'often' is not allowed; use one of 'off',"
+        " 'layer' or 'interval'"
+    ]
+    [bad_interval] = problems(
+        f"{head}    camera: top\n    timelapse: {{mode: interval, interval_s: 0}}\n{cameras}"
+    )
+    assert bad_interval.startswith("fleet.yaml:5: printers[0].timelapse.interval_s:")
+    # Rendered: the printer's print server gets the camera's snapshot and its default.
+    text = f"{head}    camera: top\n    timelapse: {{mode: interval, interval_s: 30}}\n{cameras}"
+    fleet = parse_fleet(text, "fleet.yaml")
+    printer = next(s for s in stack_of(fleet, "1").services if s.name == "printer-mk3")
+    settings = {s.name: s.value for s in printer.environment}
+    assert settings["FABFLEET_CAMERA_SNAPSHOT_URL"] == "http://camera-top:8080/snapshot"
+    assert (settings["FABFLEET_TIMELAPSE"], settings["FABFLEET_TIMELAPSE_INTERVAL"]) == (
+        "interval",
+        "30",
+    )

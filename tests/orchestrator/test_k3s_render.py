@@ -364,6 +364,9 @@ def test_only_the_ingress_reaches_printers_and_printers_reach_only_the_hub(case:
             allowed = [{"app.kubernetes.io/name": "hub"}, {"k8s-app": "kube-dns"}]
             if printer.simulated is not None:
                 allowed.append({"app.kubernetes.io/name": f"sim-{printer.name}"})
+            if printer.camera is not None:
+                # Its own camera alone, for timelapse frames.
+                allowed.append({"app.kubernetes.io/name": f"camera-{printer.camera}"})
             assert selected in allowed
     cameras = policies["cameras"]
     assert cameras["egress"] == [], "a camera talks to no one"

@@ -60,7 +60,9 @@
       el("td", {}, duration(job.duration)),
       el("td", { class: job.outcome === "failed" || job.outcome === "interrupted" ? "error" : "" },
         sentence(job.outcome),
-        job.reason ? el("div", { class: "muted" }, job.reason) : null),
+        job.reason ? el("div", { class: "muted" }, job.reason) : null,
+        job.timelapse ? el("div", {}, el("a", { href: job.timelapse,
+          "aria-label": `Timelapse of ${job.file} on ${job.printer}` }, "Timelapse")) : null),
       el("td", {}, metres(job.filament_mm))));
     const table = el("table", { class: "history-jobs" },
       el("thead", {}, el("tr", {}, ["Printer", "File", "Started by", "Started", "Duration",

@@ -124,14 +124,20 @@ export function printBlocked(state) {
 // hub's dispatch check holds shows what holds it (showHeld).
 export async function printFile(name) {
   const printer = shared.state ? shared.state.name : "this printer";
-  if (await confirmAction({ text: `Print ${name} on ${printer}?`, yes: "Print", no: "Don't print" })) {
-    await startPrint(name);
-  }
+  // A printer with a camera: the job's timelapse, ticked as the printer's default.
+  const timelapse = shared.state && shared.state.timelapse;
+  const choice = $("confirm-timelapse");
+  choice.hidden = !timelapse;
+  if (timelapse) $("confirm-timelapse-on").checked = timelapse.default;
+  const yes = await confirmAction({ text: `Print ${name} on ${printer}?`, yes: "Print", no: "Don't print" });
+  choice.hidden = true;
+  if (yes) await startPrint(name, timelapse ? $("confirm-timelapse-on").checked : undefined);
 }
 
-async function startPrint(name) {
+async function startPrint(name, timelapse) {
+  const body = timelapse === undefined ? { file: name } : { file: name, timelapse };
   const options = { method: "POST", headers: { "Content-Type": "application/json" },
-    body: JSON.stringify({ file: name }) };
+    body: JSON.stringify(body) };
   const token = csrfToken();
   if (token) options.headers["X-CSRF-Token"] = token;
   let response;

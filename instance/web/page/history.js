@@ -26,7 +26,27 @@ function outcomeCell(job) {
     why.textContent = reason;
     td.appendChild(why);
   }
+  if (job.timelapse) td.appendChild(timelapseNote(job));
   return td;
+}
+
+// The job's timelapse: a link to the video once it is made, else its state; the
+// record's notes (camera gone, video deleted) in words under it (docs/timelapse.md).
+function timelapseNote(job) {
+  const note = document.createElement("small");
+  note.className = "timelapse";
+  const { state, video, notes } = job.timelapse;
+  if (state === "ready" && video) {
+    const link = document.createElement("a");
+    link.href = api(`api/v1/history/${job.id}/timelapse.mp4`);
+    link.textContent = `Timelapse (${video.frames} frames, ${clock(video.duration_s)})`;
+    link.setAttribute("aria-label", `Timelapse of ${job.file}`);
+    note.appendChild(link);
+  } else {
+    note.textContent = `Timelapse: ${state}`;
+  }
+  if (notes && notes.length) note.append(` · ${notes.join("; ")}`);
+  return note;
 }
 
 function againCell(job) {
