@@ -528,6 +528,31 @@ async def connection_command(request: web.Request) -> web.Response:
     return web.Response(status=204)
 
 
+# OctoPrint's system commands (``/api/system/commands``: shut the host down, reboot it,
+# restart the server). Home Assistant's integration offers them as buttons. A print server
+# runs in a container beside its neighbours and may not touch the host, so it lists none
+# and answers a press with a refusal that says so (409, never a silent 404).
+NO_SYSTEM_COMMANDS = (
+    "this print server cannot shut down, reboot or restart its host or itself: "
+    "fabfleet runs it in a container; use the host's own tools"
+)
+
+
+async def list_system_commands(request: web.Request) -> web.Response:
+    return web.json_response({"core": [], "custom": []})
+
+
+async def list_system_commands_of(request: web.Request) -> web.Response:
+    source = request.match_info["source"]
+    if source not in ("core", "custom"):
+        raise ApiError(404, f"no such source of system commands: {source!r} (core or custom)")
+    return web.json_response([])
+
+
+async def system_command(request: web.Request) -> web.Response:
+    raise ApiError(409, NO_SYSTEM_COMMANDS)
+
+
 def add_routes(app: web.Application) -> None:
     router = app.router
     router.add_get("/api/version", version)
@@ -550,3 +575,6 @@ def add_routes(app: web.Application) -> None:
     router.add_get("/api/printerprofiles", get_printer_profiles)
     router.add_get("/api/connection", get_connection)
     router.add_post("/api/connection", connection_command)
+    router.add_get("/api/system/commands", list_system_commands)
+    router.add_get("/api/system/commands/{source}", list_system_commands_of)
+    router.add_post("/api/system/commands/{source}/{action}", system_command)

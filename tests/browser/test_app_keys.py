@@ -271,6 +271,11 @@ def test_home_assistant_gets_a_key_a_person_approved_and_uses_it_on_that_printer
     alice.wait_for_state("demo-1", "printing")
     run(lambda s: _job(client(site, "demo-1", s), key, "cancel_job"))
     alice.wait_for_state("demo-1", "failed", "bed not cleared", within=60)
+    # Its shutdown, reboot and restart buttons: refused with a reason, the printer untouched.
+    for button in ("shutdown", "reboot_system", "restart"):
+        refused = run(lambda s, b=button: _refused(client(site, "demo-1", s), key, b))
+        assert "code 409" in refused, (button, refused)
+    assert admin.printer("demo-1")["connected"] is True
 
     # The same key on another printer, and on the hub's own API: refused.
     async def elsewhere(session: aiohttp.ClientSession) -> int:
@@ -290,6 +295,16 @@ def test_home_assistant_gets_a_key_a_person_approved_and_uses_it_on_that_printer
     ]
     assert alice.call("DELETE", f"/api/keys/{mine[0]['id']}").ok
     assert run(lambda s: _status(site, s, key)) == 401
+
+
+async def _refused(octoprint: Any, key: str, button: str) -> str:
+    """What the client raises when Home Assistant's ``button`` is pressed ("" if nothing)."""
+    octoprint.set_api_key(key)
+    try:
+        await getattr(octoprint, button)()
+    except ApiError as error:
+        return str(error)
+    return ""
 
 
 async def _uuid(octoprint: Any, key: str) -> str:

@@ -74,6 +74,16 @@ def test_alone_it_refuses_app_keys_and_serves_what_home_assistant_reads(tmp_path
             assert served.post("/api/connection", json={"command": "connect"}).status_code == 204
             let_go = served.post("/api/connection", json={"command": "disconnect"})
             assert let_go.status_code == 409 and "keeps its printer connected" in let_go.text
+            # Home Assistant's shutdown, reboot and restart buttons: none listed, a press
+            # refused with a sentence (the host is not the print server's to switch off).
+            assert served.get("/api/system/commands").json() == {"core": [], "custom": []}
+            assert served.get("/api/system/commands/core").json() == []
+            assert served.get("/api/system/commands/elsewhere").status_code == 404
+            for action in ("shutdown", "reboot", "restart"):
+                pressed = served.post(f"/api/system/commands/core/{action}")
+                assert pressed.status_code == 409, action
+                assert "cannot shut down, reboot or restart" in pressed.json()["error"]
+            assert served.get("/api/printer").status_code == 200
         finally:
             stop_process(served.process)
         # The same printer after a restart keeps its uuid (Home Assistant's unique id), and
