@@ -35,6 +35,7 @@ import io
 import threading
 import time
 from collections.abc import Callable, Iterator
+from functools import partial
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -273,7 +274,7 @@ def test_home_assistant_gets_a_key_a_person_approved_and_uses_it_on_that_printer
     alice.wait_for_state("demo-1", "failed", "bed not cleared", within=60)
     # Its shutdown, reboot and restart buttons: refused with a reason, the printer untouched.
     for button in ("shutdown", "reboot_system", "restart"):
-        refused = run(lambda s, b=button: _refused(client(site, "demo-1", s), key, b))
+        refused = run(partial(_press, site, key, button))
         assert "code 409" in refused, (button, refused)
     assert admin.printer("demo-1")["connected"] is True
 
@@ -297,8 +298,9 @@ def test_home_assistant_gets_a_key_a_person_approved_and_uses_it_on_that_printer
     assert run(lambda s: _status(site, s, key)) == 401
 
 
-async def _refused(octoprint: Any, key: str, button: str) -> str:
+async def _press(site: RunningSite, key: str, button: str, session: aiohttp.ClientSession) -> str:
     """What the client raises when Home Assistant's ``button`` is pressed ("" if nothing)."""
+    octoprint = client(site, "demo-1", session)
     octoprint.set_api_key(key)
     try:
         await getattr(octoprint, button)()
