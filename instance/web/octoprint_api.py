@@ -418,9 +418,13 @@ def _send(ctx: ServerContext, commands: list[str]) -> None:
 
 
 def _snapshot(stream: str | None) -> str:
-    """ustreamer's (and mjpg-streamer's) still frame beside its stream."""
+    """ustreamer's (and mjpg-streamer's) still frame beside its stream: ``?action=stream``
+    becomes ``?action=snapshot``, a path ending ``/stream`` (as fabfleet's stack passes,
+    ``/cameras/<name>/stream``) ends ``/snapshot``."""
     if stream and "action=stream" in stream:
         return stream.replace("action=stream", "action=snapshot")
+    if stream and stream.endswith("/stream"):
+        return stream.removesuffix("stream") + "snapshot"
     return ""
 
 

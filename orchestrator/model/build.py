@@ -322,17 +322,22 @@ def _printer(fleet: Fleet, printer: Printer, entry: PrinterEntry, images: _Image
 
 
 def _timelapse(printer: Printer) -> tuple[Setting, ...]:
-    """A printer with a camera: its snapshot URL (jobs may ask for a timelapse), and its
-    timelapse default when the fleet file sets one (docs/timelapse.md)."""
+    """A printer with a camera: its stream for the page, its snapshot URL (jobs may ask for
+    a timelapse), and its timelapse default when the fleet file sets one (docs/timelapse.md)."""
     if printer.camera is None:
         return ()
     camera = paths.service_address(f"camera-{printer.camera}")
     settings = [
         Setting(
+            "FABFLEET_CAMERA_URL",
+            f"/cameras/{printer.camera}/stream",
+            "The printer page's camera and OctoPrint's webcam block: the stream via the proxy.",
+        ),
+        Setting(
             "FABFLEET_CAMERA_SNAPSHOT_URL",
             f"http://{camera}/snapshot",
             "Timelapse frames: the camera's service on the internal network.",
-        )
+        ),
     ]
     timelapse = printer.timelapse
     if timelapse is not None:

@@ -515,6 +515,7 @@ def test_a_timelapse_needs_the_printers_camera_and_sane_limits() -> None:
     printer = next(s for s in stack_of(fleet, "1").services if s.name == "printer-mk3")
     settings = {s.name: s.value for s in printer.environment}
     assert settings["FABFLEET_CAMERA_SNAPSHOT_URL"] == "http://camera-top:8080/snapshot"
+    assert settings["FABFLEET_CAMERA_URL"] == "/cameras/top/stream"
     assert (settings["FABFLEET_TIMELAPSE"], settings["FABFLEET_TIMELAPSE_INTERVAL"]) == (
         "interval",
         "30",
