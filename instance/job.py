@@ -7,6 +7,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from itertools import chain
 
 from instance.eta import HEAT_WAITS, RemainingTime
 from instance.gcode_file import GcodeFile, GcodeLine, ProgressClock, SlicerEstimate, parse_m73
@@ -72,6 +73,11 @@ class PrintJob:
         # Lines handed to the sender and not acknowledged yet: (number, a heat-up wait).
         self._in_flight: deque[tuple[int, bool]] = deque()
         self.feeding = True
+        # Where to stop before a line for a park move (the timelapse's; None: never), the
+        # line held back until the park is over, and the stop still ahead after a take-back.
+        self.park_point: Callable[[GcodeLine], str | None] | None = None
+        self.held: tuple[GcodeLine, str] | None = None
+        self._hold_at: tuple[int, str] | None = None
         self.progress_clock = ProgressClock()
         self.progress_clock.start(clock(), fraction_done=start_offset / max(1, file.size))
         self.remaining_time = RemainingTime(estimate.print_time, start_offset / max(1, file.size))
@@ -83,7 +89,7 @@ class PrintJob:
 
     def feed(self, send: Callable[[str, object], None], queued: int) -> None:
         """Top the sender's queue up to ``FEED_AHEAD`` unsent lines."""
-        if not self.feeding:
+        if not self.feeding or self.held is not None:
             return
         lines = self._lines
         while queued < FEED_AHEAD:
@@ -91,12 +97,35 @@ class PrintJob:
             if line is None:
                 self._exhausted = True
                 return
+            if self._holds(line):
+                return
             send(line.command, line)
             heat_wait = line.command[:1] in "Mm" and command_code(line.command) in HEAT_WAITS
             self._in_flight.append((line.number, heat_wait))
             self.outstanding += 1
             self._next_offset = line.end_offset
             queued += 1
+
+    def _holds(self, line: GcodeLine) -> bool:
+        """Whether ``line`` waits for a park move (kept in ``held``)."""
+        hold_at = self._hold_at
+        where: str | None = None
+        if hold_at is not None and hold_at[0] == line.offset:
+            where = hold_at[1]
+        elif self.park_point is not None:
+            where = self.park_point(line)
+        if where is None:
+            return False
+        self._hold_at = (line.offset, where)
+        self.held = (line, where)
+        return True
+
+    def release(self) -> None:
+        """The park move is over: the held line is the next one sent."""
+        held = self.held
+        if held is not None:
+            self.held = self._hold_at = None
+            self._lines = chain([held[0]], self._lines)
 
     def acknowledged(self, line: GcodeLine) -> None:
         """The printer processed ``line``."""
@@ -136,6 +165,10 @@ class PrintJob:
             self._next_offset = first.offset
             self._lines = self.file.iter_commands(first.offset)
             self._exhausted = False
+        elif self.held is not None:
+            self._lines = self.file.iter_commands(self.held[0].offset)
+        # A stop not reached yet stays in ``_hold_at``: the line is held again when fed again.
+        self.held = None
         return others
 
     @property

@@ -29,6 +29,7 @@ from instance.link import CommandFailed, LinkSettings, PrinterLink, TransportOpe
 from instance.machine_state import MachineState, heater_target
 from instance.odometer import JobShare, Reading
 from instance.odometer_file import FLUSH_EVERY, OdometerFile
+from instance.park import ParkPlan
 from instance.protocol.connection import Event
 from instance.protocol.events import (
     Acknowledged,
@@ -173,6 +174,10 @@ class Printer:
         # job's end (its record): the timelapse follows jobs so (instance/timelapse/).
         self.line_watchers: list[Callable[[int, GcodeLine], None]] = []
         self.end_watchers: list[Callable[[JobRecord], None]] = []
+        # The park move of the running job (its timelapse's, docs/timelapse.md), and the
+        # park under way.
+        self._park_plan: ParkPlan | None = None
+        self._parking: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._poll_pending = False
         # Paused by the firmware itself (M600, //action:paused): it resumes on its own.
@@ -324,6 +329,12 @@ class Printer:
         job = self._require_job(PrinterState.PRINTING, "pause")
         self._set_state(PrinterState.PAUSING)
         job.feeding = False
+        parking = self._parking
+        if parking is not None:
+            # A park under way first brings the head back: the pause parks it from there.
+            await asyncio.wait({parking})
+            if self.job is not job or self._state is not PrinterState.PAUSING:
+                return
         self._requeue(job.take_back(self.link.withdraw_queued()))
         try:
             await self.link.execute("M400")
@@ -369,6 +380,7 @@ class Printer:
             return
         self._set_state(PrinterState.CANCELLING)
         job.feeding = False
+        self._stop_parking()
         self._requeue(job.take_back(self.link.withdraw_queued()))
         # Break a heat-up (or user) wait so the queue can drain.
         self.link.emergency("M108")
@@ -593,8 +605,60 @@ class Printer:
             # lines fed now would go to the new session, to a printer that lost the job.
             return
         job.feed(link.send, link.core.queued)
+        if (
+            job.held is not None
+            and job.outstanding == 0
+            and job.feeding
+            and self._parking is None
+            and self._state is PrinterState.PRINTING
+        ):
+            self._parking = asyncio.create_task(self._park(job, job.held[1]), name="park move")
         if job.complete and self._state is PrinterState.PRINTING:
             self._end_job(JobOutcome.COMPLETED, None)
+
+    # ------------------------------------------------------------- park move
+
+    def park_for(self, job_id: int, plan: ParkPlan) -> None:
+        """Park the head before each line ``plan`` names while job ``job_id`` runs."""
+        job = self.job
+        if job is None or job.id != job_id:
+            return
+        self._park_plan = plan
+        job.park_point = plan.frames.park_point
+
+    async def _park(self, job: PrintJob, where: str) -> None:
+        """Every line before the held one is acknowledged: park, frame, back, go on."""
+        plan = self._park_plan
+        try:
+            if plan is None:
+                return
+            # The file's own state: every line before the held one was acknowledged.
+            machine = replace_machine(job.machine, {})
+            moves = plan.move.commands(self.settings.scripts, machine)
+            if moves is not None:
+                for command in moves[0]:
+                    await self.link.execute(command)
+            try:
+                await plan.frames.frame(where)
+            except Exception:  # a frame's trouble never stops the print
+                log.exception("park move: the frame failed")
+            if moves is not None:
+                for command in moves[1]:
+                    await self.link.execute(command)
+        except CommandFailed as error:
+            log.warning("park move did not complete: %s", error)
+            return
+        finally:
+            if self._parking is asyncio.current_task():
+                self._parking = None
+        if self.job is job:
+            job.release()
+            self._feed()
+
+    def _stop_parking(self) -> None:
+        parking, self._parking = self._parking, None
+        if parking is not None and parking is not asyncio.current_task():
+            parking.cancel()
 
     def _requeue(self, commands: list[tuple[str, object]]) -> None:
         for command, tag in commands:
@@ -607,6 +671,8 @@ class Printer:
             return
         self.job = None
         job.feeding = False
+        self._park_plan = None
+        self._stop_parking()
         # Lines of this job not written yet must never reach the printer.
         self._requeue(job.take_back(self.link.withdraw_queued()))
         last = job.last_acked

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import string
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -24,22 +25,33 @@ VARIABLES = frozenset(
 )
 
 
+# A placeholder: a variable, optionally plus or minus a number ({z+2}, {x-5.5}).
+_FIELD = re.compile(r"^([a-z]+)\s*(?:([+-])\s*(\d+(?:\.\d*)?))?$")
+
+
 class ScriptError(ValueError):
     """A script uses a placeholder that does not exist or is malformed."""
 
 
-def _check(name: str, lines: tuple[str, ...]) -> None:
+def check_script(name: str, lines: tuple[str, ...]) -> None:
+    """ScriptError naming the first line of ``lines`` with a malformed or unknown placeholder."""
     for line in lines:
         try:
             fields = [field for _, field, _, _ in string.Formatter().parse(line) if field]
         except ValueError as error:
             raise ScriptError(f"{name} script line {line!r}: {error}") from error
-        unknown = [field for field in fields if field not in VARIABLES]
+        unknown = [field for field in fields if _variable(field) not in VARIABLES]
         if unknown:
             raise ScriptError(
                 f"{name} script line {line!r}: unknown placeholder {{{unknown[0]}}}; "
-                f"known: {', '.join(sorted(VARIABLES))}"
+                f"known: {', '.join(sorted(VARIABLES))}, each maybe plus or minus a number"
+                " ({z+2})"
             )
+
+
+def _variable(field: str) -> str | None:
+    match = _FIELD.match(field.strip())
+    return match.group(1) if match else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,9 +72,9 @@ class JobScripts:
     travel: float = 6000.0
 
     def __post_init__(self) -> None:
-        _check("pause", self.pause)
-        _check("resume", self.resume)
-        _check("cancel", self.cancel)
+        check_script("pause", self.pause)
+        check_script("resume", self.resume)
+        check_script("cancel", self.cancel)
 
     def _values(self, machine: MachineState | None) -> dict[str, float | int | None]:
         values: dict[str, float | int | None] = {
@@ -79,6 +91,10 @@ class JobScripts:
             values["bed"] = machine.bed_target
         return values
 
+    def render(self, lines: tuple[str, ...], machine: MachineState) -> list[str]:
+        """``lines`` filled with the values the pause and resume scripts get (the park move)."""
+        return _render(lines, self._values(machine))
+
     def pause_commands(self, machine: MachineState) -> list[str]:
         return _render(self.pause, self._values(machine))
 
@@ -93,11 +109,30 @@ class JobScripts:
 def _render(lines: tuple[str, ...], values: Mapping[str, float | int | None]) -> list[str]:
     commands: list[str] = []
     for line in lines:
-        fields = [field for _, field, _, _ in string.Formatter().parse(line) if field]
-        if any(values.get(field) is None for field in fields):
-            continue
-        commands.append(line.format_map({k: _number(v) for k, v in values.items()}))
+        text: list[str] = []
+        for literal, field, _spec, _conversion in string.Formatter().parse(line):
+            text.append(literal)
+            if field is None:
+                continue
+            value = _value(field, values)
+            if value is None:
+                break
+            text.append(_number(value))
+        else:
+            commands.append("".join(text))
     return commands
+
+
+def _value(field: str, values: Mapping[str, float | int | None]) -> float | int | None:
+    """``field``'s value: a variable's, plus or minus its number if it has one."""
+    match = _FIELD.match(field.strip())
+    if match is None:
+        return None
+    value = values.get(match.group(1))
+    if value is None or match.group(2) is None:
+        return value
+    offset = float(match.group(3))
+    return round(value + offset if match.group(2) == "+" else value - offset, 5)
 
 
 def _number(value: float | int | None) -> str:

@@ -7,11 +7,12 @@ Used by tests/web/test_timelapse.py and bench/timelapse.py.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
 import subprocess
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -44,6 +45,8 @@ class StandInCamera:
         # Answers left before the camera goes away; None: never.
         self.frames_left = frames_left
         self.gone = threading.Event()
+        # Called (in the server's thread) as each GET arrives: a test notes what was so then.
+        self.on_get: Callable[[], None] | None = None
         self._lock = threading.Lock()
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -59,6 +62,8 @@ class StandInCamera:
                 if self.path != "/snapshot":
                     self.send_error(404)
                     return
+                if camera.on_get is not None:
+                    camera.on_get()
                 with camera._lock:
                     if camera.frames_left is not None and camera.frames_left <= 0:
                         camera.go_away()
@@ -72,7 +77,8 @@ class StandInCamera:
                 self.send_header("Content-Type", "image/jpeg")
                 self.send_header("Content-Length", str(len(jpeg)))
                 self.end_headers()
-                self.wfile.write(jpeg)
+                with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+                    self.wfile.write(jpeg)  # a client that gave up (a cancelled job)
 
             def log_message(self, format: str, *args: object) -> None:
                 pass

@@ -55,6 +55,8 @@ class Capture:
         layers: Callable[[], LayerIndex | None],
         interval_s: float,
         clock: Callable[[], float] = time.monotonic,
+        *,
+        parked: bool = False,
     ) -> None:
         self.tally = FrameTally(mode)
         self.frames = frames
@@ -65,6 +67,13 @@ class Capture:
         self._clock = clock
         self._started = clock()
         self._layer_frames: LayerFrames | None = None
+        # With a park move (layer mode): the frames of layers 2 on are taken parked, at the
+        # stop before their first line (``park_point``); layer 1's at its acknowledgement.
+        self.parked = parked and mode == "layer"
+        self._park_frames: LayerFrames | None = None
+        self._park_offsets: tuple[int, ...] = ()
+        # Where the line fed before the one asked about ended.
+        self._park_after = 0
         self._layer_seen = False
         self._next_index_try = 0.0
         self._due: asyncio.Queue[str | None] = asyncio.Queue()
@@ -85,12 +94,34 @@ class Capture:
             if frames is None:
                 return
         layer = frames.acknowledged(line.end_offset)
-        if layer is not None:
+        if layer is not None and not (self.parked and layer > 1):
             if not self._layer_seen:
                 # The first layer this job saw begin: those before it went by unseen.
                 self._layer_seen = True
                 self.tally.unindexed = layer - 1
             self.due(f"layer {layer}")
+
+    def park_point(self, line: GcodeLine) -> str | None:
+        """A frame is due parked before ``line``: it is the first line of layer 2 or later."""
+        frames = self._park_frames
+        if frames is None:
+            index = self._layers() if self._layer_frames is not None else None
+            if index is None:
+                return None
+            self._park_offsets = index.offsets
+            self._park_after = line.offset
+            frames = self._park_frames = LayerFrames(index)
+        after, self._park_after = self._park_after, line.end_offset
+        layer = frames.acknowledged(line.end_offset)
+        # Only where the layer begins with this very line (comments before it aside), not
+        # a layer found already begun when the index became known.
+        if layer is None or layer < 2 or self._park_offsets[layer - 1] < after:
+            return None
+        return f"layer {layer}"
+
+    async def frame(self, where: str) -> None:
+        """The frame of a parked head, taken now (the camera's own timeout)."""
+        await self.take(where)
 
     def _index_known(self) -> LayerFrames | None:
         now = self._clock()

@@ -20,6 +20,7 @@ import aiohttp
 from instance.analysis.toolpath import LayerIndex
 from instance.gcode_file import GcodeLine
 from instance.job_records import JobRecord, JobRecords
+from instance.park import ParkMove, ParkPlan
 from instance.printer import Printer
 from instance.timelapse import notes, retention
 from instance.timelapse.assemble import AssemblyError, assemble
@@ -48,6 +49,8 @@ class Timelapses:
         ffmpeg: str = "ffmpeg",
     ) -> None:
         self.settings = settings
+        self._printer = printer
+        self._park = ParkMove(settings.park) if settings.park else None
         self.records: JobRecords = printer.records
         self.folder = printer.data_dir / FOLDER
         self.folder.mkdir(mode=0o700, exist_ok=True)
@@ -87,7 +90,10 @@ class Timelapses:
             self._session,
             self._layers,
             self.settings.interval_s,
+            parked=self._park is not None,
         )
+        if self._park is not None and capture.parked:
+            self._printer.park_for(job_id, ParkPlan(self._park, capture))
         self._captures[job_id] = capture
         self._save(job_id, capture.tally.record(notes.CAPTURING))
         return mode

@@ -23,6 +23,8 @@ class TimelapseSettings:
     # Videos kept per printer (the oldest are deleted past either limit); 0: no limit.
     keep_videos: int = DEFAULT_KEEP_VIDEOS
     keep_mb: int = 0
+    # The park G-code run before each layer's frame (layer mode; empty: no park move).
+    park: tuple[str, ...] = ()
 
     def mode_for(self, asked: bool | None) -> Mode:
         """The mode of a job that asked ``asked`` (None: the printer's default)."""

@@ -12,6 +12,7 @@ from typing import Any
 
 from instance.after_job import check_choice
 from instance.materials import Preset, parse_presets
+from instance.park import parse_park_gcode
 from instance.timelapse.settings import (
     DEFAULT_INTERVAL,
     DEFAULT_KEEP_VIDEOS,
@@ -61,6 +62,8 @@ class ServeConfig:
     timelapse_interval: float = DEFAULT_INTERVAL
     timelapse_keep_videos: int = DEFAULT_KEEP_VIDEOS
     timelapse_keep_mb: int = 0
+    # Run before each layer's frame, the head brought back after it (empty: no park move).
+    timelapse_park_gcode: tuple[str, ...] = ()
     # Gate mode: the file holding this printer's key, and the key (hex in the file).
     gate_key_file: Path | None = None
     gate_key: bytes | None = field(default=None, repr=False)
@@ -77,6 +80,7 @@ class ServeConfig:
             self.timelapse_interval,
             self.timelapse_keep_videos,
             self.timelapse_keep_mb,
+            self.timelapse_park_gcode,
         )
 
 
@@ -94,6 +98,13 @@ class Option:
     @property
     def flag(self) -> str:
         return "--" + self.name.replace("_", "-")
+
+
+def _lines_text(value: object) -> str:
+    """A config file may give lines as a list; the command line and environment as text."""
+    if isinstance(value, list):
+        return "\n".join(str(line) for line in value)
+    return str(value)
 
 
 def _positive_int(text: str) -> int:
@@ -253,6 +264,13 @@ OPTIONS: tuple[Option, ...] = (
         0,
     ),
     Option(
+        "timelapse_park_gcode",
+        lambda text: parse_park_gcode(_lines_text(text)),
+        "layer frames: G-code that parks the head before each layer's frame, lines separated"
+        " by | (e.g. 'G91|G1 Z2 F600|G90|G1 X0 Y200 F6000'); the head is brought back"
+        " after it; empty: no park move (docs/timelapse.md)",
+    ),
+    Option(
         "gate_key_file",
         lambda t: Path(_text(t)),
         "file with this printer's gate key (hex): every request needs the hub's signed identity",
@@ -371,6 +389,16 @@ def load_config(
             f"--timelapse {chosen['timelapse']} needs --camera-snapshot-url: the frames come"
             " from the camera's snapshot"
         )
+    if chosen.get("timelapse_park_gcode"):
+        if "camera_snapshot_url" not in chosen:
+            raise ConfigError(
+                "--timelapse-park-gcode needs --camera-snapshot-url: it parks for a frame"
+            )
+        if chosen.get("timelapse") == "interval":
+            raise ConfigError(
+                "--timelapse-park-gcode is for layer frames: interval mode never parks"
+                " (use --timelapse layer, or remove the park G-code)"
+            )
     return ServeConfig(listen_host=host, listen_port=listen_port, **chosen)
 
 

@@ -22,6 +22,7 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from instance.materials import DEFAULT_MATERIALS
+from instance.park import line_problem
 from orchestrator.fleet.maintenance import ServiceTask
 from orchestrator.fleet.power import MqttBroker, PowerDevice, PowerSite, uses_mqtt
 from orchestrator.fleet.problems import FieldPath
@@ -261,6 +262,16 @@ class Simulation(BaseModel):
         return f"{self.firmware} at {self.time_factor:g}x speed"
 
 
+def _park_line(value: str) -> str:
+    problem = line_problem(value)
+    if problem is not None:
+        raise PydanticCustomError("fleet_park_gcode", "{problem}", {"problem": problem})
+    return value.strip()
+
+
+ParkLine = Annotated[str, AfterValidator(_park_line)]
+
+
 class Timelapse(BaseModel):
     """A printer's timelapse default and how many videos it keeps (docs/timelapse.md).
 
@@ -275,6 +286,19 @@ class Timelapse(BaseModel):
     # The oldest videos are deleted past either limit; 0: no limit.
     keep_videos: Annotated[int, Field(ge=0, le=100000)] = 20
     keep_mb: Annotated[int, Field(ge=0, le=10_000_000)] = 0
+    # Layer frames: G-code that parks the head before each frame; the print server brings
+    # it back after. Empty: no park move.
+    park_gcode: Annotated[list[ParkLine], Field(max_length=50)] = []
+
+    @model_validator(mode="after")
+    def _park_needs_layers(self) -> Timelapse:
+        if self.park_gcode and self.mode == "interval":
+            raise PydanticCustomError(
+                "fleet_park_interval",
+                "park_gcode is for layer frames: interval mode never parks (use mode: layer,"
+                " or remove park_gcode)",
+            )
+        return self
 
 
 class Printer(BaseModel):

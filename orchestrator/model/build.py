@@ -7,6 +7,7 @@ from typing import Literal
 
 from pydantic import BaseModel
 
+from instance.park import SEPARATOR as PARK_SEPARATOR
 from orchestrator.fleet.model import (
     Camera,
     Fleet,
@@ -347,6 +348,14 @@ def _timelapse(printer: Printer) -> tuple[Setting, ...]:
             Setting("FABFLEET_TIMELAPSE_KEEP_VIDEOS", str(timelapse.keep_videos)),
             Setting("FABFLEET_TIMELAPSE_KEEP_MB", str(timelapse.keep_mb)),
         ]
+        if timelapse.park_gcode:
+            settings.append(
+                Setting(
+                    "FABFLEET_TIMELAPSE_PARK_GCODE",
+                    PARK_SEPARATOR.join(timelapse.park_gcode),
+                    "Layer frames with the head parked (docs/timelapse.md).",
+                )
+            )
     return tuple(settings)
 
 

@@ -520,3 +520,23 @@ def test_a_timelapse_needs_the_printers_camera_and_sane_limits() -> None:
         "interval",
         "30",
     )
+    assert "FABFLEET_TIMELAPSE_PARK_GCODE" not in settings  # no park move unless asked
+
+
+def test_park_gcode_is_checked_by_line_and_reaches_the_print_server() -> None:
+    head = "printers:\n  - name: mk3\n    serial: A1\n    camera: top\n    timelapse:\n"
+    cameras = "cameras:\n  - name: top\n    serial: C1\n"
+    park = "      park_gcode:\n        - G1 Z{z+2} F600\n"
+    assert problems(f"{head}{park}        - G1 X{{q}} Y200\n        - N5 G1 X0\n{cameras}") == [
+        "fleet.yaml:8: printers[0].timelapse.park_gcode[1]: park script line 'G1 X{q} Y200':"
+        " unknown placeholder {q}; known: bed, e, feed, hotend, lift, retract, tool, travel,"
+        " x, y, z, each maybe plus or minus a number ({z+2})",
+        "fleet.yaml:9: printers[0].timelapse.park_gcode[2]: 'N5 G1 X0': no line number (N…);"
+        " the print server numbers the lines",
+    ]
+    [interval] = problems(f"{head}      mode: interval\n{park}{cameras}")
+    assert interval.startswith("fleet.yaml:5: printers[0].timelapse: park_gcode is for layer")
+    fleet = parse_fleet(f"{head}{park}        - G1 X0 Y200 F6000\n{cameras}", "fleet.yaml")
+    printer = next(s for s in stack_of(fleet, "1").services if s.name == "printer-mk3")
+    settings = {s.name: s.value for s in printer.environment}
+    assert settings["FABFLEET_TIMELAPSE_PARK_GCODE"] == "G1 Z{z+2} F600|G1 X0 Y200 F6000"

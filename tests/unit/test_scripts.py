@@ -35,3 +35,14 @@ def test_scripts_render_the_machine_and_skip_lines_without_values():
     unknown = MachineState()
     assert "G1 Z" not in " ".join(scripts.resume_commands(unknown)[:3])
     assert scripts.cancel_commands()[-1] == "M84"
+
+
+def test_a_placeholder_may_add_or_take_a_number():
+    machine = MachineState()
+    machine.position.update({"X": 10.0, "Y": 30.0, "Z": 0.4, "E": 3.0})
+    scripts = JobScripts()
+    lines = ("G1 Z{z+2} F600", "G1 X{x - 5.5} Y{y}", "G1 Z{z+0.1}", "G1 F{feed+1}")
+    # The feed rate was never set: its line is skipped, not sent half-filled.
+    assert scripts.render(lines, machine) == ["G1 Z2.4 F600", "G1 X4.5 Y30", "G1 Z0.5"]
+    with pytest.raises(ScriptError, match=r"unknown placeholder \{z\*2\}"):
+        JobScripts(pause=("G1 Z{z*2}",))

@@ -8,6 +8,9 @@ from pathlib import Path
 import pytest
 
 from instance.analysis.toolpath import LayerIndex
+from instance.machine_state import MachineState
+from instance.park import ParkMove, parse_park_gcode
+from instance.scripts import JobScripts
 from instance.timelapse import notes
 from instance.timelapse.assemble import AssemblyError, assemble, fps_for
 from instance.timelapse.due import IntervalFrames, LayerFrames
@@ -168,3 +171,44 @@ def test_a_failing_ffmpeg_is_a_note_not_a_crash(tmp_path: Path) -> None:
     with pytest.raises(AssemblyError, match=r"^ffmpeg failed \(exit \d+: .+\); the frames"):
         asyncio.run(assemble(tmp_path, 1, tmp_path / "out.mp4"))
     assert not list(tmp_path.glob("out.mp4*"))
+
+
+def test_park_gcode_is_checked_line_by_line_and_renders_a_way_back() -> None:
+    assert parse_park_gcode("G1 Z{z+2} F600 | G1 X0 Y200 F6000\n") == (
+        "G1 Z{z+2} F600",
+        "G1 X0 Y200 F6000",
+    )
+    assert parse_park_gcode("  ") == ()
+    for text, says in (
+        ("G91|G1 Z{height}", r"line 2: .*unknown placeholder \{height\}"),
+        ("G1 Z5 ; up", r"line 1: .*no comments"),
+        ("N10 G1 Z5", r"line 1: .*no line number"),
+        ("G1 Z5*77", r"line 1: .*checksums"),
+    ):
+        with pytest.raises(ValueError, match=says):
+            parse_park_gcode(text)
+    machine = MachineState(feed_rate=1200.0)
+    machine.position.update({"X": 10.0, "Y": 10.0, "Z": 0.6, "E": 6.0})
+    move = ParkMove(("G1 Z{z+2} F600", "G1 X0 Y200 F6000"))
+    assert move.commands(JobScripts(), machine) == (
+        ["G1 Z2.6 F600", "G1 X0 Y200 F6000", "M400"],
+        ["G90", "G1 X10 Y10 F6000", "G1 Z0.6 F600", "G92 E6", "G90", "M82", "G1 F1200"],
+    )
+    # A head whose place is not known is not moved: it could not be put back.
+    assert move.commands(JobScripts(), MachineState()) is None
+
+
+def test_serve_takes_park_gcode_for_layer_frames_only(tmp_path: Path) -> None:
+    given = {"port": "/dev/null", "data_dir": str(tmp_path), "timelapse": "layer",
+             "camera_snapshot_url": "http://camera-top:8080/snapshot"}  # fmt: skip
+    settings = load_config(given, {}, None).timelapse_settings()
+    assert settings is not None and settings.park == ()  # off by default
+    env = {"FABFLEET_TIMELAPSE_PARK_GCODE": "G1 Z{z+2} F600|G1 X0 Y200 F6000"}
+    settings = load_config(given, env, None).timelapse_settings()
+    assert settings is not None and settings.park == ("G1 Z{z+2} F600", "G1 X0 Y200 F6000")
+    with pytest.raises(ConfigError, match="FABFLEET_TIMELAPSE_PARK_GCODE: park G-code line 1"):
+        load_config(given, {"FABFLEET_TIMELAPSE_PARK_GCODE": "G1 Z{up}"}, None)
+    with pytest.raises(ConfigError, match="interval mode never parks"):
+        load_config({**given, "timelapse": "interval"}, env, None)
+    with pytest.raises(ConfigError, match="needs --camera-snapshot-url"):
+        load_config({"port": "/dev/null", "data_dir": str(tmp_path)}, env, None)
