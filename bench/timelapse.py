@@ -19,6 +19,10 @@ testsrc2 at 1280x720), the two ends of what a camera over a printer sees.
 
     python -m bench.timelapse [--file cube_prusa_marlin2.gcode] [--runs 3]
                               [--time-factor 60] [--interval 10] [--json out.json]
+                              [--park 'G1 Z{z+2} F600|G1 X0 Y200 F6000']
+
+With ``--park`` the print server with the timelapse parks the head for each layer's frame
+(docs/timelapse.md#the-park-move): the duration it adds per park is reported.
 """
 
 from __future__ import annotations
@@ -133,7 +137,14 @@ def main() -> None:
     parser.add_argument("--time-factor", type=float, default=60.0)
     parser.add_argument("--interval", type=float, default=10.0)
     parser.add_argument("--json", type=Path)
+    parser.add_argument(
+        "--park",
+        default="",
+        help="the park G-code of the print server with the timelapse, lines separated by |"
+        " (e.g. 'G1 Z{z+2} F600|G1 X0 Y200 F6000'); default: no park move",
+    )
     arguments = parser.parse_args()
+    park = ("--timelapse-park-gcode", arguments.park) if arguments.park else ()
     source = GCODE / arguments.file
     layers = len(layer_index(build_toolpath(source)).offsets)
     hours = slicer_hours(source)
@@ -152,7 +163,7 @@ def main() -> None:
         ):
             servers = {
                 "with": start_server(sim_on, work / "on" / "data", "--camera-snapshot-url",
-                                     camera.url, "--timelapse", "layer", key=None),
+                                     camera.url, "--timelapse", "layer", *park, key=None),
                 "without": start_server(sim_off, work / "off" / "data", key=None),
             }  # fmt: skip
             try:
@@ -173,6 +184,11 @@ def main() -> None:
     ratios = [
         w["duration_s"] / o["duration_s"] for w, o in zip(with_runs, without_runs, strict=True)
     ]
+    # Layer 1's frame is never parked.
+    added = [
+        (w["duration_s"] - o["duration_s"]) / max(1, layers - 1)
+        for w, o in zip(with_runs, without_runs, strict=True)
+    ]
     layer_frames_per_hour = layers / hours
     interval_frames_per_hour = 3600 / arguments.interval
     summary = {
@@ -183,6 +199,8 @@ def main() -> None:
         "runs": arguments.runs,
         "duration_s": {m: spread([r["duration_s"] for r in results[m]]) for m in results},
         "slowdown_ratio": spread(ratios, 3),
+        "park": arguments.park or None,
+        "added_s_per_park": spread(added, 3) if arguments.park else None,
         "server_cpu_s": {m: spread([r["server_cpu_s"] for r in results[m]]) for m in results},
         "children_cpu_s": {m: spread([r["children_cpu_s"] for r in results[m]]) for m in results},
         "frames": [r["frames"] for r in with_runs],

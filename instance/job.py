@@ -121,10 +121,11 @@ class PrintJob:
         return True
 
     def release(self) -> None:
-        """The park move is over: the held line is the next one sent."""
+        """The park move is over: the held line is the next one sent (once, with no second
+        park: a take-back during the park already put it back in the file's way)."""
         held = self.held
+        self.held = self._hold_at = None
         if held is not None:
-            self.held = self._hold_at = None
             self._lines = chain([held[0]], self._lines)
 
     def acknowledged(self, line: GcodeLine) -> None:
