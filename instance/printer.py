@@ -630,21 +630,8 @@ class Printer:
         """Every line before the held one is acknowledged: park, frame, back, go on."""
         plan = self._park_plan
         try:
-            if plan is None:
-                return
-            # The file's own state: every line before the held one was acknowledged.
-            machine = replace_machine(job.machine, {})
-            moves = plan.move.commands(self.settings.scripts, machine)
-            if moves is not None:
-                for command in moves[0]:
-                    await self.link.execute(command)
-            try:
-                await plan.frames.frame(where)
-            except Exception:  # a frame's trouble never stops the print
-                log.exception("park move: the frame failed")
-            if moves is not None:
-                for command in moves[1]:
-                    await self.link.execute(command)
+            if plan is not None:
+                await self._park_and_frame(job, plan, where)
         except CommandFailed as error:
             log.warning("park move did not complete: %s", error)
             return
@@ -654,6 +641,21 @@ class Printer:
         if self.job is job:
             job.release()
             self._feed()
+
+    async def _park_and_frame(self, job: PrintJob, plan: ParkPlan, where: str) -> None:
+        # The file's own state: every line before the held one was acknowledged.
+        machine = replace_machine(job.machine, {})
+        moves = plan.move.commands(self.settings.scripts, machine)
+        if moves is not None:
+            for command in moves[0]:
+                await self.link.execute(command)
+        try:
+            await plan.frames.frame(where)
+        except Exception:  # a frame's trouble never stops the print
+            log.exception("park move: the frame failed")
+        if moves is not None:
+            for command in moves[1]:
+                await self.link.execute(command)
 
     def _stop_parking(self) -> None:
         parking, self._parking = self._parking, None

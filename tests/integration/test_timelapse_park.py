@@ -212,41 +212,49 @@ def test_a_camera_gone_still_parks_and_the_print_completes(
     assert any("camera gone at layer 3" in note for note in done.timelapse["notes"])
 
 
+def pressed_while_parked(
+    tmp_path: Path, jpegs: list[bytes], button: str, frame: int
+) -> tuple[Run, list[str], int]:
+    """The run, what the firmware ran (the host's own polls aside), and where the button's
+    own lines begin in it: right after the ``M400`` of the park of frame ``frame``'s layer."""
+    with stand_in_camera(tmp_path, jpegs=jpegs) as camera:
+        done = print_with_park(tmp_path, camera, press=(button, frame))
+    stream = without_host(done.executed)
+    # The park of layer ``frame`` (layer 1's frame is not parked) ends with its M400.
+    parked = [i for i, c in enumerate(stream) if c == "M400"][frame - 2]
+    assert stream[parked - 2 : parked] == [
+        f"G1 Z{number(0.2 * frame + 2)} F600",
+        "G1 X0 Y200 F6000",
+    ]
+    return done, stream, parked + 1
+
+
 def test_a_pause_pressed_while_parked_waits_for_the_return(
     tmp_path: Path, jpegs: list[bytes]
 ) -> None:
-    with stand_in_camera(tmp_path, jpegs=jpegs) as camera:
-        done = print_with_park(tmp_path, camera, press=("pause", 3))
+    done, stream, after = pressed_while_parked(tmp_path, jpegs, "pause", 3)
     assert done.outcome is JobOutcome.COMPLETED
-    stream = without_host(done.executed)
-    # The pause's own lines (M400, M114, the pause script, then the resume script) come
-    # after a whole park block, never inside one; the file and the parks are intact.
-    pause_at = stream.index("M114")
-    assert stream[pause_at - 2 : pause_at] == ["G1 F6000", "M400"]
-    assert [c for c in stream if c not in ("M114",)].count("M400") >= LAYERS - 1
+    # The way back first (7 lines), then the pause (M400, M114, its script), then the
+    # resume to where the head was before the park: the layer's start, not the corner.
+    returned = after + 7
+    assert stream[after:returned] == park_block(3)[3:]
+    pause = ["M400", "M114", "G91", "G1 E-2 F2400", "G1 Z10 F600", "G90"]
+    resume = ["G90", "G1 X10 Y10 F6000", "G1 Z0.6 F600", "G91", "G1 E2 F2400", "G90",
+              "G92 E6", "G90", "M82", "G1 F6000"]  # fmt: skip
+    assert stream[returned : returned + 16] == pause + resume
+    # Take the pause's lines out: the file with one park block per boundary, no more.
+    assert stream[:returned] + stream[returned + 16 :] == expected(tmp_path / "layers.gcode")[0]
     assert done.timelapse["frames"] == LAYERS
 
 
 def test_a_cancel_pressed_while_parked_stops_at_once(tmp_path: Path, jpegs: list[bytes]) -> None:
-    with stand_in_camera(tmp_path, jpegs=jpegs) as camera:
-        done = print_with_park(tmp_path, camera, press=("cancel", 2))
+    done, stream, after = pressed_while_parked(tmp_path, jpegs, "cancel", 2)
     assert done.outcome is JobOutcome.CANCELLED
-    stream = without_host(done.executed)
-    parked = stream.index("M400")
     # After the park's M400: no way back, no further line of the file; the cancel's own
     # (M108 breaks a heat-up wait, M400 drains, then the cancel script).
-    assert stream[parked - 2 : parked] == ["G1 Z2.4 F600", "G1 X0 Y200 F6000"]
-    assert stream[parked + 1 :] == [
-        "M108",
-        "M400",
-        "M104 S0",
-        "M140 S0",
-        "M107",
-        "G91",
-        "G1 Z10 F600",
-        "G90",
-        "M84",
-    ]
+    assert stream[after:] == [
+        "M108", "M400", "M104 S0", "M140 S0", "M107", "G91", "G1 Z10 F600", "G90", "M84",
+    ]  # fmt: skip
 
 
 def test_without_park_gcode_the_stream_is_the_file(tmp_path: Path, jpegs: list[bytes]) -> None:
