@@ -36,6 +36,11 @@ def line_problem(line: str) -> str | None:
         return f"{text!r} has a character that is not printable ASCII"
     if ";" in text or "*" in text:
         return f"{text!r}: no comments (;) or checksums (*); the print server adds checksums"
+    if "$" in text or "|" in text:
+        return (
+            f"{text!r}: no $ or | (the stack passes the lines in one setting, joined by |,"
+            " where Compose would read $ as a variable)"
+        )
     if _NUMBERED.match(text):
         return f"{text!r}: no line number (N…); the print server numbers the lines"
     try:

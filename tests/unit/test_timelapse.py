@@ -184,6 +184,7 @@ def test_park_gcode_is_checked_line_by_line_and_renders_a_way_back() -> None:
         ("G1 Z5 ; up", r"line 1: .*no comments"),
         ("N10 G1 Z5", r"line 1: .*no line number"),
         ("G1 Z5*77", r"line 1: .*checksums"),
+        ("G1 Z5\nG1 X$PARK", r"line 2: .*no \$ or \|"),
     ):
         with pytest.raises(ValueError, match=says):
             parse_park_gcode(text)
