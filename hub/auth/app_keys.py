@@ -42,7 +42,7 @@ from hub.auth.accounts import get_user
 from hub.auth.api_keys import KeyRefused, create_key
 from hub.auth.credentials import token_hash
 from hub.auth.current import current_user
-from hub.auth.printer_requests import HEADER, PrinterRequestRefused, verify
+from hub.auth.printer_requests import signed_body
 from hub.auth.rights import User, may_view
 from hub.context import HubContext, context
 from hub.errors import ApiError
@@ -76,16 +76,8 @@ async def _signed_body(request: web.Request) -> tuple[FleetPrinter, bytes]:
     """The printer that signed this relay (its own name only), and the body it sent."""
     ctx = context(request)
     printer = _printer(ctx, request.match_info["name"])
-    raw = await request.content.read(MAX_BODY + 1)
-    if len(raw) > MAX_BODY:
-        raise ApiError(413, f"a key request is at most {MAX_BODY} bytes")
-    try:
-        signer = verify(ctx.master_key, request.headers.get(HEADER), request.method,
-                        request.path, raw, time.time())  # fmt: skip
-    except PrinterRequestRefused as refused:
-        raise ApiError(403, str(refused)) from None
-    if signer != printer.name:
-        raise ApiError(403, f"{signer} may not ask for {printer.name}")
+    too_large = f"a key request is at most {MAX_BODY} bytes"
+    raw = await signed_body(request, ctx.master_key, printer.name, MAX_BODY, too_large)
     return printer, raw
 
 

@@ -16,8 +16,12 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import time
+
+from aiohttp import web
 
 from hub.auth.signing import printer_key
+from hub.errors import ApiError
 
 HEADER = "X-Fabfleet-Printer"
 WINDOW = 60
@@ -58,3 +62,21 @@ def verify(
     if not hmac.compare_digest(mac.hexdigest(), given.strip().lower()):
         raise PrinterRequestRefused(f"{HEADER} is not signed with {printer}'s key")
     return printer
+
+
+async def signed_body(
+    request: web.Request, master: bytes, printer: str, max_body: int, too_large: str
+) -> bytes:
+    """The body of a request ``printer`` signed (at most ``max_body`` bytes): a 413 with
+    ``too_large`` for a longer one, a 403 for a signature that is not that printer's now."""
+    raw = await request.content.read(max_body + 1)
+    if len(raw) > max_body:
+        raise ApiError(413, too_large)
+    try:
+        signer = verify(master, request.headers.get(HEADER), request.method, request.path, raw,
+                        time.time())  # fmt: skip
+    except PrinterRequestRefused as refused:
+        raise ApiError(403, str(refused)) from None
+    if signer != printer:
+        raise ApiError(403, f"{signer} may not ask for {printer}")
+    return raw

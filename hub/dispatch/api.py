@@ -23,7 +23,7 @@ from typing import Any
 from aiohttp import web
 
 from hub.auth.current import current_user, require_admin
-from hub.auth.printer_requests import HEADER, PrinterRequestRefused, verify
+from hub.auth.printer_requests import signed_body
 from hub.auth.rights import may_view
 from hub.bodies import read_object, text_field
 from hub.context import context
@@ -95,16 +95,8 @@ def pending_overrides(db: Any, printer: str, file: str, now: float) -> dict[str,
 async def printer_check(request: web.Request) -> web.Response:
     ctx = context(request)
     printer = _printer(request)
-    raw = await request.content.read(MAX_CHECK_BODY + 1)
-    if len(raw) > MAX_CHECK_BODY:
-        raise ApiError(413, "the check's body is too large")
-    try:
-        signer = verify(ctx.master_key, request.headers.get(HEADER), request.method,
-                        request.path, raw, time.time())  # fmt: skip
-    except PrinterRequestRefused as refused:
-        raise ApiError(403, str(refused)) from None
-    if signer != printer.name:
-        raise ApiError(403, f"{signer} may not ask for {printer.name}")
+    too_large = "the check's body is too large"
+    raw = await signed_body(request, ctx.master_key, printer.name, MAX_CHECK_BODY, too_large)
     try:
         body = json.loads(raw.decode("utf-8"))
     except (UnicodeDecodeError, ValueError):
