@@ -58,6 +58,17 @@ PRINTERS = "printers"
 SPOOLMAN = "spoolman"
 # The hub's route to the LAN, only when the fleet names an MQTT broker (docs/mqtt.md).
 BROKER = "broker"
+# The hub's route to the LAN, only when a printer or camera has a power device it reaches
+# over the network (Tasmota, Shelly, Home Assistant, HTTP: docs/power.md).
+POWER_NET = "power"
+NETWORK_POWER = ("tasmota", "shelly1", "shelly2", "homeassistant", "http")
+# Why the hub is on each of its networks with a route out.
+_HUB_LANS = {
+    SPOOLMAN: "For the hub to reach the site's Spoolman (site: spoolman:): a route to the LAN.",
+    BROKER: "For the hub to reach the site's MQTT broker (site: mqtt:): a route to the LAN.",
+    POWER_NET: "For the hub to reach the power devices the fleet file names (Tasmota, Shelly, "
+    "Home Assistant, HTTP): a route to the LAN.",
+}
 # What udev's usb_id/path_id ever put in ID_SERIAL_SHORT and ID_PATH: they replace
 # every other byte with '_'. Anything else could break a rule's quoting or act as
 # a glob ('*', '?', '[', '|') and match another device, so it is refused, not escaped.
@@ -208,12 +219,18 @@ def _power_secrets(fleet: Fleet) -> tuple[Mount, ...]:
     )
 
 
-def _hub(
-    images: _Images,
-    spoolman: bool = False,
-    extra: tuple[Mount, ...] = (),
-    broker: bool = False,
-) -> Service:
+def hub_lans(fleet: Fleet) -> tuple[str, ...]:
+    """The networks with a route out the hub alone is on, for what the fleet file names."""
+    devices = [p.power for p in fleet.printers] + [c.power for c in fleet.cameras]
+    wanted = {
+        SPOOLMAN: fleet.site.spoolman is not None,
+        BROKER: fleet.site.mqtt is not None,
+        POWER_NET: any(getattr(d, "type", None) in NETWORK_POWER for d in devices),
+    }
+    return tuple(name for name, wanted_now in wanted.items() if wanted_now)
+
+
+def _hub(images: _Images, extra: tuple[Mount, ...] = (), lans: tuple[str, ...] = ()) -> Service:
     return Service(
         name=HUB,
         role="hub",
@@ -243,7 +260,7 @@ def _hub(
             *extra,
         ),
         scratch=(paths.SCRATCH,),
-        networks=(INTERNAL,) + ((SPOOLMAN,) if spoolman else ()) + ((BROKER,) if broker else ()),
+        networks=(INTERNAL, *lans),
         health=_API_HEALTH,
         route=Route("hub", HUB, "/", HUB, paths.SERVICE_PORT),
     )
@@ -422,7 +439,7 @@ def _proxy(site: Site, proxy: Proxy, images: _Images) -> Service:
 
 
 def _networks(
-    printers: tuple[PrinterEntry, ...], spoolman: bool = False, broker: bool = False
+    printers: tuple[PrinterEntry, ...], lans: tuple[str, ...] = ()
 ) -> tuple[Network, ...]:
     networks = [
         Network(
@@ -441,24 +458,7 @@ def _networks(
                 "the LAN.",
             )
         )
-    if spoolman:
-        networks.append(
-            Network(
-                SPOOLMAN,
-                route_out=True,
-                why="For the hub to reach the site's Spoolman (site: spoolman:): a route to "
-                "the LAN.",
-            )
-        )
-    if broker:
-        networks.append(
-            Network(
-                BROKER,
-                route_out=True,
-                why="For the hub to reach the site's MQTT broker (site: mqtt:): a route to the "
-                "LAN.",
-            )
-        )
+    networks += [Network(name, route_out=True, why=_HUB_LANS[name]) for name in lans]
     return tuple(networks)
 
 
@@ -488,8 +488,8 @@ def stack_of(fleet: Fleet, version: str) -> Stack:
     cameras = cameras_of(fleet)
     routes = tuple(p.route for p in printers) + tuple(c.route for c in cameras)
     proxy = proxy_of(fleet.site, routes)
-    broker = fleet.site.mqtt is not None
-    services = [_hub(images, fleet.site.spoolman is not None, _power_secrets(fleet), broker)]
+    lans = hub_lans(fleet)
+    services = [_hub(images, _power_secrets(fleet), lans)]
     for printer, entry in zip(fleet.printers, printers, strict=True):
         if printer.simulated is not None:
             services.append(_simulator(printer, images))
@@ -504,6 +504,6 @@ def stack_of(fleet: Fleet, version: str) -> Stack:
         cameras=cameras,
         hub=hub_of(fleet),
         proxy=proxy,
-        networks=_networks(printers, fleet.site.spoolman is not None, broker),
+        networks=_networks(printers, lans),
         volumes=tuple(_data_volume(p.name) for p in fleet.printers),
     )

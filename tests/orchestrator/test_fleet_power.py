@@ -233,3 +233,19 @@ def test_the_hub_alone_gets_a_route_to_the_broker_when_the_fleet_names_one() -> 
     )
     assert plain["services"]["hub"]["networks"] == ["internal"]
     assert "broker" not in plain["networks"]
+
+
+def test_the_hub_alone_gets_a_route_to_the_power_devices_it_reaches_over_the_network() -> None:
+    """A Tasmota, Shelly, Home Assistant or HTTP plug sits on the LAN: the hub (only) gets a
+    network with a route out to switch it; a GPIO line or an MQTT plug needs no such route."""
+    compose = yaml.safe_load(rendered(FLEET)["compose.yaml"])
+    assert compose["services"]["hub"]["networks"] == ["internal", "broker", "power"]
+    assert compose["networks"]["power"] in ({}, None)  # a plain bridge: a route out
+    others = [s.get("networks", []) for n, s in compose["services"].items() if n != "hub"]
+    assert not any("power" in networks for networks in others)
+    for device in ("{type: gpio, line: 17}", "{type: mqtt, topic: plug-mk3}"):
+        site = "site:\n  mqtt: {host: broker.lan}\n" if "mqtt" in device else ""
+        text = f"{site}printers:\n  - name: mk3\n    simulated: true\n    power: {device}\n"
+        local = yaml.safe_load(rendered(text)["compose.yaml"])
+        assert "power" not in local["services"]["hub"]["networks"], device
+        assert "power" not in local["networks"], device
