@@ -29,7 +29,6 @@ Asking, approving, denying and the key's making are audited.
 
 from __future__ import annotations
 
-import json
 import secrets
 import sqlite3
 import time
@@ -44,6 +43,7 @@ from hub.auth.credentials import token_hash
 from hub.auth.current import current_user
 from hub.auth.printer_requests import signed_body
 from hub.auth.rights import User, may_view
+from hub.bodies import json_object
 from hub.context import HubContext, context
 from hub.errors import ApiError
 from hub.fleet.roster import FleetPrinter
@@ -96,12 +96,7 @@ def _name(body: dict[str, Any], field: str, required: bool) -> str | None:
 async def ask(request: web.Request) -> web.Response:
     ctx = context(request)
     printer, raw = await _signed_body(request)
-    try:
-        body = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError):
-        raise ApiError(400, "the request body is not valid JSON") from None
-    if not isinstance(body, dict):
-        raise ApiError(400, "the request body must be a JSON object")
+    body = json_object(raw)
     app = _name(body, "app", required=True)
     user = _name(body, "user", required=False)
     assert app is not None

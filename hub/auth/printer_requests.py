@@ -21,6 +21,7 @@ import time
 from aiohttp import web
 
 from hub.auth.signing import printer_key
+from hub.bodies import read_at_most
 from hub.errors import ApiError
 
 HEADER = "X-Fabfleet-Printer"
@@ -69,7 +70,7 @@ async def signed_body(
 ) -> bytes:
     """The body of a request ``printer`` signed (at most ``max_body`` bytes): a 413 with
     ``too_large`` for a longer one, a 403 for a signature that is not that printer's now."""
-    raw = await request.content.read(max_body + 1)
+    raw = await read_at_most(request, max_body)
     if len(raw) > max_body:
         raise ApiError(413, too_large)
     try:

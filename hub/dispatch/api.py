@@ -16,7 +16,6 @@ Every override is audited; each is for one job only.
 
 from __future__ import annotations
 
-import json
 import time
 from typing import Any
 
@@ -25,7 +24,7 @@ from aiohttp import web
 from hub.auth.current import current_user, require_admin
 from hub.auth.printer_requests import signed_body
 from hub.auth.rights import may_view
-from hub.bodies import read_object, text_field
+from hub.bodies import json_object, read_object, text_field
 from hub.context import context
 from hub.dispatch.check import ITEMS, OVERRIDABLE, JobSide, check, format_overrides, parse_overrides
 from hub.dispatch.sources import SOURCES, Sources
@@ -97,12 +96,7 @@ async def printer_check(request: web.Request) -> web.Response:
     printer = _printer(request)
     too_large = "the check's body is too large"
     raw = await signed_body(request, ctx.master_key, printer.name, MAX_CHECK_BODY, too_large)
-    try:
-        body = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError):
-        raise ApiError(400, "the request body is not valid JSON") from None
-    if not isinstance(body, dict):
-        raise ApiError(400, "the request body must be a JSON object")
+    body = json_object(raw)
     file = text_field(body, "file")
     now = time.time()
     found = request.app.get(queue_dispatcher.DISPATCHER)
