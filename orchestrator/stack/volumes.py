@@ -138,11 +138,17 @@ def _exec_to(
 ) -> None:
     made = client.api.exec_create(container.id, command, stdout=True, stderr=True)
     errors = bytearray()
-    for stdout, stderr in client.api.exec_start(made["Id"], stream=True, demux=True):
-        if stdout:
-            out.write(stdout)
-        if stderr:
-            errors += stderr[-4000:]
+    stream = client.api.exec_start(made["Id"], stream=True, demux=True)
+    try:
+        for stdout, stderr in stream:
+            if stdout:
+                out.write(stdout)
+            if stderr:
+                errors = (errors + stderr)[-4000:]
+    finally:
+        # The SDK leaves the exec's connection open once its stream ends.
+        stream.close()
+        stream._response.close()  # type: ignore[attr-defined]
     code = client.api.exec_inspect(made["Id"]).get("ExitCode")
     if code != 0:
         said = errors.decode(errors="replace").strip().splitlines()[-1:] or ["no message"]

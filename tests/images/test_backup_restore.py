@@ -202,6 +202,16 @@ def test_a_fleet_backed_up_while_printing_is_restored_onto_a_fresh_install(
     again = fabfleet(new, *restore_args)
     assert again.exit_code == 1
     assert "has a fleet's data already" in again.stderr and "--force" in again.stderr
+    # With --force it restores all the same, and keeps what it replaced.
+    forced = fabfleet(new, *restore_args, "--force")
+    assert forced.exit_code == 0, forced.output
+    (aside,) = new.state_dir.glob("before-restore-*")
+    assert (aside / "hub-data" / "hub.sqlite").exists()
+    assert (aside / "secrets" / "gate.key").read_bytes() == (
+        new.state_dir / "secrets" / "gate.key"
+    ).read_bytes()
+    with tarfile.open(aside / "printers" / "a.tar") as kept:
+        assert "data/files/part.gcode" in kept.getnames()
 
     visitor = up(new, client)
     me = visitor.login(ADMIN, ADMIN_PASSWORD)

@@ -82,9 +82,14 @@ def test_an_interrupted_backup_leaves_no_archive_and_keeps_the_old_one(
 ) -> None:
     path = tmp_path / "night.fabfleet"
     path.write_bytes(b"last night's archive")
-    with pytest.raises(type(interruption)), ArchiveWriter(path, manifest()) as writer:
-        writer.add_bytes("fleet.yaml", b"site: {}\n")
-        raise interruption
+
+    def interrupted_backup() -> None:
+        with ArchiveWriter(path, manifest()) as writer:
+            writer.add_bytes("fleet.yaml", b"site: {}\n")
+            raise interruption
+
+    with pytest.raises(type(interruption)):
+        interrupted_backup()
     assert path.read_bytes() == b"last night's archive"
     assert leftovers(tmp_path) == ["night.fabfleet"]
 
@@ -124,7 +129,7 @@ def test_truncated_corrupt_and_foreign_files_are_refused(tmp_path: Path) -> None
     flipped[len(data) // 2] ^= 0xFF
     corrupt = tmp_path / "corrupt.fabfleet"
     corrupt.write_bytes(bytes(flipped))
-    with pytest.raises(ArchiveError, match="truncated or damaged|damaged|not a fabfleet backup"):
+    with pytest.raises(ArchiveError, match=r"truncated or damaged|damaged|not a fabfleet backup"):
         verify(corrupt)
     text = tmp_path / "notes.txt"
     text.write_text("not an archive\n")
