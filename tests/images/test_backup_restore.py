@@ -211,7 +211,7 @@ def test_a_fleet_backed_up_while_printing_is_restored_onto_a_fresh_install(
         new.state_dir / "secrets" / "gate.key"
     ).read_bytes()
     with tarfile.open(aside / "printers" / "a.tar") as kept:
-        assert "data/files/part.gcode" in kept.getnames()
+        assert "./files/part.gcode" in kept.getnames()
 
     visitor = up(new, client)
     me = visitor.login(ADMIN, ADMIN_PASSWORD)
