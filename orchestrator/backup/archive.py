@@ -128,7 +128,8 @@ class ArchiveWriter:
 
 
 def check_destination(path: Path) -> None:
-    """That an archive can be written at ``path``: its folder exists and takes a new file."""
+    """That a file (the archive, the fleet file) can be written at ``path``: its folder exists
+    and takes a new file."""
     if path.is_dir():
         raise ArchiveError(f"{path} is a directory; give the archive's file name")
     try:

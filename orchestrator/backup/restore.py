@@ -22,7 +22,7 @@ from typing import IO
 
 import docker
 
-from orchestrator.backup.archive import ArchiveError, Verified
+from orchestrator.backup.archive import ArchiveError, Verified, check_destination
 from orchestrator.backup.manifest import FLEET_FILE, PRINTERS, STATE, Member
 from orchestrator.fleet.file import dump_fleet, parse_fleet, write_atomically
 from orchestrator.fleet.model import Fleet
@@ -229,10 +229,13 @@ def restore(
             f"replaced is kept in {state_dir}/{ASIDE_PREFIX}<time>/)"
         )  # fmt: skip
     try:
+        settings.config.parent.mkdir(parents=True, exist_ok=True)
+        check_destination(settings.config)  # the fleet file is written last: it must take it
         state_dir.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(dir=state_dir, prefix=".restore-"))
     except OSError as error:
-        raise RestoreRefused(f"cannot write to {state_dir}: {error.strerror or error}") from None
+        where = error.filename or state_dir
+        raise RestoreRefused(f"cannot write to {where}: {error.strerror or error}") from None
     report = RestoreReport(state_dir, manifest_version=verified.manifest.fabfleet_version,
                            created=verified.manifest.created)  # fmt: skip
     made: list[str] = []
@@ -256,7 +259,6 @@ def restore(
             note(f"printer {printer}: data volume made")
         for name in (SECRETS_DIR, HUB_DATA):
             (staging / STATE / name).rename(state_dir / name)
-        settings.config.parent.mkdir(parents=True, exist_ok=True)
         write_atomically(settings.config, fleet_text)
     except BaseException:
         for printer in made:
