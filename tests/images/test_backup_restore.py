@@ -9,6 +9,7 @@ volumes, and the archive restored into a new state directory under a new compose
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import stat
@@ -20,9 +21,11 @@ from typing import Any
 
 import docker
 import pytest
+from docker.errors import APIError, ImageNotFound
 
 from orchestrator.cli import stack as stack_commands
 from orchestrator.stack.images import RequireImages
+from orchestrator.stack.volumes import HELPER_REPOSITORY
 from tests.images.conftest import Built
 from tests.images.proxy_stack import (
     ADMIN,
@@ -58,6 +61,9 @@ def stacks(
     finally:
         remove_project(client, old.project)
         remove_project(client, new.project)
+        # The empty helper image restore made new volumes from (docs/backup.md).
+        with contextlib.suppress(ImageNotFound, APIError):
+            client.images.remove(f"{HELPER_REPOSITORY}:10001-10001")
 
 
 def services() -> list[str]:
