@@ -1,0 +1,58 @@
+"""A small real file system (tmpfs) for disk-full tests, and a filler that takes all of it."""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import sqlite3
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+MB = 1024 * 1024
+FILLER = ".filler"
+
+
+@contextlib.contextmanager
+def small_volume(where: Path, size_mb: int) -> Iterator[Path]:
+    """``where`` as its own tmpfs of ``size_mb`` MB (root only), unmounted whatever happens."""
+    where.mkdir(parents=True, exist_ok=True)
+    subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", f"size={size_mb}m,mode=0755", "tmpfs", str(where)],
+        check=True,
+    )
+    try:
+        yield where
+    finally:
+        # Lazy: a process that still has a file open there cannot keep the mount alive.
+        subprocess.run(["umount", "--lazy", str(where)], check=False)
+
+
+def fill(volume: Path) -> Path:
+    """Write a filler file until the volume has not one byte left; the filler's path."""
+    filler = volume / FILLER
+    fd = os.open(filler, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    try:
+        for size in (MB, 64 * 1024, 4096, 512, 1):
+            block = b"\0" * size
+            while True:
+                try:
+                    os.write(fd, block)
+                except OSError as error:
+                    if error.errno != errno.ENOSPC:
+                        raise
+                    break
+    finally:
+        os.close(fd)
+    assert os.statvfs(volume).f_bavail == 0
+    return filler
+
+
+def integrity(database: Path) -> str:
+    """SQLite's ``PRAGMA integrity_check`` of a database file ("ok" when undamaged)."""
+    db = sqlite3.connect(database)
+    try:
+        return str(db.execute("PRAGMA integrity_check").fetchone()[0])
+    finally:
+        db.close()
