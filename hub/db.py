@@ -8,10 +8,40 @@ same file at the same time (WAL and a busy timeout make that safe).
 
 from __future__ import annotations
 
+import errno
+import logging
 import os
 import sqlite3
 from collections.abc import Iterable
 from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+# SQLite's primary result code for "database or disk is full".
+SQLITE_FULL = 13
+DISK_FULL = (
+    "the hub's disk is full: this change could not be saved. Free space on the hub's"
+    " volume and try again; everything already saved can still be read"
+)
+
+
+def disk_full(error: BaseException) -> bool:
+    """``error`` is a write that found no room: SQLite's SQLITE_FULL, or ENOSPC/EDQUOT."""
+    if isinstance(error, sqlite3.Error):
+        code = getattr(error, "sqlite_errorcode", None)
+        return code is not None and code & 0xFF == SQLITE_FULL
+    return isinstance(error, OSError) and error.errno in (errno.ENOSPC, errno.EDQUOT)
+
+
+def write_if_room(db: sqlite3.Connection, sql: str, params: tuple[object, ...]) -> None:
+    """Housekeeping a read does on its way (a session's or a key's last use): on a full
+    disk it is left for a later request, and the read goes on."""
+    try:
+        db.execute(sql, params)
+    except sqlite3.OperationalError as error:
+        if not disk_full(error):
+            raise
+        log.warning("not written, the disk is full: %s", sql.split(" WHERE")[0])
 
 
 def open_database(path: Path, schemas: Iterable[str]) -> sqlite3.Connection:
