@@ -10,6 +10,8 @@ import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
+from tests.web.big_upload import BOUNDARY, LINE
+
 MB = 1024 * 1024
 FILLER = ".filler"
 
@@ -56,3 +58,15 @@ def integrity(database: Path) -> str:
         return str(db.execute("PRAGMA integrity_check").fetchone()[0])
     finally:
         db.close()
+
+
+def chunked_upload(name: str, size: int) -> Iterator[bytes]:
+    """A multipart body sent without a Content-Length (chunked): no size to check up front."""
+    yield (
+        f'--{BOUNDARY}\r\nContent-Disposition: form-data; name="file"; filename="{name}"\r\n'
+        "Content-Type: application/octet-stream\r\n\r\n"
+    ).encode()
+    block = LINE * (64 * 1024 // len(LINE))
+    for _ in range(size // len(block)):
+        yield block
+    yield f"\r\n--{BOUNDARY}--\r\n".encode()

@@ -15,9 +15,8 @@ from hub.auth.signing import proxy_key, read_master_key
 from hub.db import open_database
 from tests.hub.conftest import HubProcess, login
 from tests.hub.test_queue_api import PASSWORD, SQUARE, entries, fleet, post, stored
-from tests.small_volume import MB, fill, integrity, small_volume
+from tests.small_volume import MB, chunked_upload, fill, integrity, small_volume
 from tests.web.big_upload import BOUNDARY
-from tests.web.test_disk_full import chunked_upload
 
 
 def checkpoint(database: Path) -> None:

@@ -5,15 +5,14 @@ from __future__ import annotations
 
 import os
 import sqlite3
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from instance.printer import RECORDS_WAIT
 from tests.conftest import file_commands, file_head, without_host
-from tests.small_volume import MB, fill, integrity, small_volume
-from tests.web.big_upload import BOUNDARY, LINE
+from tests.small_volume import MB, chunked_upload, fill, integrity, small_volume
+from tests.web.big_upload import BOUNDARY
 from tests.web.server import GCODE, Served, running_server
 
 pytestmark = pytest.mark.timeout(180)
@@ -29,18 +28,6 @@ def recorded_outcome(served: Served, job_id: int) -> str | None:
     finally:
         db.close()
     return None if row is None else row[0]
-
-
-def chunked_upload(name: str, size: int) -> Iterator[bytes]:
-    """A multipart body sent without a Content-Length (chunked): no size to check up front."""
-    yield (
-        f'--{BOUNDARY}\r\nContent-Disposition: form-data; name="file"; filename="{name}"\r\n'
-        "Content-Type: application/octet-stream\r\n\r\n"
-    ).encode()
-    block = LINE * (64 * 1024 // len(LINE))
-    for _ in range(size // len(block)):
-        yield block
-    yield f"\r\n--{BOUNDARY}--\r\n".encode()
 
 
 def left_behind(served: Served) -> list[str]:
