@@ -19,6 +19,7 @@ FILLER = ".filler"
 @contextlib.contextmanager
 def small_volume(where: Path, size_mb: int) -> Iterator[Path]:
     """``where`` as its own tmpfs of ``size_mb`` MB (root only), unmounted whatever happens."""
+    assert os.geteuid() == 0, "a tmpfs is mounted for this test: run it as root (CI does)"
     where.mkdir(parents=True, exist_ok=True)
     subprocess.run(
         ["mount", "-t", "tmpfs", "-o", f"size={size_mb}m,mode=0755", "tmpfs", str(where)],
