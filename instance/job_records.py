@@ -218,7 +218,9 @@ def _lock_data_dir(data_dir: Path) -> int:
         os.close(fd)
         raise
     os.ftruncate(fd, 0)
-    os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+    # Only for the message above: a full disk leaves it empty ("unknown"), nothing more.
+    with contextlib.suppress(OSError):
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
     return fd
 
 
