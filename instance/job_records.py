@@ -9,6 +9,7 @@ import fcntl
 import json
 import logging
 import os
+import shutil
 import sqlite3
 import struct
 import threading
@@ -116,6 +117,12 @@ class RecordsDiskFull(JobRecordsError):
     """The data dir's disk is full: a write to the job records found no room."""
 
 
+# Less free than this, and the job database cannot be opened: the disk is full.
+NEARLY_FULL = 1024 * 1024
+DISK_FULL_AT_START = (
+    "the print server's disk is full: its job database cannot be opened (it is left as it"
+    " is). Free space on its volume; its container starts it again by itself"
+)
 DISK_FULL_START = (
     "the print server's disk is full: the job could not be recorded, so it was not started."
     " Free space on its volume (delete files or old timelapses) and start it again"
@@ -283,6 +290,10 @@ class JobRecords:
             self._prepare(db)
         except sqlite3.DatabaseError as exc:
             db.close()
+            # WAL needs its shared-memory file: on a full disk it cannot be made, and the
+            # database is fine.
+            if shutil.disk_usage(self.data_dir).free < NEARLY_FULL:
+                raise RecordsDiskFull(f"{DISK_FULL_AT_START} ({exc})") from exc
             raise self._unreadable(exc) from exc
         except BaseException:
             db.close()

@@ -4,6 +4,7 @@ crashes or is damaged, and everything works again once space returns."""
 from __future__ import annotations
 
 import sqlite3
+import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
@@ -13,7 +14,7 @@ from hub.app import schemas
 from hub.auth.accounts import create_user
 from hub.auth.signing import proxy_key, read_master_key
 from hub.db import open_database
-from tests.hub.conftest import HubProcess, login
+from tests.hub.conftest import BIN, HubProcess, login, start_hub_process
 from tests.hub.test_queue_api import PASSWORD, SQUARE, entries, fleet, post, stored
 from tests.small_volume import MB, chunked_upload, fill, integrity, small_volume
 from tests.web.big_upload import BOUNDARY
@@ -101,4 +102,24 @@ def test_a_full_hub_disk_refuses_changes_clearly_and_keeps_serving(
         assert len(entries(ada, hub)) == 1
         assert len(stored(hub)) == 1
         hub.stop()
+
+        # Started on a disk with no room for SQLite's shared memory (a host rebooted): the
+        # hub says why and stops (its container starts it again), and starts once there
+        # is room, with everything it had.
+        filler = fill(volume)
+        refused = subprocess.run(
+            [str(BIN / "fabfleet-hub"), "serve", "--data-dir", str(hub.data_dir),
+             "--fleet-file", str(hub.fleet_file), "--listen", "127.0.0.1:0",
+             "--gate-key-file", str(hub.gate_key_file)],
+            capture_output=True, text=True, timeout=60, check=False,
+        )  # fmt: skip
+        assert refused.returncode == 1
+        assert "the hub's disk is full: its database cannot be opened" in refused.stderr
+        assert "Traceback" not in refused.stderr
+        filler.unlink()
+        again = start_hub_process(hub.data_dir, fleet(), gate_key_file=hub.gate_key_file)
+        try:
+            assert len(entries(ada, again)) == 1
+        finally:
+            again.stop()
         assert integrity(hub.data_dir / "hub.sqlite") == "ok"

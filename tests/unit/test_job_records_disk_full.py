@@ -94,3 +94,17 @@ def test_a_process_that_dies_while_the_disk_is_full_loses_no_job(volume: Path) -
     finally:
         second.close()
     assert integrity(volume / "jobs.sqlite3") == "ok"
+
+
+def test_a_start_on_a_full_disk_says_so_and_leaves_the_database_alone(volume: Path) -> None:
+    with JobRecords(volume) as records:
+        job = records.start("part.gcode", 1000, 100.0)
+        records.finish(job, JobOutcome.COMPLETED, None, 110.0)
+    filler = fill(volume)
+    # SQLite cannot make its shared memory: the disk is full, the database is fine.
+    with pytest.raises(RecordsDiskFull, match="disk is full: its job database cannot be opened"):
+        JobRecords(volume)
+    filler.unlink()
+    with JobRecords(volume) as records:
+        assert records.get(job) is not None
+        assert records.list()[0].outcome is JobOutcome.COMPLETED
