@@ -248,7 +248,7 @@ async def submit(request: web.Request) -> web.Response:
             507,
             f"the hub's disk has {free // MB} MB free: not enough for this file and the"
             f" {DISK_MARGIN // MB} MB kept for its database. Free space on the hub's volume"
-            " (or remove finished queue entries) and queue it again",
+            " and queue it again",
         )
     try:
         return await _submit(request, user, incoming)

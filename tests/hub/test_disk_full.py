@@ -10,11 +10,8 @@ from pathlib import Path
 
 import requests
 
-from hub.app import schemas
-from hub.auth.accounts import create_user
 from hub.auth.signing import proxy_key, read_master_key
-from hub.db import open_database
-from tests.hub.conftest import BIN, HubProcess, login, start_hub_process
+from tests.hub.conftest import BIN, HubProcess, add_admin, login, start_hub_process
 from tests.hub.test_queue_api import PASSWORD, SQUARE, entries, fleet, post, stored
 from tests.small_volume import MB, chunked_upload, fill, integrity, small_volume
 from tests.web.big_upload import BOUNDARY
@@ -35,11 +32,7 @@ def test_a_full_hub_disk_refuses_changes_clearly_and_keeps_serving(
 ) -> None:
     with small_volume(tmp_path / "hub0", 24) as volume:
         hub = start_hub(fleet())
-        db = open_database(hub.data_dir / "hub.sqlite", schemas())
-        try:
-            create_user(db, "ada", PASSWORD, "admin")
-        finally:
-            db.close()
+        add_admin(hub, "ada", PASSWORD)
         ada = login(hub.url, "ada", PASSWORD)
         square = SQUARE.read_bytes()
 
@@ -107,15 +100,15 @@ def test_a_full_hub_disk_refuses_changes_clearly_and_keeps_serving(
         # hub says why and stops (its container starts it again), and starts once there
         # is room, with everything it had.
         filler = fill(volume)
-        refused = subprocess.run(
+        stopped = subprocess.run(
             [str(BIN / "fabfleet-hub"), "serve", "--data-dir", str(hub.data_dir),
              "--fleet-file", str(hub.fleet_file), "--listen", "127.0.0.1:0",
              "--gate-key-file", str(hub.gate_key_file)],
             capture_output=True, text=True, timeout=60, check=False,
         )  # fmt: skip
-        assert refused.returncode == 1
-        assert "the hub's disk is full: its database cannot be opened" in refused.stderr
-        assert "Traceback" not in refused.stderr
+        assert stopped.returncode == 1
+        assert "the hub's disk is full: its database cannot be opened" in stopped.stderr
+        assert "Traceback" not in stopped.stderr
         filler.unlink()
         again = start_hub_process(hub.data_dir, fleet(), gate_key_file=hub.gate_key_file)
         try:
