@@ -69,12 +69,8 @@ decoding; anything else is refused (403) like a path nginx and the raw URI disag
 from __future__ import annotations
 
 import hmac
-import logging
 import re
-import sqlite3
-from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TypeVar
 from urllib.parse import parse_qs, unquote
 
 from aiohttp import web
@@ -95,13 +91,9 @@ from hub.auth.identify import (
 from hub.auth.rights import User, may_act, may_view, may_view_camera
 from hub.auth.signing import HEADER, identity_for, proxy_key
 from hub.context import HubContext, context
-from hub.db import disk_full
 from hub.errors import ApiError
 from hub.records import audit
 from hub.web import error_page
-
-log = logging.getLogger(__name__)
-T = TypeVar("T")
 
 CHECK_PATH = "/api/auth/check"
 USER_HEADER = "X-Fabfleet-User"
@@ -445,10 +437,8 @@ def decide(request: web.Request, ask: Ask, identified: Identified | None) -> web
     scope = identified.printer
     if scope is not None and (route.kind, route.name) != ("printers", scope):
         if acting and not explain:
-            note = f"key for {scope}: {method} {route.kind}/{route.name}"[:300]
-            who = identified.user.name
-            _audit(lambda: audit.record(ctx.db, who, "refused app key", route.name or None, note),
-                   who, f"refused app key {note}")  # fmt: skip
+            audit.kept(ctx.db, identified.user.name, "refused app key", route.name or None,
+                       f"key for {scope}: {method} {route.kind}/{route.name}"[:300])  # fmt: skip
         return refuse(403, f"this API key was granted to an app for printer '{scope}' only")
     if (
         acting
@@ -477,9 +467,7 @@ def printer_answer(
         # Every refused act, and any request the proxy and the raw URI disagree about, on
         # the printer nginx routed to (admins read the log; the user learns nothing).
         if printer is not None and not explain and (acting or not route.consistent):
-            why = detail + note
-            _audit(lambda: audit.record(ctx.db, user.name, f"refused {action}", name, why),
-                   user.name, f"refused {action} on {name}: {why}")  # fmt: skip
+            audit.kept(ctx.db, user.name, f"refused {action}", name, detail + note)
         return refuse(403, message)
 
     if printer is None or not may_view(user, printer):
@@ -492,8 +480,7 @@ def printer_answer(
         if not allowed:
             return refused(f"{user.name} ({user.role}) may not act on printer '{name}'")
         if not explain:
-            act = _audit(lambda: audit.record_act(ctx.db, user.name, action, name, detail),
-                         user.name, f"{action} on {name}: {detail}")  # fmt: skip
+            act = audit.act_kept(ctx.db, user.name, action, name, detail)
     return web.json_response(
         {"user": user.name, "printer": name, "act": allowed},
         headers={
@@ -512,9 +499,7 @@ def camera_answer(
 
     def refused(message: str, note: str = "") -> web.Response:
         if camera is not None and not explain and (acting or not route.consistent):
-            why = detail + note
-            _audit(lambda: audit.record(ctx.db, user.name, "refused camera request", None, why),
-                   user.name, f"refused camera request {why}")  # fmt: skip
+            audit.kept(ctx.db, user.name, "refused camera request", None, detail + note)
         return refuse(403, message)
 
     if camera is None or not may_view_camera(user, name, fleet.printers):
@@ -526,24 +511,8 @@ def camera_answer(
         if not allowed:
             return refused(f"{user.name} ({user.role}) may not change camera '{name}'")
         if not explain:
-            _audit(lambda: audit.record(ctx.db, user.name, "camera request", None, detail),
-                   user.name, f"camera request {detail}")  # fmt: skip
+            audit.kept(ctx.db, user.name, "camera request", None, detail)
     return web.json_response({"user": user.name, "camera": name}, headers={USER_HEADER: user.name})
-
-
-def _audit(write: Callable[[], T], user: str, what: str) -> T | None:
-    """Write the gate's audit row; on a full disk the decision stands without it.
-
-    A printer must stay controllable when the hub's disk fills (a cancel, a pause):
-    an act is let through with no act id, and the hub's log holds the line instead.
-    """
-    try:
-        return write()
-    except sqlite3.OperationalError as error:
-        if not disk_full(error):
-            raise
-        log.error("the disk is full, not in the audit log: %s %s", user, what)
-        return None
 
 
 def setup(app: web.Application) -> None:
