@@ -434,17 +434,14 @@ class JobRecords:
                     self._mark_path(job_id).unlink()
                 log.info("job %s: its record is written now that the disk has room", job_id)
 
-    def _commit_or_keep(self, statements: _Statements, job_id: int | None = None) -> bool:
-        """Commit (durably), or keep ``statements`` to write once the disk has room; False
-        when kept."""
+    def _commit_or_keep(self, statements: _Statements, *, durable: bool) -> None:
+        """Commit, or keep ``statements`` to write once the disk has room."""
         try:
-            self._commit(statements, durable=True)
+            self._commit(statements, durable=durable)
         except RecordsDiskFull as exc:
             with self._db_lock:
-                self._waiting.append((job_id, statements))
+                self._waiting.append((None, statements))
             log.warning("the disk is full (%s): a job record waits in memory", exc)
-            return False
-        return True
 
     @property
     def waiting(self) -> int:
@@ -705,10 +702,11 @@ class JobRecords:
         )
 
     def _keep_unless_written(self, statements: _Statements, job_id: int) -> None:
-        """Commit, or keep for when the disk has room; ValueError for an unknown job."""
+        """Commit (not fsynced), or keep for when the disk has room; ValueError for an
+        unknown job."""
         if self.get(job_id) is None:
             raise ValueError(f"no job {job_id} is recorded")
-        self._commit_or_keep(statements)
+        self._commit_or_keep(statements, durable=False)
 
     def set_timelapse(self, job_id: int, timelapse: dict[str, Any]) -> None:
         """Keep the job's timelapse state (frames, video, notes) with its record."""
@@ -775,7 +773,8 @@ class JobRecords:
                         warning.text,
                     ),
                 )
-            ]
+            ],
+            durable=True,
         )
 
     def warnings(self, job_id: int) -> builtins.list[JobWarning]:
