@@ -259,6 +259,8 @@ class JobRecords:
         # one), and the ends among them: written in order once there is room again.
         self._waiting: builtins.list[tuple[int | None, _Statements]] = []
         self._ends: dict[int, _End] = {}
+        # The latest timelapse state of a job while one waits: shown as if written.
+        self._timelapses: dict[int, str] = {}
         self._last_save = time.monotonic()
         try:
             self._db = self._open_db()
@@ -433,15 +435,18 @@ class JobRecords:
                 with contextlib.suppress(FileNotFoundError):
                     self._mark_path(job_id).unlink()
                 log.info("job %s: its record is written now that the disk has room", job_id)
+        self._timelapses.clear()
 
-    def _commit_or_keep(self, statements: _Statements, *, durable: bool) -> None:
-        """Commit, or keep ``statements`` to write once the disk has room."""
+    def _commit_or_keep(self, statements: _Statements, *, durable: bool) -> bool:
+        """Commit, or keep ``statements`` to write once the disk has room; False when kept."""
         try:
             self._commit(statements, durable=durable)
         except RecordsDiskFull as exc:
             with self._db_lock:
                 self._waiting.append((None, statements))
             log.warning("the disk is full (%s): a job record waits in memory", exc)
+            return False
+        return True
 
     @property
     def waiting(self) -> int:
@@ -609,7 +614,10 @@ class JobRecords:
         return self._shown(record)
 
     def _shown(self, record: JobRecord) -> JobRecord:
-        """``record`` with its end when that still waits for room on the disk."""
+        """``record`` with its end and timelapse when they still wait for room on the disk."""
+        timelapse = self._timelapses.get(record.id)
+        if timelapse is not None:
+            record = replace(record, timelapse=_timelapse(timelapse))
         end = self._ends.get(record.id)
         if end is None or record.ended_at is not None:
             return record
@@ -701,19 +709,21 @@ class JobRecords:
             job_id,
         )
 
-    def _keep_unless_written(self, statements: _Statements, job_id: int) -> None:
-        """Commit (not fsynced), or keep for when the disk has room; ValueError for an
-        unknown job."""
+    def _keep_unless_written(self, statements: _Statements, job_id: int) -> bool:
+        """Commit (not fsynced), or keep for when the disk has room (False); ValueError for
+        an unknown job."""
         if self.get(job_id) is None:
             raise ValueError(f"no job {job_id} is recorded")
-        self._commit_or_keep(statements, durable=False)
+        return self._commit_or_keep(statements, durable=False)
 
     def set_timelapse(self, job_id: int, timelapse: dict[str, Any]) -> None:
         """Keep the job's timelapse state (frames, video, notes) with its record."""
-        self._keep_unless_written(
-            [("UPDATE jobs SET timelapse = ? WHERE id = ?", (json.dumps(timelapse), job_id))],
-            job_id,
-        )
+        text = json.dumps(timelapse)
+        if not self._keep_unless_written(
+            [("UPDATE jobs SET timelapse = ? WHERE id = ?", (text, job_id))], job_id
+        ):
+            with self._db_lock:
+                self._timelapses[job_id] = text
 
     def with_timelapse(self) -> builtins.list[JobRecord]:
         """Every job that has a timelapse record, oldest first."""

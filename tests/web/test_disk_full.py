@@ -3,13 +3,16 @@ recorded, the job database stays whole, and all is well again once space returns
 
 from __future__ import annotations
 
+import json
 import os
 import sqlite3
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from instance.printer import RECORDS_WAIT
+from tests.camera_stand_in import stand_in_camera
 from tests.conftest import file_commands, file_head, without_host
 from tests.small_volume import MB, chunked_upload, fill, integrity, small_volume
 from tests.web.big_upload import BOUNDARY
@@ -100,3 +103,61 @@ def test_a_full_disk_refuses_uploads_and_the_print_goes_on_recorded(tmp_path: Pa
         assert again.status_code == 201, again.text
         assert integrity(s.data_dir / "jobs.sqlite3") == "ok"
         assert s.process.poll() is None
+
+
+def recorded_timelapse(served: Served, job_id: int) -> dict[str, Any] | None:
+    """The job's timelapse as the job database holds it."""
+    db = sqlite3.connect(f"file:{served.data_dir / 'jobs.sqlite3'}?mode=ro", uri=True)
+    try:
+        row = db.execute("SELECT timelapse FROM jobs WHERE id = ?", (job_id,)).fetchone()
+    finally:
+        db.close()
+    found: dict[str, Any] | None = json.loads(row[0]) if row and row[0] else None
+    return found
+
+
+def test_timelapse_frames_without_room_leave_a_note_and_the_print_goes_on(
+    tmp_path: Path,
+) -> None:
+    part = file_head(SOURCE, 600, tmp_path / "part.gcode")
+    (tmp_path / "camera").mkdir()
+    with (
+        stand_in_camera(tmp_path / "camera") as camera,
+        small_volume(tmp_path / "data", 24) as volume,
+        running_server(
+            tmp_path, "--disk-reserve-mb", "0", "--camera-snapshot-url", camera.url,
+            "--timelapse", "interval", "--timelapse-interval", "0.3",
+            sim_args=("--fault", "slow_planner:delay=0.01"),
+        ) as s,
+    ):  # fmt: skip
+        started = s.upload(part.name, part.read_bytes(), path="/api/v1/files", print="true")
+        assert started.status_code == 201, started.text
+        job_id = started.json()["job"]
+        frames = s.data_dir / "timelapse" / f"job-{job_id}"
+        s.wait_for(lambda: frames.is_dir() and len(list(frames.iterdir())) >= 2, 30)
+        filler = fill(volume)
+
+        s.wait_for(lambda: s.state() == "finished", 120)
+        executed = without_host(s.sim.executed())
+        assert executed[: len(file_commands(part))] == file_commands(part)
+
+        def settled() -> bool:
+            timelapse = s.get(f"/api/v1/history/{job_id}").json()["timelapse"]
+            return timelapse is not None and timelapse["state"] not in ("capturing", "assembling")
+
+        s.wait_for(settled, 60)
+        job = s.get(f"/api/v1/history/{job_id}").json()
+        assert job["outcome"] == "completed"
+        timelapse = job["timelapse"]
+        assert timelapse["missed"] > 0
+        assert any(
+            note.startswith("no room for frames at")
+            and "the frame could not be written: No space left on device" in note
+            for note in timelapse["notes"]
+        ), timelapse["notes"]
+
+        # Room again: the record, the timelapse's notes with it, is written.
+        filler.unlink()
+        s.wait_for(lambda: recorded_outcome(s, job_id) == "completed", 20)
+        s.wait_for(lambda: recorded_timelapse(s, job_id) == timelapse, 20)
+        assert integrity(s.data_dir / "jobs.sqlite3") == "ok"
