@@ -67,6 +67,12 @@ CANCEL_BREAKS = 30
 STALL_ONLY = AfterJobPolicy(heaters="off", fans="keep")
 # While the device is gone, the countdown in ``error`` is brought up to date this often.
 DEVICE_CHECK_EVERY = 1.0
+# Job records a full disk refused are tried again this often (docs/print-server.md).
+RECORDS_RETRY = 5.0
+RECORDS_WAIT = (
+    "the print server's disk is full: the job's record waits in memory and is written"
+    " as soon as there is room again (free space on its volume)"
+)
 
 
 class PrinterState(enum.StrEnum):
@@ -199,6 +205,7 @@ class Printer:
         self._spawn(self.link.run(), "printer link")
         self._spawn(self._poll_temperatures(), "temperature poll")
         self._spawn(self._flush_odometer(), "counters flush")
+        self._spawn(self._write_waiting_records(), "records waiting for disk")
         if self.settings.device_gone_timeout > 0:
             self._spawn(self._watch_device(), "device watch")
 
@@ -698,6 +705,8 @@ class Printer:
         with contextlib.suppress(Exception):
             self.records.attach_temperatures(job.id, job.temperatures.samples())
         self.last_job = record
+        if self.records.waiting:
+            self.notice = RECORDS_WAIT
         for watcher in self.end_watchers:
             try:
                 watcher(record)
@@ -735,6 +744,15 @@ class Printer:
         if job is not None:
             self.odometer.job_running(job.id, self._job_share(job))
         return self.odometer.reading()
+
+    async def _write_waiting_records(self) -> None:
+        """Records a full disk refused are written as soon as it has room again."""
+        while True:
+            await asyncio.sleep(RECORDS_RETRY)
+            if self.records.waiting and not await asyncio.to_thread(self.records.write_waiting):
+                if self.notice == RECORDS_WAIT:
+                    self.notice = None
+                self._changed()
 
     async def _flush_odometer(self) -> None:
         while True:
@@ -915,8 +933,14 @@ class Printer:
 
     def _save_bed_clear(self) -> None:
         temporary = self._bed_file.with_suffix(".tmp")
-        temporary.write_text(json.dumps({"clear": self.bed_clear}))
-        os.replace(temporary, self._bed_file)
+        try:
+            temporary.write_text(json.dumps({"clear": self.bed_clear}))
+            os.replace(temporary, self._bed_file)
+        except OSError as error:
+            # A full disk: the bed's state holds in memory; a restart finds the job
+            # interrupted and asks for the bed again anyway.
+            log.error("the bed's state could not be written to %s: %s", self._bed_file, error)
+            temporary.unlink(missing_ok=True)
 
 
 def describe_gone(gone: float, limit: float) -> str:
