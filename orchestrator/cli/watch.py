@@ -15,7 +15,7 @@ from docker.errors import DockerException
 
 from orchestrator.cli.common import ConfigOption, fail, load
 from orchestrator.cli.stack import DEFAULT_PROJECT, ProjectOption
-from orchestrator.devices.hotplug import Presence, Watcher, watch_udev
+from orchestrator.devices.hotplug import FormatRefused, Presence, Watcher, watch_udev
 from orchestrator.fleet.file import DEFAULT_PATH, load_fleet
 from orchestrator.fleet.model import Fleet
 from orchestrator.fleet.problems import FleetFileError
@@ -100,7 +100,13 @@ def watch_command(
         except (StackError, ComposeError, DockerException) as error:
             raise RuntimeError(str(error)) from None
 
-    watcher = Watcher(fleet, replug, Presence(state_dir / PRESENCE_FILE), _say)
+    presence = Presence(state_dir / PRESENCE_FILE)
+    try:
+        presence.upgrade()
+    except FormatRefused as error:
+        client.close()
+        fail(str(error))
+    watcher = Watcher(fleet, replug, presence, _say)
     signal.signal(signal.SIGTERM, _stop)
     try:
         watch_udev(
