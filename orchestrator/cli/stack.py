@@ -41,6 +41,17 @@ RulesOption = Annotated[
         dir_okay=False,
     ),
 ]
+WaitOption = Annotated[
+    float,
+    typer.Option(
+        "--wait-for-prints",
+        metavar="SECONDS",
+        min=0,
+        help="How long to wait for printing printers to end their job before their"
+        " containers are replaced (a printing printer is never interrupted); 0: do not wait,"
+        " the next `fabfleet up` replaces them.",
+    ),
+]
 ServiceArgument = Annotated[
     str,
     typer.Argument(help="printer-NAME, camera-NAME, hub, proxy, or a printer or camera name."),
@@ -79,8 +90,10 @@ def up_command(
     config: ConfigOption = DEFAULT_PATH,
     udev_rules: RulesOption = DEFAULT_RULES_PATH,
     project: ProjectOption = DEFAULT_PROJECT,
+    wait_for_prints: WaitOption = 0.0,
 ) -> None:
-    """Render, install the udev rules, and start or update the stack (only what changed)."""
+    """Render, install the udev rules, and start or update the stack (only what changed;
+    a printing printer keeps its container until its job ends)."""
     with _engine() as client:
         try:
             compose = find_compose(os.environ.get("PATH"), Path(sys.executable).parent)
@@ -92,7 +105,7 @@ def up_command(
             if isinstance(image_provider, BuildImages)
             else image_provider
         )
-        settings = UpSettings(version("fabfleet"), project, udev_rules, provider)
+        settings = UpSettings(version("fabfleet"), project, udev_rules, provider, wait_for_prints)
         try:
             report = up(fleet, settings, client, compose, Output(typer.echo, _note))
         except ModelError as error:
@@ -105,6 +118,11 @@ def up_command(
     summary = f"up: {len(report.started)} of {total} services running"
     if report.waiting:
         summary += f"; waiting for their device: {', '.join(report.waiting)}"
+    if report.printing:
+        summary += (
+            f"; still printing on the containers they had: {', '.join(report.printing)}"
+            " (`fabfleet up` again once their job has ended)"
+        )
     typer.echo(summary)
 
 
