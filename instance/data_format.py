@@ -11,17 +11,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from instance.stored_format import DirectoryStep, upgrade_directory
+from instance.stored_format import DirectoryStep, first_marker, upgrade_directory
 
 WHAT = "print server data dir"
-
-
-def _marked(_data_dir: Path) -> None:
-    """Version 1 is the layout every release before the marker wrote: nothing to change."""
-
-
 # Step N takes the data dir from version N-1 to N; never change one once released.
-STEPS: tuple[DirectoryStep, ...] = (_marked,)
+STEPS: tuple[DirectoryStep, ...] = (first_marker,)
 
 
 def data_dir_version() -> int:

@@ -127,6 +127,11 @@ def write_json(path: Path, document: dict[str, Any], mode: int = 0o600) -> None:
 DirectoryStep = Callable[[Path], None]
 
 
+def first_marker(_directory: Path) -> None:
+    """Step 1 of every directory: version 1 is the layout each release before the markers
+    wrote, so only the marker is new."""
+
+
 def directory_version(directory: Path, what: str, known: int) -> int:
     """The version ``directory``'s marker says: 0 when it has none yet (written before the
     markers); refused when newer than ``known`` or unreadable."""

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from hub import door
-from instance.stored_format import DirectoryStep, upgrade_directory
+from instance.stored_format import DirectoryStep, first_marker, upgrade_directory
 from instance.stored_format import FormatRefused as FormatRefused
 
 SECRETS_DIR = "secrets"
@@ -37,14 +37,8 @@ PRIVATE_DIR_MODE = 0o700
 
 
 WHAT = "secrets directory"
-
-
-def _marked(_secrets: Path) -> None:
-    """Version 1 is what every release before the marker wrote: nothing to change."""
-
-
 # Step N takes the directory from version N-1 to N; never change one once released.
-STEPS: tuple[DirectoryStep, ...] = (_marked,)
+STEPS: tuple[DirectoryStep, ...] = (first_marker,)
 
 
 def secrets_version() -> int:
