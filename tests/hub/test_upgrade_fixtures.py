@@ -16,6 +16,7 @@ import pytest
 import requests
 
 from hub.auth.signing import read_master_key
+from hub.cli import main as hub_main
 from hub.db import SCHEMA_VERSION
 from tests.hub.conftest import login, printer_entry, start_hub_process
 from tests.hub.test_gate import Gate
@@ -131,6 +132,12 @@ def test_a_database_from_a_newer_release_is_refused_and_left_as_it_is(tmp_path: 
     assert f"hub database {database} was written by a newer fabfleet" in said
     assert f"schema version {SCHEMA_VERSION + 1}; this release knows up to {SCHEMA_VERSION}" in said
     assert "upgrade fabfleet" in said
+    # `fabfleet user` on the host refuses it the same way: one line on stderr, exit 1.
+    with pytest.raises(SystemExit) as exited:
+        hub_main(["user", "list", "--data-dir", str(data_dir)])
+    assert str(exited.value.code).startswith(
+        f"fabfleet-hub: hub database {database} was written by a newer fabfleet"
+    )
     assert hashlib.sha256(database.read_bytes()).hexdigest() == before
     assert not list(data_dir.glob("*.bak"))
 
