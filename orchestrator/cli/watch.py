@@ -15,7 +15,13 @@ from docker.errors import DockerException
 
 from orchestrator.cli.common import ConfigOption, fail, load
 from orchestrator.cli.stack import DEFAULT_PROJECT, ProjectOption
-from orchestrator.devices.hotplug import FormatRefused, Presence, Watcher, watch_udev
+from orchestrator.devices.hotplug import (
+    PRESENCE_FILE,
+    FormatRefused,
+    Presence,
+    Watcher,
+    watch_udev,
+)
 from orchestrator.fleet.file import DEFAULT_PATH, load_fleet
 from orchestrator.fleet.model import Fleet
 from orchestrator.fleet.problems import FleetFileError
@@ -23,8 +29,6 @@ from orchestrator.stack.apply import COMPOSE_FILE
 from orchestrator.stack.compose_runner import ComposeError, compose_up, find_compose
 from orchestrator.stack.control import StackError, project_containers, restart, service_of
 from orchestrator.stack.docker_engine import EngineError, connect
-
-PRESENCE_FILE = "presence.json"
 
 
 def _say(line: str) -> None:

@@ -73,6 +73,8 @@ def plug_of(fleet: Fleet, action: str, properties: Mapping[str, str]) -> Plug | 
 # The presence file's format (docs/upgrades.md): 0, before it had one, was the devices'
 # object alone; 1 puts it under "devices" beside "format".
 PRESENCE_FORMAT = 1
+# Where it is, in the state dir.
+PRESENCE_FILE = "presence.json"
 PRESENCE = "presence file"
 
 

@@ -16,12 +16,16 @@ from pathlib import Path
 
 import pytest
 
+from hub import door
+from hub.app import schemas
+from hub.db import open_database
 from instance.data_format import data_dir_version, upgrade_data_dir
 from instance.files.store import FileStore
 from instance.job_records import SCHEMA_VERSION, JobOutcome, JobRecords
 from instance.odometer_file import OdometerFile
 from instance.stored_format import MARKER, FormatRefused
 from orchestrator.devices.hotplug import PRESENCE_FORMAT, Plug, Presence
+from orchestrator.stack.formats import printer_data_versions, state_dir_versions
 from orchestrator.stack.secrets import Owner, ensure_secrets, secrets_version
 
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "upgrade"
@@ -205,3 +209,28 @@ def test_newer_secrets_are_refused_and_nothing_is_written(tmp_path: Path) -> Non
         # A new printer would get a key: not from a directory this release does not know.
         ensure_secrets(state, ["mk3", "ender", "prusa-xl"], Owner(os.getuid(), os.getgid()))
     assert digest(state / "secrets") == before
+
+
+def test_the_versions_a_backup_records_are_those_the_migrated_files_say(tmp_path: Path) -> None:
+    """orchestrator/stack/formats.py, which `fabfleet backup` reads, agrees with the files."""
+    state = copied(RELEASES[0], "state", tmp_path)
+    data_dir = copied(RELEASES[0], "printer-mk3", tmp_path)
+    shutil.copytree(FIXTURES / RELEASES[0] / "hub-data", state / "hub-data")
+    Presence(state / "presence.json").upgrade()
+    ensure_secrets(state, ["mk3", "ender"], Owner(os.getuid(), os.getgid()))
+    open_database(state / "hub-data" / door.DATABASE, schemas()).close()
+    upgrade_data_dir(data_dir)
+    JobRecords(data_dir).close()
+
+    def said(path: Path) -> int:
+        if path.suffix in (".sqlite", ".sqlite3"):
+            with contextlib.closing(sqlite3.connect(path)) as db:
+                version: int = db.execute("PRAGMA user_version").fetchone()[0]
+                return version
+        found: int = json.loads(path.read_text())["format"]
+        return found
+
+    assert {name: said(state / name) for name in state_dir_versions()} == state_dir_versions()
+    assert {
+        name: said(data_dir / name) for name in printer_data_versions()
+    } == printer_data_versions()
