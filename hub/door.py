@@ -26,6 +26,10 @@ Keys, from the gate's master key (bytes; the hub reads it from ``gate.key``):
 The demo's hub: :func:`set_demo_user` makes (or resets) a user in a hub database
 with every table the hub has, before ``fabfleet-hub serve`` starts on it.
 
+The database's version: :func:`schema_version`, the one this release writes
+(docs/upgrades.md); :class:`DatabaseRefused` when a database is newer than that, or
+not a database, and is left as it is.
+
 Everything else in ``hub/`` may change without notice to its callers.
 """
 
