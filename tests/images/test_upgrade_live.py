@@ -23,8 +23,8 @@ from tests.images.test_printers_up import address, get, signed, wait_healthy
 from tests.orchestrator.stack_helpers import Stack, make_stack, remove_project
 
 VERSION = version("fabfleet")
-# Long moves at 100x: about 40 s of printing, time for `up` to find it printing.
-MOVES = 220
+# Long moves at 100x: about 25 s of printing, time for `up` to find it printing.
+MOVES = 140
 
 
 @pytest.fixture
