@@ -15,12 +15,10 @@ import docker
 import pytest
 import requests
 
-from orchestrator.cli import stack as stack_commands
-from orchestrator.stack.images import RequireImages
 from tests.images.conftest import Built
 from tests.images.proxy_stack import long_gcode
-from tests.images.test_printers_up import address, get, signed, wait_healthy
-from tests.orchestrator.stack_helpers import Stack, make_stack, remove_project
+from tests.images.test_printers_up import address, get, signed, simulated_stack, wait_healthy
+from tests.orchestrator.stack_helpers import Stack, remove_project
 
 VERSION = version("fabfleet")
 # Long moves at 100x: about 25 s of printing, time for `up` to find it printing.
@@ -31,9 +29,7 @@ MOVES = 140
 def stack(
     tmp_path: Path, client: docker.DockerClient, built: Built, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[Stack]:
-    stack = make_stack(tmp_path, built.repository)
-    monkeypatch.setattr(stack_commands, "image_provider", RequireImages())
-    stack.write([{"name": name, "simulated": {"time_factor": 100}} for name in ("a", "b")])
+    stack = simulated_stack(tmp_path, built, monkeypatch, ("a", "b"))
     yield stack
     remove_project(client, stack.project)
 
