@@ -4,6 +4,7 @@ printer that is printing finishes its job on the container it had, and is replac
 
 from __future__ import annotations
 
+import contextlib
 import io
 import time
 from collections.abc import Iterator
@@ -14,6 +15,7 @@ from typing import Any
 import docker
 import pytest
 import requests
+from docker.errors import ImageNotFound
 
 from tests.images.conftest import Built
 from tests.images.proxy_stack import long_gcode
@@ -26,23 +28,15 @@ MOVES = 140
 
 
 @pytest.fixture
-def stack(
-    tmp_path: Path, client: docker.DockerClient, built: Built, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[Stack]:
-    stack = simulated_stack(tmp_path, built, monkeypatch, ("a", "b"))
-    yield stack
-    remove_project(client, stack.project)
-
-
-@pytest.fixture
 def new_release(client: docker.DockerClient, built: Built) -> Iterator[Any]:
     """Makes the session's tags name new images (the same files, another id), as installing
     a new fabfleet does; puts the session's images back under their tags afterwards."""
     roles = ("instance", "hub", "proxy")
     before = {role: client.images.get(f"{built.repository}/{role}:{VERSION}") for role in roles}
 
+    made: dict[str, str] = {}
+
     def release() -> dict[str, str]:
-        made = {}
         for role, image in before.items():
             dockerfile = f"FROM {image.id}\nLABEL fabfleet.test.release=next\n".encode()
             new, _ = client.images.build(fileobj=io.BytesIO(dockerfile), rm=True)
@@ -54,6 +48,23 @@ def new_release(client: docker.DockerClient, built: Built) -> Iterator[Any]:
     yield release
     for role, image in before.items():
         image.tag(f"{built.repository}/{role}", VERSION)
+    # After the stack (which asks for this fixture) is gone: nothing runs them any more.
+    for image_id in made.values():
+        with contextlib.suppress(ImageNotFound):
+            client.images.remove(image_id, force=True)
+
+
+@pytest.fixture
+def stack(
+    tmp_path: Path,
+    client: docker.DockerClient,
+    built: Built,
+    monkeypatch: pytest.MonkeyPatch,
+    new_release: Any,
+) -> Iterator[Stack]:
+    stack = simulated_stack(tmp_path, built, monkeypatch, ("a", "b"))
+    yield stack
+    remove_project(client, stack.project)
 
 
 def history(base: str, stack: Stack) -> list[dict[str, Any]]:

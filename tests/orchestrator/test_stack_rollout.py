@@ -4,6 +4,7 @@ container until its print server says the job has ended (orchestrator/stack/roll
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 import uuid
@@ -13,6 +14,7 @@ from pathlib import Path
 
 import docker
 import pytest
+from docker.errors import ImageNotFound
 from typer.testing import Result
 
 from orchestrator.cli import stack as stack_commands
@@ -37,6 +39,7 @@ def release_stack(tmp_path: Path, client: docker.DockerClient) -> Iterator[Stack
     """A stack on stand-in images of its own: the test tags a "new release" over them."""
     repository = f"fabfleet-rollout-{uuid.uuid4().hex[:10]}"
     tags = build_stand_ins(client, repository, VERSION, changing_answer=True)
+    first = str(client.images.get(tags[0]).id)
     stack = make_stack(tmp_path, repository)
     saved = stack_commands.image_provider
     stack_commands.image_provider = RequireImages()
@@ -44,6 +47,9 @@ def release_stack(tmp_path: Path, client: docker.DockerClient) -> Iterator[Stack
     stack_commands.image_provider = saved
     remove_project(client, stack.project)
     remove_images(client, tags)
+    # The release before, no longer tagged once the test made a new one.
+    with contextlib.suppress(ImageNotFound):
+        client.images.remove(first, force=True)
 
 
 def says(client: docker.DockerClient, container_id: str, answer: str) -> None:
