@@ -21,6 +21,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+from instance.stored_format import backup_database
 from instance.temperature_history import TemperatureSamples
 
 log = logging.getLogger(__name__)
@@ -309,11 +310,15 @@ class JobRecords:
         if version > SCHEMA_VERSION:
             raise JobRecordsError(
                 f"job database {self.db_path} was written by a newer fabfleet"
-                f" (schema {version}, this one knows {SCHEMA_VERSION}); upgrade fabfleet"
+                f" (schema {version}, this one knows {SCHEMA_VERSION}); it has been left as it"
+                " is: upgrade fabfleet"
             )
         db.execute("PRAGMA journal_mode=WAL").fetchone()
         db.execute("PRAGMA synchronous=NORMAL")
         if version < SCHEMA_VERSION:
+            if db.execute("SELECT 1 FROM sqlite_master LIMIT 1").fetchone() is not None:
+                # An earlier release's records: copied aside before any step changes them.
+                backup_database(db, self.db_path, version)
             db.execute("BEGIN IMMEDIATE")
             db.execute(
                 "CREATE TABLE IF NOT EXISTS jobs ("

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from instance.after_job import AfterJobPolicy
+from instance.data_format import upgrade_data_dir
 from instance.gcode_file import GcodeFile, GcodeLine, read_slicer_estimate
 from instance.job import PrintJob
 from instance.job_records import (
@@ -49,6 +50,7 @@ from instance.protocol.replies import (
 )
 from instance.resume import ResumeError, ResumePlan, plan_resume
 from instance.scripts import JobScripts
+from instance.stored_format import FormatRefused
 from instance.temperature_history import TemperatureHistory
 
 log = logging.getLogger(__name__)
@@ -144,9 +146,15 @@ class Printer:
         self.settings = settings
         self.data_dir = Path(settings.data_dir)
         self.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        # Refused, untouched, when a newer release wrote it (docs/upgrades.md).
+        upgrade_data_dir(self.data_dir)
         self.records = JobRecords(self.data_dir)
         # The printer's lifetime counters (docs/maintenance.md), saved in counters.json.
-        self.odometer_file = OdometerFile(self.data_dir)
+        try:
+            self.odometer_file = OdometerFile(self.data_dir)
+        except FormatRefused:
+            self.records.close()
+            raise
         self.odometer = self.odometer_file.odometer
         self.link = PrinterLink(
             settings.link, self._on_event, opener=settings.opener, line_log=self._log_line

@@ -23,7 +23,7 @@ from hub.auth.current import current_user
 from hub.auth.grants import GRANTS_COLUMN
 from hub.auth.rights import User
 from hub.bodies import read_object, text_field
-from hub.context import CONTEXT, context
+from hub.context import context
 from hub.db import write_if_room
 from hub.errors import ApiError
 from hub.records import audit
@@ -169,8 +169,6 @@ async def revoke_key(request: web.Request) -> web.Response:
 
 
 def setup(app: web.Application) -> None:
-    # Before any request: a database made by an earlier release gets the new columns.
-    tables.upgrade(app[CONTEXT].db)
     app.router.add_get("/api/keys", list_keys)
     app.router.add_post("/api/keys", add_key)
     app.router.add_delete("/api/keys/{id}", revoke_key)

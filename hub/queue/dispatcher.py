@@ -503,7 +503,6 @@ DISPATCHER = web.AppKey("dispatcher", Dispatcher)
 
 def setup(app: web.Application) -> None:
     ctx = app[CONTEXT]
-    queue_store.upgrade(ctx.db)
     queue_store.recover(ctx.db, ctx.config.data_dir)
     dispatcher = app[DISPATCHER] = Dispatcher(ctx, sources(app))
     runner: list[asyncio.Task[None]] = []

@@ -74,20 +74,7 @@ REQUEUEABLE = ("failed", "interrupted")
 # The file is no longer needed once every entry is in one of these.
 FINISHED = ("done", "cancelled")
 INCOMING = ".incoming-"
-# Columns added after the first release, for databases made before them (name, type).
-ADDED_COLUMNS = {
-    "queue_files": (("filament_mm", "REAL"),),
-    "queue_jobs": (("overrides", "TEXT NOT NULL DEFAULT ''"),),
-}
-
-
-def upgrade(db: sqlite3.Connection) -> None:
-    """Add the columns a database made by an earlier release lacks (kept rows read None/'')."""
-    for table, columns in ADDED_COLUMNS.items():
-        present = {row[1] for row in db.execute(f"PRAGMA table_info({table})")}
-        for name, kind in columns:
-            if name not in present:
-                db.execute(f"ALTER TABLE {table} ADD COLUMN {name} {kind}")
+# filament_mm and overrides came after the first release: hub/migrations.py adds them.
 
 
 @dataclass(frozen=True, slots=True)

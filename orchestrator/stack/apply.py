@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 import docker
@@ -22,11 +23,13 @@ from orchestrator.rendering.files import write_changed
 from orchestrator.stack.compose_runner import Compose, compose_up
 from orchestrator.stack.control import STOP_TIMEOUT, project_containers, service_of, unplugged
 from orchestrator.stack.images import ImageProvider, ensure_images
+from orchestrator.stack.rollout import hold_printing, replace_when_idle
 from orchestrator.stack.secrets import (
     Owner,
     ensure_hub_data,
     ensure_power_secrets,
     ensure_secrets,
+    identity_headers,
 )
 
 RULES_FILE = render.RULES_FILE
@@ -45,6 +48,9 @@ class UpSettings:
     project: str
     rules_path: Path
     images: ImageProvider
+    # How long `up` waits for printing printers to end their job before it replaces their
+    # containers (orchestrator/stack/rollout.py); 0: it does not wait.
+    wait_for_prints: float = 0.0
 
 
 @dataclass(slots=True)
@@ -56,6 +62,8 @@ class UpReport:
     # Cameras started without their unplugged device (also in ``started``).
     offline: list[str] = field(default_factory=list)
     proxy_reloaded: bool = False
+    # Printers left on their container because they were printing (rollout.py).
+    printing: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True)
@@ -173,7 +181,16 @@ def up(
     proxy = stack.proxy.service
     proxy_before = _started_at(client, settings.project, proxy)
     plugged = [s for s in report.started if s not in report.offline]
-    compose_up(compose, settings.project, state_dir / COMPOSE_FILE, plugged, out.note)
+    compose_file = state_dir / COMPOSE_FILE
+    sign = partial(identity_headers, state_dir)
+    depends_on = {s.name: s.depends_on for s in stack.services}
+    held = hold_printing(client, compose, settings.project, compose_file, depends_on, sign)
+    for name, state in sorted(held.printers.items()):
+        out.note(f"{name} is {state}: it keeps the container it has until its job ends")
+    kept = held.services()
+    compose_up(
+        compose, settings.project, compose_file, [s for s in plugged if s not in kept], out.note
+    )
     unplugged_file = state_dir / UNPLUGGED_FILE
     if report.offline:
         unplugged_file.write_bytes(unplugged_compose(stack, report.offline))
@@ -191,4 +208,16 @@ def up(
             report.proxy_reloaded = _reload_proxy(client, container_id, out) or (
                 report.proxy_reloaded
             )
+    if held.printers:
+        report.printing = replace_when_idle(
+            client,
+            settings.project,
+            held,
+            lambda services: compose_up(
+                compose, settings.project, compose_file, services, out.note
+            ),
+            sign,
+            out.info,
+            settings.wait_for_prints,
+        )
     return report

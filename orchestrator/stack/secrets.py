@@ -6,6 +6,9 @@ only names them. ``gate.key`` (32 random bytes, hex, 0600) is made once and kept
 hub's own derivation (through :mod:`hub.door`), so a print server holds only its own
 key and cannot sign for another printer. A removed
 printer's key is deleted. Run as root, the files belong to the containers' user.
+``format.json`` beside them says the version of the directory's files (raw keys carry
+none; docs/upgrades.md): a newer one than this release knows is refused
+(``FormatRefused``) and nothing in the directory is written.
 """
 
 from __future__ import annotations
@@ -18,6 +21,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from hub import door
+from instance.stored_format import DirectoryStep, first_marker, upgrade_directory
+from instance.stored_format import FormatRefused as FormatRefused
 
 SECRETS_DIR = "secrets"
 GATE_KEY = f"{SECRETS_DIR}/gate.key"
@@ -29,6 +34,16 @@ KEY_BYTES = 32
 GATE_KEY_MODE = 0o600
 PRINTER_KEY_MODE = 0o400
 PRIVATE_DIR_MODE = 0o700
+
+
+WHAT = "secrets directory"
+# Step N takes the directory from version N-1 to N; never change one once released.
+STEPS: tuple[DirectoryStep, ...] = (first_marker,)
+
+
+def secrets_version() -> int:
+    """The secrets directory's version this release writes (for backups)."""
+    return len(STEPS)
 
 
 def printer_key_file(name: str) -> str:
@@ -123,6 +138,7 @@ def _private_dir(path: Path) -> None:
 def master_key(state_dir: Path, owner: Owner, report: SecretsReport | None = None) -> bytes:
     """The gate's master key, made (random, 0600) when there is none yet."""
     _private_dir(state_dir / SECRETS_DIR)
+    upgrade_directory(state_dir / SECRETS_DIR, WHAT, STEPS)
     path = state_dir / GATE_KEY
     key = _read_hex(path)
     if key is None or len(key) < 16:
