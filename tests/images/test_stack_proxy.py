@@ -190,6 +190,12 @@ def test_the_landing_page_and_the_fleet_answer_through_the_proxy(
         assert listed[name]["online"] is True and listed[name]["status"]["connected"] is True
 
 
+def test_without_tls_the_login_cookies_are_not_secure(admin: Visitor) -> None:
+    # Over plain HTTP a Secure cookie would never be sent back: the user could not log in.
+    cookies = {c.name: c.secure for c in admin.session.cookies if c.name.startswith("fabfleet")}
+    assert cookies == {"fabfleet_session": False, "fabfleet_csrf": False}
+
+
 def test_each_printer_page_and_api_answer_under_its_prefix(admin: Visitor) -> None:
     for name in PRINTERS:
         page = admin.get(f"/printers/{name}/")
