@@ -28,13 +28,13 @@ import aiohttp
 import docker
 import pytest
 import requests
-from playwright.sync_api import Page, expect, sync_playwright
+from playwright.sync_api import Page, expect
 
 from orchestrator.cli import stack as stack_commands
 from orchestrator.stack.images import RequireImages
 from orchestrator.stack.tls import CERTIFICATE, KEY
 from tests.browser.axe_check import assert_accessible
-from tests.browser.conftest import FLAGS, chromium
+from tests.browser.conftest import launched, watched_page
 from tests.browser.layout import both_sizes
 from tests.images.conftest import Built
 from tests.images.proxy_stack import (
@@ -44,6 +44,7 @@ from tests.images.proxy_stack import (
     containers,
     eventually,
     fabfleet,
+    mjpeg_frames,
     printer_states,
     wait_healthy,
 )
@@ -302,17 +303,7 @@ def test_websockets_stream_live_over_tls(tls_fleet: TlsFleet, admin: Visitor, ho
 def test_the_camera_stream_flows_over_tls(tls_fleet: TlsFleet, admin: Visitor, host: str) -> None:
     visitor = tls_fleet.visitor(host)
     visitor.login(ADMIN, ADMIN_PASSWORD)
-    with visitor.session.get(
-        visitor.url(f"/cameras/{tls_fleet.camera}/stream"), stream=True, timeout=60
-    ) as stream:
-        assert stream.status_code == 200
-        assert stream.headers["Content-Type"].startswith("multipart/x-mixed-replace")
-        received = b""
-        deadline = time.monotonic() + 60
-        for chunk in stream.iter_content(chunk_size=4096):
-            received += chunk
-            if received.count(b"\xff\xd8") >= 2 or time.monotonic() > deadline:
-                break
+    received = mjpeg_frames(visitor, f"/cameras/{tls_fleet.camera}/stream", 2)
     assert received.count(b"\xff\xd8") >= 2, f"{len(received)} bytes, fewer than 2 frames"
 
 
@@ -368,18 +359,8 @@ def spki_pin(certificate: Path) -> str:
 def page(tls_fleet: TlsFleet) -> Iterator[Page]:
     """Chromium that trusts the stack's certificate (its key pinned), nothing else more."""
     trust = f"--ignore-certificate-errors-spki-list={spki_pin(tls_fleet.certificate)}"
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=chromium(), headless=True, args=[*FLAGS, trust]
-        )
-        context = browser.new_context(viewport={"width": 1280, "height": 900})
-        page = context.new_page()
-        errors: list[str] = []
-        page.on("pageerror", lambda error: errors.append(str(error)))
+    with launched([trust]) as browser, watched_page(browser) as page:
         yield page
-        context.close()
-        browser.close()
-        assert errors == [], f"the page threw: {errors}"
 
 
 def test_chromium_logs_in_over_https_and_follows_the_fleet_live(
