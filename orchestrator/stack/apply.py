@@ -29,6 +29,7 @@ from orchestrator.stack.secrets import (
     ensure_power_secrets,
     ensure_secrets,
 )
+from orchestrator.stack.tls import CERTIFICATE as TLS_CERTIFICATE
 from orchestrator.stack.tls import ensure_tls
 
 RULES_FILE = render.RULES_FILE
@@ -138,6 +139,11 @@ def write_secrets(fleet: Fleet, out: Output) -> bool:
     tls = ensure_tls(state_dir, fleet.site.tls, owner)
     for name in tls.written:
         out.info(f"{'changed':<9}  {state_dir / name}")
+    if tls.made_for:
+        out.note(
+            f"made a self-signed certificate for {', '.join(tls.made_for)}: browsers warn "
+            f"until they trust {state_dir / TLS_CERTIFICATE} (docs/stack.md, HTTPS)"
+        )
     return tls.changed
 
 

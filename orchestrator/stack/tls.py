@@ -48,6 +48,8 @@ class TlsReport:
     """What changed in ``secrets/tls`` (relative names), for `up`'s lines and the reload."""
 
     written: tuple[str, ...]
+    # The names a self-signed certificate was just made for; empty when none was made.
+    made_for: tuple[str, ...] = ()
 
     @property
     def changed(self) -> bool:
@@ -196,4 +198,4 @@ def _ensure_self_signed(state_dir: Path, names: list[str], owner: Owner) -> TlsR
         (NAMES, listed, CERTIFICATE_MODE),
     ):
         write_key(state_dir / name, data.decode("ascii"), mode, owner, newline=False)
-    return TlsReport((KEY, CERTIFICATE))
+    return TlsReport((KEY, CERTIFICATE), tuple(names))

@@ -15,6 +15,7 @@ import base64
 import hashlib
 import os
 import re
+import socket
 import ssl
 import stat
 import subprocess
@@ -139,6 +140,9 @@ def test_up_makes_a_certificate_for_the_host_and_keeps_its_key_private(
     tls_fleet: TlsFleet,
 ) -> None:
     assert f"changed    {tls_fleet.certificate}" in tls_fleet.up_output
+    # The user is told what to trust (on stderr, which the test's runner mixes in).
+    assert (f"made a self-signed certificate for {socket.gethostname()}, ") in tls_fleet.up_output
+    assert f"browsers warn until they trust {tls_fleet.certificate}" in tls_fleet.up_output
     names = alt_names(tls_fleet.certificate)
     for name in ("DNS:localhost", "IP Address:127.0.0.1", "IP Address:0:0:0:0:0:0:0:1"):
         assert name in names, names

@@ -68,11 +68,14 @@ def test_a_self_signed_certificate_serves_the_host_and_the_names_given(tmp_path:
     report = ensure_tls(tmp_path, Tls(self_signed=True, names=["farm.lab.example", "10.1.2.3"]),
                         ME)  # fmt: skip
     assert report.written == (KEY, CERTIFICATE)
+    host = socket.gethostname()
+    assert report.made_for[0] == host
+    assert report.made_for[-5:] == ("localhost", "127.0.0.1", "::1", "farm.lab.example",
+                                    "10.1.2.3")  # fmt: skip
     certificate, key = tmp_path / CERTIFICATE, tmp_path / KEY
     assert stat.S_IMODE(key.stat().st_mode) == 0o400
     assert stat.S_IMODE(key.parent.stat().st_mode) == 0o700
     assert b"PRIVATE KEY" in key.read_bytes() and b"PRIVATE" not in certificate.read_bytes()
-    host = socket.gethostname()
     for name in ("farm.lab.example", "10.1.2.3", "localhost", "127.0.0.1", "::1"):
         assert handshake(certificate, key, name) == host
     with pytest.raises(ssl.SSLCertVerificationError, match="match"):
