@@ -87,23 +87,24 @@ def make_self_signed(names: list[str], certificate: Path, key: Path) -> None:
         "-addext", "extendedKeyUsage=serverAuth",
         "-keyout", str(key), "-out", str(certificate),
     ]  # fmt: skip
-    try:
-        done = subprocess.run(command, capture_output=True, text=True, check=False)
-    except FileNotFoundError:
-        raise TlsError(
-            "making a self-signed certificate needs openssl (Debian: apt-get install openssl)"
-        ) from None
+    done = _openssl(command)
     if done.returncode != 0:
         raise TlsError(f"openssl could not make a certificate: {done.stderr.strip()}")
 
 
+def _openssl(command: list[str]) -> subprocess.CompletedProcess[str]:
+    try:
+        return subprocess.run(command, capture_output=True, text=True, check=False)
+    except FileNotFoundError:
+        raise TlsError(
+            "a self-signed certificate needs openssl (Debian: apt-get install openssl)"
+        ) from None
+
+
 def _expires_soon(certificate: Path) -> bool:
-    done = subprocess.run(
-        ["openssl", "x509", "-noout", "-checkend", str(RENEW_BEFORE_S), "-in", str(certificate)],
-        capture_output=True,
-        check=False,
-    )
-    return done.returncode != 0
+    """True if ``certificate`` ends within 30 days (or cannot be read as one)."""
+    check = ["openssl", "x509", "-noout", "-checkend", str(RENEW_BEFORE_S), "-in"]
+    return _openssl([*check, str(certificate)]).returncode != 0
 
 
 def check_pair(certificate: Path, key: Path) -> None:

@@ -138,3 +138,11 @@ def test_files_that_are_not_a_pair_are_refused_before_nginx_sees_them(tmp_path: 
     with pytest.raises(TlsError, match=r"none\.pem does not exist"):
         ensure_tls(state, missing, ME)
     assert not (state / KEY).exists() and not (state / CERTIFICATE).exists()
+
+
+def test_without_openssl_up_says_what_to_install(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PATH", str(tmp_path / "empty"))
+    with pytest.raises(TlsError, match="needs openssl"):
+        ensure_tls(tmp_path / "state", Tls(self_signed=True), ME)
