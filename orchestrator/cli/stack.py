@@ -27,6 +27,7 @@ from orchestrator.stack.docker_engine import EngineError, connect
 from orchestrator.stack.images import ImageProvider, ImagesMissing
 from orchestrator.stack.secrets import FormatRefused, identity_headers
 from orchestrator.stack.status import ServiceStatus, stack_status
+from orchestrator.stack.tls import TlsError
 
 DEFAULT_PROJECT = "fabfleet"
 
@@ -110,7 +111,7 @@ def up_command(
             report = up(fleet, settings, client, compose, Output(typer.echo, _note))
         except ModelError as error:
             _fail(f"cannot render: {error}")
-        except (UdevError, ImagesMissing, ComposeError, FormatRefused) as error:
+        except (UdevError, ImagesMissing, ComposeError, FormatRefused, TlsError) as error:
             _fail(str(error))
         except OSError as error:
             _fail(f"cannot write to {fleet.site.state_dir}: {error.strerror or error}")

@@ -139,12 +139,17 @@ class Stack:
     http_port: int
 
     def write(
-        self, printers: list[dict[str, Any]], cameras: list[dict[str, Any]] | None = None
+        self,
+        printers: list[dict[str, Any]],
+        cameras: list[dict[str, Any]] | None = None,
+        site: dict[str, Any] | None = None,
     ) -> None:
+        """The fleet file; ``site`` adds to (or changes) the site settings of the stack."""
         site = {
             "http_port": self.http_port,
             "state_dir": str(self.state_dir),
             "image_repository": self.repository,
+            **(site or {}),
         }
         fleet = {"site": site, "printers": printers, "cameras": cameras or []}
         self.config.write_text(yaml.safe_dump(fleet, sort_keys=False))
