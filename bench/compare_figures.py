@@ -1,0 +1,232 @@
+"""The OctoPrint comparison's figures, without I/O: one measuring window of N printers
+printing at once, summed per server, judged for stutter, and written as a markdown table.
+
+``bench/octoprint_compare.py`` takes the samples (process CPU times, ``smaps_rollup``,
+the simulators' ``--stats`` files) and hands them here.
+"""
+
+from __future__ import annotations
+
+import statistics
+from dataclasses import dataclass
+
+MB = 1024 * 1024
+
+
+def smaps_rollup(text: str) -> dict[str, int]:
+    """``/proc/<pid>/smaps_rollup`` as bytes per field (``Rss``, ``Pss``, ...)."""
+    fields: dict[str, int] = {}
+    for line in text.splitlines():
+        name, sep, rest = line.partition(":")
+        parts = rest.split()
+        if not sep or len(parts) != 2 or parts[1] != "kB" or not parts[0].isdigit():
+            continue
+        fields[name.strip()] = int(parts[0]) * 1024
+    return fields
+
+
+@dataclass(frozen=True, slots=True)
+class PrinterSample:
+    """One printer over one window: its server's CPU and memory, and what its printer ran.
+
+    ``cpu_seconds``: user+system CPU of the print server's process (and its live
+    children) over the window. ``lines``: commands the simulated printer
+    executed in the window; ``starved``: times its planner ran dry between moves
+    (``instance/sim/starvation.py``), ``starved_seconds`` how long in all.
+    ``printing``: the server still reported a job printing at the window's end.
+    """
+
+    cpu_seconds: float
+    rss_bytes: int
+    pss_bytes: int
+    lines: int
+    moves: int
+    starved: int
+    starved_seconds: float
+    printing: bool
+
+
+@dataclass(frozen=True, slots=True)
+class StepFigures:
+    """N printers printing at once on one server kind, over ``window`` seconds."""
+
+    server: str
+    run: int
+    printers: int
+    window: float
+    cpu_per_printer: float  # CPU-seconds per second (cores), mean over the printers
+    cpu_per_printer_range: tuple[float, float]
+    cpu_s_per_1000_lines: float
+    lines_per_s_per_printer: float
+    lines_per_s_range: tuple[float, float]
+    rss_mb_per_printer: float
+    pss_mb_per_printer: float
+    starved: int
+    printers_starved: int
+    starved_seconds: float
+    not_printing: int
+    simulator_cpu: float  # all simulators together, cores
+    host_busy: float  # the whole machine's busy share of all cores, 0..1
+    load_average: float
+
+    @property
+    def stutter(self) -> bool:
+        """The planner of some printer ran dry while its job had lines left, or a job stopped."""
+        return self.starved > 0 or self.not_printing > 0
+
+
+def summarize(
+    server: str,
+    run: int,
+    window: float,
+    samples: list[PrinterSample],
+    *,
+    simulator_cpu_seconds: float,
+    host_busy: float,
+    load_average: float,
+) -> StepFigures:
+    """The figures of one window; ``samples`` has one entry per printer."""
+    if not samples or window <= 0:
+        raise ValueError("a step needs at least one printer and a window longer than 0 s")
+    cpu = [sample.cpu_seconds / window for sample in samples]
+    rates = [sample.lines / window for sample in samples]
+    lines = sum(sample.lines for sample in samples)
+    cpu_total = sum(sample.cpu_seconds for sample in samples)
+    return StepFigures(
+        server=server,
+        run=run,
+        printers=len(samples),
+        window=round(window, 2),
+        cpu_per_printer=round(statistics.fmean(cpu), 4),
+        cpu_per_printer_range=(round(min(cpu), 4), round(max(cpu), 4)),
+        cpu_s_per_1000_lines=round(1000 * cpu_total / lines, 3) if lines else float("nan"),
+        lines_per_s_per_printer=round(statistics.fmean(rates), 1),
+        lines_per_s_range=(round(min(rates), 1), round(max(rates), 1)),
+        rss_mb_per_printer=round(statistics.fmean(s.rss_bytes for s in samples) / MB, 1),
+        pss_mb_per_printer=round(statistics.fmean(s.pss_bytes for s in samples) / MB, 1),
+        starved=sum(sample.starved for sample in samples),
+        printers_starved=sum(1 for sample in samples if sample.starved > 0),
+        starved_seconds=round(sum(sample.starved_seconds for sample in samples), 3),
+        not_printing=sum(1 for sample in samples if not sample.printing),
+        simulator_cpu=round(simulator_cpu_seconds / window, 3),
+        host_busy=round(host_busy, 3),
+        load_average=round(load_average, 2),
+    )
+
+
+def largest_without_stutter(steps: list[StepFigures]) -> int:
+    """The largest N of a ramp below the first step that stuttered (0 if the first did)."""
+    best = 0
+    for step in sorted(steps, key=lambda s: s.printers):
+        if step.stutter:
+            break
+        best = step.printers
+    return best
+
+
+def cpu_limited_printers(steps: list[StepFigures], cores: int) -> float:
+    """Cores divided by the CPU one printing printer needs (its smallest-N measure)."""
+    clean = [step for step in steps if step.cpu_per_printer > 0]
+    if not clean:
+        return float("nan")
+    first = min(clean, key=lambda s: s.printers)
+    return round(cores / first.cpu_per_printer, 1)
+
+
+def _range(pair: tuple[float, float], digits: int) -> str:
+    low, high = pair
+    return f"{low:.{digits}f}\N{EN DASH}{high:.{digits}f}"
+
+
+def steps_table(steps: list[StepFigures]) -> str:
+    """One markdown row per measuring window."""
+    rows = [
+        "| server | run | N | lines/s per printer (range) | CPU per printer, cores (range) "
+        "| CPU-s / 1000 lines | RSS MB / printer | PSS MB / printer | starved (printers; s) "
+        "| jobs stopped | simulators, cores | host busy | load |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for s in steps:
+        rows.append(
+            f"| {s.server} | {s.run} | {s.printers} "
+            f"| {s.lines_per_s_per_printer:.1f} ({_range(s.lines_per_s_range, 1)}) "
+            f"| {s.cpu_per_printer:.4f} ({_range(s.cpu_per_printer_range, 4)}) "
+            f"| {s.cpu_s_per_1000_lines:.3f} | {s.rss_mb_per_printer:.1f} "
+            f"| {s.pss_mb_per_printer:.1f} | {s.starved} ({s.printers_starved}; "
+            f"{s.starved_seconds:.2f}) | {s.not_printing} | {s.simulator_cpu:.2f} "
+            f"| {s.host_busy:.0%} | {s.load_average:.2f} |"
+        )
+    return "\n".join(rows)
+
+
+@dataclass(frozen=True, slots=True)
+class ServerSummary:
+    """One server kind over every run: the ramp's verdicts and the per-printer figures' spread."""
+
+    server: str
+    runs: int
+    n_max: tuple[int, int]  # the smallest and largest over the runs
+    reached_cap: bool  # the largest N measured did not stutter: the limit is higher
+    cpu_per_printer: tuple[float, float]
+    cpu_s_per_1000_lines: tuple[float, float]
+    lines_per_s: tuple[float, float]
+    rss_mb: tuple[float, float]
+    pss_mb: tuple[float, float]
+    cpu_limited_printers: tuple[float, float]
+    printers_per_core: tuple[float, float]
+
+
+def summarize_server(server: str, steps: list[StepFigures], cores: int) -> ServerSummary:
+    """Ranges over every run's windows (per-printer figures from the windows without stutter)."""
+    mine = [step for step in steps if step.server == server]
+    if not mine:
+        raise ValueError(f"no windows measured for {server}")
+    runs = sorted({step.run for step in mine})
+    n_max = [largest_without_stutter([s for s in mine if s.run == run]) for run in runs]
+    limited = [cpu_limited_printers([s for s in mine if s.run == run], cores) for run in runs]
+    clean = [step for step in mine if not step.stutter] or mine
+    largest = max(step.printers for step in mine)
+
+    def spread(values: list[float], digits: int) -> tuple[float, float]:
+        return (round(min(values), digits), round(max(values), digits))
+
+    return ServerSummary(
+        server=server,
+        runs=len(runs),
+        n_max=(min(n_max), max(n_max)),
+        reached_cap=all(not s.stutter for s in mine if s.printers == largest),
+        cpu_per_printer=spread([s.cpu_per_printer for s in clean], 4),
+        cpu_s_per_1000_lines=spread([s.cpu_s_per_1000_lines for s in clean], 3),
+        lines_per_s=spread([s.lines_per_s_per_printer for s in clean], 1),
+        rss_mb=spread([s.rss_mb_per_printer for s in clean], 1),
+        pss_mb=spread([s.pss_mb_per_printer for s in clean], 1),
+        cpu_limited_printers=spread(limited, 1),
+        printers_per_core=spread([n / cores for n in n_max], 1),
+    )
+
+
+def summary_table(summaries: list[ServerSummary], cores: int) -> str:
+    """The comparison in one table: a row per server kind, ranges over runs and windows."""
+
+    def pair(values: tuple[float, float], digits: int) -> str:
+        low, high = values
+        if low == high:
+            return f"{low:.{digits}f}"
+        return f"{low:.{digits}f}\N{EN DASH}{high:.{digits}f}"
+
+    rows = [
+        "| server | runs | lines/s per printer | CPU per printer (cores) | CPU-s / 1000 lines "
+        "| RSS MB / printer | PSS MB / printer | largest N without stutter "
+        f"| printers per core (N / {cores}) | CPU-limited estimate ({cores} cores / CPU) |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for s in summaries:
+        n_max = pair((float(s.n_max[0]), float(s.n_max[1])), 0)
+        if s.reached_cap:
+            n_max = f"≥ {n_max} (no stutter at the largest N tried)"
+        rows.append(
+            f"| {s.server} | {s.runs} | {pair(s.lines_per_s, 1)} | {pair(s.cpu_per_printer, 4)} "
+            f"| {pair(s.cpu_s_per_1000_lines, 3)} | {pair(s.rss_mb, 1)} | {pair(s.pss_mb, 1)} "
+            f"| {n_max} | {pair(s.printers_per_core, 1)} | {pair(s.cpu_limited_printers, 0)} |"
+        )
+    return "\n".join(rows)
