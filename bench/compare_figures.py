@@ -133,6 +133,13 @@ def cpu_limited_printers(steps: list[StepFigures], cores: int) -> float:
     return round(cores / first.cpu_per_printer, 1)
 
 
+def above_idle_per_1000_lines(step: StepFigures, idle: float) -> float:
+    """CPU-seconds per 1000 lines beyond what the server spends connected and idle."""
+    if step.lines_per_s_per_printer <= 0 or idle != idle:  # no lines, or idle not measured
+        return float("nan")
+    return round(1000 * (step.cpu_per_printer - idle) / step.lines_per_s_per_printer, 3)
+
+
 def _range(pair: tuple[float, float], digits: int) -> str:
     low, high = pair
     return f"{low:.{digits}f}\N{EN DASH}{high:.{digits}f}"
@@ -169,6 +176,8 @@ class ServerSummary:
     reached_cap: bool  # the largest N measured did not stutter: the limit is higher
     cpu_per_printer: tuple[float, float]
     cpu_s_per_1000_lines: tuple[float, float]
+    idle_cpu: tuple[float, float]
+    above_idle_per_1000_lines: tuple[float, float]
     lines_per_s: tuple[float, float]
     rss_mb: tuple[float, float]
     pss_mb: tuple[float, float]
@@ -176,8 +185,12 @@ class ServerSummary:
     printers_per_core: tuple[float, float]
 
 
-def summarize_server(server: str, steps: list[StepFigures], cores: int) -> ServerSummary:
-    """Ranges over every run's windows (per-printer figures from the windows without stutter)."""
+def summarize_server(
+    server: str, steps: list[StepFigures], cores: int, idle: dict[int, float] | None = None
+) -> ServerSummary:
+    """Ranges over every run's windows (per-printer figures from the windows without stutter);
+    ``idle``: cores per connected idle printer, by run."""
+    idle = idle or {}
     mine = [step for step in steps if step.server == server]
     if not mine:
         raise ValueError(f"no windows measured for {server}")
@@ -197,6 +210,10 @@ def summarize_server(server: str, steps: list[StepFigures], cores: int) -> Serve
         reached_cap=all(not s.stutter for s in mine if s.printers == largest),
         cpu_per_printer=spread([s.cpu_per_printer for s in clean], 4),
         cpu_s_per_1000_lines=spread([s.cpu_s_per_1000_lines for s in clean], 3),
+        idle_cpu=spread([idle.get(run, float("nan")) for run in runs], 4),
+        above_idle_per_1000_lines=spread(
+            [above_idle_per_1000_lines(s, idle.get(s.run, float("nan"))) for s in clean], 3
+        ),
         lines_per_s=spread([s.lines_per_s_per_printer for s in clean], 1),
         rss_mb=spread([s.rss_mb_per_printer for s in clean], 1),
         pss_mb=spread([s.pss_mb_per_printer for s in clean], 1),
@@ -216,9 +233,10 @@ def summary_table(summaries: list[ServerSummary], cores: int) -> str:
 
     rows = [
         "| server | runs | lines/s per printer | CPU per printer (cores) | CPU-s / 1000 lines "
+        "| idle, connected (cores) | CPU-s / 1000 lines above idle "
         "| RSS MB / printer | PSS MB / printer | largest N without stutter "
         f"| printers per core (N / {cores}) | CPU-limited estimate ({cores} cores / CPU) |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for s in summaries:
         n_max = pair((float(s.n_max[0]), float(s.n_max[1])), 0)
@@ -226,7 +244,8 @@ def summary_table(summaries: list[ServerSummary], cores: int) -> str:
             n_max = f"≥ {n_max} (no stutter at the largest N tried)"
         rows.append(
             f"| {s.server} | {s.runs} | {pair(s.lines_per_s, 1)} | {pair(s.cpu_per_printer, 4)} "
-            f"| {pair(s.cpu_s_per_1000_lines, 3)} | {pair(s.rss_mb, 1)} | {pair(s.pss_mb, 1)} "
+            f"| {pair(s.cpu_s_per_1000_lines, 3)} | {pair(s.idle_cpu, 4)} "
+            f"| {pair(s.above_idle_per_1000_lines, 3)} | {pair(s.rss_mb, 1)} | {pair(s.pss_mb, 1)} "
             f"| {n_max} | {pair(s.printers_per_core, 1)} | {pair(s.cpu_limited_printers, 0)} |"
         )
     return "\n".join(rows)

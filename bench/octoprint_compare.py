@@ -1,7 +1,7 @@
 """fabfleet's print server and OctoPrint side by side: N simulated printers printing a real
 slicer file at once, at the printer's own pace, on this host.
 
-For each server kind and each N of a ramp (1, 5, 10, 20, 40 by default) the printers are
+For each server kind and each N of a ramp (1, 10, 20, 40 by default) the printers are
 started (one ``fabfleet-sim`` on a pty per printer, one print server per printer), each
 server is connected, sent the file and told to print through OctoPrint's REST API (the way
 a slicer does it: ``POST /api/connection``, ``POST /api/files/local`` with
@@ -65,6 +65,7 @@ class Settings:
     server_cap: float
     acceleration: float
     work: Path
+    idle_window: float = 10.0
     memory_floor_mb: int = 1024
 
 
@@ -182,8 +183,9 @@ class Fleet:
         )  # fmt: skip
         return server, f"http://127.0.0.1:{port}"
 
-    def grow(self, count: int) -> list[Printer]:
-        """Start ``count`` more printers with their servers; connected and printing on return."""
+    def grow(self, count: int, *, start: bool = True) -> list[Printer]:
+        """Start ``count`` more printers with their servers: connected (and printing with
+        ``start``) on return."""
         fresh: list[Printer] = []
         first = len(self.printers)
         for index in range(first, first + count):
@@ -206,9 +208,19 @@ class Fleet:
                 printer.url = announced.rsplit(" on ", 1)[1].strip().rstrip("/")
             self._wait_api(printer, deadline)
             self._connect(printer, deadline)
-        for printer in fresh:
-            self._start_print(printer, deadline)
+        if start:
+            for printer in fresh:
+                self._start_print(printer, deadline)
         return fresh
+
+    def idle_cpu(self) -> float:
+        """Cores the servers use, each connected and not printing, per printer."""
+        time.sleep(self.settings.warmup)
+        before = [_process_cpu(p.server.pid) for p in self.printers]
+        started = time.monotonic()
+        time.sleep(self.settings.idle_window)
+        after = [_process_cpu(p.server.pid) for p in self.printers]
+        return (sum(after) - sum(before)) / (time.monotonic() - started) / len(self.printers)
 
     def _wait_api(self, printer: Printer, deadline: float) -> None:
         while True:
@@ -342,6 +354,7 @@ class Ramp:
     run: int
     steps: list[StepFigures] = field(default_factory=list)
     stopped: str = ""
+    idle_cpu: float = float("nan")  # cores per connected printer before its first print
 
 
 def _enough_memory(settings: Settings, fleet_: Fleet, more: int) -> bool:
@@ -372,7 +385,14 @@ def ramp(kind: str, run: int, settings: Settings, octoprint: Path | None) -> Ram
                 break
             print(f"[{kind} run {run}] N={n}: starting {more} more ...", flush=True)
             try:
-                printers.grow(more)
+                if not printers.printers and settings.idle_window > 0:
+                    printers.grow(more, start=False)
+                    result.idle_cpu = round(printers.idle_cpu(), 4)
+                    print(
+                        f"[{kind} run {run}] connected, idle: {result.idle_cpu} cores per printer"
+                    )
+                else:
+                    printers.grow(more)
                 printers.keep_printing()
             except (RuntimeError, requests.RequestException, OSError) as error:
                 result.stopped = f"N={n} could not start: {error}"
@@ -408,7 +428,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="N=1,3; short windows (~4 min)")
     parser.add_argument("--runs", type=int, default=None, help="ramps per server (default 2)")
-    parser.add_argument("--steps", type=_parse_steps, default=None, help="default 1,5,10,20,40")
+    parser.add_argument("--steps", type=_parse_steps, default=None, help="default 1,10,20,40")
     parser.add_argument("--window", type=float, default=None, help="seconds measured per step")
     parser.add_argument("--warmup", type=float, default=None, help="seconds before each window")
     parser.add_argument("--server-cap", type=float, default=None, help="seconds per ramp")
@@ -429,11 +449,11 @@ def main(argv: list[str] | None = None) -> int:
     work.mkdir(parents=True, exist_ok=True)
     settings = Settings(
         gcode=args.gcode,
-        steps=args.steps or ((1, 3) if quick else (1, 5, 10, 20, 40)),
-        warmup=args.warmup if args.warmup is not None else (10.0 if quick else 15.0),
-        window=args.window if args.window is not None else (20.0 if quick else 30.0),
+        steps=args.steps or ((1, 3) if quick else (1, 10, 20, 40)),
+        warmup=args.warmup if args.warmup is not None else 10.0,
+        window=args.window if args.window is not None else (15.0 if quick else 20.0),
         step_timeout=300.0,
-        server_cap=args.server_cap or (150.0 if quick else 300.0),
+        server_cap=args.server_cap or (150.0 if quick else 270.0),
         acceleration=args.acceleration,
         work=work,
     )
@@ -451,9 +471,11 @@ def main(argv: list[str] | None = None) -> int:
             ramps.append(ramp(kind, run, settings, octoprint))
     steps = [step for r in ramps for step in r.steps]
     cores = os.cpu_count() or 1
-    summaries = [summarize_server(kind, steps, cores) for kind in servers if any(
-        s.server == kind for s in steps
-    )]  # fmt: skip
+    summaries = [
+        summarize_server(kind, steps, cores, {r.run: r.idle_cpu for r in ramps if r.server == kind})
+        for kind in servers
+        if any(s.server == kind for s in steps)
+    ]
     text = "\n\n".join(
         [
             f"{len(servers)} server kinds, {runs} run(s), {cores} cores, file "

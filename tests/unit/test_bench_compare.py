@@ -3,6 +3,8 @@ stutter verdict, the largest N of a ramp and the tables (bench/compare_figures.p
 
 from __future__ import annotations
 
+import math
+
 import pytest
 
 from bench.compare_figures import (
@@ -102,7 +104,7 @@ def test_the_summary_spans_the_runs_and_says_when_the_cap_was_reached() -> None:
         step("octoprint", 1, [sample(cpu=2.0)] * 1),
         step("octoprint", 1, [sample(cpu=2.0, starved=1)] * 4),
     ]
-    ours = summarize_server("fabfleet", steps, cores=2)
+    ours = summarize_server("fabfleet", steps, cores=2, idle={1: 0.005, 2: 0.005})
     theirs = summarize_server("octoprint", steps, cores=2)
     assert ours.runs == 2
     assert ours.n_max == (4, 4)
@@ -110,8 +112,12 @@ def test_the_summary_spans_the_runs_and_says_when_the_cap_was_reached() -> None:
     assert ours.cpu_per_printer == (0.01, 0.02)
     assert ours.printers_per_core == (2.0, 2.0)
     assert ours.cpu_limited_printers == (133.3, 200.0)  # 2 cores / 0.015 and / 0.01
+    assert ours.idle_cpu == (0.005, 0.005)
+    # (0.01 - 0.005) cores at 50 lines/s: 0.1 CPU-s per 1000 lines above idle; 0.02: 0.3.
+    assert ours.above_idle_per_1000_lines == (0.1, 0.3)
     assert theirs.n_max == (1, 1)
     assert not theirs.reached_cap
+    assert math.isnan(theirs.above_idle_per_1000_lines[0])  # its idle was not measured
     assert theirs.cpu_per_printer == (0.1, 0.1)  # only the window without stutter
     table = summary_table([ours, theirs], cores=2)
     assert "| fabfleet | 2 |" in table

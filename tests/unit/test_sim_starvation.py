@@ -104,7 +104,9 @@ def test_gaps_below_the_stutter_threshold_are_counted_apart() -> None:
 
 def test_the_stats_file_counts_what_ran_over_tcp(tmp_path: Path) -> None:
     stats = tmp_path / "stats.json"
-    with simulator_process(tmp_path, "--move-timing", "real", "--stats", str(stats), tcp=True) as sim:
+    with simulator_process(
+        tmp_path, "--move-timing", "real", "--stats", str(stats), tcp=True
+    ) as sim:
         host, port = sim.port.removeprefix("socket://").rsplit(":", 1)
         with socket.create_connection((host, int(port)), timeout=5) as link:
             link.sendall(frame(1, "G1 X10 F3000"))
