@@ -7,8 +7,10 @@ the simulators' ``--stats`` files) and hands them here.
 
 from __future__ import annotations
 
+import dataclasses
 import statistics
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 MB = 1024 * 1024
 
@@ -173,7 +175,9 @@ class ServerSummary:
     server: str
     runs: int
     n_max: tuple[int, int]  # the smallest and largest over the runs
-    reached_cap: bool  # the largest N measured did not stutter: the limit is higher
+    # Per run: the largest N without stutter, and whether that run never stuttered (its
+    # ramp ended at its last step or the time cap, so the limit is higher).
+    per_run: tuple[tuple[int, bool], ...]
     cpu_per_printer: tuple[float, float]
     cpu_s_per_1000_lines: tuple[float, float]
     idle_cpu: tuple[float, float]
@@ -198,7 +202,7 @@ def summarize_server(
     n_max = [largest_without_stutter([s for s in mine if s.run == run]) for run in runs]
     limited = [cpu_limited_printers([s for s in mine if s.run == run], cores) for run in runs]
     clean = [step for step in mine if not step.stutter] or mine
-    largest = max(step.printers for step in mine)
+    never = [not any(s.stutter for s in mine if s.run == run) for run in runs]
 
     def spread(values: list[float], digits: int) -> tuple[float, float]:
         return (round(min(values), digits), round(max(values), digits))
@@ -207,7 +211,7 @@ def summarize_server(
         server=server,
         runs=len(runs),
         n_max=(min(n_max), max(n_max)),
-        reached_cap=all(not s.stutter for s in mine if s.printers == largest),
+        per_run=tuple(zip(n_max, never, strict=True)),
         cpu_per_printer=spread([s.cpu_per_printer for s in clean], 4),
         cpu_s_per_1000_lines=spread([s.cpu_s_per_1000_lines for s in clean], 3),
         idle_cpu=spread([idle.get(run, float("nan")) for run in runs], 4),
@@ -227,6 +231,8 @@ def summary_table(summaries: list[ServerSummary], cores: int) -> str:
 
     def pair(values: tuple[float, float], digits: int) -> str:
         low, high = values
+        if low != low or high != high:  # NaN: not measured
+            return "n/a"
         if low == high:
             return f"{low:.{digits}f}"
         return f"{low:.{digits}f}\N{EN DASH}{high:.{digits}f}"
@@ -235,13 +241,12 @@ def summary_table(summaries: list[ServerSummary], cores: int) -> str:
         "| server | runs | lines/s per printer | CPU per printer (cores) | CPU-s / 1000 lines "
         "| idle, connected (cores) | CPU-s / 1000 lines above idle "
         "| RSS MB / printer | PSS MB / printer | largest N without stutter "
+        "(per run; ≥: no stutter up to the last N tried) "
         f"| printers per core (N / {cores}) | CPU-limited estimate ({cores} cores / CPU) |",
         "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for s in summaries:
-        n_max = pair((float(s.n_max[0]), float(s.n_max[1])), 0)
-        if s.reached_cap:
-            n_max = f"≥ {n_max} (no stutter at the largest N tried)"
+        n_max = ", ".join(f"≥ {n}" if capped else str(n) for n, capped in s.per_run)
         rows.append(
             f"| {s.server} | {s.runs} | {pair(s.lines_per_s, 1)} | {pair(s.cpu_per_printer, 4)} "
             f"| {pair(s.cpu_s_per_1000_lines, 3)} | {pair(s.idle_cpu, 4)} "
@@ -249,3 +254,68 @@ def summary_table(summaries: list[ServerSummary], cores: int) -> str:
             f"| {n_max} | {pair(s.printers_per_core, 1)} | {pair(s.cpu_limited_printers, 0)} |"
         )
     return "\n".join(rows)
+
+
+@dataclass
+class Ramp:
+    """One server kind's ramp in one run: each window's figures and why it stopped."""
+
+    server: str
+    run: int
+    steps: list[StepFigures] = field(default_factory=list)
+    stopped: str = ""
+    idle_cpu: float = float("nan")  # cores per connected printer before its first print
+
+
+def ramps_from_json(documents: list[dict[str, Any]]) -> list[Ramp]:
+    """The ramps of several saved runs (``--out``'s JSON), runs numbered on across files."""
+    ramps: list[Ramp] = []
+    for document in documents:
+        offset = max((ramp.run for ramp in ramps), default=0)
+        for saved in document["ramps"]:
+            run = offset + int(saved["run"])
+            steps = []
+            for step in saved["steps"]:
+                values: dict[str, Any] = {
+                    k: tuple(v) if isinstance(v, list) else v for k, v in step.items()
+                }
+                values["run"] = run
+                steps.append(StepFigures(**values))
+            idle = saved.get("idle_cpu")
+            ramps.append(
+                Ramp(
+                    saved["server"],
+                    run,
+                    steps,
+                    saved.get("stopped", ""),
+                    float("nan") if idle is None else float(idle),
+                )
+            )
+    return ramps
+
+
+def report(ramps: list[Ramp], cores: int, heading: str) -> tuple[str, list[ServerSummary]]:
+    """The markdown report of some ramps: the summary, every window, how each ramp ended."""
+    steps = [step for ramp in ramps for step in ramp.steps]
+    servers = list(dict.fromkeys(ramp.server for ramp in ramps))
+    summaries = [
+        summarize_server(kind, steps, cores, {r.run: r.idle_cpu for r in ramps if r.server == kind})
+        for kind in servers
+        if any(step.server == kind for step in steps)
+    ]
+    endings = "\n".join(
+        f"- {r.server} run {r.run}: largest N without stutter "
+        f"{largest_without_stutter(r.steps)}; idle {r.idle_cpu:.4f} cores; stopped: {r.stopped}"
+        for r in ramps
+    )
+    text = "\n\n".join([heading, summary_table(summaries, cores), steps_table(steps), endings])
+    return text, summaries
+
+
+def as_json(value: object) -> Any:
+    """A dataclass (or list of them) as JSON-ready data."""
+    if isinstance(value, list):
+        return [as_json(item) for item in value]
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return dataclasses.asdict(value)
+    return value

@@ -28,7 +28,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import psutil
@@ -37,13 +37,13 @@ import requests
 from bench import octoprint_setup
 from bench.compare_figures import (
     PrinterSample,
+    Ramp,
     StepFigures,
-    largest_without_stutter,
+    as_json,
+    ramps_from_json,
+    report,
     smaps_rollup,
-    steps_table,
     summarize,
-    summarize_server,
-    summary_table,
 )
 from instance.sim.process import BIN, stop_process
 
@@ -346,17 +346,6 @@ def fleet(kind: str, settings: Settings, octoprint: Path | None) -> Iterator[Fle
         made.close()
 
 
-@dataclass
-class Ramp:
-    """One server kind's ramp in one run: each window's figures and why it stopped."""
-
-    server: str
-    run: int
-    steps: list[StepFigures] = field(default_factory=list)
-    stopped: str = ""
-    idle_cpu: float = float("nan")  # cores per connected printer before its first print
-
-
 def _enough_memory(settings: Settings, fleet_: Fleet, more: int) -> bool:
     """Room for ``more`` printers like the ones running, above a floor left to the others."""
     per_printer = 150 * 1024 * 1024
@@ -439,7 +428,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cache", type=Path, default=None, help="where OctoPrint's venv lives")
     parser.add_argument("--work", type=Path, default=None, help="scratch directory")
     parser.add_argument("--out", type=Path, default=None, help="write figures.json and .md here")
+    parser.add_argument(
+        "--report",
+        type=Path,
+        nargs="+",
+        metavar="JSON",
+        help="measure nothing: one report of the runs saved in these --out JSON files",
+    )
     args = parser.parse_args(argv)
+    if args.report:
+        documents = [json.loads(path.read_text(encoding="utf-8")) for path in args.report]
+        headings = "; ".join(str(d.get("heading", "")) for d in documents)
+        text, _ = report(ramps_from_json(documents), int(documents[0]["cores"]), headings)
+        print(text)
+        return 0
     quick = args.quick
     servers = [s for s in args.servers.split(",") if s]
     if any(s not in SERVERS for s in servers):
@@ -469,28 +471,14 @@ def main(argv: list[str] | None = None) -> int:
         # Alternate the order, so neither kind always meets the same part of the machine's day.
         for kind in servers if run % 2 else list(reversed(servers)):
             ramps.append(ramp(kind, run, settings, octoprint))
-    steps = [step for r in ramps for step in r.steps]
     cores = os.cpu_count() or 1
-    summaries = [
-        summarize_server(kind, steps, cores, {r.run: r.idle_cpu for r in ramps if r.server == kind})
-        for kind in servers
-        if any(s.server == kind for s in steps)
-    ]
-    text = "\n\n".join(
-        [
-            f"{len(servers)} server kinds, {runs} run(s), {cores} cores, file "
-            f"{settings.gcode.name}, {BAUDRATE} baud, acceleration {settings.acceleration} mm/s²,"
-            f" window {settings.window:.0f} s after {settings.warmup:.0f} s"
-            + (f"; OctoPrint {version}" if version else ""),
-            summary_table(summaries, cores),
-            steps_table(steps),
-            "\n".join(
-                f"- {r.server} run {r.run}: largest N without stutter "
-                f"{largest_without_stutter(r.steps)}; stopped: {r.stopped}"
-                for r in ramps
-            ),
-        ]
+    heading = (
+        f"{len(servers)} server kinds, {runs} run(s), {cores} cores, file "
+        f"{settings.gcode.name}, {BAUDRATE} baud, acceleration {settings.acceleration} mm/s²,"
+        f" window {settings.window:.0f} s after {settings.warmup:.0f} s"
+        + (f"; OctoPrint {version}" if version else "")
     )
+    text, summaries = report(ramps, cores, heading)
     print(text)
     if args.out is not None:
         args.out.mkdir(parents=True, exist_ok=True)
@@ -499,9 +487,10 @@ def main(argv: list[str] | None = None) -> int:
             "octoprint_version": version,
             "python": sys.version.split()[0],
             "cores": cores,
+            "heading": heading,
             "settings": {**asdict(settings), "gcode": str(settings.gcode), "work": str(work)},
-            "summaries": [asdict(s) for s in summaries],
-            "ramps": [asdict(r) for r in ramps],
+            "summaries": as_json(summaries),
+            "ramps": as_json(ramps),
         }
         (args.out / "octoprint_compare.json").write_text(
             json.dumps(figures, indent=2) + "\n", encoding="utf-8"

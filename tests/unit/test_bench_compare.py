@@ -3,6 +3,7 @@ stutter verdict, the largest N of a ramp and the tables (bench/compare_figures.p
 
 from __future__ import annotations
 
+import json
 import math
 
 import pytest
@@ -10,8 +11,12 @@ import pytest
 from bench.compare_figures import (
     MB,
     PrinterSample,
+    Ramp,
     StepFigures,
+    as_json,
     largest_without_stutter,
+    ramps_from_json,
+    report,
     smaps_rollup,
     steps_table,
     summarize,
@@ -108,7 +113,7 @@ def test_the_summary_spans_the_runs_and_says_when_the_cap_was_reached() -> None:
     theirs = summarize_server("octoprint", steps, cores=2)
     assert ours.runs == 2
     assert ours.n_max == (4, 4)
-    assert ours.reached_cap
+    assert ours.per_run == ((4, True), (4, True))
     assert ours.cpu_per_printer == (0.01, 0.02)
     assert ours.printers_per_core == (2.0, 2.0)
     assert ours.cpu_limited_printers == (133.3, 200.0)  # 2 cores / 0.015 and / 0.01
@@ -116,12 +121,13 @@ def test_the_summary_spans_the_runs_and_says_when_the_cap_was_reached() -> None:
     # (0.01 - 0.005) cores at 50 lines/s: 0.1 CPU-s per 1000 lines above idle; 0.02: 0.3.
     assert ours.above_idle_per_1000_lines == (0.1, 0.3)
     assert theirs.n_max == (1, 1)
-    assert not theirs.reached_cap
+    assert theirs.per_run == ((1, False),)
     assert math.isnan(theirs.above_idle_per_1000_lines[0])  # its idle was not measured
     assert theirs.cpu_per_printer == (0.1, 0.1)  # only the window without stutter
     table = summary_table([ours, theirs], cores=2)
     assert "| fabfleet | 2 |" in table
-    assert "≥ 4" in table
+    assert "| ≥ 4, ≥ 4 |" in table
+    assert "| 1 |" in table
     assert "| octoprint | 1 |" in table
     rows = steps_table(steps).splitlines()
     assert len(rows) == 2 + len(steps)
@@ -131,3 +137,27 @@ def test_the_summary_spans_the_runs_and_says_when_the_cap_was_reached() -> None:
 def test_a_server_without_windows_has_no_summary() -> None:
     with pytest.raises(ValueError, match="no windows"):
         summarize_server("octoprint", [], cores=2)
+
+
+def test_saved_runs_of_several_files_make_one_report_with_runs_numbered_on() -> None:
+    first = [
+        Ramp("fabfleet", 1, [step("fabfleet", 1, [sample()] * 2)], "cap", 0.001),
+        Ramp("octoprint", 1, [step("octoprint", 1, [sample(starved=1)])], "stutter at N=1"),
+    ]
+    second = [Ramp("fabfleet", 1, [step("fabfleet", 1, [sample()] * 4)], "cap", 0.002)]
+    documents = [json.loads(json.dumps({"ramps": as_json(ramps)})) for ramps in (first, second)]
+    ramps = ramps_from_json(documents)
+    assert [(r.server, r.run) for r in ramps] == [
+        ("fabfleet", 1),
+        ("octoprint", 1),
+        ("fabfleet", 2),
+    ]
+    assert ramps[2].steps[0].run == 2
+    assert ramps[0].steps[0] == first[0].steps[0]
+    assert math.isnan(ramps[1].idle_cpu)
+    text, summaries = report(ramps, 2, "two files")
+    assert text.startswith("two files")
+    assert summaries[0].per_run == ((2, True), (4, True))
+    assert summaries[1].per_run == ((0, False),)
+    assert "| octoprint | 1 | 1 |" in text
+    assert "n/a" in text  # OctoPrint's idle was not measured
