@@ -205,7 +205,10 @@ def summarize_server(
     never = [not any(s.stutter for s in mine if s.run == run) for run in runs]
 
     def spread(values: list[float], digits: int) -> tuple[float, float]:
-        return (round(min(values), digits), round(max(values), digits))
+        measured = [value for value in values if value == value]  # NaN: not measured
+        if not measured:
+            return (float("nan"), float("nan"))
+        return (round(min(measured), digits), round(max(measured), digits))
 
     return ServerSummary(
         server=server,

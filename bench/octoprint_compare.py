@@ -455,7 +455,7 @@ def main(argv: list[str] | None = None) -> int:
         warmup=args.warmup if args.warmup is not None else 10.0,
         window=args.window if args.window is not None else (15.0 if quick else 20.0),
         step_timeout=300.0,
-        server_cap=args.server_cap or (150.0 if quick else 270.0),
+        server_cap=args.server_cap or (240.0 if quick else 270.0),
         acceleration=args.acceleration,
         work=work,
     )

@@ -161,3 +161,7 @@ def test_saved_runs_of_several_files_make_one_report_with_runs_numbered_on() -> 
     assert summaries[1].per_run == ((0, False),)
     assert "| octoprint | 1 | 1 |" in text
     assert "n/a" in text  # OctoPrint's idle was not measured
+    assert summaries[0].idle_cpu == (0.001, 0.002)
+    older = ramps_from_json([{"ramps": [{**as_json(first[0]), "idle_cpu": None}]}, *documents])
+    _, merged = report(older, 2, "an older file without the idle figure")
+    assert merged[0].idle_cpu == (0.001, 0.002)  # the runs that measured it
