@@ -31,10 +31,10 @@ def smaps_rollup(text: str) -> dict[str, int]:
 class PrinterSample:
     """One printer over one window: its server's CPU and memory, and what its printer ran.
 
-    ``cpu_seconds``: user+system CPU of the print server's process (and its live
-    children) over the window. ``lines``: commands the simulated printer
-    executed in the window; ``starved``: times its planner ran dry between moves
-    (``instance/sim/starvation.py``), ``starved_seconds`` how long in all.
+    ``cpu_seconds``: user+system CPU of the print server's process over the window;
+    ``children_cpu_seconds``: of its subprocesses (file analysis). ``lines``: commands
+    the simulated printer executed in the window; ``starved``: times its planner ran
+    dry between moves (``instance/sim/starvation.py``), ``starved_seconds`` how long.
     ``printing``: the server still reported a job printing at the window's end.
     """
 
@@ -46,6 +46,7 @@ class PrinterSample:
     starved: int
     starved_seconds: float
     printing: bool
+    children_cpu_seconds: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +71,7 @@ class StepFigures:
     simulator_cpu: float  # all simulators together, cores
     host_busy: float  # the whole machine's busy share of all cores, 0..1
     load_average: float
+    children_cpu: float = 0.0  # the servers' subprocesses (file analysis), cores per printer
 
     @property
     def stutter(self) -> bool:
@@ -113,6 +115,7 @@ def summarize(
         simulator_cpu=round(simulator_cpu_seconds / window, 3),
         host_busy=round(host_busy, 3),
         load_average=round(load_average, 2),
+        children_cpu=round(statistics.fmean(s.children_cpu_seconds for s in samples) / window, 4),
     )
 
 
@@ -151,16 +154,16 @@ def steps_table(steps: list[StepFigures]) -> str:
     """One markdown row per measuring window."""
     rows = [
         "| server | run | N | lines/s per printer (range) | CPU per printer, cores (range) "
-        "| CPU-s / 1000 lines | RSS MB / printer | PSS MB / printer | starved (printers; s) "
-        "| jobs stopped | simulators, cores | host busy | load |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| CPU-s / 1000 lines | subprocesses, cores | RSS MB / printer | PSS MB / printer "
+        "| starved (printers; s) | jobs stopped | simulators, cores | host busy | load |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for s in steps:
         rows.append(
             f"| {s.server} | {s.run} | {s.printers} "
             f"| {s.lines_per_s_per_printer:.1f} ({_range(s.lines_per_s_range, 1)}) "
             f"| {s.cpu_per_printer:.4f} ({_range(s.cpu_per_printer_range, 4)}) "
-            f"| {s.cpu_s_per_1000_lines:.3f} | {s.rss_mb_per_printer:.1f} "
+            f"| {s.cpu_s_per_1000_lines:.3f} | {s.children_cpu:.4f} | {s.rss_mb_per_printer:.1f} "
             f"| {s.pss_mb_per_printer:.1f} | {s.starved} ({s.printers_starved}; "
             f"{s.starved_seconds:.2f}) | {s.not_printing} | {s.simulator_cpu:.2f} "
             f"| {s.host_busy:.0%} | {s.load_average:.2f} |"

@@ -99,18 +99,20 @@ def _free_port() -> int:
         return port
 
 
-def _process_cpu(pid: int) -> float:
-    """User+system CPU-seconds of a process and its children, live or ended (OctoPrint
-    analyses an upload in a subprocess): each process's own time and its reaped children's."""
+def _process_cpu(pid: int) -> tuple[float, float]:
+    """User+system CPU-seconds of a process itself, and of its children, live or ended (both
+    servers analyse an upload in a subprocess; OctoPrint stops its analysis when a print
+    starts, fabfleet lets its niced one finish)."""
     try:
         process = psutil.Process(pid)
-        total = sum(process.cpu_times()[:4])
+        times = process.cpu_times()
+        children = times.children_user + times.children_system
         for child in process.children(recursive=True):
             with contextlib.suppress(psutil.Error):
-                total += sum(child.cpu_times()[:4])
-        return float(total)
+                children += sum(child.cpu_times()[:4])
+        return float(times.user + times.system), float(children)
     except psutil.Error:
-        return 0.0
+        return 0.0, 0.0
 
 
 def _memory(pid: int) -> dict[str, int]:
@@ -216,10 +218,10 @@ class Fleet:
     def idle_cpu(self) -> float:
         """Cores the servers use, each connected and not printing, per printer."""
         time.sleep(self.settings.warmup)
-        before = [_process_cpu(p.server.pid) for p in self.printers]
+        before = [_process_cpu(p.server.pid)[0] for p in self.printers]
         started = time.monotonic()
         time.sleep(self.settings.idle_window)
-        after = [_process_cpu(p.server.pid) for p in self.printers]
+        after = [_process_cpu(p.server.pid)[0] for p in self.printers]
         return (sum(after) - sum(before)) / (time.monotonic() - started) / len(self.printers)
 
     def _wait_api(self, printer: Printer, deadline: float) -> None:
@@ -295,13 +297,13 @@ class Fleet:
         time.sleep(self.settings.warmup)
         busy0, total0 = _host_busy()
         cpu0 = [_process_cpu(p.server.pid) for p in printers]
-        sim0 = [_process_cpu(p.sim.pid) for p in printers]
+        sim0 = [sum(_process_cpu(p.sim.pid)) for p in printers]
         stats0 = [p.stats_now() for p in printers]
         started = time.monotonic()
         time.sleep(self.settings.window)
         window = time.monotonic() - started
         cpu1 = [_process_cpu(p.server.pid) for p in printers]
-        sim1 = [_process_cpu(p.sim.pid) for p in printers]
+        sim1 = [sum(_process_cpu(p.sim.pid)) for p in printers]
         busy1, total1 = _host_busy()
         time.sleep(1.2)  # the simulators write their stats every second
         stats1 = [p.stats_now() for p in printers]
@@ -310,7 +312,8 @@ class Fleet:
             memory = _memory(printer.server.pid)
             samples.append(
                 PrinterSample(
-                    cpu_seconds=cpu1[i] - cpu0[i],
+                    cpu_seconds=cpu1[i][0] - cpu0[i][0],
+                    children_cpu_seconds=cpu1[i][1] - cpu0[i][1],
                     rss_bytes=memory.get("Rss", 0),
                     pss_bytes=memory.get("Pss", 0),
                     lines=int(stats1[i]["executed"] - stats0[i]["executed"]),

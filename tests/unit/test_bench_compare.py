@@ -45,6 +45,7 @@ def sample(
         starved=starved,
         starved_seconds=0.05 * starved,
         printing=printing,
+        children_cpu_seconds=0.4,
     )
 
 
@@ -71,6 +72,7 @@ def test_a_window_gives_cpu_per_printer_per_1000_lines_and_memory_per_printer() 
     assert figures.lines_per_s_range == (40.0, 60.0)
     assert (figures.rss_mb_per_printer, figures.pss_mb_per_printer) == (100.0, 80.0)
     assert figures.simulator_cpu == pytest.approx(0.1)
+    assert figures.children_cpu == pytest.approx(0.02)  # apart from the server's own CPU
     assert not figures.stutter
 
 
