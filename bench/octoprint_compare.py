@@ -418,7 +418,7 @@ def _parse_steps(text: str) -> tuple[int, ...]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="N=1,3; short windows (~4 min)")
+    parser.add_argument("--quick", action="store_true", help="N=1,3; short windows (~3 min)")
     parser.add_argument("--runs", type=int, default=None, help="ramps per server (default 2)")
     parser.add_argument("--steps", type=_parse_steps, default=None, help="default 1,10,20,40")
     parser.add_argument("--window", type=float, default=None, help="seconds measured per step")
