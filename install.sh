@@ -24,6 +24,10 @@ Usage: install.sh [OPTIONS]
   --with-uvc-fix         build and install the uvcvideo module with
                          max_compressed_payload (DKMS; docs/uvc-bandwidth.md)
   --prefix DIR           fabfleet's virtual environment (default /opt/fabfleet)
+  --print-wait SECONDS   run again under a live fleet: how long `fabfleet up`
+                         waits for printing printers to end their job before
+                         it gives up replacing their containers (default 86400;
+                         a printing printer is never interrupted; docs/upgrades.md)
   --dry-run              print every action, do none
   --uninstall            remove what install.sh installed; keep the fleet file,
                          the data and the fabfleet user
@@ -41,6 +45,8 @@ docker_repo_key=
 wheels=
 with_uvc_fix=0
 prefix=/opt/fabfleet
+print_wait=86400
+upgraded=0
 dry_run=0
 uninstall=0
 purge=0
@@ -83,6 +89,7 @@ while [ $# -gt 0 ]; do
   --wheels=*) wheels=${1#--wheels=} ;;
   --with-uvc-fix) with_uvc_fix=1 ;;
   --prefix) prefix=${2:?--prefix needs a directory}; shift ;;
+  --print-wait) print_wait=${2:?--print-wait needs a number of seconds}; shift ;;
   --dry-run) dry_run=1 ;;
   --uninstall) uninstall=1 ;;
   --purge) purge=1 ;;
@@ -98,6 +105,9 @@ distro | docker-repo | none) ;;
 *) die "--docker must be distro, docker-repo or none, not '$docker_mode'" ;;
 esac
 [ "$purge" -eq 0 ] || [ "$uninstall" -eq 1 ] || die "--purge goes with --uninstall"
+case "$print_wait" in
+'' | *[!0-9]*) die "--print-wait takes a whole number of seconds, not '$print_wait'" ;;
+esac
 
 # --- Which system is this? ---------------------------------------------------
 
@@ -281,6 +291,8 @@ install_fabfleet() {
     ok "fabfleet in $prefix is up to date"
     return 0
   fi
+  # fabfleet was there before: this run upgrades it (apply_upgrade, below).
+  [ ! -x "$prefix/bin/fabfleet" ] || upgraded=1
   [ -x "$prefix/bin/python" ] || act "$python" -m venv "$prefix"
   if [ -n "$wheels" ]; then
     packages=(fabfleet)
@@ -463,7 +475,12 @@ do_install() {
       if systemctl is-enabled --quiet "$unit" 2>/dev/null; then ok "$unit is enabled"; else act systemctl enable "$unit"; fi
     done
     if systemctl is-active --quiet fabfleet-watch.service; then
-      ok "fabfleet-watch.service is running"
+      if [ "$upgraded" -eq 1 ]; then
+        # The watcher runs the new release's code from now on.
+        act systemctl restart fabfleet-watch.service
+      else
+        ok "fabfleet-watch.service is running"
+      fi
     else
       act systemctl start fabfleet-watch.service
     fi
@@ -472,6 +489,7 @@ do_install() {
   fi
 
   [ "$with_uvc_fix" -eq 0 ] || install_uvc_fix
+  apply_upgrade
 
   if [ "$docker_mode" != none ] && ! docker info >/dev/null 2>&1; then
     say "note: no Docker engine answers yet; start it (systemctl start docker) before fabfleet up"
@@ -487,6 +505,20 @@ Next steps:
   fabfleet up                                            # start the stack, then open http://THIS-HOST/
 Fleet file: $fleet_file (docs/fleet-file.md)
 EOF
+}
+
+# Run again under a live fleet: the stack gets the new release now. `fabfleet up` builds
+# the new images and replaces every container but those of printing printers, which
+# keep printing and are replaced one by one as their job ends (for up to --print-wait
+# seconds; Ctrl-C stops waiting and interrupts nothing). docs/upgrades.md says why.
+apply_upgrade() {
+  [ "$upgraded" -eq 1 ] || return 0
+  if has_systemd && systemctl is-active --quiet fabfleet.service; then
+    say "applying the new release to the running stack (printing printers keep printing)"
+    act env FABFLEET_CONFIG="$fleet_file" "$prefix/bin/fabfleet" up --wait-for-prints "$print_wait"
+  else
+    say "fabfleet was upgraded; the stack is not running: the next fabfleet up starts it on the new release"
+  fi
 }
 
 do_uninstall() {

@@ -23,7 +23,10 @@ logs in through the proxy like a browser.
   memory (`anon`, v1 `total_rss`), idle once all are ready, and again after the
   uploads.
 
-    python -m bench.stack_proxy [--repository REPO] [--upload-mb 200] [--rounds 2]
+    python -m bench.stack_proxy [--repository REPO] [--upload-mb 200] [--rounds 2] [--tls]
+
+With ``--tls`` the stack has ``site.tls: {self_signed: true}`` and every request through
+the proxy goes over HTTPS (verified against the certificate `up` made).
 """
 
 from __future__ import annotations
@@ -106,8 +109,11 @@ class Proxy:
     csrf: str
 
 
-def _login(base: str) -> Proxy:
+def _login(base: str, verify: str | bool) -> Proxy:
     session = requests.Session()
+    # verify: the stack's own certificate with --tls (trust_env off, or REQUESTS_CA_BUNDLE
+    # would replace it).
+    session.verify, session.trust_env = verify, False
     answer = session.post(
         f"{base}/api/login", json={"username": USER, "password": PASSWORD}, timeout=10
     )
@@ -247,8 +253,19 @@ def run(client: docker.DockerClient, repository: str, work: Path, args: argparse
     state_dir = work / "state"
     config = work / "fleet.yaml"
     port = free_port()
+    site: dict[str, Any] = {
+        "state_dir": str(state_dir), "image_repository": repository, "http_port": port
+    }  # fmt: skip
+    base = f"http://127.0.0.1:{port}"
+    verify: str | bool = True
+    if args.tls:
+        # HTTPS with the certificate `up` makes; every figure is then over TLS.
+        https_port = free_port()
+        site |= {"https_port": https_port, "tls": {"self_signed": True}}
+        base = f"https://localhost:{https_port}"
+        verify = str(state_dir / "secrets" / "tls" / "certificate.pem")
     fleet = {
-        "site": {"state_dir": str(state_dir), "image_repository": repository, "http_port": port},
+        "site": site,
         "printers": [{"name": n, "simulated": True} for n in PRINTERS],
         # Its device is absent: ustreamer serves its "offline" picture.
         "cameras": [{"name": CAMERA, "serial": f"FFBENCH{uuid.uuid4().hex[:6].upper()}"}],
@@ -266,9 +283,9 @@ def run(client: docker.DockerClient, repository: str, work: Path, args: argparse
         added = fabfleet(env, "user", "add", USER, "--admin", "--password-stdin", stdin=PASSWORD)
         if added.returncode != 0:
             raise SystemExit(f"fabfleet user add failed:\n{added.stdout}{added.stderr}")
-        base = f"http://127.0.0.1:{port}"
-        _wait("the hub", lambda: requests.get(f"{base}/api/health", timeout=2).ok)
-        proxy = _login(base)
+        health = f"{base}/api/health"
+        _wait("the hub", lambda: requests.get(health, timeout=2, verify=verify).ok)
+        proxy = _login(base, verify)
 
         def ready(name: str) -> bool:
             answer = proxy.session.get(f"{base}/printers/{name}/api/v1/printer", timeout=5)
@@ -312,7 +329,9 @@ def run(client: docker.DockerClient, repository: str, work: Path, args: argparse
     load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
     print(f"load average at the end (1, 5, 15 min): {load} on {os.cpu_count()} CPUs")
     print()
-    how = "chunked" if args.chunked else "with Content-Length"
+    how = ("chunked" if args.chunked else "with Content-Length") + (
+        ", over HTTPS through nginx" if args.tls else ""
+    )
     print(f"| upload of {args.upload_mb} MB, {how} (not printed) | MB/s, median | runs |")
     print("|---|---|---|")
     for way, label in (
@@ -356,6 +375,11 @@ def main(argv: list[str] | None = None) -> int:
         "--chunked",
         action="store_true",
         help="send the uploads with chunked transfer encoding instead of a Content-Length",
+    )
+    parser.add_argument(
+        "--tls",
+        action="store_true",
+        help="the stack with site.tls (self-signed): through the proxy over HTTPS",
     )
     args = parser.parse_args(argv)
     client = docker.from_env(timeout=300)

@@ -10,6 +10,7 @@ import sys
 from hub.auth.users_cli import add_parser as user_parser
 from hub.auth.users_cli import run as run_user_command
 from hub.config import ConfigError, from_environment
+from hub.db import DatabaseRefused
 from hub.server import serve
 
 
@@ -54,5 +55,5 @@ def main(argv: list[str] | None = None) -> None:
             sys.exit(f"fabfleet-hub: {error}")
         try:
             asyncio.run(serve(config))
-        except (OSError, ValueError) as error:
+        except (OSError, ValueError, DatabaseRefused) as error:
             sys.exit(f"fabfleet-hub: {error}")

@@ -26,6 +26,10 @@ Keys, from the gate's master key (bytes; the hub reads it from ``gate.key``):
 The demo's hub: :func:`set_demo_user` makes (or resets) a user in a hub database
 with every table the hub has, before ``fabfleet-hub serve`` starts on it.
 
+The database's version: :func:`schema_version`, the one this release writes
+(docs/upgrades.md); :class:`DatabaseRefused` when a database is newer than that, or
+not a database, and is left as it is.
+
 Everything else in ``hub/`` may change without notice to its callers.
 """
 
@@ -38,11 +42,12 @@ from hub.app import schemas
 from hub.auth import accounts, signing, users_cli
 from hub.auth.rights import Grants
 from hub.auth.users_cli import DATABASE, UserCommandError, actor
-from hub.db import open_database
+from hub.db import DatabaseRefused, open_database, schema_version
 
 __all__ = [
     "DATABASE",
     "IDENTITY_HEADER",
+    "DatabaseRefused",
     "Grants",
     "UserCommandError",
     "actor",
@@ -55,6 +60,7 @@ __all__ = [
     "proxy_key",
     "read_new_password",
     "remove_user",
+    "schema_version",
     "set_demo_user",
     "set_grants",
     "set_password",
@@ -147,7 +153,8 @@ def identity_header(
 def set_demo_user(database: Path, name: str, password: str, role: str = "admin") -> None:
     """User ``name`` with ``role`` and ``password`` in the hub database at ``database``
     (made, with every table the hub has, when missing): added, or its role and password
-    reset. Raises ValueError for a refused name, role or password, sqlite3.Error when
+    reset. Raises ValueError for a refused name, role or password, DatabaseRefused for a
+    database from a newer release or not a database at all, sqlite3.Error when
     the database cannot be written."""
     # Every feature's tables: the database is the one `fabfleet-hub serve` would make.
     db = open_database(database, schemas())

@@ -18,6 +18,7 @@ from instance.job_records import DataDirInUse, JobOutcome, JobRecord, JobRecords
 from instance.link import LinkSettings
 from instance.printer import Printer, PrinterError, PrinterSettings, PrinterState
 from instance.resume import ResumeError, plan_resume
+from instance.stored_format import FormatRefused
 from instance.transport.open import describe_port_problem
 
 EXIT_COMPLETED = 0
@@ -123,7 +124,7 @@ def _serve(arguments: argparse.Namespace) -> int:
         return EXIT_USAGE
     try:
         return asyncio.run(serve(config))
-    except (DataDirInUse, JobRecordsError, OSError) as error:
+    except (DataDirInUse, JobRecordsError, FormatRefused, OSError) as error:
         print(f"fabfleet-instance serve: {error}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
@@ -180,7 +181,7 @@ async def _print_async(arguments: argparse.Namespace, data_dir: Path) -> int:
     )
     try:
         printer = Printer(PrinterSettings(link=link, data_dir=data_dir))
-    except (DataDirInUse, JobRecordsError, ValueError) as error:
+    except (DataDirInUse, JobRecordsError, FormatRefused, ValueError) as error:
         print(f"fabfleet-instance: {error}", file=sys.stderr)
         return EXIT_USAGE
     for record in printer.interrupted_jobs:

@@ -4,25 +4,35 @@ from __future__ import annotations
 
 import builtins
 import contextlib
+import errno
 import fcntl
 import json
+import logging
 import os
+import shutil
 import sqlite3
 import struct
 import threading
 import time
 import zlib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+from instance.stored_format import backup_database
 from instance.temperature_history import TemperatureSamples
+
+log = logging.getLogger(__name__)
 
 DB_NAME = "jobs.sqlite3"
 LOCK_NAME = "instance.lock"
 SCHEMA_VERSION = 4
+# The progress mark a job about to start writes first (renamed to its job's once recorded).
+NEW_MARK = "job-new.mark"
+# SQLite's primary result code for "database or disk is full".
+_SQLITE_FULL = 13
 
 REASON_SERVER_STOPPED = "print server stopped unexpectedly"
 REASON_PRINTER_RESET = "printer reset"
@@ -104,6 +114,45 @@ class JobDatabaseUnreadable(JobRecordsError):
     pass
 
 
+class RecordsDiskFull(JobRecordsError):
+    """The data dir's disk is full: a write to the job records found no room."""
+
+
+# Less free than this, and the job database cannot be opened: the disk is full.
+NEARLY_FULL = 1024 * 1024
+DISK_FULL_AT_START = (
+    "the print server's disk is full: its job database cannot be opened (it is left as it"
+    " is). Free space on its volume; its container starts it again by itself"
+)
+DISK_FULL_START = (
+    "the print server's disk is full: the job could not be recorded, so it was not started."
+    " Free space on its volume (delete files or old timelapses) and start it again"
+)
+
+
+def no_room(error: BaseException) -> bool:
+    """``error`` says the disk (or the quota) is full: SQLite's SQLITE_FULL, or ENOSPC."""
+    if isinstance(error, sqlite3.Error):
+        code = getattr(error, "sqlite_errorcode", None)
+        return code is not None and code & 0xFF == _SQLITE_FULL
+    return isinstance(error, OSError) and error.errno in (errno.ENOSPC, errno.EDQUOT)
+
+
+@dataclass(frozen=True, slots=True)
+class _End:
+    """A job's end kept in memory while the disk is full, shown as if recorded."""
+
+    ended_at: float
+    outcome: JobOutcome
+    reason: str | None
+    last_line: int | None
+    last_offset: int | None
+    filament_mm: float | None
+
+
+_Statements = list[tuple[str, tuple[object, ...]]]
+
+
 # The progress mark: magic, job id, line, offset, then a CRC-32 of those bytes
 # so a half-written record (power loss) reads as torn rather than as progress.
 _MARK_MAGIC = b"FFJM"
@@ -177,7 +226,9 @@ def _lock_data_dir(data_dir: Path) -> int:
         os.close(fd)
         raise
     os.ftruncate(fd, 0)
-    os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+    # Only for the message above: a full disk leaves it empty ("unknown"), nothing more.
+    with contextlib.suppress(OSError):
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
     return fd
 
 
@@ -205,6 +256,12 @@ class JobRecords:
         self._db_lock = threading.Lock()
         self._marks: dict[int, int] = {}
         self._progress: dict[int, tuple[int, int]] = {}
+        # Writes the full disk refused, oldest first (with the job whose end each is, if
+        # one), and the ends among them: written in order once there is room again.
+        self._waiting: builtins.list[tuple[int | None, _Statements]] = []
+        self._ends: dict[int, _End] = {}
+        # The latest timelapse state of a job while one waits: shown as if written.
+        self._timelapses: dict[int, str] = {}
         self._last_save = time.monotonic()
         try:
             self._db = self._open_db()
@@ -236,6 +293,10 @@ class JobRecords:
             self._prepare(db)
         except sqlite3.DatabaseError as exc:
             db.close()
+            # WAL needs its shared-memory file: on a full disk it cannot be made, and the
+            # database is fine.
+            if shutil.disk_usage(self.data_dir).free < NEARLY_FULL:
+                raise RecordsDiskFull(f"{DISK_FULL_AT_START} ({exc})") from exc
             raise self._unreadable(exc) from exc
         except BaseException:
             db.close()
@@ -249,11 +310,15 @@ class JobRecords:
         if version > SCHEMA_VERSION:
             raise JobRecordsError(
                 f"job database {self.db_path} was written by a newer fabfleet"
-                f" (schema {version}, this one knows {SCHEMA_VERSION}); upgrade fabfleet"
+                f" (schema {version}, this one knows {SCHEMA_VERSION}); it has been left as it"
+                " is: upgrade fabfleet"
             )
         db.execute("PRAGMA journal_mode=WAL").fetchone()
         db.execute("PRAGMA synchronous=NORMAL")
         if version < SCHEMA_VERSION:
+            if db.execute("SELECT 1 FROM sqlite_master LIMIT 1").fetchone() is not None:
+                # An earlier release's records: copied aside before any step changes them.
+                backup_database(db, self.db_path, version)
             db.execute("BEGIN IMMEDIATE")
             db.execute(
                 "CREATE TABLE IF NOT EXISTS jobs ("
@@ -325,28 +390,79 @@ class JobRecords:
     def _mark_path(self, job_id: int) -> Path:
         return self.data_dir / f"job-{job_id}.mark"
 
-    def _commit(self, statements: list[tuple[str, tuple[object, ...]]], *, durable: bool) -> int:
-        """Run ``statements`` in one transaction; the last statement's rowcount."""
+    def _commit(self, statements: _Statements, *, durable: bool) -> sqlite3.Cursor:
+        """Run ``statements`` in one transaction; the last statement's cursor.
+
+        Writes kept while the disk was full go first: they are never overtaken.
+        RecordsDiskFull when the disk is (still) full; nothing of ``statements`` is written.
+        """
         with self._db_lock:
-            db = self._db
+            self._write_waiting()
+            if self._waiting:
+                raise RecordsDiskFull("the disk is still full")
+            return self._transaction(statements, durable=durable)
+
+    def _transaction(self, statements: _Statements, *, durable: bool) -> sqlite3.Cursor:
+        db = self._db
+        try:
+            if durable:
+                db.execute("PRAGMA synchronous=FULL")
+            db.execute("BEGIN IMMEDIATE")
             try:
-                if durable:
-                    db.execute("PRAGMA synchronous=FULL")
-                db.execute("BEGIN IMMEDIATE")
-                try:
-                    rowcount = 0
-                    for sql, params in statements:
-                        rowcount = db.execute(sql, params).rowcount
-                    db.execute("COMMIT")
-                except BaseException:
+                cursor = db.cursor()
+                for sql, params in statements:
+                    cursor = db.execute(sql, params)
+                db.execute("COMMIT")
+            except BaseException:
+                # SQLite may have rolled a full disk's transaction back by itself.
+                if db.in_transaction:
                     db.execute("ROLLBACK")
-                    raise
-                finally:
-                    if durable:
-                        db.execute("PRAGMA synchronous=NORMAL")
-            except sqlite3.DatabaseError as exc:
-                raise self._unreadable(exc) from exc
-            return rowcount
+                raise
+            finally:
+                if durable:
+                    db.execute("PRAGMA synchronous=NORMAL")
+        except sqlite3.DatabaseError as exc:
+            if no_room(exc):
+                raise RecordsDiskFull(str(exc)) from exc
+            raise self._unreadable(exc) from exc
+        return cursor
+
+    def _write_waiting(self) -> None:
+        """Write what the full disk refused, in order, as far as there is room (lock held)."""
+        while self._waiting:
+            job_id, statements = self._waiting[0]
+            try:
+                self._transaction(statements, durable=True)
+            except RecordsDiskFull:
+                return
+            self._waiting.pop(0)
+            if job_id is not None and self._ends.pop(job_id, None) is not None:
+                with contextlib.suppress(FileNotFoundError):
+                    self._mark_path(job_id).unlink()
+                log.info("job %s: its record is written now that the disk has room", job_id)
+        self._timelapses.clear()
+
+    def _commit_or_keep(self, statements: _Statements, *, durable: bool) -> bool:
+        """Commit, or keep ``statements`` to write once the disk has room; False when kept."""
+        try:
+            self._commit(statements, durable=durable)
+        except RecordsDiskFull as exc:
+            with self._db_lock:
+                self._waiting.append((None, statements))
+            log.warning("the disk is full (%s): a job record waits in memory", exc)
+            return False
+        return True
+
+    @property
+    def waiting(self) -> int:
+        """Writes waiting for room on the disk (0: everything is on disk)."""
+        return len(self._waiting)
+
+    def write_waiting(self) -> int:
+        """Try again to write what a full disk refused; how many writes still wait."""
+        with self._db_lock:
+            self._write_waiting()
+            return len(self._waiting)
 
     def _query(self, sql: str, params: tuple[object, ...] = ()) -> builtins.list[Any]:
         with self._db_lock:
@@ -368,25 +484,34 @@ class JobRecords:
         """Record a job's start (durably) and open its progress mark; the job's id."""
         if resumed_from is not None and self.get(resumed_from) is None:
             raise ValueError(f"resumed_from={resumed_from} is not a recorded job id")
-        with self._db_lock:
-            db = self._db
-            try:
-                db.execute("PRAGMA synchronous=FULL")
-                try:
-                    cursor = db.execute(
+        # The mark's block is taken before the record: a job that starts always has room
+        # for its progress, and a disk too full for it records nothing.
+        new_mark = self.data_dir / NEW_MARK
+        try:
+            fd = os.open(new_mark, os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
+        except OSError as exc:
+            raise (RecordsDiskFull(DISK_FULL_START) if no_room(exc) else exc) from exc
+        try:
+            os.pwrite(fd, _pack_mark(0, _NO_VALUE, _NO_VALUE), 0)
+            cursor = self._commit(
+                [
+                    (
                         "INSERT INTO jobs (file_name, file_size, started_at, resumed_from,"
                         " start_offset, started_by) VALUES (?, ?, ?, ?, ?, ?)",
                         (file_name, file_size, now, resumed_from, start_offset, started_by),
                     )
-                finally:
-                    db.execute("PRAGMA synchronous=NORMAL")
-            except sqlite3.DatabaseError as exc:
-                raise self._unreadable(exc) from exc
+                ],
+                durable=True,
+            )
             job_id = cursor.lastrowid
-        assert job_id is not None
-        fd = os.open(
-            self._mark_path(job_id), os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600
-        )
+            assert job_id is not None
+            os.rename(new_mark, self._mark_path(job_id))
+        except BaseException as exc:
+            os.close(fd)
+            new_mark.unlink(missing_ok=True)
+            if no_room(exc) or isinstance(exc, RecordsDiskFull):
+                raise RecordsDiskFull(DISK_FULL_START) from exc
+            raise
         os.pwrite(fd, _pack_mark(job_id, _NO_VALUE, _NO_VALUE), 0)
         self._marks[job_id] = fd
         return job_id
@@ -409,17 +534,18 @@ class JobRecords:
         if not self._progress:
             return
         now = time.time()
-        self._commit(
-            [
-                (
-                    "UPDATE jobs SET last_line = ?, last_offset = ?, progress_saved_at = ?"
-                    " WHERE id = ? AND ended_at IS NULL",
-                    (line, offset, now, job_id),
-                )
-                for job_id, (line, offset) in self._progress.items()
-            ],
-            durable=False,
-        )
+        with contextlib.suppress(RecordsDiskFull):  # the marks hold it; the next save copies it
+            self._commit(
+                [
+                    (
+                        "UPDATE jobs SET last_line = ?, last_offset = ?, progress_saved_at = ?"
+                        " WHERE id = ? AND ended_at IS NULL",
+                        (line, offset, now, job_id),
+                    )
+                    for job_id, (line, offset) in self._progress.items()
+                ],
+                durable=False,
+            )
 
     def _drop_mark(self, job_id: int) -> None:
         fd = self._marks.pop(job_id, None)
@@ -446,23 +572,69 @@ class JobRecords:
         outcome = JobOutcome(outcome)
         if last_line is None and last_offset is None and job_id in self._progress:
             last_line, last_offset = self._progress[job_id]
-        changed = self._commit(
-            [
-                (
-                    "UPDATE jobs SET ended_at = ?, outcome = ?, reason = ?,"
-                    " last_line = coalesce(?, last_line), last_offset = coalesce(?, last_offset),"
-                    " filament_mm = ? WHERE id = ? AND ended_at IS NULL",
-                    (now, outcome.value, reason, last_line, last_offset, filament_mm, job_id),
-                )
-            ],
-            durable=True,
-        )
+        statements: _Statements = [
+            (
+                "UPDATE jobs SET ended_at = ?, outcome = ?, reason = ?,"
+                " last_line = coalesce(?, last_line), last_offset = coalesce(?, last_offset),"
+                " filament_mm = ? WHERE id = ? AND ended_at IS NULL",
+                (now, outcome.value, reason, last_line, last_offset, filament_mm, job_id),
+            )
+        ]
+        try:
+            changed = self._commit(statements, durable=True).rowcount
+        except RecordsDiskFull:
+            return self._keep_end(
+                job_id, statements, _End(now, outcome, reason, last_line, last_offset, filament_mm)
+            )
         record = self.get(job_id)
         if record is None:
             raise ValueError(f"no job {job_id} is recorded")
         if changed or record.ended_at is not None:
             self._drop_mark(job_id)
         return record
+
+    def _keep_end(self, job_id: int, statements: _Statements, end: _End) -> JobRecord:
+        """The disk is full: the end waits in memory, shown as recorded, written on room.
+
+        The mark file stays until then: a process that dies first leaves the job to
+        ``recover`` as interrupted at its last acknowledged line, never lost.
+        """
+        record = self.get(job_id)
+        if record is None:
+            raise ValueError(f"no job {job_id} is recorded")
+        if record.ended_at is not None:
+            return record
+        with self._db_lock:
+            self._waiting.append((job_id, statements))
+            self._ends[job_id] = end
+        fd = self._marks.pop(job_id, None)
+        if fd is not None:
+            os.close(fd)
+        self._progress.pop(job_id, None)
+        log.warning(
+            "the disk is full: job %s ended %s, its record waits in memory until there is room",
+            job_id,
+            end.outcome.value,
+        )
+        return self._shown(record)
+
+    def _shown(self, record: JobRecord) -> JobRecord:
+        """``record`` with its end and timelapse when they still wait for room on the disk."""
+        timelapse = self._timelapses.get(record.id)
+        if timelapse is not None:
+            record = replace(record, timelapse=_timelapse(timelapse))
+        end = self._ends.get(record.id)
+        if end is None or record.ended_at is not None:
+            return record
+        return replace(
+            record,
+            ended_at=end.ended_at,
+            outcome=end.outcome,
+            reason=end.reason,
+            last_line=end.last_line if end.last_line is not None else record.last_line,
+            last_offset=end.last_offset if end.last_offset is not None else record.last_offset,
+            filament_mm=end.filament_mm,
+        )
 
     def recover(self, now: float) -> builtins.list[JobRecord]:
         """Close every job left running by a previous process as interrupted; those records.
@@ -475,8 +647,9 @@ class JobRecords:
         rows = self._query(
             "SELECT id, started_at, last_line, last_offset FROM jobs WHERE ended_at IS NULL"
         )
-        statements: builtins.list[tuple[str, tuple[object, ...]]] = []
+        statements: _Statements = []
         recovered: builtins.list[int] = []
+        ends: dict[int, _End] = {}
         for job_id, started_at, saved_line, saved_offset in rows:
             if job_id in self._marks:
                 continue
@@ -501,10 +674,22 @@ class JobRecords:
                 )
             )
             recovered.append(job_id)
-        if statements:
-            self._commit(statements, durable=True)
-        for job_id in recovered:
-            self._drop_mark(job_id)
+            ends[job_id] = _End(
+                ended_at, JobOutcome.INTERRUPTED, REASON_SERVER_STOPPED, line, offset, None
+            )
+        try:
+            if statements:
+                self._commit(statements, durable=True)
+        except RecordsDiskFull:
+            # Started on a full disk: the ends wait in memory like a finished job's.
+            with self._db_lock:
+                for statement, (job_id, end) in zip(statements, ends.items(), strict=True):
+                    self._waiting.append((job_id, [statement]))
+                    self._ends[job_id] = end
+            log.warning("the disk is full: %d interrupted jobs wait to be recorded", len(ends))
+        else:
+            for job_id in recovered:
+                self._drop_mark(job_id)
         self._remove_stray_marks()
         records = [self.get(job_id) for job_id in recovered]
         return [record for record in records if record is not None]
@@ -515,7 +700,7 @@ class JobRecords:
                 job_id = int(path.stem.removeprefix("job-"))
             except ValueError:
                 continue
-            if job_id in self._marks:
+            if job_id in self._marks or job_id in self._ends:
                 continue
             record = self.get(job_id)
             if record is None or not record.running:
@@ -524,26 +709,31 @@ class JobRecords:
 
     def attach_temperatures(self, job_id: int, samples: TemperatureSamples) -> None:
         """Store the job's own temperature series (packed float32, compressed)."""
-        changed = self._commit(
+        self._keep_unless_written(
             [("UPDATE jobs SET temperatures = ? WHERE id = ?", (samples.to_blob(), job_id))],
-            durable=False,
+            job_id,
         )
-        if not changed:
+
+    def _keep_unless_written(self, statements: _Statements, job_id: int) -> bool:
+        """Commit (not fsynced), or keep for when the disk has room (False); ValueError for
+        an unknown job."""
+        if self.get(job_id) is None:
             raise ValueError(f"no job {job_id} is recorded")
+        return self._commit_or_keep(statements, durable=False)
 
     def set_timelapse(self, job_id: int, timelapse: dict[str, Any]) -> None:
         """Keep the job's timelapse state (frames, video, notes) with its record."""
-        changed = self._commit(
-            [("UPDATE jobs SET timelapse = ? WHERE id = ?", (json.dumps(timelapse), job_id))],
-            durable=False,
-        )
-        if not changed:
-            raise ValueError(f"no job {job_id} is recorded")
+        text = json.dumps(timelapse)
+        if not self._keep_unless_written(
+            [("UPDATE jobs SET timelapse = ? WHERE id = ?", (text, job_id))], job_id
+        ):
+            with self._db_lock:
+                self._timelapses[job_id] = text
 
     def with_timelapse(self) -> builtins.list[JobRecord]:
         """Every job that has a timelapse record, oldest first."""
         rows = self._query(f"SELECT {_COLUMNS} FROM jobs WHERE timelapse IS NOT NULL ORDER BY id")
-        return [self._record(row) for row in rows]
+        return [self._shown(self._record(row)) for row in rows]
 
     # -- reading -------------------------------------------------------------
 
@@ -584,7 +774,7 @@ class JobRecords:
 
     def add_warning(self, job_id: int, warning: JobWarning) -> None:
         """Keep ``warning`` with the job (durably: it explains what the print shows)."""
-        self._commit(
+        self._commit_or_keep(
             [
                 (
                     "INSERT INTO job_warnings (job_id, at, kind, message, line, text)"
@@ -621,12 +811,12 @@ class JobRecords:
 
     def get(self, job_id: int) -> JobRecord | None:
         rows = self._query(f"SELECT {_COLUMNS} FROM jobs WHERE id = ?", (job_id,))
-        return self._record(rows[0]) if rows else None
+        return self._shown(self._record(rows[0])) if rows else None
 
     def list(self, limit: int = 50) -> builtins.list[JobRecord]:
         """The newest ``limit`` jobs, newest first."""
         rows = self._query(f"SELECT {_COLUMNS} FROM jobs ORDER BY id DESC LIMIT ?", (limit,))
-        return [self._record(row) for row in rows]
+        return [self._shown(self._record(row)) for row in rows]
 
     def search(
         self,
@@ -659,7 +849,7 @@ class JobRecords:
             f"SELECT {_COLUMNS} FROM jobs{clause} ORDER BY id DESC LIMIT ? OFFSET ?",
             (*params, limit, offset),
         )
-        return [self._record(row) for row in rows]
+        return [self._shown(self._record(row)) for row in rows]
 
     def journal_mode(self) -> str:
         """SQLite's journal mode for the job database (``wal``)."""

@@ -4,7 +4,9 @@ Written whole and atomically (a temporary file, fsync, rename, fsync of the
 directory), so a power cut leaves the old file or the new one, never half of one.
 A file that cannot be read is moved aside to ``counters.json.bad-<time>`` and
 reported (``OdometerFile.problem``, the log, ``GET /api/v1/counters``); counting
-starts again from zero beside it rather than on top of a guess.
+starts again from zero beside it rather than on top of a guess. A file of a newer
+format than this release knows is refused (``FormatRefused``: the print server does
+not start) and left as it is (docs/upgrades.md).
 """
 
 from __future__ import annotations
@@ -16,7 +18,8 @@ import os
 import time
 from pathlib import Path
 
-from instance.odometer import Odometer, OdometerFileError
+from instance.odometer import FORMAT, Odometer, OdometerFileError
+from instance.stored_format import version_of
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +47,14 @@ class OdometerFile:
         except (OSError, UnicodeDecodeError) as error:
             return self._set_aside(str(error))
         try:
-            odometer, self.interrupted_job = Odometer.from_json(json.loads(text))
+            document = json.loads(text)
+        except ValueError as error:
+            return self._set_aside(str(error))
+        if isinstance(document, dict):
+            # A newer release's counters are refused, never set aside and counted over.
+            version_of(document, self.path, "counters file", FORMAT)
+        try:
+            odometer, self.interrupted_job = Odometer.from_json(document)
         except (ValueError, OdometerFileError) as error:
             return self._set_aside(str(error))
         return odometer

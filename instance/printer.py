@@ -15,6 +15,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from instance.after_job import AfterJobPolicy
+from instance.data_format import upgrade_data_dir
 from instance.gcode_file import GcodeFile, GcodeLine, read_slicer_estimate
 from instance.job import PrintJob
 from instance.job_records import (
@@ -49,6 +50,7 @@ from instance.protocol.replies import (
 )
 from instance.resume import ResumeError, ResumePlan, plan_resume
 from instance.scripts import JobScripts
+from instance.stored_format import FormatRefused
 from instance.temperature_history import TemperatureHistory
 
 log = logging.getLogger(__name__)
@@ -67,6 +69,12 @@ CANCEL_BREAKS = 30
 STALL_ONLY = AfterJobPolicy(heaters="off", fans="keep")
 # While the device is gone, the countdown in ``error`` is brought up to date this often.
 DEVICE_CHECK_EVERY = 1.0
+# Job records a full disk refused are tried again this often (docs/print-server.md).
+RECORDS_RETRY = 5.0
+RECORDS_WAIT = (
+    "the print server's disk is full: the job's record waits in memory and is written"
+    " as soon as there is room again (free space on its volume)"
+)
 
 
 class PrinterState(enum.StrEnum):
@@ -138,9 +146,15 @@ class Printer:
         self.settings = settings
         self.data_dir = Path(settings.data_dir)
         self.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        # Refused, untouched, when a newer release wrote it (docs/upgrades.md).
+        upgrade_data_dir(self.data_dir)
         self.records = JobRecords(self.data_dir)
         # The printer's lifetime counters (docs/maintenance.md), saved in counters.json.
-        self.odometer_file = OdometerFile(self.data_dir)
+        try:
+            self.odometer_file = OdometerFile(self.data_dir)
+        except FormatRefused:
+            self.records.close()
+            raise
         self.odometer = self.odometer_file.odometer
         self.link = PrinterLink(
             settings.link, self._on_event, opener=settings.opener, line_log=self._log_line
@@ -199,6 +213,7 @@ class Printer:
         self._spawn(self.link.run(), "printer link")
         self._spawn(self._poll_temperatures(), "temperature poll")
         self._spawn(self._flush_odometer(), "counters flush")
+        self._spawn(self._write_waiting_records(), "records waiting for disk")
         if self.settings.device_gone_timeout > 0:
             self._spawn(self._watch_device(), "device watch")
 
@@ -698,6 +713,8 @@ class Printer:
         with contextlib.suppress(Exception):
             self.records.attach_temperatures(job.id, job.temperatures.samples())
         self.last_job = record
+        if self.records.waiting:
+            self.notice = RECORDS_WAIT
         for watcher in self.end_watchers:
             try:
                 watcher(record)
@@ -735,6 +752,15 @@ class Printer:
         if job is not None:
             self.odometer.job_running(job.id, self._job_share(job))
         return self.odometer.reading()
+
+    async def _write_waiting_records(self) -> None:
+        """Records a full disk refused are written as soon as it has room again."""
+        while True:
+            await asyncio.sleep(RECORDS_RETRY)
+            if self.records.waiting and not await asyncio.to_thread(self.records.write_waiting):
+                if self.notice == RECORDS_WAIT:
+                    self.notice = None
+                self._changed()
 
     async def _flush_odometer(self) -> None:
         while True:
@@ -915,8 +941,14 @@ class Printer:
 
     def _save_bed_clear(self) -> None:
         temporary = self._bed_file.with_suffix(".tmp")
-        temporary.write_text(json.dumps({"clear": self.bed_clear}))
-        os.replace(temporary, self._bed_file)
+        try:
+            temporary.write_text(json.dumps({"clear": self.bed_clear}))
+            os.replace(temporary, self._bed_file)
+        except OSError as error:
+            # A full disk: the bed's state holds in memory; a restart finds the job
+            # interrupted and asks for the bed again anyway.
+            log.error("the bed's state could not be written to %s: %s", self._bed_file, error)
+            temporary.unlink(missing_ok=True)
 
 
 def describe_gone(gone: float, limit: float) -> str:

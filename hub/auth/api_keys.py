@@ -23,7 +23,8 @@ from hub.auth.current import current_user
 from hub.auth.grants import GRANTS_COLUMN
 from hub.auth.rights import User
 from hub.bodies import read_object, text_field
-from hub.context import CONTEXT, context
+from hub.context import context
+from hub.db import write_if_room
 from hub.errors import ApiError
 from hub.records import audit
 
@@ -63,7 +64,7 @@ def find_key(db: sqlite3.Connection, key: str) -> KeyHolder | None:
         return None
     now = time.time()
     if row["last_used"] is None or now - row["last_used"] > LAST_USED_EVERY:
-        db.execute("UPDATE api_keys SET last_used = ? WHERE id = ?", (now, row["id"]))
+        write_if_room(db, "UPDATE api_keys SET last_used = ? WHERE id = ?", (now, row["id"]))
     return KeyHolder(user_of(row), row["printer"])
 
 
@@ -168,8 +169,6 @@ async def revoke_key(request: web.Request) -> web.Response:
 
 
 def setup(app: web.Application) -> None:
-    # Before any request: a database made by an earlier release gets the new columns.
-    tables.upgrade(app[CONTEXT].db)
     app.router.add_get("/api/keys", list_keys)
     app.router.add_post("/api/keys", add_key)
     app.router.add_delete("/api/keys/{id}", revoke_key)

@@ -437,8 +437,8 @@ def decide(request: web.Request, ask: Ask, identified: Identified | None) -> web
     scope = identified.printer
     if scope is not None and (route.kind, route.name) != ("printers", scope):
         if acting and not explain:
-            audit.record(ctx.db, identified.user.name, "refused app key", route.name or None,
-                         f"key for {scope}: {method} {route.kind}/{route.name}"[:300])  # fmt: skip
+            audit.kept(ctx.db, identified.user.name, "refused app key", route.name or None,
+                       f"key for {scope}: {method} {route.kind}/{route.name}"[:300])  # fmt: skip
         return refuse(403, f"this API key was granted to an app for printer '{scope}' only")
     if (
         acting
@@ -467,7 +467,7 @@ def printer_answer(
         # Every refused act, and any request the proxy and the raw URI disagree about, on
         # the printer nginx routed to (admins read the log; the user learns nothing).
         if printer is not None and not explain and (acting or not route.consistent):
-            audit.record(ctx.db, user.name, f"refused {action}", name, detail + note)
+            audit.kept(ctx.db, user.name, f"refused {action}", name, detail + note)
         return refuse(403, message)
 
     if printer is None or not may_view(user, printer):
@@ -480,7 +480,7 @@ def printer_answer(
         if not allowed:
             return refused(f"{user.name} ({user.role}) may not act on printer '{name}'")
         if not explain:
-            act = audit.record_act(ctx.db, user.name, action, name, detail)
+            act = audit.act_kept(ctx.db, user.name, action, name, detail)
     return web.json_response(
         {"user": user.name, "printer": name, "act": allowed},
         headers={
@@ -499,7 +499,7 @@ def camera_answer(
 
     def refused(message: str, note: str = "") -> web.Response:
         if camera is not None and not explain and (acting or not route.consistent):
-            audit.record(ctx.db, user.name, "refused camera request", None, detail + note)
+            audit.kept(ctx.db, user.name, "refused camera request", None, detail + note)
         return refuse(403, message)
 
     if camera is None or not may_view_camera(user, name, fleet.printers):
@@ -511,7 +511,7 @@ def camera_answer(
         if not allowed:
             return refused(f"{user.name} ({user.role}) may not change camera '{name}'")
         if not explain:
-            audit.record(ctx.db, user.name, "camera request", None, detail)
+            audit.kept(ctx.db, user.name, "camera request", None, detail)
     return web.json_response({"user": user.name, "camera": name}, headers={USER_HEADER: user.name})
 
 

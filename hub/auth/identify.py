@@ -26,6 +26,7 @@ from hub.auth.request_keys import METHOD, USER
 from hub.auth.rights import User
 from hub.config import HubConfig
 from hub.context import context
+from hub.db import write_if_room
 from hub.errors import error_response
 
 SESSION_COOKIE = "fabfleet_session"
@@ -70,11 +71,11 @@ def find_session(db: sqlite3.Connection, config: HubConfig, token: str) -> Ident
         return None
     now = time.time()
     if now - row["created"] > config.session_max or now - row["last_seen"] > config.session_idle:
-        db.execute("DELETE FROM sessions WHERE token_hash = ?", (hashed,))
+        write_if_room(db, "DELETE FROM sessions WHERE token_hash = ?", (hashed,))
         return None
     # Written at most every so often: the gate looks every request up.
     if now - row["last_seen"] > min(60.0, config.session_idle / 10):
-        db.execute("UPDATE sessions SET last_seen = ? WHERE token_hash = ?", (now, hashed))
+        write_if_room(db, "UPDATE sessions SET last_seen = ? WHERE token_hash = ?", (now, hashed))
     return Identified(user_of(row), "session", row["csrf"], hashed)
 
 

@@ -72,26 +72,28 @@ class Lockouts:
 LOCKOUTS = web.AppKey("fabfleet.lockouts", Lockouts)
 
 
+def from_proxy(request: web.Request) -> bool:
+    """Whether the peer is the proxy, whose X-Forwarded-* headers are believed. On a Unix
+    socket (the demo) the proxy is the only peer there is; on TCP it is a peer in
+    FABFLEET_TRUSTED_PROXIES."""
+    config = context(request).config
+    try:
+        address = ipaddress.ip_address(request.remote or "")
+    except ValueError:
+        return config.unix_socket is not None
+    return any(address in network for network in config.proxy_networks)
+
+
 def client_address(request: web.Request) -> str:
-    """The client: X-Forwarded-For's first entry when the peer is the proxy, else the peer.
-    On a Unix socket (the demo) the proxy is the only peer there is; on TCP it is a peer
-    in FABFLEET_TRUSTED_PROXIES."""
+    """The client: X-Forwarded-For's first entry when the peer is the proxy, else the peer."""
     peer = request.remote or ""
     forwarded = request.headers.get("X-Forwarded-For", "")
-    config = context(request).config
-    if forwarded:
+    if forwarded and from_proxy(request):
+        first = forwarded.split(",")[0].strip()
         try:
-            address = ipaddress.ip_address(peer)
+            return str(ipaddress.ip_address(first))
         except ValueError:
-            address = None
-        if address is None and config.unix_socket is None:
             return peer
-        if address is None or any(address in network for network in config.proxy_networks):
-            first = forwarded.split(",")[0].strip()
-            try:
-                return str(ipaddress.ip_address(first))
-            except ValueError:
-                return peer
     return peer
 
 

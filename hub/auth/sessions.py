@@ -30,6 +30,7 @@ from hub.auth.lockout import (
     Lockouts,
     client_address,
     count_failure,
+    from_proxy,
     lockout_name,
     refuse_locked,
     retry_after,
@@ -93,9 +94,12 @@ def create_session(db: sqlite3.Connection, config: HubConfig, user_id: int) -> t
 
 
 def secure(request: web.Request) -> bool:
+    """Whether cookies get ``Secure``: the request came over HTTPS, as the proxy says (only
+    the proxy's X-Forwarded-Proto is believed), or the hub is told so."""
+    forwarded = request.headers.get("X-Forwarded-Proto", "").split(",")[0].strip().lower()
     return (
         context(request).config.secure_cookies
-        or request.headers.get("X-Forwarded-Proto", "").lower() == "https"
+        or (forwarded == "https" and from_proxy(request))
         or request.secure
     )
 

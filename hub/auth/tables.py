@@ -7,8 +7,6 @@ request handling, and no module of auth has to import another for its table.
 
 from __future__ import annotations
 
-import sqlite3
-
 from hub.records import audit
 
 USERS = """
@@ -57,8 +55,7 @@ CREATE TABLE IF NOT EXISTS api_keys (
     UNIQUE (user_id, name)
 );
 """
-# Columns added after the first release, for databases made before them (name, type).
-ADDED_COLUMNS = {"api_keys": (("printer", "TEXT"), ("app", "TEXT"))}
+# printer and app came after the first release: hub/migrations.py adds them to older files.
 
 # Apps' pending requests for a key (OctoPrint's application keys workflow): a request
 # names a printer, the app and perhaps the user it asks to act as; it lives until
@@ -78,16 +75,6 @@ CREATE TABLE IF NOT EXISTS app_key_requests (
 );
 CREATE INDEX IF NOT EXISTS app_key_requests_printer ON app_key_requests(printer, created);
 """
-
-
-def upgrade(db: sqlite3.Connection) -> None:
-    """Add the columns a database made by an earlier release lacks (old keys read NULL:
-    not limited to a printer)."""
-    for table, columns in ADDED_COLUMNS.items():
-        present = {row[1] for row in db.execute(f"PRAGMA table_info({table})")}
-        for name, kind in columns:
-            if name not in present:
-                db.execute(f"ALTER TABLE {table} ADD COLUMN {name} {kind}")
 
 
 def schemas() -> list[str]:

@@ -22,7 +22,7 @@ from hub.auth import accounts, tables
 from hub.auth.grants import describe_grants
 from hub.auth.passwords import WeakPassword, check_strength
 from hub.auth.rights import ROLES, Grants
-from hub.db import open_database
+from hub.db import DatabaseRefused, open_database
 
 DATABASE = "hub.sqlite"
 
@@ -44,6 +44,8 @@ def accounts_database(data_dir: Path) -> Iterator[sqlite3.Connection]:
     """The hub's database in ``data_dir`` (created 0600 when missing), closed afterwards."""
     try:
         db = open_database(data_dir / DATABASE, tables.schemas())
+    except DatabaseRefused as error:
+        raise UserCommandError(str(error)) from None
     except (OSError, sqlite3.Error) as error:
         raise UserCommandError(f"cannot open {data_dir / DATABASE}: {error}") from None
     try:

@@ -16,11 +16,12 @@ from __future__ import annotations
 import asyncio
 import codecs
 import contextlib
-import errno
 import json
 import logging
 import os
 import re
+import shutil
+import sqlite3
 import sys
 import time
 import unicodedata
@@ -33,6 +34,7 @@ from hub.auth.current import current_user
 from hub.auth.rights import User, may_act, may_view
 from hub.bodies import read_object
 from hub.context import HubContext, context
+from hub.db import disk_full
 from hub.dispatch.check import JobSide
 from hub.dispatch.sources import sources
 from hub.errors import ApiError, error_response
@@ -49,7 +51,10 @@ from hub.records import audit
 SCHEMA = queue_store.SCHEMA
 log = logging.getLogger(__name__)
 
+MB = 1024**2
 MAX_FILE = 2 * 1024**3
+# Free disk a queued file must leave for the hub's database (sessions, audit, history).
+DISK_MARGIN = 16 * MB
 MAX_COPIES = 100
 MAX_PRIORITY = 1000
 MAX_FIELD = 4096
@@ -237,11 +242,23 @@ async def submit(request: web.Request) -> web.Response:
     if (request.content_length or 0) > MAX_FILE + 1024**2:
         raise ApiError(413, f"the file is larger than {MAX_FILE // 1024**3} GB")
     incoming = queue_store.incoming_path(ctx.config.data_dir)
+    free = shutil.disk_usage(incoming.parent).free
+    if (request.content_length or 0) + DISK_MARGIN > free:
+        raise ApiError(
+            507,
+            f"the hub's disk has {free // MB} MB free: not enough for this file and the"
+            f" {DISK_MARGIN // MB} MB kept for its database. Free space on the hub's volume"
+            " and queue it again",
+        )
     try:
         return await _submit(request, user, incoming)
-    except OSError as error:
-        if error.errno == errno.ENOSPC:
-            raise ApiError(507, "the hub's disk is full") from None
+    except (OSError, sqlite3.OperationalError) as error:
+        if disk_full(error):
+            raise ApiError(
+                507,
+                "the hub's disk filled up while the file was being stored; nothing was kept."
+                " Free space on the hub's volume and queue it again",
+            ) from None
         raise
     finally:
         incoming.unlink(missing_ok=True)

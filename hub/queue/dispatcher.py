@@ -30,6 +30,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import sqlite3
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -38,6 +39,7 @@ import aiohttp
 from aiohttp import web
 
 from hub.context import CONTEXT, HubContext
+from hub.db import disk_full
 from hub.dispatch.check import (
     Item,
     JobSide,
@@ -134,6 +136,8 @@ class Dispatcher:
     looking: set[int] = field(default_factory=set)
     tasks: set[asyncio.Task[None]] = field(default_factory=set)
     rounds: int = 0
+    # Entry → the job its printer started, not written yet: the hub's disk was full.
+    unwritten: dict[int, int] = field(default_factory=dict)
 
     def poke(self, _live: PrinterLive | None = None) -> None:
         if _live is not None and _live.heating:
@@ -153,6 +157,7 @@ class Dispatcher:
 
     def round(self) -> None:
         self.rounds += 1
+        self.write_unwritten()
         self.follow()
         self.dispatch()
 
@@ -353,8 +358,8 @@ class Dispatcher:
         self.sending.add(printer.name)
         self.sent_at[printer.name] = now
         self.seen_heating.discard(printer.name)
-        audit.record(db, "hub", "queue dispatch", printer.name,
-                     f"entry {job.id}: {job.file.name} for {job.submitted_by}")  # fmt: skip
+        audit.kept(db, "hub", "queue dispatch", printer.name,
+                   f"entry {job.id}: {job.file.name} for {job.submitted_by}")  # fmt: skip
         self.spawn(self.send(job, printer))
         return True
 
@@ -465,11 +470,25 @@ class Dispatcher:
         with contextlib.suppress(ValueError):
             body = json.loads(text)
         if status == 201 and isinstance(body, dict) and isinstance(body.get("job"), int):
-            queue_store.update(self.ctx.db, job.id, printer_job=body["job"])
             log.info("queue entry %d printing on %s as job %d", job.id, printer.name, body["job"])
+            self.unwritten[job.id] = body["job"]
+            self.write_unwritten()
             return
         message = body.get("error") if isinstance(body, dict) else None
         self.back_to_queue(job, printer, f"refused ({status}): {message or text[:200]}")
+
+    def write_unwritten(self) -> None:
+        """Write which job each printer started; on a full disk a later round tries again
+        (the entry stays sent, its printer occupied: nothing is sent twice)."""
+        for entry, printer_job in list(self.unwritten.items()):
+            try:
+                queue_store.update(self.ctx.db, entry, printer_job=printer_job)
+            except sqlite3.OperationalError as error:
+                if not disk_full(error):
+                    raise
+                log.warning("the disk is full: entry %d's printer job waits to be written", entry)
+                return
+            del self.unwritten[entry]
 
     async def stop(self) -> None:
         for task in list(self.tasks):
@@ -484,7 +503,6 @@ DISPATCHER = web.AppKey("dispatcher", Dispatcher)
 
 def setup(app: web.Application) -> None:
     ctx = app[CONTEXT]
-    queue_store.upgrade(ctx.db)
     queue_store.recover(ctx.db, ctx.config.data_dir)
     dispatcher = app[DISPATCHER] = Dispatcher(ctx, sources(app))
     runner: list[asyncio.Task[None]] = []

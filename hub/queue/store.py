@@ -74,20 +74,7 @@ REQUEUEABLE = ("failed", "interrupted")
 # The file is no longer needed once every entry is in one of these.
 FINISHED = ("done", "cancelled")
 INCOMING = ".incoming-"
-# Columns added after the first release, for databases made before them (name, type).
-ADDED_COLUMNS = {
-    "queue_files": (("filament_mm", "REAL"),),
-    "queue_jobs": (("overrides", "TEXT NOT NULL DEFAULT ''"),),
-}
-
-
-def upgrade(db: sqlite3.Connection) -> None:
-    """Add the columns a database made by an earlier release lacks (kept rows read None/'')."""
-    for table, columns in ADDED_COLUMNS.items():
-        present = {row[1] for row in db.execute(f"PRAGMA table_info({table})")}
-        for name, kind in columns:
-            if name not in present:
-                db.execute(f"ALTER TABLE {table} ADD COLUMN {name} {kind}")
+# filament_mm and overrides came after the first release: hub/migrations.py adds them.
 
 
 @dataclass(frozen=True, slots=True)
@@ -189,6 +176,7 @@ def add_file(
     """Keep an uploaded (already fsynced) temporary file as a queue file."""
     size = incoming.stat().st_size
     box = None if facts.box is None else json.dumps(facts.box.to_json())
+    final: Path | None = None
     db.execute("BEGIN IMMEDIATE")
     try:
         cursor = db.execute(
@@ -211,10 +199,20 @@ def add_file(
         _fsync_directory(final.parent)
         db.execute("COMMIT")
     except BaseException:
-        db.execute("ROLLBACK")
+        # A full disk's commit fails: the file goes with the row (SQLite may have rolled
+        # the transaction back by itself).
+        if final is not None:
+            final.unlink(missing_ok=True)
+        rollback(db)
         raise
     return QueueFile(file_id, name, size, facts.material, facts.nozzle, facts.box,
                      facts.estimated_seconds, facts.filament_mm)  # fmt: skip
+
+
+def rollback(db: sqlite3.Connection) -> None:
+    """Roll back the open transaction, if SQLite has not already (it does on a full disk)."""
+    if db.in_transaction:
+        db.execute("ROLLBACK")
 
 
 def _file(row: sqlite3.Row) -> QueueFile:
@@ -288,7 +286,7 @@ def add_jobs(
         ]
         db.execute("COMMIT")
     except BaseException:
-        db.execute("ROLLBACK")
+        rollback(db)
         raise
     return [job for job in (get(db, i) for i in ids) if job is not None]
 

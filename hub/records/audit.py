@@ -16,17 +16,24 @@ from __future__ import annotations
 
 import csv
 import io
+import logging
 import secrets
 import sqlite3
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import TypeVar
 
 from aiohttp import web
 
 from hub.auth.current import require_admin
 from hub.context import context
+from hub.db import disk_full
 from hub.errors import ApiError
 from hub.records.audit_words import summary
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS audit (
@@ -258,3 +265,38 @@ async def export_csv(request: web.Request) -> web.Response:
 def setup(app: web.Application) -> None:
     app.router.add_get("/api/audit", list_audit)
     app.router.add_get("/api/audit.csv", export_csv)
+
+
+def kept(
+    db: sqlite3.Connection, user: str, action: str, printer: str | None, detail: str = ""
+) -> int | None:
+    """:func:`record`, or on a full disk the line in the hub's log instead (None)."""
+    return _unless_full(
+        lambda: record(db, user, action, printer, detail), f"{user} {action} {printer}: {detail}"
+    )
+
+
+def act_kept(
+    db: sqlite3.Connection, user: str, action: str, printer: str, detail: str
+) -> str | None:
+    """:func:`record_act`, or on a full disk the line in the hub's log and no act id (None)."""
+    return _unless_full(
+        lambda: record_act(db, user, action, printer, detail),
+        f"{user} {action} {printer}: {detail}",
+    )
+
+
+def _unless_full(write: Callable[[], T], line: str) -> T | None:
+    """``write`` an audit row; on a full disk the hub's log holds ``line`` instead.
+
+    What is audited goes on (docs/hub.md, "A full disk"): a printer must stay
+    controllable when the hub's disk fills (a cancel, a pause), so the gate lets an act
+    through with no act id, and the dispatcher sends what it marked sent.
+    """
+    try:
+        return write()
+    except sqlite3.OperationalError as error:
+        if not disk_full(error):
+            raise
+        log.error("the disk is full, not in the audit log: %s", line)
+        return None

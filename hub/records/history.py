@@ -54,8 +54,6 @@ CREATE INDEX IF NOT EXISTS job_archive_by_user ON job_archive (started_by, start
 """
 
 OUTCOMES = ("completed", "cancelled", "failed", "interrupted")
-# Columns added after the first release, for archives made before them (name, type).
-ADDED_COLUMNS = (("timelapse", "INTEGER NOT NULL DEFAULT 0"),)
 SYNC_INTERVAL = 60.0
 # Jobs asked for per request while catching up.
 PAGE = 500
@@ -145,14 +143,6 @@ def parse_job(printer: str, raw: Any) -> ArchivedJob | None:
         filament_mm=_number(raw.get("filament_mm")),
         timelapse=isinstance(raw.get("timelapse"), dict),
     )
-
-
-def upgrade(db: sqlite3.Connection) -> None:
-    """Add the columns an archive made by an earlier release lacks."""
-    present = {row[1] for row in db.execute("PRAGMA table_info(job_archive)")}
-    for name, kind in ADDED_COLUMNS:
-        if name not in present:
-            db.execute(f"ALTER TABLE job_archive ADD COLUMN {name} {kind}")
 
 
 def store(db: sqlite3.Connection, jobs: list[ArchivedJob]) -> int:
@@ -314,7 +304,6 @@ HISTORY = web.AppKey("job archive", HistoryArchive)
 
 
 def setup(app: web.Application) -> None:
-    upgrade(app[CONTEXT].db)
     archive = app[HISTORY] = HistoryArchive(app[CONTEXT])
 
     async def start(app: web.Application) -> None:

@@ -91,7 +91,7 @@ PATHS: Schema = {
                     "required": ["username", "password"],
                 }
             ),
-            "responses": _answers("400", "401", "415", "429"),
+            "responses": _answers("400", "401", "415", "429", "507"),
         }
     },
     "/api/logout": {"post": {"summary": "log out", "responses": _answers("401")}},
@@ -271,7 +271,7 @@ PATHS: Schema = {
                     }
                 },
             },
-            "responses": _answers("400", "401", "403", "404", "413", "415", "422"),
+            "responses": _answers("400", "401", "403", "404", "413", "415", "422", "507"),
         },
     },
     "/api/queue/printers": {

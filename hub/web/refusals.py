@@ -13,6 +13,7 @@ from aiohttp.http_exceptions import HttpProcessingError
 from aiohttp.typedefs import Handler
 
 from hub.auth.request_keys import USER
+from hub.db import DISK_FULL, disk_full
 from hub.errors import ApiError, error_response
 from hub.web import error_page
 
@@ -44,6 +45,11 @@ async def json_errors(request: web.Request, handler: Handler) -> web.StreamRespo
     except HttpProcessingError as error:
         # A body aiohttp could not parse as it was read (a malformed multipart part).
         return error_response(400, f"malformed request: {error.message}".strip())
-    except Exception:
+    except Exception as error:
+        if disk_full(error):
+            # A write found the disk full (a session, the audit log, the queue): nothing
+            # half-written stays (SQLite rolls back), reads go on; 507 says why.
+            log.error("%s %s: the disk is full: %s", request.method, request.path, error)
+            return refusal(request, 507, DISK_FULL)
         log.exception("%s %s failed", request.method, request.path)
         return error_response(500, "internal error; the hub's log has the details")

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import os
 import shutil
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
@@ -53,6 +54,24 @@ class UploadTooLarge(FileStoreError):
 
 class DiskFull(FileStoreError):
     pass
+
+
+# The errors of a write that found no room: the file system is full, or the user's quota is.
+NO_ROOM = frozenset({errno.ENOSPC, errno.EDQUOT})
+
+
+@contextlib.contextmanager
+def room_checked() -> Iterator[None]:
+    """A write that runs out of disk (ENOSPC) on the way raises DiskFull, saying so."""
+    try:
+        yield
+    except OSError as error:
+        if error.errno not in NO_ROOM:
+            raise
+        raise DiskFull(
+            "the disk filled up while the file was being stored; nothing was kept."
+            f" Free space on the print server's volume and upload it again ({error.strerror})"
+        ) from None
 
 
 class FileStore:
@@ -113,9 +132,10 @@ class FileStore:
             self._check_disk(expected_size)
         else:
             self._check_disk(0)
-        handle = tempfile.NamedTemporaryFile(  # noqa: SIM115 - closed by PendingUpload
-            dir=self.uploads, prefix="upload-", suffix=".part", delete=False
-        )
+        with room_checked():
+            handle = tempfile.NamedTemporaryFile(  # noqa: SIM115 - closed by PendingUpload
+                dir=self.uploads, prefix="upload-", suffix=".part", delete=False
+            )
         return PendingUpload(self, handle)
 
     def store(self, upload: PendingUpload, raw_name: str, *, overwrite: bool, in_use: InUse) -> str:
@@ -131,13 +151,14 @@ class FileStore:
             raise
         temporary = upload.path
         try:
-            if overwrite:
-                if in_use(name):
-                    raise FileInUse(f"{name} is being printed: it cannot be replaced now")
-                os.replace(temporary, self.directory / name)
-            else:
-                name = self._link_unique(temporary, name)
-                temporary.unlink()
+            with room_checked():
+                if overwrite:
+                    if in_use(name):
+                        raise FileInUse(f"{name} is being printed: it cannot be replaced now")
+                    os.replace(temporary, self.directory / name)
+                else:
+                    name = self._link_unique(temporary, name)
+                    temporary.unlink()
         except BaseException:
             upload.discard()
             raise
@@ -214,14 +235,18 @@ class PendingUpload:
         self.check.finish()
         await self._write_batch()
         handle = self._handle
-        await asyncio.to_thread(_flush_and_sync, handle)
+        with room_checked():
+            await asyncio.to_thread(_flush_and_sync, handle)
         handle.close()
         self._open = False
 
     def discard(self) -> None:
         """Forget the upload: nothing of it stays on disk."""
         if self._open:
-            self._handle.close()
+            # Closing flushes what is buffered; on a full disk that fails too, and
+            # the file goes anyway.
+            with contextlib.suppress(OSError):
+                self._handle.close()
             self._open = False
         with contextlib.suppress(FileNotFoundError):
             self.path.unlink()
@@ -231,7 +256,8 @@ class PendingUpload:
             return
         data, self._batch = bytes(self._batch), bytearray()
         # A disk under writeback pressure can stall a write: never on the event loop.
-        await asyncio.to_thread(self._handle.write, data)
+        with room_checked():
+            await asyncio.to_thread(self._handle.write, data)
 
 
 def _flush_and_sync(handle: IO[bytes]) -> None:

@@ -4,17 +4,20 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import dataclasses
 import logging
 import os
 import signal
 import sys
+from pathlib import Path
 from typing import Any
 
 from instance.sim.faults import FAULTS, Fault, parse_fault
 from instance.sim.options import CAPABILITY_REPORTS, IDENTITIES, MOVE_TIMINGS, SimOptions
 from instance.sim.runner import PtyServer, TcpServer, serve_pty, serve_tcp
 from instance.sim.scenario import load_scenario
+from instance.sim.stats_file import keep_writing
 
 log = logging.getLogger("fabfleet.sim")
 
@@ -60,6 +63,11 @@ def _build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--list-faults", action="store_true", help="list the faults and exit")
     parser.add_argument("--record", metavar="FILE", help="append every executed command to FILE")
+    parser.add_argument(
+        "--stats",
+        metavar="FILE",
+        help="keep FILE (JSON) up to date with commands run and planner starvation, every second",
+    )
     parser.add_argument("-v", "--verbose", action="store_true", help="log more to stderr")
     options = parser.add_argument_group("printer options (override the scenario)")
     for field in dataclasses.fields(SimOptions):
@@ -142,8 +150,15 @@ async def _serve(args: argparse.Namespace, options: SimOptions, faults: list[Fau
     print(f"fabfleet-sim: listening on {where}", flush=True)
     for fault in faults:
         log.info("fault %s", fault.describe())
+    stats = None
+    if args.stats:
+        stats = asyncio.create_task(keep_writing(server.firmware, Path(args.stats)))
     await stop.wait()
     log.info("stopping")
+    if stats is not None:
+        stats.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await stats
     await server.close()
     return 0
 

@@ -28,6 +28,7 @@ from instance.sim.ok_reply import ok_text
 from instance.sim.options import SimOptions
 from instance.sim.receive_buffer import read_rx, take
 from instance.sim.resend import LineError, notice_line_error, report_line_errors, request_resend
+from instance.sim.starvation import Starvation
 from instance.sim.ticks import EPSILON, next_tick
 from instance.sim.wire import SerialWire
 
@@ -61,6 +62,7 @@ class Counters:
     discarded_lines: int = 0
     tails: list[Tail] = field(default_factory=list)
     extra: dict[str, int] = field(default_factory=dict)
+    starvation: Starvation = field(default_factory=Starvation)
 
 
 class SimulatedFirmware:
@@ -103,6 +105,7 @@ class SimulatedFirmware:
         self.ep_partial = bytearray()
         self.queue: deque[QueuedCommand] = deque()
         self.planner: deque[float] = deque()  # when each planned move ends
+        self.counters.starvation.paused()
         self.block: Block | None = None
         self.last_n = 0
         self.killed = False
@@ -404,6 +407,8 @@ class SimulatedFirmware:
     ) -> None:
         """The head command waits (``kind``); ``then`` runs once the wait is over."""
         block = Block(kind, then, until=until, heater=heater)
+        if kind != "planner_slot":
+            self.counters.starvation.paused()
         if busy is not None and self.identity.busy_keepalive:
             block.busy = busy
             block.next_keepalive = self.clock + self.options.keepalive_interval

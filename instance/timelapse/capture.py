@@ -43,6 +43,10 @@ def clock_text(seconds: float) -> str:
     return f"{whole // 3600}:{whole // 60 % 60:02d}:{whole % 60:02d} into the job"
 
 
+# What a frame that cannot be written says (a full disk, most often).
+NO_ROOM = "no room for frames"
+
+
 class Capture:
     """The frames of one job, in ``frames``; :meth:`finish` once the job ended."""
 
@@ -167,7 +171,8 @@ class Capture:
         try:
             await asyncio.to_thread(path.write_bytes, jpeg)
         except OSError as error:
-            self.tally.missing(where, f"the frame could not be written: {error.strerror}")
+            path.unlink(missing_ok=True)  # half a frame is no frame
+            self.tally.missing(where, f"the frame could not be written: {error.strerror}", NO_ROOM)
             return
         self.tally.taken(where)
 

@@ -27,6 +27,8 @@ class FrameTally:
     # Where the first missed frame was due ("layer 12", "0:04:10 into the job"), and why.
     gone_at: str | None = None
     gone_because: str | None = None
+    # What went: the camera, or the room for frames on the print server's disk.
+    gone_what: str = "camera gone"
     # Where a frame came again after the camera was gone.
     back_at: str | None = None
     # Frames due while the capture was still busy with earlier ones.
@@ -40,10 +42,10 @@ class FrameTally:
         if self.gone_at is not None and self.back_at is None:
             self.back_at = where
 
-    def missing(self, where: str, because: str) -> None:
+    def missing(self, where: str, because: str, what: str = "camera gone") -> None:
         self.missed += 1
         if self.gone_at is None:
-            self.gone_at, self.gone_because = where, because
+            self.gone_at, self.gone_because, self.gone_what = where, because, what
 
     def notes(self) -> list[str]:
         """The sentences the record keeps, a user's words."""
@@ -51,7 +53,7 @@ class FrameTally:
         if self.gone_at is not None:
             back = f", back at {self.back_at}" if self.back_at is not None else ""
             said.append(
-                f"camera gone at {self.gone_at} ({self.gone_because}){back}; {self.missed}"
+                f"{self.gone_what} at {self.gone_at} ({self.gone_because}){back}; {self.missed}"
                 f" frame{'s' if self.missed != 1 else ''} missed, the video is shorter"
             )
         if self.dropped:

@@ -53,6 +53,8 @@ class ServeConfig:
     # The page's temperature presets; None: the built-in material table.
     presets: tuple[Preset, ...] | None = None
     max_upload_mb: int = 2048
+    # Free disk uploads must leave for job records, counters and timelapse frames.
+    disk_reserve_mb: int = 64
     # Seconds the device may be gone before the process exits (EXIT_DEVICE_GONE); 0: never.
     device_gone_timeout: float = 60.0
     camera_url: str | None = None
@@ -223,6 +225,13 @@ OPTIONS: tuple[Option, ...] = (
         " (default: the built-in material table)",
     ),
     Option("max_upload_mb", _positive_int, "largest accepted upload in MB", 2048),
+    Option(
+        "disk_reserve_mb",
+        _whole_or_unlimited,
+        "free disk in MB kept for job records, counters and timelapse frames: an upload"
+        " that would leave less is refused (507)",
+        64,
+    ),
     Option(
         "device_gone_timeout",
         _seconds_or_never,

@@ -11,6 +11,7 @@ from aiohttp.typedefs import Handler
 from instance.files.gcode_check import NotGcode
 from instance.files.names import BadFileName
 from instance.files.store import DiskFull, FileInUse, UnknownFile, UploadTooLarge
+from instance.job_records import RecordsDiskFull
 from instance.printer import HeldByCheck, PrinterError
 
 log = logging.getLogger(__name__)
@@ -22,6 +23,7 @@ _STATUS: tuple[tuple[type[Exception], int], ...] = (
     (UploadTooLarge, 413),
     (NotGcode, 415),
     (DiskFull, 507),
+    (RecordsDiskFull, 507),
     (BadFileName, 400),
     (PrinterError, 409),
 )

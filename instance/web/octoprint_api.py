@@ -5,6 +5,7 @@ Shapes follow OctoPrint's documentation; only the local origin exists (no SD car
 
 from __future__ import annotations
 
+import logging
 import math
 import os
 import uuid
@@ -21,6 +22,8 @@ from instance.web.context import ServerContext, context
 from instance.web.errors import ApiError, error_response, held_of
 from instance.web.overrides import FEED_PERCENT, FLOW_PERCENT
 from instance.web.uploads import receive_upload
+
+log = logging.getLogger(__name__)
 
 API_VERSION = "0.1"
 SERVER_VERSION = "1.10.0"
@@ -123,8 +126,13 @@ def discovery_uuid(data_dir: Path) -> str:
         pass
     made = str(uuid.uuid4())
     partial = path.with_name(f".{UUID_FILE}.{os.getpid()}")
-    partial.write_text(made + "\n", "ascii")
-    os.replace(partial, path)
+    try:
+        partial.write_text(made + "\n", "ascii")
+        os.replace(partial, path)
+    except OSError as error:
+        # A full disk: this answer's id stands, the next request tries to keep one again.
+        log.warning("the discovery id could not be kept in %s: %s", path, error.strerror)
+        partial.unlink(missing_ok=True)
     return made
 
 

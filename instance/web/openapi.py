@@ -328,7 +328,9 @@ def _paths() -> dict[str, Schema]:
                     "timelapse": {"type": ["boolean", "string"], "enum": [True, False, "on", "off"],
                                   "description": "unset: the printer's default"}}}),
                 "responses": {**_ok("started", {"type": "object"}, "201"), **bad,
-                              "404": _error("no such file"), **refused, **_AUTH},
+                              "404": _error("no such file"), **refused,
+                              "507": _error("the disk is full: the job could not be recorded"),
+                              **_AUTH},
             },
         },
         "/api/v1/job/{action}": {"post": {

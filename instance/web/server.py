@@ -79,7 +79,11 @@ async def open_server(config: ServeConfig) -> RunningServer:
     """Start the printer service and the web server; raises if the data dir is in use."""
     printer = Printer(printer_settings(config))
     try:
-        store = FileStore(config.data_dir / "files", max_bytes=config.max_upload_mb * MB)
+        store = FileStore(
+            config.data_dir / "files",
+            max_bytes=config.max_upload_mb * MB,
+            reserve_bytes=config.disk_reserve_mb * MB,
+        )
         ctx = ServerContext(
             config=config,
             printer=printer,

@@ -39,6 +39,7 @@ from orchestrator.rendering.files import diff_changed, write_changed
 from orchestrator.rendering.k3s import power_secret_names, render_k3s
 from orchestrator.rendering.render import render_files
 from orchestrator.stack.secrets import (
+    FormatRefused,
     Owner,
     ensure_hub_data,
     ensure_power_secrets,
@@ -346,6 +347,8 @@ def _k3s_keys(out_dir: Path, fleet: Fleet) -> None:
     owner = Owner(os.getuid(), os.getgid())
     try:
         report = ensure_secrets(out_dir, [p.name for p in fleet.printers], owner)
+    except FormatRefused as error:
+        fail(str(error))
     except OSError as error:
         fail(f"cannot write the gate's keys in {out_dir}: {error}")
     for name in report.written:
@@ -388,6 +391,8 @@ def render(
             report = ensure_secrets(out_dir, [p.name for p in fleet.printers], owner)
             ensure_hub_data(out_dir, owner)
             ensure_power_secrets(out_dir, owner)
+        except FormatRefused as error:
+            fail(str(error))
         except OSError as error:
             fail(f"cannot write the gate's keys in {out_dir}: {error}")
         for name in report.written:

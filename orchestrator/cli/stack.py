@@ -25,8 +25,9 @@ from orchestrator.stack.compose_runner import ComposeError, find_compose
 from orchestrator.stack.control import StackError, containers_of, down, restart
 from orchestrator.stack.docker_engine import EngineError, connect
 from orchestrator.stack.images import ImageProvider, ImagesMissing
-from orchestrator.stack.secrets import identity_headers
+from orchestrator.stack.secrets import FormatRefused, identity_headers
 from orchestrator.stack.status import ServiceStatus, stack_status
+from orchestrator.stack.tls import TlsError
 
 DEFAULT_PROJECT = "fabfleet"
 
@@ -39,6 +40,17 @@ RulesOption = Annotated[
         envvar="FABFLEET_UDEV_RULES",
         help="Where the udev rules are installed.",
         dir_okay=False,
+    ),
+]
+WaitOption = Annotated[
+    float,
+    typer.Option(
+        "--wait-for-prints",
+        metavar="SECONDS",
+        min=0,
+        help="How long to wait for printing printers to end their job before their"
+        " containers are replaced (a printing printer is never interrupted); 0: do not wait,"
+        " the next `fabfleet up` replaces them.",
     ),
 ]
 ServiceArgument = Annotated[
@@ -79,8 +91,10 @@ def up_command(
     config: ConfigOption = DEFAULT_PATH,
     udev_rules: RulesOption = DEFAULT_RULES_PATH,
     project: ProjectOption = DEFAULT_PROJECT,
+    wait_for_prints: WaitOption = 0.0,
 ) -> None:
-    """Render, install the udev rules, and start or update the stack (only what changed)."""
+    """Render, install the udev rules, and start or update the stack (only what changed;
+    a printing printer keeps its container until its job ends)."""
     with _engine() as client:
         try:
             compose = find_compose(os.environ.get("PATH"), Path(sys.executable).parent)
@@ -92,12 +106,12 @@ def up_command(
             if isinstance(image_provider, BuildImages)
             else image_provider
         )
-        settings = UpSettings(version("fabfleet"), project, udev_rules, provider)
+        settings = UpSettings(version("fabfleet"), project, udev_rules, provider, wait_for_prints)
         try:
             report = up(fleet, settings, client, compose, Output(typer.echo, _note))
         except ModelError as error:
             _fail(f"cannot render: {error}")
-        except (UdevError, ImagesMissing, ComposeError) as error:
+        except (UdevError, ImagesMissing, ComposeError, FormatRefused, TlsError) as error:
             _fail(str(error))
         except OSError as error:
             _fail(f"cannot write to {fleet.site.state_dir}: {error.strerror or error}")
@@ -105,6 +119,11 @@ def up_command(
     summary = f"up: {len(report.started)} of {total} services running"
     if report.waiting:
         summary += f"; waiting for their device: {', '.join(report.waiting)}"
+    if report.printing:
+        summary += (
+            f"; still printing on the containers they had: {', '.join(report.printing)}"
+            " (`fabfleet up` again once their job has ended)"
+        )
     typer.echo(summary)
 
 

@@ -15,7 +15,13 @@ from docker.errors import DockerException
 
 from orchestrator.cli.common import ConfigOption, fail, load
 from orchestrator.cli.stack import DEFAULT_PROJECT, ProjectOption
-from orchestrator.devices.hotplug import Presence, Watcher, watch_udev
+from orchestrator.devices.hotplug import (
+    PRESENCE_FILE,
+    FormatRefused,
+    Presence,
+    Watcher,
+    watch_udev,
+)
 from orchestrator.fleet.file import DEFAULT_PATH, load_fleet
 from orchestrator.fleet.model import Fleet
 from orchestrator.fleet.problems import FleetFileError
@@ -23,8 +29,6 @@ from orchestrator.stack.apply import COMPOSE_FILE
 from orchestrator.stack.compose_runner import ComposeError, compose_up, find_compose
 from orchestrator.stack.control import StackError, project_containers, restart, service_of
 from orchestrator.stack.docker_engine import EngineError, connect
-
-PRESENCE_FILE = "presence.json"
 
 
 def _say(line: str) -> None:
@@ -100,7 +104,13 @@ def watch_command(
         except (StackError, ComposeError, DockerException) as error:
             raise RuntimeError(str(error)) from None
 
-    watcher = Watcher(fleet, replug, Presence(state_dir / PRESENCE_FILE), _say)
+    presence = Presence(state_dir / PRESENCE_FILE)
+    try:
+        presence.upgrade()
+    except FormatRefused as error:
+        client.close()
+        fail(str(error))
+    watcher = Watcher(fleet, replug, presence, _say)
     signal.signal(signal.SIGTERM, _stop)
     try:
         watch_udev(

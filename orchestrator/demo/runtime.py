@@ -215,6 +215,8 @@ def set_admin(database: Path, password: str) -> None:
     """User ``admin`` (role admin) with ``password``, made or reset in the hub's database."""
     try:
         door.set_demo_user(database, ADMIN, password, "admin")
+    except door.DatabaseRefused as error:
+        raise DemoError(str(error)) from None
     except (sqlite3.Error, ValueError) as error:
         raise DemoError(f"cannot set up user {ADMIN} in {database}: {error}") from None
 

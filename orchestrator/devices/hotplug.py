@@ -9,17 +9,16 @@ recorded as absent, so `fabfleet status` and the pages can say so.
 
 from __future__ import annotations
 
-import json
-import os
-import tempfile
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import pyudev
 
+from instance.stored_format import FormatRefused as FormatRefused
+from instance.stored_format import backup_file, read_json, version_of, write_json
 from orchestrator.fleet.model import Camera, Fleet, Printer
 
 Action = Literal["add", "remove"]
@@ -71,36 +70,52 @@ def plug_of(fleet: Fleet, action: str, properties: Mapping[str, str]) -> Plug | 
     return None
 
 
+# The presence file's format (docs/upgrades.md): 0, before it had one, was the devices'
+# object alone; 1 puts it under "devices" beside "format".
+PRESENCE_FORMAT = 1
+# Where it is, in the state dir.
+PRESENCE_FILE = "presence.json"
+PRESENCE = "presence file"
+
+
 class Presence:
     """Which enrolled devices are plugged in, kept in a small JSON file in the state dir."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
 
+    def upgrade(self) -> int | None:
+        """At the watcher's start: a file an earlier release wrote is copied aside and
+        rewritten in this format; a newer or unreadable one is refused (FormatRefused)
+        and left as it is. The version the file had; None when there is none yet."""
+        document = read_json(self.path, PRESENCE)
+        if document is None:
+            return None
+        found = version_of(document, self.path, PRESENCE, PRESENCE_FORMAT)
+        if found < PRESENCE_FORMAT:
+            backup_file(self.path, found)
+            self._write(document)
+        return found
+
     def read(self) -> dict[str, dict[str, object]]:
         """Service → {"present": bool, "node": str | None, "since": epoch seconds}."""
-        try:
-            data = json.loads(self.path.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
+        document = read_json(self.path, PRESENCE)
+        if document is None:
             return {}
-        return data if isinstance(data, dict) else {}
+        if version_of(document, self.path, PRESENCE, PRESENCE_FORMAT) == 0:
+            return document
+        devices = document.get("devices")
+        return devices if isinstance(devices, dict) else {}
 
     def record(self, plug: Plug, now: float) -> None:
         """Remember ``plug``; written atomically so a reader never sees half a file."""
         state = self.read()
         state[plug.service] = {"present": plug.action == "add", "node": plug.node, "since": now}
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd, temporary = tempfile.mkstemp(dir=self.path.parent, prefix=".presence-")
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as file:
-                json.dump(state, file, indent=2, sort_keys=True)
-                file.flush()
-                os.fsync(file.fileno())
-            os.chmod(temporary, 0o644)
-            os.replace(temporary, self.path)
-        except BaseException:
-            Path(temporary).unlink(missing_ok=True)
-            raise
+        self._write(state)
+
+    def _write(self, devices: dict[str, Any]) -> None:
+        write_json(self.path, {"format": PRESENCE_FORMAT, "devices": devices}, 0o644)
 
 
 class Watcher:

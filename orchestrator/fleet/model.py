@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import re
 from collections.abc import Collection, Iterator
@@ -56,6 +57,9 @@ _NAME = re.compile(r"^[a-z0-9]([a-z0-9-]{0,30}[a-z0-9])?$")
 # udev ID_PATH: bus-address pairs joined by '-', e.g. pci-0000:00:14.0-usb-0:2:1.0.
 _PORT_PATH = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:+-]*$")
 _RESOLUTION = re.compile(r"^([1-9][0-9]{1,4})x([1-9][0-9]{1,4})$")
+# A DNS name a certificate is for: labels of letters, digits and '-', a first '*.' allowed.
+_LABEL = r"[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+_TLS_NAME = re.compile(rf"^(\*\.)?({_LABEL}\.)*{_LABEL}$")
 # A Docker image repository without tag: lowercase parts joined by '/', the first
 # of which may be a registry (host with '.' or ':port', or localhost).
 _REPO_PART = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
@@ -388,13 +392,62 @@ class Camera(BaseModel):
         return _one_identity(self, _IDENTITY_FIELDS["camera"])
 
 
+def _check_tls_name(value: str) -> str:
+    try:
+        ipaddress.ip_address(value)
+    except ValueError:
+        if not _TLS_NAME.match(value) or len(value) > 253:
+            raise PydanticCustomError(
+                "fleet_tls_name",
+                "'{value}' is neither a host name nor an IP address; write e.g. "
+                "farm.lab.example, farm or 192.168.1.20",
+                {"value": value},
+            ) from None
+    return value
+
+
+TlsName = Annotated[str, AfterValidator(_check_tls_name)]
+
+
 class Tls(BaseModel):
-    """The certificate the proxy serves HTTPS with."""
+    """The certificate the proxy serves HTTPS with: the site's own PEM files, or one
+    ``fabfleet up`` makes and signs itself (``self_signed``) for ``names``."""
 
     model_config = _MODEL
 
-    certificate: AbsolutePath
-    key: AbsolutePath
+    certificate: AbsolutePath | None = None
+    key: AbsolutePath | None = None
+    self_signed: bool = False
+    # The names and addresses a self-signed certificate is made for, besides the host's
+    # name, localhost, 127.0.0.1 and ::1.
+    names: Annotated[list[TlsName], Field(max_length=50)] = []
+
+    @model_validator(mode="after")
+    def _one_source(self) -> Tls:
+        files = (self.certificate is not None, self.key is not None)
+        if self.self_signed and any(files):
+            raise PydanticCustomError(
+                "fleet_tls_source",
+                "self_signed makes its own certificate and key: remove certificate and key,"
+                " or remove self_signed",
+            )
+        if not self.self_signed and not all(files):
+            raise PydanticCustomError(
+                "fleet_tls_files",
+                "give both certificate and key (PEM files), or write self_signed: true",
+            )
+        if self.names and not self.self_signed:
+            raise PydanticCustomError(
+                "fleet_tls_names",
+                "names are for a self-signed certificate; your certificate has its own names",
+            )
+        return self
+
+    def files(self) -> tuple[str, str] | None:
+        """(certificate, key) of the site's own files; None for a self-signed certificate."""
+        if self.certificate is None or self.key is None:
+            return None
+        return self.certificate, self.key
 
 
 class DispatchRules(BaseModel):
@@ -419,6 +472,8 @@ class Site(BaseModel):
 
     http_port: Annotated[int, Field(ge=1, le=65535)] = 80
     tls: Tls | None = None
+    # The HTTPS port, with tls (HTTP then only redirects to it).
+    https_port: Annotated[int, Field(ge=1, le=65535)] = 443
     ipv6: bool = True
     image_base: Label = "debian:bookworm-slim"
     # Images are <image_repository>/<role>:<version> (role: instance, camera, hub, proxy).
@@ -444,6 +499,17 @@ class Site(BaseModel):
     power: PowerSite = PowerSite()
     # The MQTT broker the hub uses (MQTT power devices).
     mqtt: MqttBroker | None = None
+
+    @model_validator(mode="after")
+    def _two_ports(self) -> Site:
+        if self.tls is not None and self.https_port == self.http_port:
+            raise PydanticCustomError(
+                "fleet_https_port",
+                "https_port and http_port are both {port}; HTTP needs a port of its own"
+                " (it redirects to HTTPS)",
+                {"port": self.https_port},
+            )
+        return self
 
     def material_table(self) -> dict[str, Material]:
         """The built-in materials (spelt as built in) with this site's changes, then additions."""

@@ -12,9 +12,13 @@ site:
   image_base: debian:bookworm-slim  # base image of the printer and hub images
   image_repository: fabfleet        # images are <image_repository>/<role>:<version>
   state_dir: /var/lib/fabfleet      # rendered files and per-printer volumes
+  # HTTPS (HTTP then redirects): the site's certificate, e.g. certbot's files ...
   # tls:
   #   certificate: /etc/fabfleet/tls/fullchain.pem
   #   key: /etc/fabfleet/tls/privkey.pem
+  # ... or one `fabfleet up` makes itself, for the names the farm is reached at:
+  # tls: {self_signed: true, names: [farm.lab.example]}
+  # https_port: 443
 
 printers: []
 # printers:

@@ -44,6 +44,7 @@ from orchestrator.stack.secrets import (
     HUB_DATA,
     POWER_SECRETS,
     PROXY_KEY_CONF,
+    TLS_DIR,
     printer_key_file,
 )
 
@@ -186,7 +187,7 @@ def proxy_of(site: Site, routes: tuple[Route, ...], service: str = PROXY) -> Pro
         service=service,
         http_port=site.http_port,
         ipv6=site.ipv6,
-        https_port=paths.HTTPS_PORT if site.tls is not None else None,
+        https_port=site.https_port if site.tls is not None else None,
         tls_certificate=paths.TLS_CERTIFICATE,
         tls_key=paths.TLS_KEY,
         routes=routes,
@@ -420,8 +421,16 @@ def _proxy(site: Site, proxy: Proxy, images: _Images) -> Service:
         Mount("secret", PROXY_KEY_CONF, paths.PROXY_KEY, read_only=True),
     ]
     if site.tls is not None:
-        mounts.append(Mount("host", site.tls.certificate, proxy.tls_certificate, read_only=True))
-        mounts.append(Mount("host", site.tls.key, proxy.tls_key, read_only=True))
+        mounts.append(
+            Mount(
+                "secret",
+                TLS_DIR,
+                paths.TLS_DIR,
+                read_only=True,
+                why="The certificate and key `up` copied or made (0400, the containers' user's);\n"
+                "the directory, so a renewed certificate shows through when nginx reloads.",
+            )
+        )
     return Service(
         name=proxy.service,
         role="proxy",

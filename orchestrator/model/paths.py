@@ -28,9 +28,9 @@ POWER_SECRETS = f"{SECRETS_DIR}/power"
 # The proxy's key for asking the gate (a read-only file mount).
 PROXY_KEY = f"{SECRETS_DIR}/proxy-gate.conf"
 # The proxy's TLS certificate and key inside its container.
-TLS_CERTIFICATE = "/etc/nginx/tls/certificate.pem"
-TLS_KEY = "/etc/nginx/tls/key.pem"
-HTTPS_PORT = 443
+TLS_DIR = "/etc/fabfleet/tls"
+TLS_CERTIFICATE = f"{TLS_DIR}/certificate.pem"
+TLS_KEY = f"{TLS_DIR}/key.pem"
 # FTDI adapters hold bytes up to 16 ms by default; a printer's link sets this instead.
 FTDI_LATENCY_MS = 1
 

@@ -6,6 +6,9 @@ only names them. ``gate.key`` (32 random bytes, hex, 0600) is made once and kept
 hub's own derivation (through :mod:`hub.door`), so a print server holds only its own
 key and cannot sign for another printer. A removed
 printer's key is deleted. Run as root, the files belong to the containers' user.
+``format.json`` beside them says the version of the directory's files (raw keys carry
+none; docs/upgrades.md): a newer one than this release knows is refused
+(``FormatRefused``) and nothing in the directory is written.
 """
 
 from __future__ import annotations
@@ -18,6 +21,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from hub import door
+from instance.stored_format import DirectoryStep, first_marker, upgrade_directory
+from instance.stored_format import FormatRefused as FormatRefused
 
 SECRETS_DIR = "secrets"
 GATE_KEY = f"{SECRETS_DIR}/gate.key"
@@ -25,10 +30,22 @@ PROXY_KEY_CONF = f"{SECRETS_DIR}/proxy-gate.conf"
 HUB_DATA = "hub-data"
 # Power devices' passwords and tokens, one file per secret name the fleet file gives (0600).
 POWER_SECRETS = f"{SECRETS_DIR}/power"
+# The proxy's certificate and key (orchestrator/stack/tls.py).
+TLS_DIR = f"{SECRETS_DIR}/tls"
 KEY_BYTES = 32
 GATE_KEY_MODE = 0o600
 PRINTER_KEY_MODE = 0o400
 PRIVATE_DIR_MODE = 0o700
+
+
+WHAT = "secrets directory"
+# Step N takes the directory from version N-1 to N; never change one once released.
+STEPS: tuple[DirectoryStep, ...] = (first_marker,)
+
+
+def secrets_version() -> int:
+    """The secrets directory's version this release writes (for backups)."""
+    return len(STEPS)
 
 
 def printer_key_file(name: str) -> str:
@@ -75,15 +92,16 @@ class SecretsReport:
     removed: list[str] = field(default_factory=list)
 
 
-def _write_key(path: Path, text: str, mode: int, owner: Owner) -> None:
-    """``text`` in ``path`` with ``mode`` and owner set before it gets its name."""
+def write_key(path: Path, text: str, mode: int, owner: Owner, *, newline: bool = True) -> None:
+    """``text`` (and a newline) in ``path`` with ``mode`` and owner set before it gets its
+    name."""
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "w") as out:
             os.fchmod(out.fileno(), mode)
             if owner.applies:
                 os.fchown(out.fileno(), owner.uid, owner.gid)
-            out.write(text + "\n")
+            out.write(text + ("\n" if newline else ""))
             out.flush()
             os.fsync(out.fileno())
         os.replace(tmp, path)
@@ -99,7 +117,7 @@ def _write_if_changed(
     with contextlib.suppress(OSError):
         if path.read_text("ascii").strip() == text.strip():
             return
-    _write_key(path, text, mode, owner)
+    write_key(path, text, mode, owner)
     report.written.append(name)
 
 
@@ -123,11 +141,12 @@ def _private_dir(path: Path) -> None:
 def master_key(state_dir: Path, owner: Owner, report: SecretsReport | None = None) -> bytes:
     """The gate's master key, made (random, 0600) when there is none yet."""
     _private_dir(state_dir / SECRETS_DIR)
+    upgrade_directory(state_dir / SECRETS_DIR, WHAT, STEPS)
     path = state_dir / GATE_KEY
     key = _read_hex(path)
     if key is None or len(key) < 16:
         key = secrets.token_bytes(KEY_BYTES)
-        _write_key(path, key.hex(), GATE_KEY_MODE, owner)
+        write_key(path, key.hex(), GATE_KEY_MODE, owner)
         if report is not None:
             report.written.append(GATE_KEY)
     return key
@@ -168,10 +187,9 @@ def identity_headers(
     return door.identity_header(master, printer, user, may_act)
 
 
-def ensure_power_secrets(state_dir: Path, owner: Owner) -> Path:
-    """The directory of the power devices' secrets (0700, the containers' user's when run as
-    root: the hub reads it); the files in it are the administrator's to write (docs/power.md)."""
-    path = state_dir / POWER_SECRETS
+def private_dir(path: Path, owner: Owner) -> Path:
+    """``path`` (under ``secrets/``, made if missing): 0700, the containers' user's when run
+    as root, for a container that reads it."""
     _private_dir(path.parent)
     path.mkdir(mode=PRIVATE_DIR_MODE, exist_ok=True)
     path.chmod(PRIVATE_DIR_MODE)
@@ -180,6 +198,12 @@ def ensure_power_secrets(state_dir: Path, owner: Owner) -> Path:
         if (info.st_uid, info.st_gid) != (owner.uid, owner.gid):
             os.chown(path, owner.uid, owner.gid)
     return path
+
+
+def ensure_power_secrets(state_dir: Path, owner: Owner) -> Path:
+    """The directory of the power devices' secrets (0700, the containers' user's when run as
+    root: the hub reads it); the files in it are the administrator's to write (docs/power.md)."""
+    return private_dir(state_dir / POWER_SECRETS, owner)
 
 
 def ensure_hub_data(state_dir: Path, owner: Owner) -> Path:

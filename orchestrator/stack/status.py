@@ -47,7 +47,7 @@ def _started_at(container: Container) -> str | None:
     return value.split(".", 1)[0].removesuffix("Z") + "Z"
 
 
-def _address(container: Container, project: str) -> str | None:
+def internal_address(container: Container, project: str) -> str | None:
     networks: dict[str, Any] = container.attrs.get("NetworkSettings", {}).get("Networks") or {}
     preferred = networks.get(f"{project}_internal") or {}
     addresses = [preferred.get("IPAddress")] + [n.get("IPAddress") for n in networks.values()]
@@ -93,7 +93,7 @@ def _row(container: Container, project: str, sign: Signer = _unsigned) -> Servic
     printer = None
     if service.startswith("printer-"):
         name = service.removeprefix("printer-")
-        address = _address(container, project)
+        address = internal_address(container, project)
         printer = printer_state(address, headers=sign(name)) if running else UNKNOWN
     return ServiceStatus(
         service=service,

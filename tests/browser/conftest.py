@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import shutil
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -28,18 +29,20 @@ def chromium() -> str:
     return found
 
 
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    # Not for the whole session: Playwright's sync API keeps an event loop running in
-    # this thread while it is open, and later tests start their own with asyncio.run().
+@contextmanager
+def launched(extra_flags: Sequence[str] = ()) -> Iterator[Browser]:
+    """Headless Chromium with :data:`FLAGS` and ``extra_flags``, closed on leaving."""
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=chromium(), headless=True, args=FLAGS)
+        browser = playwright.chromium.launch(
+            executable_path=chromium(), headless=True, args=[*FLAGS, *extra_flags]
+        )
         yield browser
         browser.close()
 
 
-@pytest.fixture
-def page(browser: Browser) -> Iterator[Page]:
+@contextmanager
+def watched_page(browser: Browser) -> Iterator[Page]:
+    """A desktop-sized page in a context of its own; fails if the page threw."""
     context = browser.new_context(viewport={"width": 1280, "height": 900})
     page = context.new_page()
     errors: list[str] = []
@@ -47,6 +50,20 @@ def page(browser: Browser) -> Iterator[Page]:
     yield page
     context.close()
     assert errors == [], f"the page threw: {errors}"
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    # Not for the whole session: Playwright's sync API keeps an event loop running in
+    # this thread while it is open, and later tests start their own with asyncio.run().
+    with launched() as browser:
+        yield browser
+
+
+@pytest.fixture
+def page(browser: Browser) -> Iterator[Page]:
+    with watched_page(browser) as page:
+        yield page
 
 
 def screenshot(page: Page, name: str) -> Path:

@@ -234,3 +234,16 @@ def login(hub_url: str, username: str, password: str) -> requests.Session:
     answer.raise_for_status()
     session.headers["X-CSRF-Token"] = answer.json()["csrf"]
     return session
+
+
+def add_admin(hub: HubProcess, name: str, password: str) -> None:
+    """An admin account in a running hub's database (as ``fabfleet user add`` makes one)."""
+    from hub.app import schemas
+    from hub.auth.accounts import create_user
+    from hub.db import open_database
+
+    db = open_database(hub.data_dir / "hub.sqlite", schemas())
+    try:
+        create_user(db, name, password, "admin")
+    finally:
+        db.close()

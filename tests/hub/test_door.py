@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import sqlite3
 from pathlib import Path
 
 import pytest
@@ -109,5 +108,6 @@ def test_the_demo_user_is_made_then_reset_in_a_full_hub_database(tmp_path: Path)
         door.set_demo_user(database, "admin", "short")
     garbage = tmp_path / "not-a-database"
     garbage.write_bytes(b"this is not a database" * 100)
-    with pytest.raises(sqlite3.Error):
+    with pytest.raises(door.DatabaseRefused, match=r"cannot be read .* left as it is"):
         door.set_demo_user(garbage, "admin", PASSWORD)
+    assert garbage.read_bytes() == b"this is not a database" * 100

@@ -99,6 +99,20 @@ def test_cookies_are_secure_behind_https(hub: HubProcess) -> None:
     assert cookies["fabfleet_csrf"]["fabfleet_csrf"]["secure"]
 
 
+def test_only_the_proxys_word_on_https_is_believed(
+    start_hub: Callable[..., HubProcess],
+) -> None:
+    # A hub whose proxy is elsewhere: a client here claiming HTTPS does not make the
+    # cookies Secure (nor would it make them anything but its own).
+    hub = start_hub(extra_env={"FABFLEET_TRUSTED_PROXIES": "192.0.2.0/24"})
+    add_user(hub, "alice", "admin")
+    answer = post_login(hub.url, "alice", PASSWORD, **{"X-Forwarded-Proto": "https"})
+    assert answer.status_code == 200
+    cookies = set_cookies(answer)
+    assert not cookies["fabfleet_session"]["fabfleet_session"]["secure"]
+    assert not cookies["fabfleet_csrf"]["fabfleet_csrf"]["secure"]
+
+
 def test_nothing_without_login(hub: HubProcess) -> None:
     assert requests.get(hub.url + "api/me", timeout=10).status_code == 401
     assert requests.get(hub.url + "api/users", timeout=10).status_code == 401

@@ -162,3 +162,18 @@ def long_gcode(moves: int) -> bytes:
         x = 190 if i % 2 == 0 else 10
         lines.append(f"G1 X{x} Y{10 + (i % 180)} E{i * 0.5:.1f} F600")
     return ("\n".join(lines) + "\nM400\n").encode()
+
+
+def mjpeg_frames(visitor: Visitor, path: str, frames: int, within: float = 60) -> bytes:
+    """The bytes of ``visitor``'s MJPEG stream at ``path`` until ``frames`` JPEG frames have
+    begun (or ``within`` s passed); fails unless it answers 200 as a multipart stream."""
+    with visitor.session.get(visitor.url(path), stream=True, timeout=within) as stream:
+        assert stream.status_code == 200, (path, stream.status_code)
+        assert stream.headers["Content-Type"].startswith("multipart/x-mixed-replace")
+        received = b""
+        deadline = time.monotonic() + within
+        for chunk in stream.iter_content(chunk_size=4096):
+            received += chunk
+            if received.count(b"\xff\xd8") >= frames or time.monotonic() > deadline:
+                break
+    return received

@@ -31,15 +31,24 @@ PRINTED_WITHIN = 60.0
 GCODE = b"; a small test part\nG28\nG90\nG1 X10 Y10 Z0.3 F3000\nG1 X40 Y10 E1.5 F1200\nG1 X40 Y40 E3\nG1 X10 Y40 E4.5\nM400\n"  # noqa: E501
 
 
+def simulated_stack(
+    tmp_path: Path, built: Built, monkeypatch: pytest.MonkeyPatch, names: tuple[str, ...]
+) -> Stack:
+    """Simulated printers ``names`` (at 100x) on the session's images, under a compose
+    project of their own."""
+    stack = make_stack(tmp_path, built.repository)
+    # The session built the images; `up` must only use them.
+    monkeypatch.setattr(stack_commands, "image_provider", RequireImages())
+    stack.write([{"name": name, "simulated": {"time_factor": 100}} for name in names])
+    return stack
+
+
 @pytest.fixture
 def stack(
     tmp_path: Path, client: docker.DockerClient, built: Built, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[Stack]:
     """Three simulated printers on the session's images, under a compose project of their own."""
-    stack = make_stack(tmp_path, built.repository)
-    # The session built the images; `up` must only use them.
-    monkeypatch.setattr(stack_commands, "image_provider", RequireImages())
-    stack.write([{"name": name, "simulated": {"time_factor": 100}} for name in NAMES])
+    stack = simulated_stack(tmp_path, built, monkeypatch, NAMES)
     yield stack
     remove_project(client, stack.project)
 

@@ -44,6 +44,7 @@ from tests.images.proxy_stack import (
     fabfleet,
     internal_address,
     long_gcode,
+    mjpeg_frames,
     printer_states,
     proc_status,
     wait_healthy,
@@ -190,6 +191,12 @@ def test_the_landing_page_and_the_fleet_answer_through_the_proxy(
         assert listed[name]["online"] is True and listed[name]["status"]["connected"] is True
 
 
+def test_without_tls_the_login_cookies_are_not_secure(admin: Visitor) -> None:
+    # Over plain HTTP a Secure cookie would never be sent back: the user could not log in.
+    cookies = {c.name: c.secure for c in admin.session.cookies if c.name.startswith("fabfleet")}
+    assert cookies == {"fabfleet_session": False, "fabfleet_csrf": False}
+
+
 def test_each_printer_page_and_api_answer_under_its_prefix(admin: Visitor) -> None:
     for name in PRINTERS:
         page = admin.get(f"/printers/{name}/")
@@ -316,17 +323,7 @@ def test_camera_snapshot_is_a_jpeg_and_state_answers(fleet: RunningFleet, admin:
 
 def test_a_camera_stream_flows_through_the_proxy(fleet: RunningFleet, admin: Visitor) -> None:
     # An MJPEG stream never ends: nginx must pass its frames on as they come.
-    with admin.session.get(
-        admin.url(f"/cameras/{fleet.cameras[0]}/stream"), stream=True, timeout=60
-    ) as stream:
-        assert stream.status_code == 200
-        assert stream.headers["Content-Type"].startswith("multipart/x-mixed-replace")
-        received = b""
-        deadline = time.monotonic() + 60
-        for chunk in stream.iter_content(chunk_size=4096):
-            received += chunk
-            if received.count(b"\xff\xd8") >= 2 or time.monotonic() > deadline:
-                break
+    received = mjpeg_frames(admin, f"/cameras/{fleet.cameras[0]}/stream", 2)
     assert received.count(b"\xff\xd8") >= 2, f"{len(received)} bytes, fewer than 2 frames"
 
 

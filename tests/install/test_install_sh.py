@@ -326,3 +326,16 @@ def test_uvc_fix_dry_run_shows_the_dkms_lifecycle(tmp_path: Path) -> None:
     ):
         assert action in lines, result.stdout
     assert not Path("/usr/src/fabfleet-uvcvideo-1.0").exists()
+
+
+def test_print_wait_takes_whole_seconds(tmp_path: Path) -> None:
+    """How long a rerun under a live fleet waits for printing printers (docs/upgrades.md):
+    a number of seconds, refused before anything else otherwise."""
+    result = subprocess.run(
+        ["bash", str(INSTALL), "--print-wait", "a day", "--dry-run"],
+        capture_output=True, text=True, check=False,
+        env={"PATH": "/usr/bin:/bin:/usr/sbin:/sbin", "FABFLEET_ARCH": "amd64"},
+    )  # fmt: skip
+    assert result.returncode == 1
+    assert "--print-wait takes a whole number of seconds, not 'a day'" in result.stderr
+    assert result.stdout == ""

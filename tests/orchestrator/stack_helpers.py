@@ -45,7 +45,12 @@ def start_engine() -> None:
     assert done.returncode == 0, f"scripts/docker-engine failed:\n{done.stderr}"
 
 
-def _rootfs() -> bytes:
+# With ``changing_answer``: GET /api/printer serves this file of the container's /tmp (the
+# only place a test may write in a read-only container), filled at start.
+ANSWER_FILE = "/tmp/printer"
+
+
+def _rootfs(changing_answer: bool = False) -> bytes:
     """A tar of a tiny root file system: a static busybox and a web root."""
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w") as tar:
@@ -61,20 +66,33 @@ def _rootfs() -> bytes:
         info.size = len(script)
         info.mode = 0o755
         tar.addfile(info, io.BytesIO(script))
-        info = tarfile.TarInfo("www/api/printer")
+        info = tarfile.TarInfo("www/printer.json" if changing_answer else "www/api/printer")
         info.size = len(PRINTER_JSON)
         info.mode = 0o644
         tar.addfile(info, io.BytesIO(PRINTER_JSON))
+        if changing_answer:
+            info = tarfile.TarInfo("www/api/printer")
+            info.type = tarfile.SYMTYPE
+            info.linkname = ANSWER_FILE
+            tar.addfile(info)
     return buffer.getvalue()
 
 
-def build_stand_ins(client: docker.DockerClient, repository: str, version: str) -> list[str]:
-    """``<repository>/<role>:<version>`` for every role, all one busybox httpd image."""
-    cmd = json.dumps(["/bin/busybox", "sh", "-c", STAND_IN_CMD])
+def build_stand_ins(
+    client: docker.DockerClient, repository: str, version: str, changing_answer: bool = False
+) -> list[str]:
+    """``<repository>/<role>:<version>`` for every role, all one busybox httpd image (whose
+    printer answer a test may change, in the container's ANSWER_FILE, when
+    ``changing_answer``)."""
+    start = f"cp /www/printer.json {ANSWER_FILE}; " if changing_answer else ""
+    cmd = json.dumps(["/bin/busybox", "sh", "-c", start + STAND_IN_CMD])
     tags = [f"{repository}/{role}:{version}" for role in ROLES]
     first, rest = tags[0], tags[1:]
     client.api.import_image_from_data(
-        _rootfs(), repository=first.rsplit(":", 1)[0], tag=version, changes=[f"CMD {cmd}"]
+        _rootfs(changing_answer),
+        repository=first.rsplit(":", 1)[0],
+        tag=version,
+        changes=[f"CMD {cmd}"],
     )
     image = client.images.get(first)
     for tag in rest:
@@ -121,12 +139,17 @@ class Stack:
     http_port: int
 
     def write(
-        self, printers: list[dict[str, Any]], cameras: list[dict[str, Any]] | None = None
+        self,
+        printers: list[dict[str, Any]],
+        cameras: list[dict[str, Any]] | None = None,
+        site: dict[str, Any] | None = None,
     ) -> None:
+        """The fleet file; ``site`` adds to (or changes) the site settings of the stack."""
         site = {
             "http_port": self.http_port,
             "state_dir": str(self.state_dir),
             "image_repository": self.repository,
+            **(site or {}),
         }
         fleet = {"site": site, "printers": printers, "cameras": cameras or []}
         self.config.write_text(yaml.safe_dump(fleet, sort_keys=False))

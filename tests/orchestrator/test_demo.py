@@ -224,8 +224,11 @@ def test_demo_says_which_part_did_not_start_and_stops_the_rest(tmp_path: Path) -
     assert result.returncode == 1
     database = tmp_path / "hub-data" / "hub.sqlite"
     assert result.stderr == (
-        f"fabfleet: cannot set up user admin in {database}: file is not a database\n"
+        f"fabfleet: hub database {database} cannot be read (file is not a database); it has"
+        " been left as it is. Restore it from a backup, or move it aside to start with an"
+        " empty one.\n"
     )
+    assert database.read_text() == "not a database"
     assert result.stdout.startswith("starting 1 simulated printers")
     assert running_in(tmp_path) == []
 

@@ -540,3 +540,31 @@ def test_park_gcode_is_checked_by_line_and_reaches_the_print_server() -> None:
     printer = next(s for s in stack_of(fleet, "1").services if s.name == "printer-mk3")
     settings = {s.name: s.value for s in printer.environment}
     assert settings["FABFLEET_TIMELAPSE_PARK_GCODE"] == "G1 Z{z+2} F600|G1 X0 Y200 F6000"
+
+
+def test_tls_is_the_sites_files_or_a_certificate_up_makes() -> None:
+    own = parse_fleet(
+        "site:\n  https_port: 8443\n  tls:\n    self_signed: true\n"
+        "    names: [farm.lab.example, 192.168.1.20, '*.farm.example']\n",
+        "fleet.yaml",
+    )
+    assert own.site.tls is not None and own.site.tls.files() is None
+    assert (own.site.https_port, own.site.tls.names[1]) == (8443, "192.168.1.20")
+    assert problems("site:\n  tls:\n    key: /etc/k.pem\n") == [
+        "fleet.yaml:2: site.tls: give both certificate and key (PEM files), or write "
+        "self_signed: true"
+    ]
+    assert problems("site:\n  tls: {self_signed: true, key: /etc/k.pem}\n") == [
+        "fleet.yaml:2: site.tls: self_signed makes its own certificate and key: remove "
+        "certificate and key, or remove self_signed"
+    ]
+    assert problems("site:\n  tls:\n    self_signed: true\n    names: [farm lab]\n") == [
+        "fleet.yaml:4: site.tls.names[0]: 'farm lab' is neither a host name nor an IP "
+        "address; write e.g. farm.lab.example, farm or 192.168.1.20"
+    ]
+    assert problems(
+        "site:\n  http_port: 8443\n  https_port: 8443\n  tls: {self_signed: true}\n"
+    ) == [
+        "fleet.yaml:1: site: https_port and http_port are both 8443; HTTP needs a port of its"
+        " own (it redirects to HTTPS)"
+    ]

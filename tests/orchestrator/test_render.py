@@ -135,7 +135,8 @@ def test_compose_security(case: str) -> None:
 
 def test_proxy_ports_follow_the_site() -> None:
     assert compose("usb")["services"]["proxy"]["ports"] == ["0.0.0.0:80:80", "[::]:80:80"]
-    assert compose("tls")["services"]["proxy"]["ports"] == ["0.0.0.0:8080:8080", "0.0.0.0:443:443"]
+    tls = ["0.0.0.0:8080:8080", "0.0.0.0:8443:8443"]
+    assert compose("tls")["services"]["proxy"]["ports"] == tls
 
 
 def locations(nginx: str) -> dict[str, str]:

@@ -47,7 +47,8 @@ def test_a_master_key_and_one_derived_key_per_printer(tmp_path: Path) -> None:
         assert owner_of(path) == EXPECTED_OWNER
     assert owner_of(secrets / "gate.key") == EXPECTED_OWNER
     assert sorted(p.name for p in secrets.iterdir()) == [
-        "gate.key", "printer-ender-1.key", "printer-mk3.key", "proxy-gate.conf",
+        # The directory's version (docs/upgrades.md) beside the keys.
+        "format.json", "gate.key", "printer-ender-1.key", "printer-mk3.key", "proxy-gate.conf",
     ]  # fmt: skip
     # nginx's include: the key it asks the gate with, as the hub derives it; only it reads it.
     include = secrets / "proxy-gate.conf"
@@ -70,7 +71,7 @@ def test_a_second_run_keeps_the_keys_and_a_removed_printer_loses_its_own(tmp_pat
     fewer = ensure_secrets(tmp_path, ["mk3"], OWNER)
     assert (fewer.written, fewer.removed) == ([], ["secrets/printer-ender-1.key"])
     assert sorted(p.name for p in secrets.iterdir()) == [
-        "gate.key", "printer-mk3.key", "proxy-gate.conf",
+        "format.json", "gate.key", "printer-mk3.key", "proxy-gate.conf",
     ]  # fmt: skip
     assert (secrets / "gate.key").read_bytes() == before["gate.key"]
 

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from orchestrator.stack.docker_engine import EngineError, check_socket
+from orchestrator.stack.tls import make_self_signed
 from tests.orchestrator.stack_helpers import (
     ROOT,
     Stack,
@@ -138,3 +139,21 @@ def test_no_compose_at_all(stack: Stack) -> None:
     result = stack.run("up")
     assert result.exit_code == 1
     assert result.stderr == f"fabfleet: Docker Compose v2 not found; {GET_V2}\n"
+
+
+@pytest.mark.usefixtures("docker_engine")
+def test_a_certificate_and_a_key_not_its_own_stop_up_before_anything_starts(
+    tmp_path: Path,
+) -> None:
+    for pair in ("a", "b"):
+        make_self_signed([f"{pair}.example"], tmp_path / f"{pair}.pem", tmp_path / f"{pair}.key")
+    stack = make_stack(tmp_path, "fabfleet-test-unused")
+    tls = {"certificate": str(tmp_path / "a.pem"), "key": str(tmp_path / "b.key")}
+    stack.write([url_printer("a", 5001)], site={"tls": tls, "https_port": 8443})
+    result = stack.run("up")
+    assert result.exit_code == 1
+    assert result.stderr.startswith(
+        f"fabfleet: site.tls: {tmp_path / 'a.pem'} and {tmp_path / 'b.key'} are not a PEM"
+        " certificate and its private key ("
+    ), result.stderr
+    assert not (stack.state_dir / "secrets" / "tls" / "key.pem").exists()

@@ -182,10 +182,17 @@ def test_the_proxy_publishes_the_sites_ports() -> None:
     stack = stack_of(Fleet(site=Site(http_port=8080, ipv6=False, tls=tls)), VERSION)
     proxy = stack.service("proxy")
     assert [(p.address, p.port) for p in proxy.published] == [("0.0.0.0", 8080), ("0.0.0.0", 443)]
-    assert [(m.source, m.target) for m in proxy.mounts if m.kind == "host"] == [
-        ("/etc/c.pem", stack.proxy.tls_certificate),
-        ("/etc/k.pem", stack.proxy.tls_key),
+    # The copies `up` keeps for the proxy's user, not the site's files (root's, 0600).
+    assert [(m.kind, m.source, m.target) for m in proxy.mounts if "tls" in m.source] == [
+        ("secret", "secrets/tls", "/etc/fabfleet/tls")
     ]
+    assert stack.proxy.tls_certificate == "/etc/fabfleet/tls/certificate.pem"
+    assert not [m for m in proxy.mounts if m.kind == "host"]
+    own = Site(http_port=8080, https_port=8443, tls=Tls(self_signed=True))
+    published = stack_of(Fleet(site=own), VERSION).service("proxy").published
+    assert [(p.address, p.port) for p in published] == [
+        ("0.0.0.0", 8080), ("::", 8080), ("0.0.0.0", 8443), ("::", 8443)
+    ]  # fmt: skip
     assert [s for s in stack.services if s.published] == [proxy]
     plain = stack_of(Fleet(), VERSION).service("proxy")
     assert [(p.address, p.port) for p in plain.published] == [("0.0.0.0", 80), ("::", 80)]

@@ -106,7 +106,7 @@ def test_watch_restarts_a_replugged_printer_and_starts_one_up_had_to_skip(
     assert log.count(f"restarted printer-{mk3}") == 1
     assert "ttyUSB2" not in log
     assert log.splitlines()[-1].endswith(" stopped")
-    presence = json.loads((stack.state_dir / "presence.json").read_text())
+    presence = json.loads((stack.state_dir / "presence.json").read_text())["devices"]
     assert {s: (p["present"], p["node"]) for s, p in presence.items()} == {
         f"printer-{mk3}": (True, "/dev/ttyUSB0"),
         f"printer-{ender}": (True, "/dev/ttyUSB1"),

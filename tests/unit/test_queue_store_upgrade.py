@@ -1,5 +1,5 @@
 """A hub database made before the dispatch check (no ``filament_mm``, no ``overrides``)
-opens, gains the columns, and keeps its entries (hub/queue/store.py ``upgrade``)."""
+opens, gains the columns, and keeps its entries (hub/migrations.py, step 1)."""
 
 from __future__ import annotations
 
@@ -32,9 +32,8 @@ def test_an_old_database_gains_the_columns_and_keeps_its_entries(tmp_path: Path)
     old = sqlite3.connect(path)
     old.executescript(BEFORE)
     old.close()
-    db = open_database(path, schemas())
-    store.upgrade(db)
-    store.upgrade(db)  # a second start changes nothing
+    open_database(path, schemas()).close()
+    db = open_database(path, schemas())  # a second start changes nothing
     (job,) = store.jobs(db, ("queued",))
     assert job.file.name == "benchy.gcode" and job.submitted_by == "ada"
     assert job.file.filament_mm is None and job.overrides == ()

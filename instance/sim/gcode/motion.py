@@ -34,6 +34,7 @@ def _plan(fw: SimulatedFirmware, command: QueuedCommand, seconds: float) -> None
     start = max(fw.clock, fw.planner[-1] if fw.planner else fw.clock)
     if seconds > 0:
         fw.planner.append(start + seconds)
+        fw.counters.starvation.planned(fw.clock, start, seconds)
     slow = fw.mode("slow_planner")
     if slow is not None:
         delay = float(slow.params["delay"])
