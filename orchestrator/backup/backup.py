@@ -16,6 +16,7 @@ from orchestrator.backup.archive import ArchiveError, ArchiveWriter
 from orchestrator.backup.manifest import FLEET_FILE, PRINTERS, STATE, Manifest
 from orchestrator.backup.sqlite_copy import copy_database
 from orchestrator.fleet.model import Fleet
+from orchestrator.stack.formats import printer_data_versions, state_dir_versions
 from orchestrator.stack.printer_data_script import DATABASE as JOB_DATABASE
 from orchestrator.stack.printer_data_script import skipped
 from orchestrator.stack.secrets import HUB_DATA, SECRETS_DIR
@@ -46,6 +47,14 @@ class BackupReport:
     without_data: list[str] = field(default_factory=list)
     files: int = 0
     size: int = 0
+
+
+def stored_formats() -> dict[str, int]:
+    """This release's stored formats, named as the archive names the files."""
+    formats = {f"{STATE}/{name}": version for name, version in state_dir_versions().items()}
+    for name, version in printer_data_versions().items():
+        formats[f"{PRINTERS}/*/{name}"] = version
+    return formats
 
 
 def _files(root: Path) -> Iterator[tuple[str, Path]]:
@@ -147,6 +156,7 @@ def make_backup(
         state_dir=str(state_dir),
         printers=[],
         timelapses=settings.timelapses,
+        formats=stored_formats(),
     )
     report = BackupReport(destination)
     with (

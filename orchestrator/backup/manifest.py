@@ -46,6 +46,14 @@ class Manifest:
     timelapses: bool
     format_version: int = FORMAT_VERSION
     files: list[Member] = field(default_factory=list)
+    # Where a stored file lives ("state/…", "printers/*/…") → the version this release writes.
+    formats: dict[str, int] = field(default_factory=dict)
+
+    def newer_formats(self, known: dict[str, int]) -> list[str]:
+        """The stored formats in the archive newer than ``known`` (this release's)."""
+        return [f"{name} (version {version}; this fabfleet knows {known[name]})"
+                for name, version in sorted(self.formats.items())
+                if name in known and version > known[name]]  # fmt: skip
 
     def to_json(self) -> str:
         body: dict[str, Any] = {"kind": KIND, **asdict(self)}
@@ -90,6 +98,7 @@ def parse(text: bytes) -> Manifest:
             timelapses=bool(body["timelapses"]),
             format_version=version,
             files=files,
+            formats={str(k): int(v) for k, v in dict(body.get("formats", {})).items()},
         )
     except (KeyError, TypeError, ValueError) as error:
         raise ManifestError(f"its manifest lacks or mangles {error}") from None

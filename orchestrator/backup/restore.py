@@ -23,6 +23,7 @@ from typing import IO
 import docker
 
 from orchestrator.backup.archive import ArchiveError, Verified, check_destination
+from orchestrator.backup.backup import stored_formats
 from orchestrator.backup.manifest import FLEET_FILE, PRINTERS, STATE, Member
 from orchestrator.fleet.file import dump_fleet, parse_fleet, write_atomically
 from orchestrator.fleet.model import Fleet
@@ -216,6 +217,13 @@ def restore(
 ) -> RestoreReport:
     """Restore ``verified`` (from :func:`verify`); RestoreRefused or ArchiveError before
     anything is written when it cannot be done."""
+    newer = verified.manifest.newer_formats(stored_formats())
+    if newer:
+        raise RestoreRefused(
+            f"{verified.path} was made by fabfleet {verified.manifest.fabfleet_version}, whose "
+            f"data is newer than this fabfleet reads: {', '.join(newer)}; upgrade fabfleet "
+            "first, then restore"
+        )
     fleet, fleet_text = _fleet_of(verified, settings)
     state_dir = Path(fleet.site.state_dir)
     running = running_services(client, settings.project)

@@ -19,6 +19,7 @@ import pytest
 from typer.testing import CliRunner, Result
 
 from orchestrator.backup.archive import ArchiveError, ArchiveWriter, verify
+from orchestrator.backup.backup import stored_formats
 from orchestrator.backup.manifest import FORMAT_VERSION, Manifest
 from orchestrator.backup.sqlite_copy import check_database, copy_database
 from orchestrator.cli.main import app
@@ -231,3 +232,19 @@ def test_the_cli_refuses_bad_archives_and_destinations_clearly(tmp_path: Path) -
         assert result.exit_code == 1, result.output
         assert said in result.stderr, result.stderr
     assert not (tmp_path / "no-such-folder").exists()
+
+
+def test_an_archive_says_its_stored_formats_and_newer_ones_are_named(tmp_path: Path) -> None:
+    path = tmp_path / "night.fabfleet"
+    made = manifest()
+    made.formats = stored_formats()
+    with ArchiveWriter(path, made) as writer:
+        writer.finish()
+    read = verify(path).manifest
+    assert read.formats["state/hub-data/hub.sqlite"] >= 1
+    assert read.newer_formats(stored_formats()) == []
+    read.formats["printers/*/jobs.sqlite3"] += 1
+    known = stored_formats()["printers/*/jobs.sqlite3"]
+    assert read.newer_formats(stored_formats()) == [
+        f"printers/*/jobs.sqlite3 (version {known + 1}; this fabfleet knows {known})"
+    ]
