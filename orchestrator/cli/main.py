@@ -11,6 +11,7 @@ from typing import Annotated, Literal
 
 import typer
 
+from orchestrator.cli.backup import register as register_backup_commands
 from orchestrator.cli.common import ConfigOption, fail, load
 from orchestrator.cli.demo import register as register_demo_command
 from orchestrator.cli.images import register as register_images_command
@@ -430,3 +431,4 @@ register_watch_command(app)
 register_user_command(app)
 register_demo_command(app)
 register_node_command(app)
+register_backup_commands(app)
