@@ -280,6 +280,10 @@ class Simulation(BaseModel):
     seed: Annotated[int, Field(ge=0)] = 0
     # Keep every executed command in the simulator's volume (--record /data/executed.gcode).
     record: bool = False
+    # Heating rates in °C a second before the time factor (--hotend-rate, --bed-rate); unset:
+    # the simulator's (a real printer's: 3 and 0.8).
+    hotend_rate: Annotated[float, Field(gt=0, le=1000)] | None = None
+    bed_rate: Annotated[float, Field(gt=0, le=1000)] | None = None
 
     def describe(self) -> str:
         """E.g. 'marlin2 at 20x speed'."""

@@ -279,6 +279,10 @@ def _simulator(printer: Printer, images: _Images) -> Service:
         args.append("--ok-after-resend" if sim.ok_after_resend else "--no-ok-after-resend")
     if sim.seed:
         args += ["--seed", str(sim.seed)]
+    if sim.hotend_rate is not None:
+        args += ["--hotend-rate", f"{sim.hotend_rate:g}"]
+    if sim.bed_rate is not None:
+        args += ["--bed-rate", f"{sim.bed_rate:g}"]
     mounts: tuple[Mount, ...] = ()
     if sim.record:
         args += ["--record", f"{paths.DATA_DIR}/{SIM_RECORD}"]

@@ -252,6 +252,8 @@ def test_a_simulator_for_a_soak_gets_its_faults_and_keeps_its_record_in_a_volume
         ok_after_resend=False,
         seed=7,
         record=True,
+        hotend_rate=30,
+        bed_rate=8.5,
     )
     fleet = Fleet(
         printers=[
@@ -264,7 +266,8 @@ def test_a_simulator_for_a_soak_gets_its_faults_and_keeps_its_record_in_a_volume
     command = [a.value for a in board.command]
     assert command[command.index("--time-factor") + 2 :] == [
         "--fault", "corrupt_line:probability=0.01", "--fault", "drop_line:every=700",
-        "--no-ok-after-resend", "--seed", "7", "--record", "/data/executed.gcode",
+        "--no-ok-after-resend", "--seed", "7", "--hotend-rate", "30", "--bed-rate", "8.5",
+        "--record", "/data/executed.gcode",
     ]  # fmt: skip
     assert [(m.kind, m.source, m.target) for m in board.mounts] == [
         ("volume", "sim-s-record", "/data")
