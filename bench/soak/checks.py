@@ -38,6 +38,7 @@ RESUME_SLACK = 32
 # Commands the print server sends on its own (handshake, temperature reports).
 HOST_COMMANDS = frozenset({"M110 N0", "M115", "M155 S1", "M105"})
 SIGNATURE = 12
+STOPPED_SIGNATURE = 3
 QUEUE_NAME = re.compile(r"^q(\d+)-(.*)$")
 
 
@@ -270,11 +271,16 @@ def check_streams(
             verdict.lose(f"{what}: not a file the soak queued")
             continue
         commands = lines.commands
-        # A job stopped after a few lines is found by those few.
         size = SIGNATURE
-        if job.outcome != "completed" and job.last_line is not None:
-            size = max(1, min(SIGNATURE, lines.commands_through(job.last_line)))
-        at = _find(record, commands[:size], cursor)
+        if job.outcome != "completed":
+            # A job stopped early is found by its first few lines, if the printer acknowledged
+            # any; one stopped before that holds nothing to find.
+            acknowledged = 0 if job.last_line is None else lines.commands_through(job.last_line)
+            size = min(STOPPED_SIGNATURE, acknowledged)
+        at = _find(record, commands[:size], cursor) if size else -1
+        if at < 0 and job.outcome == "completed":
+            # Its start differs early on: found by fewer lines, to say where.
+            at = _find(record, commands[:STOPPED_SIGNATURE], cursor)
         executed_count = 0 if at < 0 else _prefix(record, at, commands)
         if job.outcome == "completed":
             verdict.count("streams compared")

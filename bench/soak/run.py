@@ -86,7 +86,8 @@ async def _drive(
     stop = asyncio.Event()
     watching = asyncio.create_task(watcher.run(stop))
     start = time.time()
-    keep = max(2, settings.printers // 2)
+    # Enough waiting that a printer freed takes its next job at the next round.
+    keep = max(2, settings.printers // 5)
     pending = list(plan.faults)
     playing: list[asyncio.Task[None]] = []
     last_sample = 0.0

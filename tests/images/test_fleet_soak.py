@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import docker
+import pytest
 
 from bench.soak.plan import CANCEL, HOST_FAULTS, RESTART_ENGINE
 from bench.soak.report import write
@@ -19,6 +20,9 @@ PRINTERS = 20
 SEED = 18
 FED_SECONDS = 150.0
 KINDS = tuple(k for k in (*HOST_FAULTS, CANCEL) if k != RESTART_ENGINE)
+
+# About 5 minutes of its own; the images may be built first (the session's, shared).
+pytestmark = pytest.mark.timeout(900)
 
 
 def test_twenty_printers_under_faults_lose_nothing(
