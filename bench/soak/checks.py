@@ -38,6 +38,8 @@ RESUME_SLACK = 32
 # Commands the print server sends on its own (handshake, temperature reports).
 HOST_COMMANDS = frozenset({"M110 N0", "M115", "M155 S1", "M105"})
 SIGNATURE = 12
+# Seconds after a container starts before its memory counts (docs/soak.md).
+WARM_UP = 45.0
 STOPPED_SIGNATURE = 3
 QUEUE_NAME = re.compile(r"^q(\d+)-(.*)$")
 
@@ -331,16 +333,20 @@ class Growth:
 
 
 def memory_growth(
-    series: dict[str, list[tuple[float, str, float]]], base_mib: float, share: float, least: float
+    series: dict[str, list[tuple[float, float, float]]], base_mib: float, share: float, least: float
 ) -> list[Growth]:
     """For each container, its memory from the first to the last sample of its longest run
-    without a restart (``least`` seconds at least); allowed: ``base_mib`` + ``share`` of the
-    start."""
+    without a restart (``least`` seconds at least), leaving out its first WARM_UP seconds (a
+    process still importing and opening its files); allowed: ``base_mib`` + ``share`` of the
+    start. ``series``: (when, when the container started, MiB) by container."""
     found = []
     for service, samples in sorted(series.items()):
-        runs: dict[str, list[tuple[float, float]]] = {}
+        runs: dict[float, list[tuple[float, float]]] = {}
         for at, started, mib in samples:
-            runs.setdefault(started, []).append((at, mib))
+            if at - started >= WARM_UP:
+                runs.setdefault(started, []).append((at, mib))
+        if not runs:
+            continue
         longest = max(runs.values(), key=lambda r: r[-1][0] - r[0][0])
         seconds = longest[-1][0] - longest[0][0]
         if seconds < least:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import time
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 
 from docker.errors import NotFound
@@ -21,13 +22,20 @@ def cpu_times() -> tuple[float, float]:
     return sum(fields) - idle, sum(fields)
 
 
+def docker_time(text: str) -> float:
+    """Unix time of Docker's ``2026-12-05T01:03:12.123456789Z`` (nanoseconds and all)."""
+    whole, _, fraction = text.rstrip("Z").partition(".")
+    seconds = datetime.fromisoformat(whole).replace(tzinfo=UTC).timestamp()
+    return seconds + float(f"0.{fraction or 0}")
+
+
 @dataclass(frozen=True)
 class Sample:
     """One container at one moment: when it last started, its anonymous memory (what a leak
     grows) and all its charged memory, in MiB, and the CPU seconds it used since it started."""
 
     at: float
-    started: str
+    started: float
     anon_mib: float
     total_mib: float
     cpu_seconds: float
@@ -49,7 +57,7 @@ class Sampler:
                     continue
                 cgroup = Cgroup(container)
                 total_mib, anon_mib = cgroup.memory_mib()
-                started = str(container.attrs["State"]["StartedAt"])
+                started = docker_time(str(container.attrs["State"]["StartedAt"]))
                 self.samples.setdefault(service, []).append(
                     Sample(now, started, anon_mib, total_mib, cgroup.cpu_seconds())
                 )
