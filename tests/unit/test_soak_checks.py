@@ -117,8 +117,8 @@ def test_the_soaks_files_are_prefixes_of_real_slicer_files() -> None:
 
 def test_memory_counts_after_the_warm_up_and_catches_growth() -> None:
     # A print server restarted at t=100: 3 MiB while it imports, 28 once it runs, flat.
-    flat = [(t, 100.0, 3.0 if t < 130 else 28.0) for t in range(110, 400, 20)]
-    growing = [(t, 100.0, 28.0 + (t - 150) / 10) for t in range(110, 400, 20)]
+    flat = [(float(t), 100.0, 3.0 if t < 130 else 28.0) for t in range(110, 400, 20)]
+    growing = [(float(t), 100.0, 28.0 + (t - 150) / 10) for t in range(110, 400, 20)]
     series = {"printer-p01": flat, "printer-p02": growing}
     verdict = checks.Verdict()
     checks.check_memory(checks.memory_growth(series, 10.0, 0.25, 60.0), verdict)
