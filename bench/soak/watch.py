@@ -12,6 +12,8 @@ from typing import Any
 
 import aiohttp
 
+from bench.soak.checks import STOPPED_UNEXPECTEDLY
+
 RECONNECT = 1.0
 
 
@@ -23,18 +25,19 @@ class Watcher:
     latencies: list[tuple[str, int, float]] = field(default_factory=list)
     messages: int = 0
     reconnects: int = 0
-    _last: dict[str, int] = field(default_factory=dict)
+    _last: dict[str, int | None] = field(default_factory=dict)
 
     def _seen(self, printer: dict[str, Any], arrived: float, live: bool) -> None:
         name = str(printer["name"])
         last = (printer.get("status") or {}).get("last_job") or {}
         job, ended = last.get("id"), last.get("ended_at")
-        if job is None:
-            return
-        before = self._last.get(name)
-        self._last[name] = int(job)
-        # A snapshot (the first message, or one after a reconnect) shows old ends: not counted.
-        if live and before is not None and before != job and ended is not None:
+        known, before = name in self._last, self._last.get(name)
+        self._last[name] = None if job is None else int(job)
+        # A snapshot (the first message, or one after a reconnect) shows old ends: not counted;
+        # nor a job a crash left open, whose end is its last sign of life, not an event.
+        recovered = last.get("reason") == STOPPED_UNEXPECTEDLY
+        new = live and known and job is not None and before != job
+        if new and ended is not None and not recovered:
             self.latencies.append((name, int(job), arrived - float(ended)))
 
     async def run(self, stop: asyncio.Event) -> None:
