@@ -36,8 +36,8 @@ class Watcher:
         # A snapshot (the first message, or one after a reconnect) shows old ends: not counted;
         # nor a job a crash left open, whose end is its last sign of life, not an event.
         recovered = last.get("reason") == STOPPED_UNEXPECTEDLY
-        new = live and known and job is not None and before != job
-        if new and ended is not None and not recovered:
+        new = live and known and before != job
+        if job is not None and new and ended is not None and not recovered:
             self.latencies.append((name, int(job), arrived - float(ended)))
 
     async def run(self, stop: asyncio.Event) -> None:
