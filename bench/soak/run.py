@@ -206,7 +206,7 @@ def _latency(watcher: Watcher) -> dict[str, float]:
         "p50_ms": round(statistics.median(values) * 1000, 1),
         "p95_ms": round(quantiles[18] * 1000, 1),
         "max_ms": round(values[-1] * 1000, 1),
-        "reconnects": watcher.reconnects,
+        "reconnect_attempts": watcher.reconnects,
     }
 
 
