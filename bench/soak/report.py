@@ -30,7 +30,9 @@ def markdown(result: Result) -> str:
         f"| resume offers checked | {result.counts.get('resume offers checked', 0)} |",
         f"| dashboard event-to-screen | p50 {latency.get('p50_ms', '-')} ms, "
         f"p95 {latency.get('p95_ms', '-')} ms, max {latency.get('max_ms', '-')} ms "
-        f"({latency.get('samples', 0)} job ends) |",
+        f"({latency.get('samples', 0)} job ends); outside hub outages p50 "
+        f"{latency.get('quiet_p50_ms', '-')} ms, p95 {latency.get('quiet_p95_ms', '-')} ms "
+        f"({latency.get('quiet_samples', 0)}) |",
         f"| host CPU (both cores) | {result.host_cpu_percent} % |",
     ]
     lines += [f"| {k} | {v:.0f} s |" for k, v in result.timings.items()]

@@ -21,8 +21,9 @@ RECONNECT = 1.0
 class Watcher:
     base: str
     cookie: str
-    # (printer, job id, seconds from the print server's end of the job to the message here)
-    latencies: list[tuple[str, int, float]] = field(default_factory=list)
+    # (printer, job id, seconds from the print server's end of the job to the message here,
+    # when it came)
+    latencies: list[tuple[str, int, float, float]] = field(default_factory=list)
     messages: int = 0
     reconnects: int = 0
     _last: dict[str, int | None] = field(default_factory=dict)
@@ -38,7 +39,7 @@ class Watcher:
         recovered = last.get("reason") == STOPPED_UNEXPECTEDLY
         new = live and known and before != job
         if job is not None and new and ended is not None and not recovered:
-            self.latencies.append((name, int(job), arrived - float(ended)))
+            self.latencies.append((name, int(job), arrived - float(ended), arrived))
 
     async def run(self, stop: asyncio.Event) -> None:
         url = self.base.replace("http://", "ws://", 1) + "/api/fleet/events"
