@@ -206,6 +206,14 @@ class Printer:
         if self.interrupted_jobs:
             self.bed_clear = False
             self._save_bed_clear()
+        # The job that ended last is reported across a restart too: one a crash left open,
+        # just closed as interrupted, or the one before it. Whoever follows a job (the hub's
+        # queue) learns how it ended; before, a restart forgot it and the hub's entry stayed
+        # "printing" for ever, its printer given no more work (issue 18's soak found it).
+        newest = self.records.list(limit=1)
+        self.last_job = newest[0] if newest else None
+        # How the last job of this run ended: the state after a reconnect comes from it.
+        self._ended_here: JobOutcome | None = None
 
     # ------------------------------------------------------------ lifecycle
 
@@ -565,7 +573,7 @@ class Printer:
             self._set_state(PrinterState.READY if self.bed_clear else self._after_job_state())
 
     def _after_job_state(self) -> PrinterState:
-        outcome = self.last_job.outcome if self.last_job is not None else None
+        outcome = self._ended_here
         if outcome is JobOutcome.COMPLETED:
             return PrinterState.FINISHED
         if outcome in (JobOutcome.FAILED, JobOutcome.INTERRUPTED):
@@ -712,7 +720,7 @@ class Printer:
         self.odometer_file.save()
         with contextlib.suppress(Exception):
             self.records.attach_temperatures(job.id, job.temperatures.samples())
-        self.last_job = record
+        self.last_job, self._ended_here = record, outcome
         if self.records.waiting:
             self.notice = RECORDS_WAIT
         for watcher in self.end_watchers:

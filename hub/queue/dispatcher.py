@@ -64,6 +64,12 @@ TICK = 2.0
 HEAT_GRACE = 15.0
 REFUSAL_PAUSE = 30.0
 LOST_AFTER = 5.0
+# How long after a start the hub looks for an entry it was sending on its printer.
+ADOPT_WITHIN = 15.0
+CAUGHT_SENDING = (
+    "the hub restarted while sending it and its printer shows no sign of it; "
+    "check the printer, then requeue"
+)
 # An upload of a large file may take minutes; only silence ends it.
 SEND_TIMEOUT = aiohttp.ClientTimeout(total=None, sock_connect=5, sock_read=120)
 OUTCOMES = {
@@ -138,6 +144,8 @@ class Dispatcher:
     rounds: int = 0
     # Entry → the job its printer started, not written yet: the hub's disk was full.
     unwritten: dict[int, int] = field(default_factory=dict)
+    # Entries a restart caught between "send" and the printer's answer → since when.
+    unconfirmed: dict[int, float] = field(default_factory=dict)
 
     def poke(self, _live: PrinterLive | None = None) -> None:
         if _live is not None and _live.heating:
@@ -166,6 +174,9 @@ class Dispatcher:
     def follow(self) -> None:
         db, now = self.ctx.db, time.time()
         for job in queue_store.jobs(db, queue_store.ACTIVE):
+            if job.id in self.unconfirmed and job.printer_job is None:
+                self.adopt(job, now)
+                continue
             if job.printer is None or job.printer_job is None:
                 continue  # still being sent
             live = self.ctx.live.printers.get(job.printer)
@@ -190,6 +201,32 @@ class Dispatcher:
                 # Ours ended while we were not looking: its record says how.
                 self.looking.add(job.id)
                 self.spawn(self.look_up(job))
+
+    def adopt(self, job: Job, now: float) -> None:
+        """An entry the hub was sending when it stopped: if its printer took it (its job, or
+        its last one, prints the entry's file name since it was sent), it is followed as if
+        the answer had come; after ``ADOPT_WITHIN`` s without a sign of it, it is interrupted
+        (it may still be on its way: a person looks, then requeues). Never sent again by
+        itself: the soak (docs/soak.md) found a restart mid-send printing an entry twice."""
+        live = self.ctx.live.printers.get(job.printer or "")
+        name = printer_file_name(job)
+        if live is not None and live.online:
+            current = live.status.get("job") or {}
+            last = live.status.get("last_job") or {}
+            since = (job.sent_at or 0.0) - 1.0
+            for seen in (current, last):
+                started = seen.get("started_at")
+                if seen.get("file") == name and isinstance(seen.get("id"), int) and (
+                    seen is current or (isinstance(started, (int, float)) and started >= since)
+                ):  # fmt: skip
+                    queue_store.update(self.ctx.db, job.id, printer_job=seen["id"])
+                    del self.unconfirmed[job.id]
+                    log.info("queue entry %d found on %s as job %d after a restart",
+                             job.id, job.printer, seen["id"])  # fmt: skip
+                    return
+        if now - self.unconfirmed[job.id] >= ADOPT_WITHIN:
+            del self.unconfirmed[job.id]
+            self.end(job, "interrupted", CAUGHT_SENDING)
 
     def end(self, job: Job, state: str, reason: str | None) -> None:
         ended = queue_store.transition(
@@ -503,8 +540,9 @@ DISPATCHER = web.AppKey("dispatcher", Dispatcher)
 
 def setup(app: web.Application) -> None:
     ctx = app[CONTEXT]
-    queue_store.recover(ctx.db, ctx.config.data_dir)
+    caught = queue_store.recover(ctx.db, ctx.config.data_dir)
     dispatcher = app[DISPATCHER] = Dispatcher(ctx, sources(app))
+    dispatcher.unconfirmed = dict.fromkeys(caught, time.time())
     runner: list[asyncio.Task[None]] = []
     unsubscribe: list[Any] = []
 

@@ -388,10 +388,10 @@ def release_files(db: sqlite3.Connection, data_dir: Path) -> list[int]:
     return removed
 
 
-def recover(db: sqlite3.Connection, data_dir: Path) -> None:
-    """At start: remove unfinished uploads and files no row knows; an entry caught
-    between "send" and the printer's answer is interrupted (it may or may not be
-    printing: a person decides, nothing prints twice by itself)."""
+def recover(db: sqlite3.Connection, data_dir: Path) -> list[int]:
+    """At start: remove unfinished uploads and files no row knows. The entries caught
+    between "send" and the printer's answer are returned, still "sent": the dispatcher
+    finds out from their printer whether it took them (``Dispatcher.adopt``)."""
     folder = queue_dir(data_dir)
     folder.mkdir(parents=True, exist_ok=True)
     known = {row["id"] for row in db.execute("SELECT id FROM queue_files WHERE removed = 0")}
@@ -399,9 +399,8 @@ def recover(db: sqlite3.Connection, data_dir: Path) -> None:
         stem = path.name.removesuffix(".gcode")
         if path.name.startswith(INCOMING) or not stem.isdigit() or int(stem) not in known:
             path.unlink(missing_ok=True)
-    db.execute(
-        "UPDATE queue_jobs SET state = 'interrupted', ended_at = ?, reason = ?"
-        " WHERE state = 'sent' AND printer_job IS NULL",
-        (time.time(), "the hub restarted while sending it; check the printer, then requeue"),
-    )
+    caught = db.execute(
+        "SELECT id FROM queue_jobs WHERE state = 'sent' AND printer_job IS NULL ORDER BY id"
+    ).fetchall()
     release_files(db, data_dir)
+    return [int(row["id"]) for row in caught]

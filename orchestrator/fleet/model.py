@@ -24,6 +24,7 @@ from pydantic_core import PydanticCustomError
 
 from instance.materials import DEFAULT_MATERIALS
 from instance.park import line_problem
+from instance.sim.faults import parse_fault
 from orchestrator.fleet.maintenance import ServiceTask
 from orchestrator.fleet.power import MqttBroker, PowerDevice, PowerSite, uses_mqtt
 from orchestrator.fleet.problems import FieldPath
@@ -248,6 +249,21 @@ class PrinterProfile(BaseModel):
     after_job: AfterJob | None = None
 
 
+def _check_sim_fault(value: str) -> str:
+    try:
+        parse_fault(value)
+    except ValueError as error:
+        raise PydanticCustomError(
+            "fleet_sim_fault",
+            "{problem}; `fabfleet-sim --list-faults` lists them",
+            {"problem": str(error)},
+        ) from None
+    return value.strip()
+
+
+SimFault = Annotated[str, AfterValidator(_check_sim_fault)]
+
+
 class Simulation(BaseModel):
     """A simulated printer (fabfleet-sim) run by the stack itself, for a fleet without hardware.
 
@@ -260,6 +276,18 @@ class Simulation(BaseModel):
     time_factor: Annotated[float, Field(ge=1, le=1000)] = 20.0
     # What it pretends to be: fabfleet-sim's --identity.
     firmware: Literal["marlin2", "marlin1", "prusa", "rrf", "repetier", "klipper"] = "marlin2"
+    # fabfleet-sim's --fault NAME[:key=value,...], each checked here (a soak, a demo of faults).
+    faults: list[SimFault] = []
+    # False: no ok after a resend, whatever the firmware (--no-ok-after-resend).
+    ok_after_resend: bool | None = None
+    # The seed of the faults drawn at random (--seed).
+    seed: Annotated[int, Field(ge=0)] = 0
+    # Keep every executed command in the simulator's volume (--record /data/executed.gcode).
+    record: bool = False
+    # Heating rates in °C a second before the time factor (--hotend-rate, --bed-rate); unset:
+    # the simulator's (a real printer's: 3 and 0.8).
+    hotend_rate: Annotated[float, Field(gt=0, le=1000)] | None = None
+    bed_rate: Annotated[float, Field(gt=0, le=1000)] | None = None
 
     def describe(self) -> str:
         """E.g. 'marlin2 at 20x speed'."""

@@ -274,6 +274,20 @@ def _simulator(printer: Printer, images: _Images) -> Service:
     args += ["--identity", sim.firmware, "--rx-buffer", str(printer.receive_buffer)]
     args += ["--command-buffer", str(printer.command_buffer), "--move-timing", "accelerated"]
     args += ["--time-factor", f"{sim.time_factor:g}"]
+    for fault in sim.faults:
+        args += ["--fault", fault]
+    if sim.ok_after_resend is not None:
+        args.append("--ok-after-resend" if sim.ok_after_resend else "--no-ok-after-resend")
+    if sim.seed:
+        args += ["--seed", str(sim.seed)]
+    if sim.hotend_rate is not None:
+        args += ["--hotend-rate", f"{sim.hotend_rate:g}"]
+    if sim.bed_rate is not None:
+        args += ["--bed-rate", f"{sim.bed_rate:g}"]
+    mounts: tuple[Mount, ...] = ()
+    if sim.record:
+        args += ["--record", f"{paths.DATA_DIR}/{SIM_RECORD}"]
+        mounts = (Mount("volume", sim_record_volume(printer.name), paths.DATA_DIR),)
     return Service(
         name=f"sim-{printer.name}",
         role="simulator",
@@ -281,6 +295,7 @@ def _simulator(printer: Printer, images: _Images) -> Service:
         image=images("instance"),
         image_role="instance",
         command=tuple(Argument(a) for a in args),
+        mounts=mounts,
         scratch=(paths.SCRATCH,),
         networks=(INTERNAL,),
         # Not a connection: like a serial port, the simulator takes one host at a time.
@@ -379,6 +394,15 @@ def _timelapse(printer: Printer) -> tuple[Setting, ...]:
 
 def _data_volume(printer: str) -> str:
     return f"printer-{printer}-data"
+
+
+# What a simulator with ``record: true`` executed, in its volume (fabfleet-sim --record).
+SIM_RECORD = "executed.gcode"
+
+
+def sim_record_volume(printer: str) -> str:
+    """The volume of a recording simulator: its record survives restarts and `up`."""
+    return f"sim-{printer}-record"
 
 
 def _camera(camera: Camera, entry: CameraEntry, images: _Images) -> Service:
@@ -514,5 +538,10 @@ def stack_of(fleet: Fleet, version: str) -> Stack:
         hub=hub_of(fleet),
         proxy=proxy,
         networks=_networks(printers, lans),
-        volumes=tuple(_data_volume(p.name) for p in fleet.printers),
+        volumes=tuple(_data_volume(p.name) for p in fleet.printers)
+        + tuple(
+            sim_record_volume(p.name)
+            for p in fleet.printers
+            if p.simulated is not None and p.simulated.record
+        ),
     )

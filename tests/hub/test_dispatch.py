@@ -369,3 +369,36 @@ def test_a_done_entry_offers_its_bed_only_while_the_printer_waits_for_it(
     listed = session.get(hub.url + "api/queue/printers", timeout=10).json()["printers"]
     assert [(p["name"], p["code"]) for p in listed] == [("demo-1", "busy")]
     assert "cube_slic3r.gcode" in listed[0]["reason"]
+
+
+def test_an_entry_the_hub_was_sending_when_it_stopped_is_found_on_its_printer(
+    tmp_path: Path,
+    simulated_printers: Callable[..., SimulatedFleet],
+) -> None:
+    """The hub stopped after the print server took an entry, before it noted the job (the
+    fleet soak's hub restart, docs/soak.md): the next start finds the job on the printer and
+    follows it to its end, instead of calling it interrupted and having it printed twice."""
+    fleet = simulated_printers(1, time_factor=10)
+    layout = fleet.fleet()
+    data = tmp_path / "hub"
+    hub = start_hub_process(data, layout, gate_key_file=gate_key_file(fleet))
+    try:
+        session = add_user(hub, "ada")
+        entry = submit(session, hub)[0]["id"]
+        until("printing", lambda: queue(session, hub)[entry]["state"] == "printing")
+    finally:
+        hub.stop()
+    db = open_database(data / "hub.sqlite", schemas())
+    db.execute("UPDATE queue_jobs SET state = 'sent', printer_job = NULL WHERE id = ?", (entry,))
+    db.close()
+    hub = start_hub_process(data, layout, gate_key_file=gate_key_file(fleet))
+    try:
+        session = login(hub.url, "ada", PASSWORD)
+        done = entry_in(session, hub, entry, ("done", "interrupted"))
+        assert (done["state"], done["reason"]) == ("done", None)
+        name = fleet.printers[0].name
+        url = fleet.printers[0].url
+        jobs = requests.get(url + "api/v1/history", headers=signed(fleet, name), timeout=5)
+        assert [j["outcome"] for j in jobs.json()["jobs"]] == ["completed"]
+    finally:
+        hub.stop()

@@ -82,6 +82,9 @@ def test_a_job_left_running_by_a_crash_is_recovered_and_resumable(tmp_path: Path
         assert record.reason == REASON_SERVER_STOPPED
         assert record.last_offset is not None
         assert state(printer) is PrinterState.BED_NOT_CLEARED
+        # The restarted print server reports the job it just closed as its last one, so the
+        # hub's queue, following it, ends its entry (it stayed "printing" for ever before).
+        assert printer.last_job == record
         with pytest.raises(PrinterError, match="bed"):
             await printer.start_print(gcode)
         await printer.resume_interrupted(job_id, gcode, from_layer=True)

@@ -250,6 +250,13 @@ printers:
          "write it without quotes"),
         ("simulated: {firmware: smoothie}", "simulated.firmware: 'smoothie' is not allowed; use "
          "one of 'marlin2', 'marlin1', 'prusa', 'rrf', 'repetier' or 'klipper'"),
+        ("simulated: {faults: [melted_nozzle]}", "simulated.faults[0]: --fault melted_nozzle: "
+         "unknown fault 'melted_nozzle'; known: action, corrupt_line, crlf, double_resend, "
+         "drop_line, emit, endless_resend, extra_ok, fatal_error, garbage, long_command, "
+         "long_line, lost_ok, ok_before_output, ok_variant, random_resend, resend_format, "
+         "resend_old, resend_unsent, resend_without_ok, reset, reset_on_open, silence, "
+         "slow_planner, split_writes, temperature_format, unplug, unsolicited, wait_idle, "
+         "write_stall; `fabfleet-sim --list-faults` lists them"),
         ("window: many\n    simulated: true",
          "window: 'many' is not allowed; use one of 'auto' or 'single'"),
     ],

@@ -251,3 +251,38 @@ def test_the_model_knows_no_target() -> None:
             assert name.split(".")[0] not in {"jinja2", "yaml", "docker"}, (module, name)
             if name.startswith("orchestrator.") and not name.startswith("orchestrator.model"):
                 assert name in allowed, (module, name)
+
+
+def test_a_simulator_for_a_soak_gets_its_faults_and_keeps_its_record_in_a_volume() -> None:
+    simulation = Simulation(
+        faults=["corrupt_line:probability=0.01", "drop_line:every=700"],
+        ok_after_resend=False,
+        seed=7,
+        record=True,
+        hotend_rate=30,
+        bed_rate=8.5,
+    )
+    fleet = Fleet(
+        printers=[
+            Printer(name="s", simulated=simulation),
+            Printer(name="t", simulated=Simulation()),
+        ]
+    )
+    stack = stack_of(fleet, VERSION)
+    board = stack.service("sim-s")
+    command = [a.value for a in board.command]
+    assert command[command.index("--time-factor") + 2 :] == [
+        "--fault", "corrupt_line:probability=0.01", "--fault", "drop_line:every=700",
+        "--no-ok-after-resend", "--seed", "7", "--hotend-rate", "30", "--bed-rate", "8.5",
+        "--record", "/data/executed.gcode",
+    ]  # fmt: skip
+    assert [(m.kind, m.source, m.target) for m in board.mounts] == [
+        ("volume", "sim-s-record", "/data")
+    ]
+    # A plain simulator keeps nothing, as before.
+    assert stack.service("sim-t").mounts == ()
+    assert "--record" not in [a.value for a in stack.service("sim-t").command]
+    assert stack.volumes == ("printer-s-data", "printer-t-data", "sim-s-record")
+    compose = render_compose(stack).decode()
+    assert '- "sim-s-record:/data"' in compose
+    assert "  sim-s-record: {}" in compose
