@@ -14,6 +14,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from tests.browser.conftest import screenshot
+from tests.browser.dropping import drop_file
 from tests.browser.printer_page_checks import no_sideways_scroll
 from tests.orchestrator.stack_helpers import free_port
 from tests.web.server import GCODE, Served, running_server
@@ -123,17 +124,10 @@ def test_upload_print_pause_resume_cancel_and_clear_the_bed(served: Served, page
 def test_drag_and_drop_upload_and_a_refused_file(served: Served, page: Page) -> None:
     page.goto(served.url + "/")
     expect(page.locator("#link")).to_have_text("live")
-    drop = """([name, text]) => {
-        const transfer = new DataTransfer();
-        transfer.items.add(new File([text], name));
-        const target = document.querySelector('#drop');
-        target.dispatchEvent(new DragEvent('dragover', {dataTransfer: transfer, bubbles: true}));
-        target.dispatchEvent(new DragEvent('drop', {dataTransfer: transfer, bubbles: true}));
-    }"""
-    page.evaluate(drop, ["part.gcode", "G28\nG1 X10 Y10 F3000\n"])
+    drop_file(page, "part.gcode", "G28\nG1 X10 Y10 F3000\n")
     expect(page.locator("#upload-status")).to_have_text("Uploaded part.gcode")
     expect(page.locator("#files li[data-name='part.gcode']")).to_be_visible()
-    page.evaluate(drop, ["photo.gcode", "\u0000\u0001PNG binary"])
+    drop_file(page, "photo.gcode", "\u0000\u0001PNG binary")
     expect(page.locator("#upload-status")).to_contain_text("Upload refused: ")
     expect(page.locator("#files li[data-name='photo.gcode']")).to_have_count(0)
     assert not (served.files_dir / "photo.gcode").exists()

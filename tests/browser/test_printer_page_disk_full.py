@@ -11,16 +11,10 @@ from playwright.sync_api import Page, expect
 
 from tests.browser.axe_check import assert_accessible
 from tests.browser.conftest import screenshot
+from tests.browser.dropping import drop_file
 from tests.small_volume import fill, small_volume
 from tests.web.server import Served, running_server
 
-DROP = """([name, text]) => {
-    const transfer = new DataTransfer();
-    transfer.items.add(new File([text], name));
-    const target = document.querySelector('#drop');
-    target.dispatchEvent(new DragEvent('dragover', {dataTransfer: transfer, bubbles: true}));
-    target.dispatchEvent(new DragEvent('drop', {dataTransfer: transfer, bubbles: true}));
-}"""
 PART = "G28\nG1 X10 Y10 F3000\n"
 
 
@@ -38,7 +32,7 @@ def test_a_full_disk_is_said_under_the_upload_box(full: tuple[Served, Path], pag
     served, filler = full
     page.goto(served.url + "/")
     expect(page.locator("#link")).to_have_text("live")
-    page.evaluate(DROP, ["part.gcode", PART])
+    drop_file(page, "part.gcode", PART)
     status = page.locator("#upload-status")
     expect(status).to_contain_text("Upload refused: not enough free disk space for this upload")
     expect(page.locator("#files li[data-name='part.gcode']")).to_have_count(0)
@@ -46,7 +40,7 @@ def test_a_full_disk_is_said_under_the_upload_box(full: tuple[Served, Path], pag
     assert_accessible(page, "the printer page refusing an upload on a full disk")
 
     filler.unlink()
-    page.evaluate(DROP, ["part.gcode", PART])
+    drop_file(page, "part.gcode", PART)
     expect(status).to_have_text("Uploaded part.gcode")
     expect(page.locator("#files li[data-name='part.gcode']")).to_be_visible()
     screenshot(page, "disk-full-02-room-again")
@@ -57,7 +51,7 @@ def test_a_full_disk_is_said_on_a_phone(full: tuple[Served, Path], browser_phone
     page = browser_phone
     page.goto(served.url + "/")
     expect(page.locator("#link")).to_have_text("live")
-    page.evaluate(DROP, ["part.gcode", PART])
+    drop_file(page, "part.gcode", PART)
     status = page.locator("#upload-status")
     expect(status).to_contain_text("Upload refused: not enough free disk space for this upload")
     status.scroll_into_view_if_needed()
