@@ -19,6 +19,8 @@ from bench.soak.stack import ADMIN, PASSWORD
 # A printer asking for its bed: the print server says the bed is not confirmed clear.
 WAITING_FOR_BED = ("finished", "bed not cleared", "failed", "cancelled")
 TIMEOUT = aiohttp.ClientTimeout(total=30)
+# The status noted for a request that got no HTTP answer at all (connection reset or refused).
+NO_ANSWER = 0
 
 
 @dataclass
@@ -67,23 +69,30 @@ class Operator:
         return "; ".join(f"{c.key}={c.value}" for c in self.session.cookie_jar)
 
     async def _call(self, method: str, path: str, **kwargs: Any) -> tuple[int, Any]:
-        """One request; (status, JSON or text). A hub being restarted answers 502: retried by the
-        loop's next round, not here. A lost session logs in again."""
+        """One request; (status, JSON or text). A hub being restarted answers 502 and a
+        connection cut under it gives NO_ANSWER: both retried by the loop's next round, not
+        here. A lost session logs in again."""
         for attempt in (1, 2):
             if self.session is None:
                 await self.login()
             assert self.session is not None
             headers = {"Accept": "application/json", "X-CSRF-Token": self.csrf}
-            async with self.session.request(
-                method, f"{self.base}{path}", headers=headers, **kwargs
-            ) as answer:
-                body: Any = await answer.text()
-                with contextlib.suppress(ValueError):
-                    body = await answer.json(content_type=None)
-                if answer.status == 401 and attempt == 1:
-                    await self.login()
-                    continue
-                return answer.status, body
+            try:
+                async with self.session.request(
+                    method, f"{self.base}{path}", headers=headers, **kwargs
+                ) as answer:
+                    body: Any = await answer.text()
+                    with contextlib.suppress(ValueError):
+                        body = await answer.json(content_type=None)
+                    if answer.status == 401 and attempt == 1:
+                        await self.login()
+                        continue
+                    return answer.status, body
+            except (TimeoutError, aiohttp.ClientError) as error:
+                # A connection reset or refused (the proxy reloaded or restarted under a
+                # kept-alive connection): what a browser shows as a failed request. The
+                # caller notes it and its loop's next round looks again.
+                return NO_ANSWER, f"no answer: {error!r}"
         return 401, "not logged in"
 
     async def submit(self) -> None:
