@@ -101,7 +101,6 @@ def test_a_printing_printer_keeps_its_container_until_its_job_ends(
     waiting = threading.Thread(
         target=lambda: results.append(stack.run("up", "--wait-for-prints", "60"))
     )
-    started = time.monotonic()
     waiting.start()
     time.sleep(2)
     assert waiting.is_alive()
@@ -113,7 +112,6 @@ def test_a_printing_printer_keeps_its_container_until_its_job_ends(
     assert waited.exit_code == 0, waited.stderr
     assert "replaced  printer-a: its job ended\n" in waited.stdout
     assert waited.stdout.endswith("up: 4 of 4 services running\n")
-    assert time.monotonic() - started < 30
     after = stack.containers(client)
     assert after["printer-a"][0] != before["printer-a"][0]
     assert client.containers.get(after["printer-a"][0]).attrs["Image"] == new_image
