@@ -78,6 +78,16 @@ def file_lines(job: JobFile, directory: Path) -> checks.FileLines:
     return checks.FileLines([x.command for x in lines], [x.number for x in lines])
 
 
+async def _sample(stack: SoakStack, sampler: Sampler) -> None:
+    """One memory and CPU sample, or none while the Docker engine does not answer (its
+    restart: the 50-printer run ended with a traceback when a sample fell in that gap)."""
+    try:
+        found = await asyncio.to_thread(stack.containers)
+    except (OSError, docker.errors.DockerException):
+        return
+    await asyncio.to_thread(sampler.sample, found)
+
+
 async def _drive(
     stack: SoakStack, plan: Plan, settings: Settings, operator: Operator, watcher: Watcher,
     sampler: Sampler, result: Result,
@@ -116,7 +126,7 @@ async def _drive(
         await operator.round(feeding, keep)
         if now - last_sample >= SAMPLE_EVERY:
             last_sample = now
-            await asyncio.to_thread(sampler.sample, stack.containers())
+            await _sample(stack, sampler)
         if not feeding and not pending and all(t.done() for t in playing):
             ours = [operator.entries.get(i) for i in operator.submitted]
             open_states = ("queued", "sent", "printing", "interrupted")
