@@ -213,6 +213,20 @@ def test_http_redirects_to_the_same_path_on_the_https_port(
     assert requests.get(f"{tls_fleet.plain(host)}/healthz", timeout=10).text == "ok\n"
 
 
+def test_a_request_that_names_no_host_is_told_rather_than_redirected_nowhere(
+    tls_fleet: TlsFleet,
+) -> None:
+    with socket.create_connection(("127.0.0.1", tls_fleet.stack.http_port), timeout=10) as link:
+        link.sendall(b"GET /dashboard HTTP/1.0\r\n\r\n")
+        answer = b""
+        while chunk := link.recv(4096):
+            answer += chunk
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.split(b"\r\n")[0].split(b" ")[1] == b"400", head
+    assert b"Location" not in head
+    assert f"open https://<this host>:{tls_fleet.https_port}/".encode() in body
+
+
 def test_followed_from_http_the_login_ends_on_https(tls_fleet: TlsFleet) -> None:
     answer = requests.get(
         f"{tls_fleet.plain('localhost')}/", verify=str(tls_fleet.certificate), timeout=10
