@@ -143,7 +143,9 @@ def check_job(job: Job, faults: list[FaultAt], entry: Entry | None, verdict: Ver
         verdict.lose(f"{what}: still open at the end (no outcome recorded)")
     elif job.outcome == "completed":
         assert job.ended_at is not None
-        early = [f for f in hits if f.began < job.ended_at - REACH]
+        # A fault over before the job started cannot have touched it (a killed print server
+        # is back and printing its next job within 2 s).
+        early = [f for f in hits if f.began < job.ended_at - REACH and f.ended > job.started_at]
         if early:
             verdict.lose(f"{what}: completed through {early[0].kind} at {early[0].began:.1f}")
     elif job.outcome == "interrupted":

@@ -67,6 +67,9 @@ def test_a_job_ended_by_no_fault_or_the_wrong_one_is_a_loss() -> None:
     assert losses(job(1, "interrupted", 90, 120, "printer disconnected: x"), [kill]) != []
     assert losses(job(1, "completed", 90, 130), [hub]) == []
     assert losses(job(1, "completed", 90, 130), [kill]) != []
+    # The next job, started 2 s after the kill on the print server's new process: untouched.
+    assert losses(job(2, "completed", 102, 150), [kill]) == []
+    assert losses(job(2, "completed", 100.05, 150), [kill]) != []
     assert losses(job(1, "completed", 290, 330, printer="p09"), [reboot]) != []
     assert losses(job(1, "failed", 90, 130), []) != []
     unplug = checks.FaultAt(UNPLUG, "p01", 100.0, 110.0)
