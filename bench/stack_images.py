@@ -25,6 +25,10 @@ from orchestrator.stack.control import SERVICE_LABEL, project_filter
 BIN = Path(sys.executable).parent
 
 
+# No `fabfleet` call a bench makes takes this long (`up` of 100 printers: about 2 minutes).
+FABFLEET_WITHIN = 900.0
+
+
 def fabfleet(
     env: dict[str, str], *args: str, stdin: str | None = None
 ) -> subprocess.CompletedProcess[str]:
@@ -36,6 +40,7 @@ def fabfleet(
         capture_output=True,
         text=True,
         check=False,
+        timeout=FABFLEET_WITHIN,
     )
 
 

@@ -104,7 +104,7 @@ async def _drive(
 
     async def host_fault(index: int) -> None:
         fault = plan.faults[index]
-        done = await asyncio.to_thread(play, stack, fault)
+        done = await asyncio.to_thread(play, stack, fault, RESTART_ENGINE in settings.kinds)
         result.played.append({**asdict(fault), "began": done.began, "ended": done.ended,
                               "note": done.note, "error": done.error})  # fmt: skip
 
