@@ -123,9 +123,11 @@ class _Board:
         try:
             while not self._closing:
                 out = firmware.poll(self.now())
+                # Recorded before its ok leaves: a process killed in between must not have
+                # acknowledged a line its record lacks (the soak would count a false gap).
+                self._flush_record()
                 if out and self._unplugged_until is None:
                     self._output(out)
-                self._flush_record()
                 while firmware.link_requests:
                     request = firmware.link_requests.pop(0)
                     if request.what == "unplug":
