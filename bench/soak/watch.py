@@ -27,6 +27,9 @@ class Watcher:
     messages: int = 0
     reconnects: int = 0
     _last: dict[str, int | None] = field(default_factory=dict)
+    # The newest job id each printer has shown: a restarted print server shows its last job
+    # again (after none while it was away), which is no new end.
+    _newest: dict[str, int] = field(default_factory=dict)
 
     def _seen(self, printer: dict[str, Any], arrived: float, live: bool) -> None:
         name = str(printer["name"])
@@ -37,7 +40,11 @@ class Watcher:
         # A snapshot (the first message, or one after a reconnect) shows old ends: not counted;
         # nor a job a crash left open, whose end is its last sign of life, not an event.
         recovered = last.get("reason") == STOPPED_UNEXPECTEDLY
-        new = live and known and before != job
+        newest = self._newest.get(name)
+        if job is not None:
+            self._newest[name] = max(int(job), newest if newest is not None else int(job))
+        fresh = job is not None and (newest is None or int(job) > newest)
+        new = live and known and before != job and fresh
         if job is not None and new and ended is not None and not recovered:
             self.latencies.append((name, int(job), arrived - float(ended), arrived))
 

@@ -9,6 +9,7 @@ import itertools
 from bench.soak import checks
 from bench.soak.jobs import FIXTURES, first_layers, job_files
 from bench.soak.plan import KILL_PRINT_SERVER, REBOOT, RESTART_HUB, UNPLUG, draw_plan
+from bench.soak.watch import Watcher
 
 FILE = checks.FileLines(
     ["G28", "M190 S60", "G1 Z0.2", "G1 X1 E1", "G1 X2 E2", "G1 X3 E3"], [3, 5, 6, 8, 9, 10]
@@ -126,3 +127,22 @@ def test_memory_counts_after_the_warm_up_and_catches_growth() -> None:
     verdict = checks.Verdict()
     checks.check_memory(checks.memory_growth(series, 10.0, 0.25, 60.0), verdict)
     assert [loss.split(":")[0] for loss in verdict.losses] == ["printer-p02"]
+
+
+def test_the_dashboard_latency_counts_new_job_ends_only() -> None:
+    watcher = Watcher("http://127.0.0.1:1", "cookie")
+
+    def show(job: int | None, ended: float | None, arrived: float, live: bool = True) -> None:
+        last = None if job is None else {"id": job, "ended_at": ended, "reason": None}
+        watcher._seen({"name": "p01", "status": {"last_job": last}}, arrived, live)
+
+    show(3, 100.0, 500.0, live=False)  # the first snapshot: old news
+    show(4, 600.0, 600.2)
+    # Its print server restarted: no last job while it was away, then job 4 again.
+    show(None, None, 700.0)
+    show(4, 600.0, 2400.0)
+    show(5, 2500.0, 2500.1)
+    assert [(job, round(seconds, 1)) for _, job, seconds, _ in watcher.latencies] == [
+        (4, 0.2),
+        (5, 0.1),
+    ]
