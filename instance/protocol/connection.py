@@ -170,6 +170,9 @@ class PrinterConnection:
         # does not tell an M105's answer (learned when one comes that no M105 explains).
         self._oks_carry_temperatures = False
         self._unasked_temperatures = 0
+        # The sync (an M105) was answered by an ok with temperatures: this firmware's
+        # probe answer is that ok, so a plain ok after a probe never answers it.
+        self._probe_ok_reports = False
         # RepRapFirmware's probe is M115: its FIRMWARE_NAME line marks the ok that answers it,
         # where an M105 probe's answer could not be told from a numbered poll's.
         self._probe_named = False
@@ -284,7 +287,7 @@ class PrinterConnection:
             recovery = self._recovery
             if recovery is not None and recovery.probe_sent_at is None:
                 deadlines.append(recovery.settle_deadline(self._settle))
-            if recovery is not None:
+            if recovery is not None and self._plain_probe_answer():
                 plain = recovery.plain_answer_deadline(self._settle)
                 if plain is not None:
                     deadlines.append(plain)
@@ -315,7 +318,7 @@ class PrinterConnection:
             and now >= recovery.settle_deadline(self._settle)
         ):
             self._send_probe(recovery)
-        if recovery is not None:
+        if recovery is not None and self._plain_probe_answer():
             plain = recovery.plain_answer_deadline(self._settle)
             if plain is not None and now >= plain:
                 recovery.oks -= 1  # the probe's own
@@ -402,6 +405,15 @@ class PrinterConnection:
         self._out += _PROBE.encode("ascii") + b"\n"
         self._log(">", _PROBE)
 
+    def _plain_probe_answer(self) -> bool:
+        """Whether the probe's answer may be a plain ok (the last one after a quiet link).
+
+        Not on firmware whose M105 answers with ``ok T:…`` (its sync did): a plain ok
+        after the probe is then a kept line's, the firmware may still be running the
+        lines before the probe, and taking it for the answer would count them done.
+        """
+        return self._oks_carry_temperatures or not self._probe_ok_reports
+
     def _probe_answered(self) -> None:
         self._probes_outstanding = max(0, self._probes_outstanding - 1)
 
@@ -431,6 +443,7 @@ class PrinterConnection:
             if not reports_temperatures:
                 self._log("!", "an ok from before the handshake (ignored)")
                 return
+            self._probe_ok_reports = True
             self._synced()
         elif self._stale_probe_answer(reports_temperatures):
             return
@@ -497,9 +510,12 @@ class PrinterConnection:
             after_ok, self._after_ok = self._after_ok, isinstance(reply, Ok)
             if self._handshake_step == "sync":
                 if isinstance(reply, TemperatureReport) and after_ok and not self._ok_line:
+                    self._probe_ok_reports = False
                     self._synced()
                     return
                 if isinstance(reply, Ok) and before:
+                    # The report may be the ok line's own (parsed before its ok).
+                    self._probe_ok_reports = "T:" in reply.data or "T0:" in reply.data
                     self._synced()
                     return
         if isinstance(reply, Busy) and self.state is LinkState.HANDSHAKE:

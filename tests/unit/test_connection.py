@@ -294,6 +294,36 @@ def test_resend_without_following_ok_still_recovers_and_is_learned() -> None:
     assert conn.ok_after_resend is False
 
 
+def test_a_kept_lines_ok_after_the_probe_is_not_taken_for_its_answer() -> None:
+    """The soak's gap: a slow move's ok came after the probe, the link went quiet, and that
+    plain ok was taken for the probe's answer, so the lines still queued counted as done.
+
+    This firmware answered the sync's M105 with ``ok T:…``: only such an ok answers the probe.
+    """
+    clock = Clock()
+    conn = connected(clock)
+    short_moves(conn, 4)
+    assert [n for n, _ in decode(conn.data_to_send())] == [2, 3, 4, 5]
+    # Line 4 is refused without an ok; lines 2 and 3 are still queued behind a slow move.
+    conn.receive_data(b"Error:checksum mismatch, Last Line: 3\nResend: 4\n")
+    clock.now = conn.next_deadline() or clock.now
+    conn.check_timeouts()
+    assert decode(conn.data_to_send()) == [(None, "M105")]
+    conn.receive_data(b"ok\n")  # line 2's, a quarter of a second later
+    acked: list[object] = []
+    for _ in range(20):
+        clock.now += 0.1
+        conn.check_timeouts()
+        acked += [e.tag for e in events(conn) if isinstance(e, Acknowledged)]
+        assert conn.data_to_send() == b""
+    assert acked == [], "line 3 is still queued in the firmware: it is not acknowledged"
+    conn.receive_data(b"ok\n")  # line 3's
+    conn.receive_data(PROBE_ANSWER)
+    acked += [e.tag for e in events(conn) if isinstance(e, Acknowledged)]
+    assert acked == [0, 1]
+    assert [n for n, _ in decode(conn.data_to_send())][:1] == [4]
+
+
 def test_a_firmware_that_never_sends_ok_after_a_resend_never_stalls() -> None:
     """The stall an independent emulator found: every resend without ok, one line at a time."""
     clock = Clock()
