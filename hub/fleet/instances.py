@@ -19,6 +19,9 @@ from hub.fleet.roster import FleetPrinter
 HUB_USER = "hub"
 TIMEOUT = aiohttp.ClientTimeout(total=30, sock_connect=3)
 UNIX_UPSTREAM = "http://unix:"
+# Connections open to one print server at a time: its event stream (held for ever) and the
+# calls made meanwhile (an action, a history page, the counters, a dispatch).
+PER_PRINTER = 8
 
 
 def unix_socket(upstream: str) -> str | None:
@@ -39,7 +42,12 @@ class InstanceClient:
     @property
     def session(self) -> aiohttp.ClientSession:
         if self._session is None:
-            self._session = aiohttp.ClientSession(timeout=TIMEOUT)
+            # No limit on the whole pool: aiohttp's default of 100 is taken up by the event
+            # streams alone in a fleet of 100 printers, and every call after them waited for
+            # a free connection until it timed out (the 100-printer soak: no bed could be
+            # confirmed, no job sent). One print server is still held to PER_PRINTER.
+            connector = aiohttp.TCPConnector(limit=0, limit_per_host=PER_PRINTER)
+            self._session = aiohttp.ClientSession(timeout=TIMEOUT, connector=connector)
         return self._session
 
     def session_for(self, printer: FleetPrinter) -> aiohttp.ClientSession:
