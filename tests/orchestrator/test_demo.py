@@ -98,7 +98,18 @@ def start_demo(tmp_path: Path, printers: int) -> RunningDemo:
 
 def stop_demo(demo: RunningDemo) -> tuple[int, str, str]:
     demo.process.send_signal(signal.SIGINT)
-    out, errors = demo.process.communicate(timeout=30)
+    try:
+        out, errors = demo.process.communicate(timeout=30)
+    except subprocess.TimeoutExpired:
+        # Not stopped by Ctrl-C: SIGTERM (which it also handles) so that no hub, print server
+        # or simulator outlives the test, then fail.
+        demo.process.terminate()
+        try:
+            demo.process.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            demo.process.kill()
+            demo.process.communicate()
+        raise AssertionError("the demo did not stop within 30 s of Ctrl-C") from None
     return demo.process.returncode, out, errors
 
 
