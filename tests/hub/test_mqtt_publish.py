@@ -114,11 +114,17 @@ class HomeAssistant:
     def publish(self, topic: str, payload: bytes | str) -> None:
         self.client.publish(topic, payload, qos=1).wait_for_publish(5)
 
-    def subscriptions(self) -> int:
+    def subscriptions(self, expected: int, within: float = 10.0) -> int:
         """The broker's own count of subscriptions (it says it when it changes, checking
-        every second)."""
+        every second): at least 1.5 s after asking, and until it is ``expected`` or
+        ``within`` has passed (a busy host may take longer to subscribe)."""
         time.sleep(1.5)
-        return int(self.last()[SUBSCRIPTIONS].payload)
+        deadline = time.monotonic() + within
+        while True:
+            count = int(self.last()[SUBSCRIPTIONS].payload)
+            if count == expected or time.monotonic() >= deadline:
+                return count
+            time.sleep(0.2)
 
 
 def retained(port: int) -> dict[str, bytes]:
@@ -252,7 +258,7 @@ def test_each_printer_is_a_home_assistant_device_kept_current_and_cleared_when_i
         site.print_square("demo-2")
         printing = ha.state("demo-2", lambda s: s["state"] == "printing" and s["file"])
         assert printing.json()["file"] == "square.gcode"
-        assert ha.subscriptions() == 2  # this test's own two
+        assert ha.subscriptions(2) == 2  # this test's own two
         sent = time.monotonic()
         ha.publish("fabfleet/printer/demo-2/command", "pause")
         time.sleep(1.5)
@@ -332,7 +338,7 @@ def test_commands_run_as_the_mapped_user_with_their_rights_and_are_audited(
         assert found["pause"][1]["command_topic"] == "fabfleet/printer/demo-1/command"
         assert found["bed_clear"][1]["payload_press"] == "bed_clear"
         # Now the hub holds one subscription beside this test's two: the command topics.
-        assert ha.subscriptions() == 3
+        assert ha.subscriptions(3) == 3
 
         def command(name: str, word: bytes | str) -> dict[str, Any]:
             sent = time.monotonic()
