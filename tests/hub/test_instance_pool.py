@@ -9,20 +9,14 @@ Here 110 print servers are reached at 110 loopback addresses of one real server.
 from __future__ import annotations
 
 import asyncio
-import socket
 
 from aiohttp import web
 
 from hub.fleet.instances import InstanceClient
 from hub.fleet.roster import FleetPrinter
+from tests.hub.conftest import unused_port
 
 PRINTERS = 110
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 async def _serve(port: int) -> web.AppRunner:
@@ -51,7 +45,7 @@ def _printer(index: int, port: int) -> FleetPrinter:
 
 
 async def _streams_then_a_call() -> tuple[int, int, list[str]]:
-    port = _free_port()
+    port = unused_port()
     runner = await _serve(port)
     client = InstanceClient(b"k" * 32)
     printers = [_printer(i, port) for i in range(PRINTERS)]
