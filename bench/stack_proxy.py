@@ -277,7 +277,7 @@ def run(client: docker.DockerClient, repository: str, work: Path, args: argparse
         "FABFLEET_UDEV_RULES": str(work / "99-fabfleet.rules"),
     }
     try:
-        up = fabfleet(env, "up")
+        up = fabfleet(env, "up", "--no-build")  # the images given or built before, as they are
         if up.returncode != 0:
             raise SystemExit(f"fabfleet up failed:\n{up.stdout}{up.stderr}")
         added = fabfleet(env, "user", "add", USER, "--admin", "--password-stdin", stdin=PASSWORD)

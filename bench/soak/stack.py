@@ -80,7 +80,9 @@ class SoakStack:
         return done.stdout
 
     def up(self) -> str:
-        return self.fabfleet("up")
+        # The images are given (built before the run): a changed source or a newer dependency
+        # wheel in the user's cache must not rebuild them mid-soak.
+        return self.fabfleet("up", "--no-build")
 
     def add_admin(self) -> None:
         self.fabfleet("user", "add", ADMIN, "--admin", "--password-stdin", stdin=PASSWORD + "\n")

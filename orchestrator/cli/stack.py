@@ -24,7 +24,7 @@ from orchestrator.stack.apply import COMPOSE_FILE, Output, UpSettings, up
 from orchestrator.stack.compose_runner import ComposeError, find_compose
 from orchestrator.stack.control import StackError, containers_of, down, restart
 from orchestrator.stack.docker_engine import EngineError, connect
-from orchestrator.stack.images import ImageProvider, ImagesMissing
+from orchestrator.stack.images import ImageProvider, ImagesMissing, RequireImages
 from orchestrator.stack.secrets import FormatRefused, identity_headers
 from orchestrator.stack.status import ServiceStatus, stack_status
 from orchestrator.stack.tls import TlsError
@@ -51,6 +51,14 @@ WaitOption = Annotated[
         help="How long to wait for printing printers to end their job before their"
         " containers are replaced (a printing printer is never interrupted); 0: do not wait,"
         " the next `fabfleet up` replaces them.",
+    ),
+]
+NoBuildOption = Annotated[
+    bool,
+    typer.Option(
+        "--no-build",
+        help="Build no image: run the images this host has, even out of date ones, and stop"
+        " with what to do when one is missing (images made by `fabfleet images` or loaded).",
     ),
 ]
 ServiceArgument = Annotated[
@@ -92,6 +100,7 @@ def up_command(
     udev_rules: RulesOption = DEFAULT_RULES_PATH,
     project: ProjectOption = DEFAULT_PROJECT,
     wait_for_prints: WaitOption = 0.0,
+    no_build: NoBuildOption = False,
 ) -> None:
     """Render, install the udev rules, and start or update the stack (only what changed;
     a printing printer keeps its container until its job ends)."""
@@ -101,11 +110,9 @@ def up_command(
         except ComposeError as error:
             _fail(str(error))
         fleet = load(config)
-        provider = (
-            image_provider.for_site(fleet.site)
-            if isinstance(image_provider, BuildImages)
-            else image_provider
-        )
+        provider: ImageProvider = RequireImages() if no_build else image_provider
+        if isinstance(provider, BuildImages):
+            provider = provider.for_site(fleet.site)
         settings = UpSettings(version("fabfleet"), project, udev_rules, provider, wait_for_prints)
         try:
             report = up(fleet, settings, client, compose, Output(typer.echo, _note))

@@ -53,7 +53,8 @@ class RequireImages:
         raise ImagesMissing(
             "\n".join(
                 f"image {m.image} (for {', '.join(m.services)}) is not on this host; "
-                "build or load it (docker load -i FILE), then run fabfleet up again"
+                "build it (fabfleet images) or load it (docker load -i FILE), "
+                "then run fabfleet up again"
                 for m in missing
             )
         )

@@ -8,11 +8,8 @@ import uuid
 from importlib.metadata import version
 
 import docker
-import pytest
 
-from orchestrator.cli import stack as stack_commands
 from orchestrator.devices.udev_install import UDEV_CONTROL
-from orchestrator.stack.images import RequireImages
 from tests.orchestrator.stack_helpers import (
     Filters,
     Stack,
@@ -247,18 +244,18 @@ def test_status_logs_restart_down(stack: Stack, client: docker.DockerClient) -> 
     )
 
 
-def test_a_missing_image_stops_up_with_what_to_do(
-    stack: Stack, client: docker.DockerClient, monkeypatch: pytest.MonkeyPatch
+def test_a_missing_image_stops_up_no_build_with_what_to_do(
+    stack: Stack, client: docker.DockerClient
 ) -> None:
-    # `up` builds missing images by default (tests/images); without a builder it says what to do.
-    monkeypatch.setattr(stack_commands, "image_provider", RequireImages())
+    # `up` builds missing images by default (tests/images); `--no-build` says what to do.
     stack.repository = f"fabfleet-test-none-{uuid.uuid4().hex[:10]}"
     stack.write([url_printer("a", 5001)])
-    result = stack.run("up")
+    result = stack.run("up", "--no-build")
     assert result.exit_code == 1
     repo = stack.repository
     what_to_do = (
-        "is not on this host; build or load it (docker load -i FILE), then run fabfleet up again"
+        "is not on this host; build it (fabfleet images) or load it (docker load -i FILE), "
+        "then run fabfleet up again"
     )
     assert result.stderr.splitlines()[-3:] == [
         f"fabfleet: image {repo}/hub:{VERSION} (for hub) {what_to_do}",
