@@ -98,6 +98,8 @@ class SpoolmanStandIn:
         self.reject_use = 0
         self.garbage = False
         self.slow = 0.0
+        # How many slow answers have waited their ``slow`` seconds to the end.
+        self.slow_answered = 0
         # Every PUT /use that was applied: (spool id, body).
         self.applied: list[tuple[int, dict[str, Any]]] = []
         self.port = 0
@@ -120,6 +122,8 @@ class SpoolmanStandIn:
     async def _pause(self) -> None:
         if self.slow:
             await asyncio.sleep(self.slow)
+            with self._lock:
+                self.slow_answered += 1
 
     def _answer(self, body: Any, status: int = 200) -> web.Response:
         if self.garbage:

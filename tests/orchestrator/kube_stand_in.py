@@ -113,6 +113,8 @@ class StandIn:
     # Pods replaced by a new pod of the same name right after the next list (a race).
     replace_after_list: set[str] = field(default_factory=set)
     slow: float = 3.0
+    # How many "slow" answers have waited their ``slow`` seconds to the end.
+    slow_answered: int = 0
     port: int = 0
 
     def __post_init__(self) -> None:
@@ -233,6 +235,9 @@ class StandIn:
             # Wakes early when the stand-in stops.
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stopping.wait(), self.slow)
+                return None
+            with self._lock:
+                self.slow_answered += 1
             return None
         if fault == "garbage":
             answer = web.Response(
