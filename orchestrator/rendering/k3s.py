@@ -116,8 +116,7 @@ def _probe(health: HealthCheck) -> Manifest:
         # Like a serial port, a simulator takes one host at a time: a TCP probe would be
         # a connection. The listening socket is found in /proc/net/tcp instead.
         listening = f":{health.port:04X} 00000000:0000 0A"
-        check = f"import sys; sys.exit({listening!r} not in open('/proc/net/tcp').read())"
-        action: Manifest = {"exec": {"command": ["python3", "-c", check]}}
+        action: Manifest = {"exec": {"command": ["grep", "-q", listening, "/proc/net/tcp"]}}
     else:
         action = {"httpGet": {"path": health.path, "port": health.port}}
     return {

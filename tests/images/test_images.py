@@ -66,10 +66,33 @@ def test_the_print_server_image_runs_fabfleet_instance_with_the_c_kernel(
     image = client.images.get(built.tag("instance"))
     assert image.attrs["Config"]["Cmd"] == ["fabfleet-instance", "serve"]
     health = image.attrs["Config"]["Healthcheck"]["Test"]
-    assert health[:2] == ["CMD", "python3"] and "http://127.0.0.1:8080/api/health" in health[-1]
+    assert health[:3] == ["CMD", "bash", "-c"] and "GET /api/health " in health[-1]
     assert "serve" in run(built.tag("instance"), ["fabfleet-instance", "--help"])
     kernel = run(built.tag("instance"), ["python3", "-c", KERNEL])
     assert kernel.startswith("True /opt/fabfleet/lib/python3.11/site-packages/instance/analysis/")
+
+
+def test_the_images_own_health_check_passes_on_a_serving_print_server(
+    built: Built, client: docker.DockerClient
+) -> None:
+    """The image's HEALTHCHECK (bash's /dev/tcp, no Python) run as Docker runs it, in the
+    hardened container: it fails while nothing serves, and passes once the print server
+    (its printer's port has nobody: /api/health is 200 all the same) does."""
+    health = client.images.get(built.tag("instance")).attrs["Config"]["Healthcheck"]["Test"]
+    serve = (
+        "while [ ! -e /tmp/go ]; do sleep 0.1; done; mkdir -p /tmp/data && FABFLEET_PORT="
+        "socket://127.0.0.1:9 FABFLEET_DATA_DIR=/tmp/data exec fabfleet-instance serve"
+    )
+    with hardened(built.tag("instance"), ["bash", "-c", serve]) as container:
+        assert container.exec(health[1:]).exit_code != 0
+        assert container.exec(["touch", "/tmp/go"]).exit_code == 0
+        passed = False
+        for _ in range(120):
+            if container.exec(health[1:]).exit_code == 0:
+                passed = True
+                break
+            time.sleep(0.25)
+        assert passed, container.get_wrapped_container().logs().decode()[-2000:]
 
 
 def test_the_print_server_image_has_every_dependency_of_its_web_side(built: Built) -> None:

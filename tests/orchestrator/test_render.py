@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import http.server
 import json
 import os
 import shutil
 import socket
 import subprocess
-import sys
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -268,14 +269,46 @@ def test_a_simulated_printer_runs_its_simulator_with_its_options() -> None:
 def test_the_simulators_health_check_finds_a_listening_port() -> None:
     """The check reads /proc/net/tcp: here, on a port this test listens on, and one it does not."""
     test = compose("sim")["services"]["sim-demo-1"]["healthcheck"]["test"]
-    assert test[:3] == ["CMD", "python3", "-c"]
+    assert test[:3] == ["CMD", "grep", "-q"]
     with socket.socket() as listening:
         listening.bind(("0.0.0.0", 0))
         listening.listen()
         port = listening.getsockname()[1]
-        script = test[3].replace(":1388 ", f":{port:04X} ")
-        assert subprocess.run([sys.executable, "-c", script], check=False).returncode == 0
-    assert subprocess.run([sys.executable, "-c", script], check=False).returncode == 1
+        command = [test[1], test[2], test[3].replace(":1388 ", f":{port:04X} "), test[4]]
+        assert subprocess.run(command, check=False).returncode == 0
+    assert subprocess.run(command, check=False).returncode == 1
+
+
+class _Health(http.server.BaseHTTPRequestHandler):
+    status = 200
+
+    def do_GET(self) -> None:
+        self.send_response(self.status if self.path == "/api/health" else 404)
+        self.end_headers()
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+def test_the_print_servers_health_check_wants_a_2xx_from_api_health() -> None:
+    """bash's /dev/tcp against a real HTTP server: 200 is well, 503 and a closed port are not."""
+    test = compose("sim")["services"]["printer-demo-1"]["healthcheck"]["test"]
+    assert test[:3] == ["CMD", "bash", "-c"]
+    script = test[3].replace("$$", "$")  # compose's escape of "$", undone as compose does
+    with http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Health) as server:
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        port = server.server_address[1]
+        here = script.replace("127.0.0.1/8080 ", f"127.0.0.1/{port} ")
+        assert here != script
+        assert subprocess.run(["bash", "-c", here], check=False, timeout=10).returncode == 0
+        _Health.status = 503
+        try:
+            assert subprocess.run(["bash", "-c", here], check=False, timeout=10).returncode != 0
+        finally:
+            _Health.status = 200
+        server.shutdown()
+    closed = subprocess.run(["bash", "-c", here], check=False, timeout=10, capture_output=True)
+    assert closed.returncode != 0
 
 
 def test_udev_rules_give_each_device_one_link() -> None:
