@@ -30,6 +30,12 @@ FLEET: dict[str, Any] = {
 }
 
 
+# The fixtures' sessions were made on the day of their release: the hub is told to keep
+# sessions for a century, so the test does not depend on how long ago that was.
+KEEP_SESSIONS = {"FABFLEET_SESSION_IDLE": str(100 * 365 * 86400)}
+KEEP_SESSIONS["FABFLEET_SESSION_MAX"] = KEEP_SESSIONS["FABFLEET_SESSION_IDLE"]
+
+
 def manifest(release: str) -> dict[str, Any]:
     data: dict[str, Any] = json.loads((FIXTURES / release / "MANIFEST.json").read_text())
     return data
@@ -61,7 +67,7 @@ def test_a_release_database_is_copied_aside_migrated_and_keeps_everything(
     expected = manifest(release)["hub"]
     data_dir = copy_hub_data(release, tmp_path)
     original = (data_dir / "hub.sqlite").read_bytes()
-    hub = start_hub_process(data_dir, FLEET, gate_key_file=tmp_path / "gate.key")
+    hub = start_hub_process(data_dir, FLEET, KEEP_SESSIONS, tmp_path / "gate.key")
     try:
         # The fixture's password still logs in; its session cookie and keys still work.
         ada = login(hub.url, "ada", expected["passwords"]["ada"])
@@ -96,7 +102,7 @@ def test_a_release_database_is_copied_aside_migrated_and_keeps_everything(
     assert "printer" in columns["api_keys"] and "timelapse" in columns["job_archive"]
     assert (data_dir / "hub.sqlite").read_bytes() != original
     # A second start changes nothing: no new copy, the same schema.
-    again = start_hub_process(data_dir, FLEET, gate_key_file=tmp_path / "gate.key")
+    again = start_hub_process(data_dir, FLEET, KEEP_SESSIONS, tmp_path / "gate.key")
     try:
         assert login(again.url, "ada", expected["passwords"]["ada"])
     finally:
@@ -108,7 +114,7 @@ def test_a_release_database_is_copied_aside_migrated_and_keeps_everything(
 def test_an_app_key_of_the_release_still_works_on_its_printer_only(tmp_path: Path) -> None:
     expected = manifest(RELEASES[0])["hub"]
     data_dir = copy_hub_data(RELEASES[0], tmp_path)
-    hub = start_hub_process(data_dir, FLEET, gate_key_file=tmp_path / "gate.key")
+    hub = start_hub_process(data_dir, FLEET, KEEP_SESSIONS, tmp_path / "gate.key")
     try:
         gate = Gate(hub, read_master_key(hub.gate_key_file), {}, {})
         app = {"X-Api-Key": expected["keys"]["app"]}
@@ -127,7 +133,7 @@ def test_a_database_from_a_newer_release_is_refused_and_left_as_it_is(tmp_path: 
         db.execute(f"PRAGMA user_version={SCHEMA_VERSION + 1}")
     before = hashlib.sha256(database.read_bytes()).hexdigest()
     with pytest.raises(RuntimeError, match="the hub did not start") as refused:
-        start_hub_process(data_dir, FLEET, gate_key_file=tmp_path / "gate.key")
+        start_hub_process(data_dir, FLEET, KEEP_SESSIONS, tmp_path / "gate.key")
     said = str(refused.value)
     assert f"hub database {database} was written by a newer fabfleet" in said
     assert f"schema version {SCHEMA_VERSION + 1}; this release knows up to {SCHEMA_VERSION}" in said
@@ -149,6 +155,6 @@ def test_a_file_that_is_not_a_database_is_refused_untouched(tmp_path: Path) -> N
     database.write_bytes(b"not a database, half a backup\n" * 200)
     before = database.read_bytes()
     with pytest.raises(RuntimeError, match="cannot be read") as refused:
-        start_hub_process(data_dir, FLEET, gate_key_file=tmp_path / "gate.key")
+        start_hub_process(data_dir, FLEET, KEEP_SESSIONS, tmp_path / "gate.key")
     assert "it has been left as it is" in str(refused.value)
     assert database.read_bytes() == before
