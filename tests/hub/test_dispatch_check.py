@@ -56,6 +56,13 @@ def asking_fleet(
     ``site`` settings added, and an admin's session."""
     hub = start_hub()
     printers = simulated_printers(count, time_factor=time_factor, hub_url=hub.url)
+    for printer in printers.printers:  # connected to its board before a test presses Print
+        name = printer.name
+        until(
+            f"{name} is ready",
+            lambda n=name: printer_status(printers, n)["state"] == "ready",  # type: ignore[misc]
+            30,
+        )
     fleet = printers.fleet()
     fleet["site"].update(site)
     hub.write_fleet(fleet)
@@ -129,6 +136,8 @@ def test_a_hub_that_cannot_be_asked_holds_the_print_and_loses_nothing(
     simulated_printers: Callable[..., SimulatedFleet],
 ) -> None:
     fleet = simulated_printers(1, hub_url=f"http://127.0.0.1:{unused_port()}/")
+    # The print server may still be connecting to its board (a loaded CI host).
+    until("demo-1 is ready", lambda: printer_status(fleet, "demo-1")["state"] == "ready", 30)
     answer = press_print(fleet, "demo-1")
     assert answer.status_code == 409, answer.text
     error = answer.json()["error"]
